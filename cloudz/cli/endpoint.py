@@ -1,0 +1,64 @@
+"""Turn ``-d`` into a gRPC channel: ``http://`` plaintext, ``https://`` TLS, ``host:port``.
+
+A bare ``host:port`` means TLS, except on a loopback host where it means
+plaintext (the local stack has no certificate). Tokens ride as call metadata.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+import grpc
+
+DEFAULT_PORT = 50051
+
+
+class EndpointError(ValueError):
+    """The endpoint string cannot be used."""
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    target: str  # host:port, as gRPC wants it
+    tls: bool
+
+    def channel(
+        self, *, ca_cert: bytes | None = None, options: list[tuple[str, int]] | None = None
+    ) -> grpc.Channel:
+        if self.tls:
+            creds = grpc.ssl_channel_credentials(root_certificates=ca_cert)
+            return grpc.secure_channel(self.target, creds, options=options)
+        return grpc.insecure_channel(self.target, options=options)
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_endpoint(raw: str) -> Endpoint:
+    text = raw.strip()
+    if "://" in text:
+        parts = urlsplit(text)
+        if parts.scheme not in ("http", "https"):
+            raise EndpointError(f"unknown scheme {parts.scheme!r} in {raw!r}: use http or https")
+        if parts.path not in ("", "/") or parts.query or not parts.hostname:
+            raise EndpointError(f"endpoint {raw!r} must be scheme://host[:port]")
+        tls = parts.scheme == "https"
+        port = parts.port or (443 if tls else DEFAULT_PORT)
+        host = parts.hostname
+    else:
+        host, sep, port_text = text.rpartition(":")
+        if not sep or not host or not port_text.isdigit():
+            raise EndpointError(f"endpoint {raw!r} must be host:port, http://… or https://…")
+        port = int(port_text)
+        tls = not _is_loopback(host)
+    if ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return Endpoint(target=f"{host}:{port}", tls=tls)

@@ -1,0 +1,326 @@
+"""``upload-to-cloudz``: send one MRT file to the archive and report what became of it.
+
+Collectors run it right after a file is archived locally. It is safe to run
+again for the same file: the receiver never replaces an archived object.
+
+Exit status: 0 archived, converted and loaded; 3 rejected (bad input, conflict,
+bytes that do not match); 4 archived but a later stage failed or the file is
+damaged (partial); 5 still running when the wait ended (ask again with
+``upload-to-cloudz status``); 6 receiver unreachable; 2 usage error.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import json
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any
+
+import click
+import grpc
+from google.protobuf import json_format
+from google.rpc import error_details_pb2
+from grpc_status import rpc_status
+from tqdm import tqdm
+
+from cloudz import archive_path as paths
+from cloudz.cli.endpoint import EndpointError, parse_endpoint
+from cloudz.ingest.v1 import ingest_pb2 as pb
+from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
+
+CHUNK_BYTES = 1024 * 1024
+DEFAULT_WAIT_SECONDS = 900.0
+
+
+class Exit(enum.IntEnum):
+    OK = 0
+    USAGE = 2
+    REJECTED = 3
+    FAILED = 4
+    RUNNING = 5
+    UNREACHABLE = 6
+
+
+_EXIT_OF_OUTCOME = {
+    pb.OUTCOME_SUCCEEDED: Exit.OK,
+    pb.OUTCOME_PARTIAL: Exit.FAILED,
+    pb.OUTCOME_FAILED: Exit.FAILED,
+    pb.OUTCOME_RUNNING: Exit.RUNNING,
+    pb.OUTCOME_REJECTED: Exit.REJECTED,
+}
+
+_REJECTED_CODES = {
+    grpc.StatusCode.INVALID_ARGUMENT,
+    grpc.StatusCode.DATA_LOSS,
+    grpc.StatusCode.ALREADY_EXISTS,
+    grpc.StatusCode.FAILED_PRECONDITION,
+    grpc.StatusCode.NOT_FOUND,
+    grpc.StatusCode.PERMISSION_DENIED,
+    grpc.StatusCode.UNAUTHENTICATED,
+}
+
+
+def _progress(total: int, desc: str, enabled: bool) -> tqdm[Any]:
+    return tqdm(
+        total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
+        disable=not enabled, file=sys.stderr, leave=False,
+    )
+
+
+def file_sha256(path: Path, show_progress: bool) -> tuple[str, int]:
+    digest = hashlib.sha256()
+    size = path.stat().st_size
+    with path.open("rb") as f, _progress(size, "hashing", show_progress) as bar:
+        while chunk := f.read(CHUNK_BYTES):
+            digest.update(chunk)
+            bar.update(len(chunk))
+    return digest.hexdigest(), size
+
+
+def upload_requests(
+    f: IO[bytes], header: pb.FileHeader, bar: tqdm[Any]
+) -> Iterator[pb.UploadRequest]:
+    """The header, then the file in chunks, re-hashed on the way to catch a file that changed."""
+    yield pb.UploadRequest(header=header)
+    digest = hashlib.sha256()
+    while chunk := f.read(CHUNK_BYTES):
+        digest.update(chunk)
+        bar.update(len(chunk))
+        yield pb.UploadRequest(chunk=chunk)
+    if digest.hexdigest() != header.sha256:
+        # the receiver will refuse the bytes (DATA_LOSS); say why on this side too
+        click.echo("warning: the file changed while it was being uploaded", err=True)
+
+
+def _call_metadata(token: str | None) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {token}")] if token else []
+
+
+def _error_summary(err: grpc.RpcError) -> dict[str, Any]:
+    """The status code, message and rich details of a failed call, as a dict."""
+    code: grpc.StatusCode = err.code()
+    out: dict[str, Any] = {"code": code.name, "message": err.details()}
+    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    if status is not None:
+        for detail in status.details:
+            info = error_details_pb2.ErrorInfo()
+            if detail.Unpack(info):
+                out["reason"] = info.reason
+                out["metadata"] = dict(info.metadata)
+            bad = error_details_pb2.BadRequest()
+            if detail.Unpack(bad):
+                out["field_violations"] = [
+                    {"field": v.field, "description": v.description} for v in bad.field_violations
+                ]
+    return out
+
+
+def _exit_of_error(err: grpc.RpcError) -> Exit:
+    code = err.code()
+    if code in _REJECTED_CODES:
+        return Exit.REJECTED
+    if code == grpc.StatusCode.DEADLINE_EXCEEDED:
+        return Exit.RUNNING
+    if code == grpc.StatusCode.UNAVAILABLE:
+        return Exit.UNREACHABLE
+    return Exit.FAILED
+
+
+_STAGE_WORDS = {
+    pb.STAGE_STATE_UNSPECIFIED: "unknown",
+    pb.STAGE_STATE_PENDING: "pending",
+    pb.STAGE_STATE_RUNNING: "running",
+    pb.STAGE_STATE_SUCCEEDED: "ok",
+    pb.STAGE_STATE_PARTIAL: "PARTIAL",
+    pb.STAGE_STATE_FAILED: "FAILED",
+    pb.STAGE_STATE_SKIPPED: "skipped",
+}
+
+
+def human_summary(status: pb.FileStatus) -> str:
+    """A few lines an operator reads at a glance."""
+    archive = pb.ArchiveResult.Name(status.archive.result).removeprefix("ARCHIVE_RESULT_")
+    lines = [
+        f"{status.archive_path}: {pb.Outcome.Name(status.outcome).removeprefix('OUTCOME_')}",
+        f"  archive     {archive.lower().replace('_', ' ')}  {status.archive.object_uri}"
+        f"  ({status.archive.size} bytes, sha256 {status.archive.archived_sha256[:16]}…)",
+    ]
+    if status.run_id:
+        conv = status.conversion
+        lines.append(f"  verify      {_STAGE_WORDS[status.verify]}")
+        lines.append(
+            f"  conversion  {_STAGE_WORDS[conv.state]}  {conv.rows} rows from {conv.records} "
+            f"records, {conv.parse_errors} parse errors"
+        )
+        if conv.HasField("damage"):
+            lines.append(
+                f"              damage at byte {conv.damage.offset}: {conv.damage.reason} "
+                f"({conv.damage.records_skipped} records skipped)"
+            )
+        lines.append(
+            f"  load        {_STAGE_WORDS[status.load.state]}  {status.load.rows_loaded} rows"
+            f"{' into ' + status.load.table if status.load.table else ''}"
+        )
+        lines.append(f"  run         {status.run_id} ({status.run_state or 'not started'})")
+        if status.run_url:
+            lines.append(f"              {status.run_url}")
+    if status.HasField("failure"):
+        lines.append(f"  failed at   {status.failure.stage}: {status.failure.reason}")
+    if status.outcome == pb.OUTCOME_RUNNING:
+        lines.append(
+            "  the run is still going; ask again with: "
+            f"upload-to-cloudz status -d <endpoint> {status.archive_path}"
+        )
+    return "\n".join(lines)
+
+
+def _report(status: pb.FileStatus, as_json: bool) -> Exit:
+    if as_json:
+        click.echo(
+            json.dumps(
+                json_format.MessageToDict(status, always_print_fields_with_no_presence=True),
+                indent=2,
+            )
+        )
+    else:
+        click.echo(human_summary(status))
+    return _EXIT_OF_OUTCOME.get(status.outcome, Exit.FAILED)
+
+
+def _report_error(err: grpc.RpcError, endpoint: str, as_json: bool) -> Exit:
+    summary = _error_summary(err)
+    exit_code = _exit_of_error(err)
+    if exit_code is Exit.UNREACHABLE:
+        summary["message"] = f"receiver at {endpoint} unreachable: {summary['message']}"
+    if as_json:
+        click.echo(json.dumps({"error": summary}, indent=2))
+    else:
+        click.echo(f"error: {summary['code']}: {summary['message']}", err=True)
+        for v in summary.get("field_violations", []):
+            click.echo(f"  {v['field']}: {v['description']}", err=True)
+    return exit_code
+
+
+endpoint_option = click.option(
+    "-d", "--endpoint", required=True, metavar="ENDPOINT",
+    help="host:port, http://host:port (plaintext) or https://host:port (TLS).",
+)
+token_option = click.option(
+    "--token", envvar="CLOUDZ_TOKEN", default=None, help="Bearer token (env CLOUDZ_TOKEN)."
+)
+ca_option = click.option(
+    "--ca-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="PEM file of the CA that signed the receiver's certificate (TLS).",
+)
+wait_option = click.option(
+    "--wait", "wait_seconds", type=float, default=DEFAULT_WAIT_SECONDS, show_default=True,
+    help="Seconds to wait for the outcome before reporting that the run is still going.",
+)
+json_option = click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
+
+
+def _stub(endpoint: str, ca_cert: Path | None) -> tuple[grpc.Channel, pb_grpc.IngestServiceStub]:
+    try:
+        ep = parse_endpoint(endpoint)
+    except EndpointError as exc:
+        raise click.BadParameter(str(exc), param_hint="-d/--endpoint") from exc
+    channel = ep.channel(ca_cert=ca_cert.read_bytes() if ca_cert else None)
+    return channel, pb_grpc.IngestServiceStub(channel)
+
+
+@click.group(invoke_without_command=True, help=__doc__)
+@click.option(
+    "-f", "--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="The MRT file to upload.",
+)
+@click.option(
+    "-d", "--endpoint", metavar="ENDPOINT",
+    help="host:port, http://host:port (plaintext) or https://host:port (TLS).",
+)
+@click.option(
+    "--archive-path", default=None,
+    help="Archive path to store the file under; derived from the file's "
+    "<collector>/bgpdata/YYYY.MM/{RIBS,UPDATES}/ location when not given.",
+)
+@token_option
+@ca_option
+@wait_option
+@json_option
+@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.pass_context
+def main(
+    ctx: click.Context,
+    file_: Path | None,
+    endpoint: str | None,
+    archive_path: str | None,
+    token: str | None,
+    ca_cert: Path | None,
+    wait_seconds: float,
+    as_json: bool,
+    progress: bool | None,
+) -> None:
+    if ctx.invoked_subcommand is not None:
+        return
+    if file_ is None or endpoint is None:
+        raise click.UsageError("upload needs -f <file> and -d <endpoint>")
+    try:
+        target = paths.parse(archive_path) if archive_path else paths.from_local_file(
+            file_.resolve()
+        )
+    except paths.ArchivePathError as exc:
+        raise click.BadParameter(str(exc), param_hint="--archive-path") from exc
+    show = sys.stderr.isatty() if progress is None else progress
+    sha256, size = file_sha256(file_, show)
+    header = pb.FileHeader(archive_path=target.path, sha256=sha256, size=size)
+    channel, stub = _stub(endpoint, ca_cert)
+    with channel, file_.open("rb") as f, _progress(size, "uploading", show) as bar:
+        try:
+            status = stub.Upload(
+                upload_requests(f, header, bar),
+                timeout=wait_seconds,
+                metadata=_call_metadata(token),
+            )
+        except grpc.RpcError as err:
+            ctx.exit(_report_error(err, endpoint, as_json))
+    ctx.exit(_report(status, as_json))
+
+
+@main.command(help="Ask again what became of an archived file.")
+@click.argument("archive_path")
+@endpoint_option
+@token_option
+@ca_option
+@click.option(
+    "--wait", "wait_seconds", type=float, default=10.0, show_default=True,
+    help="Seconds to wait for a running file's outcome.",
+)
+@json_option
+@click.pass_context
+def status(
+    ctx: click.Context,
+    archive_path: str,
+    endpoint: str,
+    token: str | None,
+    ca_cert: Path | None,
+    wait_seconds: float,
+    as_json: bool,
+) -> None:
+    channel, stub = _stub(endpoint, ca_cert)
+    with channel:
+        try:
+            reply = stub.GetStatus(
+                pb.GetStatusRequest(archive_path=archive_path),
+                timeout=wait_seconds,
+                metadata=_call_metadata(token),
+            )
+        except grpc.RpcError as err:
+            ctx.exit(_report_error(err, endpoint, as_json))
+    ctx.exit(_report(reply, as_json))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main(prog_name=os.path.basename(sys.argv[0]))

@@ -1,0 +1,1 @@
+"""The ingest wire contract: code generated from ``proto/cloudz/ingest/v1/ingest.proto``."""

@@ -1,0 +1,1 @@
+"""Airflow operators of the project, built on the Google provider's."""

@@ -1,0 +1,90 @@
+"""Load one file's Avro rows into the routes table, exactly once per try.
+
+``GCSToBigQueryOperator`` appends: clearing and re-running it from the UI would
+load the file's rows a second time (its default ``force_rerun`` gives every try
+a new job id). This subclass first deletes the rows that carry the file's
+archive path and sha256, then runs the provider's load unchanged, so however
+often the task runs the table holds the file's rows once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+from airflow.providers.google.cloud.transfers.gcs_to_bigquery import GCSToBigQueryOperator
+
+
+def file_rows_filter() -> str:
+    """The WHERE clause that selects one file's rows (named parameters ``path``, ``sha256``)."""
+    return "source_path = @path AND source_sha256 = @sha256"
+
+
+def file_query_parameters(source_path: str, source_sha256: str) -> list[dict[str, Any]]:
+    return [
+        {"name": "path", "parameterType": {"type": "STRING"}, "parameterValue": {"value": source_path}},
+        {
+            "name": "sha256",
+            "parameterType": {"type": "STRING"},
+            "parameterValue": {"value": source_sha256},
+        },
+    ]
+
+
+class MrtRowsToBigQueryOperator(GCSToBigQueryOperator):
+    """Replace the rows of one MRT file in the routes table with those of its Avro object.
+
+    :param source_path: the file's archive path, as written in every row (templated)
+    :param source_sha256: the file's sha256, as written in every row (templated)
+    """
+
+    template_fields: Sequence[str] = (
+        *GCSToBigQueryOperator.template_fields,
+        "source_path",
+        "source_sha256",
+    )
+
+    def __init__(self, *, source_path: str, source_sha256: str, **kwargs: Any) -> None:
+        kwargs.setdefault("source_format", "AVRO")
+        kwargs.setdefault("write_disposition", "WRITE_APPEND")
+        kwargs.setdefault("create_disposition", "CREATE_IF_NEEDED")
+        kwargs.setdefault("autodetect", False)
+        kwargs.setdefault("extra_config", {"load": {"useAvroLogicalTypes": True}})
+        super().__init__(**kwargs)
+        self.source_path = source_path
+        self.source_sha256 = source_sha256
+
+    def execute(self, context: Any) -> Any:
+        if not self.schema_fields:
+            # read here, not at DAG parse time: the schema file is the source of truth
+            from cloudz import schema
+
+            self.schema_fields = schema.bigquery_schema_fields()
+            self.time_partitioning = self.time_partitioning or {
+                "type": "DAY",
+                "field": schema.PARTITION_FIELD,
+            }
+            self.cluster_fields = self.cluster_fields or list(schema.CLUSTER_FIELDS)
+        hook = BigQueryHook(
+            gcp_conn_id=self.gcp_conn_id,
+            location=self.location,
+            impersonation_chain=self.impersonation_chain,
+        )
+        table = self.destination_project_dataset_table
+        job = hook.insert_job(
+            configuration={
+                "query": {
+                    "query": f"DELETE FROM `{table}` WHERE {file_rows_filter()}",
+                    "useLegacySql": False,
+                    "parameterMode": "NAMED",
+                    "queryParameters": file_query_parameters(self.source_path, self.source_sha256),
+                }
+            },
+            project_id=self.project_id or hook.project_id,
+            location=self.location,
+        )
+        job.result()
+        deleted = getattr(job, "num_dml_affected_rows", None)
+        self.log.info("Removed %s earlier rows of %s from %s", deleted, self.source_path, table)
+        return super().execute(context)

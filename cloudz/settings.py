@@ -1,0 +1,95 @@
+"""Every setting of the project, read from the environment in one place.
+
+Each process (receiver, DAG tasks, stack supervisor, tests) builds a
+``Settings`` from ``os.environ``; nothing else reads ``CLOUDZ_*`` variables.
+Defaults describe the embedded local stack, so a fresh checkout runs with no
+configuration at all.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+
+
+def _default_state_dir() -> Path:
+    return PROJECT_ROOT / ".state"
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Names, ports and places shared by the receiver, the DAG and the stack."""
+
+    state_dir: Path = field(default_factory=_default_state_dir)
+    gcp_project: str = "local-project"
+    bucket: str = "routeviews-archive"
+    dataset: str = "routeviews"
+    table: str = "routes"
+    #: where ``upload-to-cloudz`` and the replicas meet
+    receiver_host: str = "127.0.0.1"
+    receiver_port: int = 50051
+    receiver_replicas: int = 2
+    #: first Prometheus port; replica ``i`` serves metrics on ``+ i``
+    receiver_metrics_port: int = 9464
+    airflow_port: int = 8080
+    airflow_user: str = "receiver"
+    airflow_password: str = "receiver"
+    airflow_admin_password: str = "admin"
+    postgres_port: int = 54329
+    gcs_port: int = 4443
+    bigquery_port: int = 9050
+    bigquery_grpc_port: int = 9060
+    statsd_host: str = "127.0.0.1"
+    statsd_port: int = 8125
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read ``CLOUDZ_<FIELD>`` for every field, falling back to the default."""
+        env = os.environ if env is None else env
+        values: dict[str, object] = {}
+        for f in fields(cls):
+            raw = env.get(f"CLOUDZ_{f.name.upper()}")
+            if raw is None or raw == "":
+                continue
+            kind = f.type if isinstance(f.type, str) else f.type.__name__
+            if kind == "int":
+                values[f.name] = int(raw)
+            elif kind == "Path":
+                values[f.name] = Path(raw).resolve()
+            else:
+                values[f.name] = raw
+        return cls(**values)  # type: ignore[arg-type]
+
+    def to_env(self) -> dict[str, str]:
+        """The ``CLOUDZ_*`` variables that reproduce these settings in a child process."""
+        return {f"CLOUDZ_{f.name.upper()}": str(getattr(self, f.name)) for f in fields(self)}
+
+    # --- derived places -------------------------------------------------
+    @property
+    def airflow_url(self) -> str:
+        return f"http://127.0.0.1:{self.airflow_port}"
+
+    @property
+    def gcs_url(self) -> str:
+        return f"http://127.0.0.1:{self.gcs_port}"
+
+    @property
+    def bigquery_url(self) -> str:
+        return f"http://127.0.0.1:{self.bigquery_port}"
+
+    @property
+    def receiver_endpoint(self) -> str:
+        return f"{self.receiver_host}:{self.receiver_port}"
+
+    @property
+    def table_ref(self) -> str:
+        """``project.dataset.table`` of the routes table."""
+        return f"{self.gcp_project}.{self.dataset}.{self.table}"
+
+    @property
+    def logs_dir(self) -> Path:
+        return self.state_dir / "logs"

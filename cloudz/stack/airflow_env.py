@@ -1,0 +1,144 @@
+"""The environment of every Airflow process of the stack, and of tests that use its database.
+
+One function builds it so the api-server, scheduler, dag-processor, triggerer, ``airflow db
+migrate`` and a test's ``dag.test()`` all agree on the metadata DB, the secrets and the emulators.
+Secrets are generated once into the state dir: the api-server signs task JWTs the workers check,
+and sessions and encrypted connections must survive a restart.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import secrets
+import tempfile
+from pathlib import Path
+
+from cloudz.settings import PROJECT_ROOT, Settings
+from cloudz.stack import postgres
+from cloudz.stack.layout import Layout
+
+SECRETS_FILE = "cloudz-secrets.json"
+PASSWORDS_FILE = "simple_auth_manager_passwords.json"
+SIMPLE_AUTH_MANAGER = (
+    "airflow.api_fastapi.auth.managers.simple.simple_auth_manager.SimpleAuthManager"
+)
+
+
+def _write_once(path: Path, content: str) -> None:
+    """Create ``path`` atomically unless it exists, so concurrent callers agree on one value."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(content)
+        os.chmod(tmp, 0o600)
+        try:
+            os.link(tmp, path)
+        except FileExistsError:
+            pass
+    finally:
+        os.unlink(tmp)
+
+
+def _write_if_changed(path: Path, content: str) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if path.exists() and path.read_text() == content:
+        return
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    with os.fdopen(fd, "w") as f:
+        f.write(content)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def stack_secrets(airflow_home: Path) -> dict[str, str]:
+    """JWT secret, API secret key and Fernet key, generated on first use and then kept."""
+    path = airflow_home / SECRETS_FILE
+    if not path.exists():
+        generated = {
+            "jwt_secret": secrets.token_urlsafe(48),
+            "api_secret_key": secrets.token_urlsafe(48),
+            "fernet_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        }
+        _write_once(path, json.dumps(generated, indent=2) + "\n")
+    loaded: dict[str, str] = json.loads(path.read_text())
+    return loaded
+
+
+def write_passwords_file(settings: Settings, airflow_home: Path) -> Path:
+    """Pre-write SimpleAuthManager's passwords so they come from settings, not generated ones."""
+    path = airflow_home / PASSWORDS_FILE
+    passwords = {"admin": settings.airflow_admin_password}
+    passwords[settings.airflow_user] = settings.airflow_password
+    _write_if_changed(path, json.dumps(passwords, indent=2) + "\n")
+    return path
+
+
+def emulator_env(settings: Settings) -> dict[str, str]:
+    """What Google clients need to talk to the emulators instead of Google."""
+    return {
+        "STORAGE_EMULATOR_HOST": settings.gcs_url,
+        "BIGQUERY_EMULATOR_HOST": settings.bigquery_url,
+    }
+
+
+def python_path(extra: str | None = None) -> str:
+    """The repository root first, so DAGs and ``-m ingest_service.server`` import ``cloudz``."""
+    parts = [str(PROJECT_ROOT)]
+    if extra:
+        parts.extend(p for p in extra.split(os.pathsep) if p and p != str(PROJECT_ROOT))
+    return os.pathsep.join(parts)
+
+
+def airflow_env(settings: Settings, dags_folder: Path | None = None) -> dict[str, str]:
+    """The variables (on top of ``os.environ``) of every Airflow process of this stack.
+
+    Writes the secrets and passwords files under ``state_dir/airflow`` if missing.
+    ``dags_folder`` defaults to ``<repo>/dags``; tests point it at a throwaway folder.
+    """
+    home = Layout.of(settings).airflow_home
+    keys = stack_secrets(home)
+    passwords = write_passwords_file(settings, home)
+    db_url = postgres.sqlalchemy_url(settings)
+    gcp_conn = {
+        "conn_type": "google_cloud_platform",
+        "extra": {"is_anonymous": True, "project": settings.gcp_project},
+    }
+    env = settings.to_env()
+    env.update(emulator_env(settings))
+    env.update(
+        {
+            "AIRFLOW_HOME": str(home),
+            "PYTHONPATH": python_path(os.environ.get("PYTHONPATH")),
+            "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or PROJECT_ROOT / "dags"),
+            "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+            "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+            "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+            "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{settings.airflow_url}/execution/",
+            "AIRFLOW__CORE__FERNET_KEY": keys["fernet_key"],
+            "AIRFLOW__CORE__AUTH_MANAGER": SIMPLE_AUTH_MANAGER,
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"admin:admin,{settings.airflow_user}:user",
+            "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": db_url,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": db_url,
+            "AIRFLOW__API__HOST": "127.0.0.1",
+            "AIRFLOW__API__PORT": str(settings.airflow_port),
+            "AIRFLOW__API__BASE_URL": settings.airflow_url,
+            "AIRFLOW__API__SECRET_KEY": keys["api_secret_key"],
+            "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
+            # FIELD-NOTES §4: trigger-to-success median 4.3 s -> 1.8 s
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
+            "AIRFLOW__CORE__PARALLELISM": "8",
+            "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
+            "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
+            "AIRFLOW__METRICS__STATSD_ON": "True",
+            "AIRFLOW__METRICS__STATSD_HOST": settings.statsd_host,
+            "AIRFLOW__METRICS__STATSD_PORT": str(settings.statsd_port),
+            "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+            "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(gcp_conn, separators=(",", ":")),
+        }
+    )
+    return env

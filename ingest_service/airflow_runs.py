@@ -1,0 +1,173 @@
+"""Airflow's REST API (v2) as the receiver uses it: trigger a file's run, read it back.
+
+Airflow's metadata DB is the only per-file state store; this client is the
+receiver's only way to it. Transport errors are retried briefly (tenacity) and
+then surface as ``AirflowUnavailable`` so the reply can say which stage failed.
+"""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+from tenacity import (
+    retry,
+    retry_if_exception_type,
+    stop_after_attempt,
+    wait_exponential,
+)
+
+TERMINAL_RUN_STATES = frozenset({"success", "failed"})
+
+
+class AirflowUnavailable(RuntimeError):
+    """Airflow could not be reached or answered with a server error."""
+
+
+class AirflowRejected(RuntimeError):
+    """Airflow refused a request (bad credentials, unknown DAG, invalid body)."""
+
+
+@dataclass(frozen=True)
+class TaskState:
+    task_id: str
+    state: str | None
+    try_number: int
+
+
+@dataclass(frozen=True)
+class RunSnapshot:
+    """One read of a run: its state, its tasks' states and the XComs the reply needs."""
+
+    run_id: str
+    state: str
+    tasks: dict[str, TaskState] = field(default_factory=dict)
+    xcoms: dict[tuple[str, str], Any] = field(default_factory=dict)
+
+    @property
+    def ended(self) -> bool:
+        return self.state in TERMINAL_RUN_STATES
+
+
+_retry_transport = retry(
+    retry=retry_if_exception_type(httpx.TransportError),
+    stop=stop_after_attempt(3),
+    wait=wait_exponential(multiplier=0.2, max=2),
+    reraise=True,
+)
+
+
+class AirflowRuns:
+    """Trigger and read DAG runs of one DAG with a bearer token from ``/auth/token``."""
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        dag_id: str,
+        username: str,
+        password: str,
+        timeout: float = 10.0,
+    ) -> None:
+        self._dag_id = dag_id
+        self._credentials = {"username": username, "password": password}
+        self._base_url = base_url.rstrip("/")
+        self._client = httpx.Client(base_url=self._base_url, timeout=timeout)
+        self._token: str | None = None
+        self._token_lock = threading.Lock()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def run_url(self, run_id: str) -> str:
+        """The run's page in the Airflow UI."""
+        return f"{self._base_url}/dags/{self._dag_id}/runs/{quote(run_id, safe='')}"
+
+    # --- requests ---------------------------------------------------------
+    @_retry_transport
+    def _fetch_token(self) -> str:
+        resp = self._client.post("/auth/token", json=self._credentials)
+        if resp.status_code >= 500:
+            raise AirflowUnavailable(f"Airflow /auth/token answered {resp.status_code}")
+        if resp.status_code not in (200, 201):
+            raise AirflowRejected(f"Airflow refused the receiver's credentials ({resp.status_code})")
+        return str(resp.json()["access_token"])
+
+    def _auth_header(self, renew: bool = False) -> dict[str, str]:
+        with self._token_lock:
+            if self._token is None or renew:
+                self._token = self._fetch_token()
+            return {"Authorization": f"Bearer {self._token}"}
+
+    @_retry_transport
+    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        resp = self._client.request(method, path, headers=self._auth_header(), **kwargs)
+        if resp.status_code == 401:  # token expired (24 h) or the api-server restarted
+            resp = self._client.request(
+                method, path, headers=self._auth_header(renew=True), **kwargs
+            )
+        if resp.status_code >= 500:
+            raise AirflowUnavailable(f"Airflow {method} {path} answered {resp.status_code}")
+        return resp
+
+    def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        try:
+            return self._send(method, path, **kwargs)
+        except httpx.TransportError as exc:
+            raise AirflowUnavailable(f"Airflow at {self._base_url} unreachable: {exc}") from exc
+
+    def _run_path(self, run_id: str) -> str:
+        return f"/api/v2/dags/{self._dag_id}/dagRuns/{quote(run_id, safe='')}"
+
+    # --- the receiver's operations -----------------------------------------
+    def trigger(self, run_id: str, conf: dict[str, Any]) -> bool:
+        """Create the run; ``False`` when it already existed (409), which is fine."""
+        resp = self._request(
+            "POST",
+            f"/api/v2/dags/{self._dag_id}/dagRuns",
+            json={"dag_run_id": run_id, "logical_date": None, "conf": conf},
+        )
+        if resp.status_code == 409:
+            return False
+        if resp.status_code not in (200, 201):
+            raise AirflowRejected(
+                f"Airflow refused to trigger {run_id}: {resp.status_code} {resp.text[:300]}"
+            )
+        return True
+
+    def snapshot(self, run_id: str, xcom_keys: dict[str, tuple[str, ...]]) -> RunSnapshot | None:
+        """Read the run, its task instances and the named XComs; ``None`` if no such run.
+
+        ``xcom_keys`` maps a task id to the keys to read from it once it has run.
+        """
+        path = self._run_path(run_id)
+        resp = self._request("GET", path)
+        if resp.status_code == 404:
+            return None
+        if resp.status_code != 200:
+            raise AirflowRejected(f"Airflow GET run {run_id}: {resp.status_code}")
+        state = str(resp.json().get("state") or "queued")
+        resp = self._request("GET", f"{path}/taskInstances")
+        if resp.status_code != 200:
+            raise AirflowRejected(f"Airflow GET task instances of {run_id}: {resp.status_code}")
+        tasks = {
+            ti["task_id"]: TaskState(ti["task_id"], ti.get("state"), int(ti.get("try_number") or 0))
+            for ti in resp.json().get("task_instances", [])
+        }
+        xcoms: dict[tuple[str, str], Any] = {}
+        for task_id, keys in xcom_keys.items():
+            ti = tasks.get(task_id)
+            if ti is None or ti.state not in ("success", "failed", "up_for_retry"):
+                continue
+            for key in keys:
+                resp = self._request(
+                    "GET",
+                    f"{path}/taskInstances/{task_id}/xcomEntries/{key}",
+                    params={"deserialize": "true"},
+                )
+                if resp.status_code == 200:
+                    xcoms[(task_id, key)] = resp.json().get("value")
+        return RunSnapshot(run_id=run_id, state=state, tasks=tasks, xcoms=xcoms)

@@ -1,0 +1,108 @@
+"""Run one receiver replica: the IngestService plus gRPC health and reflection.
+
+Replicas are stateless and bind the same port with ``SO_REUSEPORT``: the kernel
+spreads new connections over them, so the local stack needs no proxy (see
+docs/stack.md). SIGTERM flips health to NOT_SERVING, then drains calls.
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import threading
+from concurrent import futures
+from types import FrameType
+
+import grpc
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import storage
+from grpc_health.v1 import health, health_pb2, health_pb2_grpc
+from grpc_reflection.v1alpha import reflection
+from prometheus_client import start_http_server
+
+from cloudz import pipeline_contract as contract
+from cloudz.ingest.v1 import ingest_pb2, ingest_pb2_grpc
+from cloudz.settings import Settings
+from ingest_service.airflow_runs import AirflowRuns
+from ingest_service.archive_store import ArchiveStore
+from ingest_service.service import IngestService
+
+log = logging.getLogger("ingest_service")
+
+SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
+#: chunk messages are at most 4 MiB by default; leave room for framing
+MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+DRAIN_SECONDS = 30.0
+
+
+def storage_client(settings: Settings) -> storage.Client:
+    """A GCS client; anonymous when ``STORAGE_EMULATOR_HOST`` points at a local emulator."""
+    import os
+
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        return storage.Client(project=settings.gcp_project, credentials=AnonymousCredentials())
+    return storage.Client(project=settings.gcp_project)
+
+
+def build_server(settings: Settings, *, max_workers: int = 16) -> tuple[grpc.Server, health.HealthServicer]:
+    store = ArchiveStore(storage_client(settings), settings.bucket)
+    runs = AirflowRuns(
+        settings.airflow_url,
+        dag_id=contract.DAG_ID,
+        username=settings.airflow_user,
+        password=settings.airflow_password,
+    )
+    server = grpc.server(
+        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ingest"),
+        options=[
+            ("grpc.so_reuseport", 1),
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+        ],
+    )
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestService(store, runs), server)
+    health_servicer = health.HealthServicer(experimental_non_blocking=True)
+    health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
+    reflection.enable_server_reflection(
+        (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
+    )
+    server.add_insecure_port(f"{settings.receiver_host}:{settings.receiver_port}")
+    return server, health_servicer
+
+
+def _set_health(servicer: health.HealthServicer, status: int) -> None:
+    for name in ("", SERVICE_NAME):
+        servicer.set(name, status)  # type: ignore[arg-type]
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--replica", type=int, default=0, help="replica number (metrics port offset)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.INFO,
+        format=f"%(asctime)s replica-{args.replica} %(levelname)s %(name)s: %(message)s",
+    )
+    settings = Settings.from_env()
+    start_http_server(settings.receiver_metrics_port + args.replica, addr="127.0.0.1")
+    server, health_servicer = build_server(settings)
+    server.start()
+    _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)
+    log.info("serving on %s", settings.receiver_endpoint)
+
+    stopping = threading.Event()
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        log.info("signal %d: draining", signum)
+        _set_health(health_servicer, health_pb2.HealthCheckResponse.NOT_SERVING)
+        stopping.set()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    stopping.wait()
+    server.stop(DRAIN_SECONDS).wait()
+    log.info("stopped")
+
+
+if __name__ == "__main__":
+    main()

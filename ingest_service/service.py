@@ -1,0 +1,216 @@
+"""The IngestService handlers: archive the bytes, start the file's run, wait, reply.
+
+State lives in two places only: the object (with its sha256 in metadata) and
+the file's Airflow run, whose id is derived from the archive path and sha256.
+Any replica can therefore answer for any file, and a repeated upload finds the
+same object and the same run.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterator
+
+import grpc
+
+from cloudz import archive_path as paths
+from cloudz import pipeline_contract as contract
+from cloudz.ingest.v1 import ingest_pb2 as pb
+from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
+from ingest_service import metrics
+from ingest_service.airflow_runs import AirflowRejected, AirflowRuns, AirflowUnavailable
+from ingest_service.archive_store import (
+    ArchiveStore,
+    ContentMismatch,
+    StoreOutcome,
+    StoreResult,
+)
+from ingest_service.errors import RpcError, invalid_argument
+from ingest_service.file_status import XCOM_KEYS, apply_run, archive_stage
+
+log = logging.getLogger(__name__)
+
+#: the largest file accepted (the biggest RouteViews RIBs are ~100 MB bz2)
+MAX_FILE_BYTES = 8 * 1024**3
+#: how often a waiting call re-reads the run
+POLL_SECONDS = 0.5
+#: time kept back from the deadline to build and send the reply
+REPLY_MARGIN_SECONDS = 1.5
+#: how long to wait when the client set no deadline
+DEFAULT_WAIT_SECONDS = 60.0
+
+
+class IngestService(pb_grpc.IngestServiceServicer):
+    def __init__(self, store: ArchiveStore, runs: AirflowRuns) -> None:
+        self._store = store
+        self._runs = runs
+
+    # --- RPCs ---------------------------------------------------------------
+    def Upload(  # noqa: N802 - gRPC's method name
+        self, request_iterator: Iterator[pb.UploadRequest], context: grpc.ServicerContext
+    ) -> pb.FileStatus:
+        started = time.monotonic()
+        try:
+            reply = self._upload(request_iterator, context)
+        except RpcError as err:
+            metrics.UPLOADS.labels(result=err.reason.lower()).inc()
+            context.abort_with_status(err.to_status())
+            raise  # unreachable: abort raises
+        metrics.UPLOADS.labels(result=pb.Outcome.Name(reply.outcome).lower()).inc()
+        metrics.UPLOAD_SECONDS.observe(time.monotonic() - started)
+        return reply
+
+    def GetStatus(  # noqa: N802 - gRPC's method name
+        self, request: pb.GetStatusRequest, context: grpc.ServicerContext
+    ) -> pb.FileStatus:
+        try:
+            path = self._parse_path(request.archive_path)
+            obj = self._store.stat(path.path)
+            if obj is None:
+                raise RpcError(
+                    grpc.StatusCode.NOT_FOUND,
+                    f"nothing is archived at {path.path}",
+                    reason="NOT_ARCHIVED",
+                    metadata={"archive_path": path.path},
+                )
+            status = self._new_status(path, obj.sha256)
+            status.archive.CopyFrom(
+                archive_stage(StoreResult.ALREADY_ARCHIVED, obj, self._store.uri(path.path))
+            )
+            self._follow_run(status, path, obj.sha256, obj.size, context, trigger_missing=False)
+            return status
+        except RpcError as err:
+            context.abort_with_status(err.to_status())
+            raise
+
+    # --- steps ----------------------------------------------------------------
+    def _upload(
+        self, requests: Iterator[pb.UploadRequest], context: grpc.ServicerContext
+    ) -> pb.FileStatus:
+        first = next(requests, None)
+        if first is None or not first.HasField("header"):
+            raise invalid_argument(
+                "the first message of an upload must carry the header",
+                field="header",
+                reason="MISSING_HEADER",
+            )
+        header = first.header
+        path = self._parse_path(header.archive_path)
+        try:
+            sha256 = paths.check_sha256(header.sha256)
+        except ValueError as exc:
+            raise invalid_argument(str(exc), field="header.sha256", reason="BAD_SHA256") from exc
+        if header.size > MAX_FILE_BYTES:
+            raise invalid_argument(
+                f"file of {header.size} bytes exceeds the limit of {MAX_FILE_BYTES}",
+                field="header.size",
+                reason="TOO_LARGE",
+            )
+        status = self._new_status(path, sha256)
+
+        # Same path archived already: answer without reading the bytes again.
+        outcome = self._store.existing(path.path, sha256)
+        if outcome is None:
+            outcome = self._receive(path, sha256, header.size, requests)
+        status.archive.CopyFrom(
+            archive_stage(outcome.result, outcome.archived, self._store.uri(path.path))
+        )
+        if outcome.result is StoreResult.CONFLICT:
+            status.outcome = pb.OUTCOME_REJECTED
+            status.failure.stage = "archive"
+            status.failure.reason = (
+                f"{path.path} is already archived with sha256 {outcome.archived.sha256}; "
+                f"the upload has sha256 {sha256}. Archived files are never replaced."
+            )
+            return status
+        self._follow_run(status, path, sha256, header.size, context, trigger_missing=True)
+        return status
+
+    def _receive(
+        self, path: paths.ArchivePath, sha256: str, size: int, requests: Iterator[pb.UploadRequest]
+    ) -> StoreOutcome:
+        def chunks() -> Iterator[bytes]:
+            for req in requests:
+                if not req.HasField("chunk"):
+                    raise invalid_argument(
+                        "only the first message may carry a header",
+                        field="chunk",
+                        reason="UNEXPECTED_HEADER",
+                    )
+                metrics.BYTES_RECEIVED.inc(len(req.chunk))
+                yield req.chunk
+
+        try:
+            return self._store.store(path.path, sha256, size, chunks())
+        except ContentMismatch as exc:
+            raise RpcError(
+                grpc.StatusCode.DATA_LOSS,
+                f"{exc}; nothing was archived at {path.path}",
+                reason="CONTENT_MISMATCH",
+                metadata={"archive_path": path.path, "sha256": sha256},
+            ) from exc
+
+    def _follow_run(
+        self,
+        status: pb.FileStatus,
+        path: paths.ArchivePath,
+        sha256: str,
+        size: int,
+        context: grpc.ServicerContext,
+        *,
+        trigger_missing: bool,
+    ) -> None:
+        """Trigger the file's run if it has none, then wait for it within the deadline."""
+        run_id = paths.run_id(path, sha256)
+        status.run_id = run_id
+        status.run_url = self._runs.run_url(run_id)
+        remaining = context.time_remaining()
+        deadline = time.monotonic() + (
+            DEFAULT_WAIT_SECONDS if remaining is None else remaining - REPLY_MARGIN_SECONDS
+        )
+        try:
+            run = self._runs.snapshot(run_id, XCOM_KEYS)
+            if run is None and trigger_missing:
+                conf = {
+                    contract.CONF_ARCHIVE_PATH: path.path,
+                    contract.CONF_SHA256: sha256,
+                    contract.CONF_SIZE: size,
+                    contract.CONF_BUCKET: self._store.bucket_name,
+                }
+                if self._runs.trigger(run_id, conf):
+                    metrics.RUNS_TRIGGERED.inc()
+                run = self._runs.snapshot(run_id, XCOM_KEYS)
+            if run is None:
+                status.outcome = pb.OUTCOME_FAILED
+                status.failure.stage = "trigger"
+                status.failure.reason = (
+                    f"no Airflow run {run_id} exists for this file; upload it again to start one"
+                )
+                return
+            while not run.ended and time.monotonic() + POLL_SECONDS < deadline:
+                if not context.is_active():
+                    break
+                time.sleep(POLL_SECONDS)
+                run = self._runs.snapshot(run_id, XCOM_KEYS) or run
+            apply_run(status, run, self._runs.run_url(run_id))
+        except (AirflowUnavailable, AirflowRejected) as exc:
+            log.warning("Airflow problem for %s: %s", run_id, exc)
+            status.outcome = pb.OUTCOME_FAILED
+            status.failure.stage = "trigger"
+            status.failure.reason = (
+                f"{exc}. The file is archived; upload it again later to start its run."
+            )
+
+    @staticmethod
+    def _parse_path(raw: str) -> paths.ArchivePath:
+        try:
+            return paths.parse(raw)
+        except paths.ArchivePathError as exc:
+            raise invalid_argument(
+                str(exc), field="header.archive_path", reason="BAD_ARCHIVE_PATH"
+            ) from exc
+
+    @staticmethod
+    def _new_status(path: paths.ArchivePath, sha256: str) -> pb.FileStatus:
+        return pb.FileStatus(archive_path=path.path, sha256=sha256)
