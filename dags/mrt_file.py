@@ -69,7 +69,9 @@ def _settings() -> Any:
         ),
         contract.CONF_SHA256: Param("", type="string", description="sha256 of the raw file"),
         contract.CONF_SIZE: Param(0, type="integer", minimum=0),
-        contract.CONF_BUCKET: Param("", type="string", description="archive bucket (default: CLOUDZ_BUCKET)"),
+        contract.CONF_BUCKET: Param(
+            "", type="string", description="archive bucket (default: CLOUDZ_BUCKET)"
+        ),
     },
     render_template_as_native_obj=True,
 )
@@ -115,14 +117,15 @@ def mrt_file() -> None:
         from pathlib import Path
 
         from airflow.providers.google.cloud.hooks.gcs import GCSHook
-
         from cloudz.convert import convert_file
 
         gcs = GCSHook(gcp_conn_id=GCP_CONN_ID)
         with tempfile.TemporaryDirectory(prefix="cloudz-convert-") as tmp:
             raw = Path(tmp) / "raw.mrt"
             avro = Path(tmp) / "rows.avro"
-            gcs.download(bucket_name=file["bucket"], object_name=file["archive_path"], filename=str(raw))
+            gcs.download(
+                bucket_name=file["bucket"], object_name=file["archive_path"], filename=str(raw)
+            )
             report = convert_file(
                 raw,
                 avro,
@@ -161,8 +164,8 @@ def mrt_file() -> None:
             )
         if expected and (counts.min_index != 0 or counts.max_index != expected - 1):
             raise AirflowFailException(
-                f"row_index of {file['archive_path']} spans {counts.min_index}..{counts.max_index}, "
-                f"expected 0..{expected - 1}"
+                f"row_index of {file['archive_path']} spans "
+                f"{counts.min_index}..{counts.max_index}, expected 0..{expected - 1}"
             )
         return {"rows_loaded": counts.rows, "table": settings.table_ref}
 

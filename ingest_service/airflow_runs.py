@@ -93,7 +93,9 @@ class AirflowRuns:
         if resp.status_code >= 500:
             raise AirflowUnavailable(f"Airflow /auth/token answered {resp.status_code}")
         if resp.status_code not in (200, 201):
-            raise AirflowRejected(f"Airflow refused the receiver's credentials ({resp.status_code})")
+            raise AirflowRejected(
+                f"Airflow refused the receiver's credentials ({resp.status_code})"
+            )
         return str(resp.json()["access_token"])
 
     def _auth_header(self, renew: bool = False) -> dict[str, str]:

@@ -9,6 +9,7 @@ deletes the staging object: nothing ever appears at the archive path.
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import hashlib
 import uuid
@@ -97,16 +98,16 @@ class ArchiveStore:
                 for chunk in chunks:
                     received += len(chunk)
                     if received > size:
-                        raise ContentMismatch(
-                            f"received more than the announced {size} bytes"
-                        )
+                        raise ContentMismatch(f"received more than the announced {size} bytes")
                     digest.update(chunk)
                     out.write(chunk)
             if received != size:
                 raise ContentMismatch(f"received {received} bytes, the header announced {size}")
             actual = digest.hexdigest()
             if actual != sha256:
-                raise ContentMismatch(f"sha256 of the received bytes is {actual}, header says {sha256}")
+                raise ContentMismatch(
+                    f"sha256 of the received bytes is {actual}, header says {sha256}"
+                )
             return self._publish(staging, path, sha256)
         finally:
             self._delete_quietly(staging)
@@ -136,7 +137,5 @@ class ArchiveStore:
         return StoreOutcome(StoreResult.STORED, stored)
 
     def _delete_quietly(self, blob: storage.Blob) -> None:
-        try:
+        with contextlib.suppress(gexc.NotFound):
             blob.delete()
-        except gexc.NotFound:
-            pass

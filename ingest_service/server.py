@@ -15,13 +15,12 @@ from concurrent import futures
 from types import FrameType
 
 import grpc
-from google.auth.credentials import AnonymousCredentials
-from google.cloud import storage
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from cloudz import pipeline_contract as contract
+from cloudz.cloud_clients import storage_client
 from cloudz.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from cloudz.settings import Settings
 from ingest_service.airflow_runs import AirflowRuns
@@ -36,16 +35,9 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 DRAIN_SECONDS = 30.0
 
 
-def storage_client(settings: Settings) -> storage.Client:
-    """A GCS client; anonymous when ``STORAGE_EMULATOR_HOST`` points at a local emulator."""
-    import os
-
-    if os.environ.get("STORAGE_EMULATOR_HOST"):
-        return storage.Client(project=settings.gcp_project, credentials=AnonymousCredentials())
-    return storage.Client(project=settings.gcp_project)
-
-
-def build_server(settings: Settings, *, max_workers: int = 16) -> tuple[grpc.Server, health.HealthServicer]:
+def build_server(
+    settings: Settings, *, max_workers: int = 16
+) -> tuple[grpc.Server, health.HealthServicer]:
     store = ArchiveStore(storage_client(settings), settings.bucket)
     runs = AirflowRuns(
         settings.airflow_url,
@@ -72,12 +64,14 @@ def build_server(settings: Settings, *, max_workers: int = 16) -> tuple[grpc.Ser
 
 def _set_health(servicer: health.HealthServicer, status: int) -> None:
     for name in ("", SERVICE_NAME):
-        servicer.set(name, status)  # type: ignore[arg-type]
+        servicer.set(name, status)
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--replica", type=int, default=0, help="replica number (metrics port offset)")
+    parser.add_argument(
+        "--replica", type=int, default=0, help="replica number (metrics port offset)"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,

@@ -47,7 +47,7 @@ class IngestService(pb_grpc.IngestServiceServicer):
         self._runs = runs
 
     # --- RPCs ---------------------------------------------------------------
-    def Upload(  # noqa: N802 - gRPC's method name
+    def Upload(
         self, request_iterator: Iterator[pb.UploadRequest], context: grpc.ServicerContext
     ) -> pb.FileStatus:
         started = time.monotonic()
@@ -61,7 +61,7 @@ class IngestService(pb_grpc.IngestServiceServicer):
         metrics.UPLOAD_SECONDS.observe(time.monotonic() - started)
         return reply
 
-    def GetStatus(  # noqa: N802 - gRPC's method name
+    def GetStatus(
         self, request: pb.GetStatusRequest, context: grpc.ServicerContext
     ) -> pb.FileStatus:
         try:

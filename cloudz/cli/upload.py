@@ -66,8 +66,14 @@ _REJECTED_CODES = {
 
 def _progress(total: int, desc: str, enabled: bool) -> tqdm[Any]:
     return tqdm(
-        total=total, desc=desc, unit="B", unit_scale=True, unit_divisor=1024,
-        disable=not enabled, file=sys.stderr, leave=False,
+        total=total,
+        desc=desc,
+        unit="B",
+        unit_scale=True,
+        unit_divisor=1024,
+        disable=not enabled,
+        file=sys.stderr,
+        leave=False,
     )
 
 
@@ -104,7 +110,7 @@ def _error_summary(err: grpc.RpcError) -> dict[str, Any]:
     """The status code, message and rich details of a failed call, as a dict."""
     code: grpc.StatusCode = err.code()
     out: dict[str, Any] = {"code": code.name, "message": err.details()}
-    status = rpc_status.from_call(err)  # type: ignore[arg-type]
+    status = rpc_status.from_call(err)
     if status is not None:
         for detail in status.details:
             info = error_details_pb2.ErrorInfo()
@@ -206,18 +212,26 @@ def _report_error(err: grpc.RpcError, endpoint: str, as_json: bool) -> Exit:
 
 
 endpoint_option = click.option(
-    "-d", "--endpoint", required=True, metavar="ENDPOINT",
+    "-d",
+    "--endpoint",
+    required=True,
+    metavar="ENDPOINT",
     help="host:port, http://host:port (plaintext) or https://host:port (TLS).",
 )
 token_option = click.option(
     "--token", envvar="CLOUDZ_TOKEN", default=None, help="Bearer token (env CLOUDZ_TOKEN)."
 )
 ca_option = click.option(
-    "--ca-cert", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    "--ca-cert",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="PEM file of the CA that signed the receiver's certificate (TLS).",
 )
 wait_option = click.option(
-    "--wait", "wait_seconds", type=float, default=DEFAULT_WAIT_SECONDS, show_default=True,
+    "--wait",
+    "wait_seconds",
+    type=float,
+    default=DEFAULT_WAIT_SECONDS,
+    show_default=True,
     help="Seconds to wait for the outcome before reporting that the run is still going.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
@@ -234,15 +248,21 @@ def _stub(endpoint: str, ca_cert: Path | None) -> tuple[grpc.Channel, pb_grpc.In
 
 @click.group(invoke_without_command=True, help=__doc__)
 @click.option(
-    "-f", "--file", "file_", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    "-f",
+    "--file",
+    "file_",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
     help="The MRT file to upload.",
 )
 @click.option(
-    "-d", "--endpoint", metavar="ENDPOINT",
+    "-d",
+    "--endpoint",
+    metavar="ENDPOINT",
     help="host:port, http://host:port (plaintext) or https://host:port (TLS).",
 )
 @click.option(
-    "--archive-path", default=None,
+    "--archive-path",
+    default=None,
     help="Archive path to store the file under; derived from the file's "
     "<collector>/bgpdata/YYYY.MM/{RIBS,UPDATES}/ location when not given.",
 )
@@ -250,7 +270,9 @@ def _stub(endpoint: str, ca_cert: Path | None) -> tuple[grpc.Channel, pb_grpc.In
 @ca_option
 @wait_option
 @json_option
-@click.option("--progress/--no-progress", default=None, help="Progress bar (default: on a terminal).")
+@click.option(
+    "--progress/--no-progress", default=None, help="Progress bar (default: on a terminal)."
+)
 @click.pass_context
 def main(
     ctx: click.Context,
@@ -268,8 +290,8 @@ def main(
     if file_ is None or endpoint is None:
         raise click.UsageError("upload needs -f <file> and -d <endpoint>")
     try:
-        target = paths.parse(archive_path) if archive_path else paths.from_local_file(
-            file_.resolve()
+        target = (
+            paths.parse(archive_path) if archive_path else paths.from_local_file(file_.resolve())
         )
     except paths.ArchivePathError as exc:
         raise click.BadParameter(str(exc), param_hint="--archive-path") from exc
@@ -295,7 +317,11 @@ def main(
 @token_option
 @ca_option
 @click.option(
-    "--wait", "wait_seconds", type=float, default=10.0, show_default=True,
+    "--wait",
+    "wait_seconds",
+    type=float,
+    default=10.0,
+    show_default=True,
     help="Seconds to wait for a running file's outcome.",
 )
 @json_option

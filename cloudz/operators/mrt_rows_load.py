@@ -23,7 +23,11 @@ def file_rows_filter() -> str:
 
 def file_query_parameters(source_path: str, source_sha256: str) -> list[dict[str, Any]]:
     return [
-        {"name": "path", "parameterType": {"type": "STRING"}, "parameterValue": {"value": source_path}},
+        {
+            "name": "path",
+            "parameterType": {"type": "STRING"},
+            "parameterValue": {"value": source_path},
+        },
         {
             "name": "sha256",
             "parameterType": {"type": "STRING"},

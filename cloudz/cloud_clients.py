@@ -1,0 +1,46 @@
+"""Google Cloud clients that talk to the local emulators when their env vars say so.
+
+``STORAGE_EMULATOR_HOST`` and ``BIGQUERY_EMULATOR_HOST`` are the variables the
+Google libraries (and the provider's hooks) already honour; outside the local
+stack they are unset and the clients use Application Default Credentials.
+"""
+
+from __future__ import annotations
+
+import os
+
+from google.auth.credentials import AnonymousCredentials
+from google.cloud import bigquery, storage
+
+from cloudz.settings import Settings
+
+
+def storage_client(settings: Settings) -> storage.Client:
+    if os.environ.get("STORAGE_EMULATOR_HOST"):
+        return storage.Client(
+            project=settings.gcp_project,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        )
+    return storage.Client(project=settings.gcp_project)
+
+
+def bigquery_client(settings: Settings) -> bigquery.Client:
+    emulator = os.environ.get("BIGQUERY_EMULATOR_HOST")
+    if emulator:
+        return bigquery.Client(
+            project=settings.gcp_project,
+            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+            client_options={"api_endpoint": emulator},
+        )
+    return bigquery.Client(project=settings.gcp_project)
+
+
+def count_file_rows(client: bigquery.Client, table_ref: str, archive_path: str) -> int:
+    """How many rows of the file at ``archive_path`` the routes table holds."""
+    job = client.query(
+        f"SELECT COUNT(*) AS n FROM `{table_ref}` WHERE source_path = @path",
+        job_config=bigquery.QueryJobConfig(
+            query_parameters=[bigquery.ScalarQueryParameter("path", "STRING", archive_path)]
+        ),
+    )
+    return int(next(iter(job.result()))["n"])

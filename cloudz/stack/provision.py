@@ -1,0 +1,64 @@
+"""Create the bucket, the dataset and the routes table on the emulators (idempotent).
+
+The receiver and the DAG expect them to exist, as they would in a real project set up once by
+an operator; here every ``cloudz-stack up`` makes sure of it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+from cloudz.settings import Settings
+
+if TYPE_CHECKING:
+    from google.cloud.bigquery import SchemaField
+
+
+def provision(
+    settings: Settings,
+    schema: Sequence[SchemaField] | None = None,
+    partition_field: str | None = None,
+    cluster_fields: Sequence[str] | None = None,
+) -> None:
+    """Create ``settings.bucket``, ``settings.dataset`` and the routes table if missing.
+
+    The table's schema, DAY partitioning column and clustering come from ``cloudz.schema``
+    unless given (tests pass their own).
+    """
+    from google.api_core.exceptions import Conflict
+    from google.auth.credentials import AnonymousCredentials
+    from google.cloud import bigquery, storage
+
+    if schema is None:
+        from cloudz import schema as routes_schema
+
+        schema = routes_schema.bigquery_schema_fields()
+        partition_field = routes_schema.PARTITION_FIELD
+        cluster_fields = list(routes_schema.CLUSTER_FIELDS)
+
+    gcs = storage.Client(
+        project=settings.gcp_project,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": settings.gcs_url},
+    )
+    try:
+        gcs.create_bucket(settings.bucket)
+    except Conflict:
+        pass
+
+    bq = bigquery.Client(
+        project=settings.gcp_project,
+        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
+        client_options={"api_endpoint": settings.bigquery_url},
+    )
+    dataset_ref = f"{settings.gcp_project}.{settings.dataset}"
+    bq.create_dataset(bigquery.Dataset(dataset_ref), exists_ok=True)
+    table = bigquery.Table(settings.table_ref, schema=list(schema))
+    if partition_field:
+        table.time_partitioning = bigquery.TimePartitioning(
+            type_=bigquery.TimePartitioningType.DAY, field=partition_field
+        )
+    if cluster_fields:
+        table.clustering_fields = list(cluster_fields)
+    bq.create_table(table, exists_ok=True)

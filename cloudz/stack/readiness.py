@@ -1,0 +1,91 @@
+"""Readiness probes: each answers "does this component serve now?" quickly and never raises.
+
+A started process is not a ready one: the supervisor waits on these before starting what
+depends on it, and ``cloudz-stack status`` runs them live rather than trusting a stale file.
+"""
+
+from __future__ import annotations
+
+import socket
+from typing import Any
+
+import grpc
+import httpx
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from cloudz.settings import Settings
+
+PROBE_TIMEOUT = 2.0
+AIRFLOW_HEALTH_KEYS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+
+
+def http_ok(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
+    """True when ``GET url`` answers 200."""
+    try:
+        return httpx.get(url, timeout=timeout).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def gcs_ready(settings: Settings) -> bool:
+    return http_ok(f"{settings.gcs_url}/storage/v1/b")
+
+
+def bigquery_ready(settings: Settings) -> bool:
+    return http_ok(f"{settings.bigquery_url}/bigquery/v2/projects/{settings.gcp_project}/datasets")
+
+
+def airflow_health(settings: Settings) -> dict[str, Any] | None:
+    """The api-server's ``/api/v2/monitor/health`` JSON, or None while it does not answer."""
+    try:
+        response = httpx.get(f"{settings.airflow_url}/api/v2/monitor/health", timeout=PROBE_TIMEOUT)
+    except httpx.HTTPError:
+        return None
+    if response.status_code != 200:
+        return None
+    body: dict[str, Any] = response.json()
+    return body
+
+
+def airflow_part_healthy(settings: Settings, part: str) -> bool:
+    """One of ``AIRFLOW_HEALTH_KEYS`` reported healthy (heartbeats are kept in the DB)."""
+    health = airflow_health(settings)
+    if health is None:
+        return False
+    entry = health.get(part) or {}
+    return bool(entry.get("status") == "healthy")
+
+
+def airflow_ready(settings: Settings) -> bool:
+    health = airflow_health(settings)
+    if health is None:
+        return False
+    return all((health.get(k) or {}).get("status") == "healthy" for k in AIRFLOW_HEALTH_KEYS)
+
+
+def grpc_serving(target: str, timeout: float = PROBE_TIMEOUT) -> bool:
+    """The standard gRPC health service (service ``""``) says SERVING at ``target``."""
+    try:
+        with grpc.insecure_channel(target) as channel:
+            stub = health_pb2_grpc.HealthStub(channel)
+            reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
+    except grpc.RpcError:
+        return False
+    return bool(reply.status == health_pb2.HealthCheckResponse.SERVING)
+
+
+def receiver_ready(settings: Settings, replica: int) -> bool:
+    """A replica's own metrics port, then the shared gRPC port (any replica may answer)."""
+    metrics = f"http://127.0.0.1:{settings.receiver_metrics_port + replica}/metrics"
+    return http_ok(metrics) and grpc_serving(settings.receiver_endpoint)
+
+
+def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
+    """True when something listens on ``host:port`` (a bind without SO_REUSEPORT fails)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError:
+            return True
+    return False

@@ -1,0 +1,77 @@
+"""Archive paths: RouteViews' layout is accepted, anything hostile is refused."""
+
+from __future__ import annotations
+
+import pytest
+
+from cloudz import archive_path as paths
+
+GOOD = "route-views2/bgpdata/2024.01/RIBS/rib.20240101.0000.bz2"
+
+
+def test_parse_reads_the_layout() -> None:
+    p = paths.parse(GOOD)
+    assert (p.collector, p.year, p.month, p.kind, p.name) == (
+        "route-views2",
+        2024,
+        1,
+        "RIBS",
+        "rib.20240101.0000.bz2",
+    )
+    assert p.avro_path == GOOD + ".avro"
+
+
+@pytest.mark.parametrize(
+    "hostile",
+    [
+        "",
+        "/route-views2/bgpdata/2024.01/RIBS/rib.bz2",
+        "route-views2/bgpdata/2024.01/RIBS/../../../../etc/passwd",
+        "route-views2/bgpdata/2024.01/RIBS/./rib.bz2",
+        "route-views2//bgpdata/2024.01/RIBS/rib.bz2",
+        "route-views2/bgpdata/2024.01/RIBS/rib\x00.bz2",
+        "route-views2/bgpdata/2024.01/RIBS/rib\n.bz2",
+        "route-views2\\bgpdata\\2024.01\\RIBS\\rib.bz2",
+        "route-views2/bgpdata/2024.13/RIBS/rib.bz2",
+        "route-views2/bgpdata/2024.01/OTHER/rib.bz2",
+        "route-views2/bgpdata/2024.01/RIBS/.hidden",
+        "route-views2/bgpdata/2024.01/RIBS/sub/rib.bz2",
+        "route-views2/bgpdata/2024.01/RIBS/rib~1.bz2",
+        "_incoming/bgpdata/2024.01/RIBS/rib.bz2",
+        "route-views2/bgpdata/2024.01/RIBS/" + "a" * 300,
+    ],
+)
+def test_parse_refuses_hostile_paths(hostile: str) -> None:
+    with pytest.raises(paths.ArchivePathError):
+        paths.parse(hostile)
+
+
+def test_from_local_file_uses_the_segment_before_bgpdata() -> None:
+    local = "/srv/mirror/route-views.sg/bgpdata/2024.05/UPDATES/updates.20240501.0015.bz2"
+    assert paths.from_local_file(local).path == (
+        "route-views.sg/bgpdata/2024.05/UPDATES/updates.20240501.0015.bz2"
+    )
+
+
+def test_from_local_file_without_layout_asks_for_a_path() -> None:
+    with pytest.raises(paths.ArchivePathError, match="give the archive path"):
+        paths.from_local_file("/tmp/rib.20240101.0000.bz2")
+
+
+def test_run_id_is_stable_valid_for_airflow_and_tells_versions_apart() -> None:
+    p = paths.parse(GOOD)
+    a = paths.run_id(p, "a" * 64)
+    assert a == paths.run_id(p, "A" * 64)
+    assert a != paths.run_id(p, "b" * 64)
+    assert "/" not in a
+    import re
+
+    assert re.fullmatch(r"[A-Za-z0-9_.~:+-]+", a)
+    assert len(a) <= 250
+
+
+def test_check_sha256() -> None:
+    assert paths.check_sha256("AB" * 32) == "ab" * 32
+    for bad in ("", "ab" * 31, "zz" * 32, "ab" * 33):
+        with pytest.raises(ValueError):
+            paths.check_sha256(bad)
