@@ -1,0 +1,44 @@
+# The two commands of README.md: `make demo` and `make test`. Everything else is what they need.
+# Each step is idempotent (stamp files), so a second run does only what changed.
+
+PYTHON ?= python3.11
+VENV   := .venv
+BIN    := $(VENV)/bin
+UV_VERSION := 0.13.9
+SAMPLE ?= ../shared/mrt-samples/ripe-ris/updates.20160811.1600.gz
+SAMPLE_PATH ?= rrc00/bgpdata/2016.08/UPDATES/updates.20160811.1600.gz
+
+.PHONY: setup demo test lint up down status clean-state
+
+$(VENV)/.installed: requirements.lock pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+	$(BIN)/uv pip sync --quiet --python $(BIN)/python requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
+	touch $@
+
+.venv-bq/.cloudz-setup-stamp: requirements-bigquery-emulator.lock scripts/setup-bigquery-emulator $(VENV)/.installed
+	scripts/setup-bigquery-emulator
+
+## set up both venvs (Airflow + project; the BigQuery emulator's own)
+setup: $(VENV)/.installed .venv-bq/.cloudz-setup-stamp
+
+## start the embedded stack, upload one sample, print the reply and its rows in BigQuery
+demo: setup
+	$(BIN)/cloudz-stack up
+	scripts/demo "$(SAMPLE)" "$(SAMPLE_PATH)"
+
+## the whole test suite (unit, DAG, stack and end-to-end tests); .ci/run calls this
+test: setup
+	scripts/ensure-bgpdump
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy
+	$(BIN)/pytest
+
+up: setup
+	$(BIN)/cloudz-stack up
+down:
+	$(BIN)/cloudz-stack down
+status:
+	$(BIN)/cloudz-stack status

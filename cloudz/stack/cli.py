@@ -1,0 +1,279 @@
+"""``cloudz-stack``: start, watch and stop the embedded local stack.
+
+``up`` runs ``cloudz-stack run`` in the background and waits for it to report ready (or
+failed) through ``run/status.json``; ``run`` is the supervisor itself, in the foreground.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import click
+import psutil
+
+from cloudz.settings import Settings
+from cloudz.stack import airflow_env, processes
+from cloudz.stack.layout import Layout
+from cloudz.stack.supervisor import (
+    StackError,
+    Supervisor,
+    leftovers,
+    owned_processes,
+    read_status,
+    running_supervisor,
+    terminate_owned,
+)
+
+DEFAULT_TIMEOUT = 240.0
+STOP_TIMEOUT = 120.0
+
+
+def _groups(without: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(g for g in processes.GROUPS if g not in without)
+
+
+def tail(path: Path, lines: int) -> list[str]:
+    try:
+        with path.open(errors="replace") as f:
+            return list(deque(f, maxlen=lines))
+    except FileNotFoundError:
+        return []
+
+
+def format_table(status: dict[str, Any], live: dict[str, bool] | None = None) -> str:
+    """One line per component: pid, ports, state, start-to-ready time, restarts."""
+    rows = [("COMPONENT", "PID", "PORTS", "STATE", "READY IN", "RESTARTS")]
+    for comp in status.get("components", []):
+        state = comp["state"]
+        if live is not None:
+            state = "ready" if live.get(comp["name"]) else f"NOT READY ({state})"
+        ready_in = comp.get("ready_seconds")
+        rows.append(
+            (
+                comp["name"],
+                str(comp.get("pid") or "-"),
+                ",".join(str(p) for p in comp.get("ports", [])) or "-",
+                state,
+                "-" if ready_in is None else f"{ready_in:.1f} s",
+                str(comp.get("restarts", 0)),
+            )
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
+    steps = status.get("steps") or {}
+    if steps:
+        lines.append("steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()))
+    if status.get("ready_seconds") is not None:
+        lines.append(f"stack ready in {status['ready_seconds']:.1f} s")
+    return "\n".join(line.rstrip() for line in lines)
+
+
+def _settings() -> Settings:
+    return Settings.from_env()
+
+
+def _print_failure(layout: Layout, status: dict[str, Any] | None, lines: int = 40) -> None:
+    component = (status or {}).get("failed_component")
+    if status and status.get("error"):
+        click.echo(f"error: {status['error']}", err=True)
+    for name in [component, "supervisor"] if component else ["supervisor"]:
+        content = tail(layout.log(name), lines)
+        if content:
+            click.echo(f"--- last {len(content)} lines of {layout.log(name)}", err=True)
+            click.echo("".join(content).rstrip("\n"), err=True)
+
+
+@click.group()
+def main() -> None:
+    """Run Postgres, the GCS/BigQuery emulators, Airflow and the receivers on this machine."""
+
+
+_without_option = click.option(
+    "--without",
+    multiple=True,
+    type=click.Choice(processes.GROUPS),
+    help="Leave out a component group (repeatable), e.g. --without receiver.",
+)
+_dags_option = click.option(
+    "--dags-folder",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Airflow's DAGs folder (default: <repo>/dags).",
+)
+_timeout_option = click.option(
+    "--timeout",
+    type=float,
+    default=DEFAULT_TIMEOUT,
+    show_default=True,
+    help="Seconds for everything to get ready.",
+)
+
+
+@main.command()
+@_without_option
+@_dags_option
+@_timeout_option
+def run(without: tuple[str, ...], dags_folder: Path | None, timeout: float) -> None:
+    """Start the stack in the foreground; Ctrl-C stops everything."""
+    logging.basicConfig(
+        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
+    )
+    settings = _settings()
+    supervisor = Supervisor(
+        settings,
+        groups=_groups(without),
+        dags_folder=dags_folder.resolve() if dags_folder else None,
+        startup_timeout=timeout,
+        on_ready=lambda status: click.echo(format_table(status)),
+    )
+    try:
+        code = supervisor.run()
+    except StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+    sys.exit(code)
+
+
+@main.command()
+@_without_option
+@_dags_option
+@_timeout_option
+def up(without: tuple[str, ...], dags_folder: Path | None, timeout: float) -> None:
+    """Start the stack in the background and wait until it is ready."""
+    settings = _settings()
+    layout = Layout.of(settings)
+    groups = _groups(without)
+    problems = leftovers(settings, groups)
+    if problems:
+        hint = "run `cloudz-stack down` (or stop what holds the port) first"
+        raise click.ClickException("refusing to start:\n  " + "\n  ".join(problems) + f"\n{hint}")
+    layout.make_dirs()
+    layout.run.mkdir(exist_ok=True)
+    layout.status_file.unlink(missing_ok=True)
+    command = [sys.executable, "-m", "cloudz.stack.cli", "run", "--timeout", str(timeout)]
+    for group in without:
+        command += ["--without", group]
+    if dags_folder is not None:
+        command += ["--dags-folder", str(dags_folder.resolve())]
+    env = {**os.environ, "PYTHONPATH": airflow_env.python_path(os.environ.get("PYTHONPATH"))}
+    with layout.log("supervisor").open("ab") as out:
+        proc = subprocess.Popen(
+            command,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    click.echo(f"supervisor started (pid {proc.pid}), logs in {layout.logs}")
+    deadline = time.monotonic() + timeout + 60
+    status: dict[str, Any] | None = None
+    while time.monotonic() < deadline:
+        status = read_status(layout)
+        if status and status.get("supervisor_pid") == proc.pid:
+            if status["phase"] == "ready":
+                click.echo(format_table(status))
+                return
+            if status["phase"] == "failed":
+                break
+        if proc.poll() is not None:
+            break
+        time.sleep(0.25)
+    else:
+        proc.send_signal(signal.SIGTERM)
+    try:
+        proc.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+    status = read_status(layout)
+    _print_failure(layout, status)
+    raise click.ClickException("the stack did not get ready (stopped again)")
+
+
+@main.command()
+@click.option("--timeout", type=float, default=STOP_TIMEOUT, show_default=True)
+def down(timeout: float) -> None:
+    """Stop the stack cleanly (receivers first, Postgres last) and wait for it."""
+    settings = _settings()
+    layout = Layout.of(settings)
+    pid = running_supervisor(layout)
+    if pid is not None:
+        click.echo(f"stopping supervisor (pid {pid}) ...")
+        proc = psutil.Process(pid)
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=timeout)
+        except psutil.TimeoutExpired:
+            click.echo("supervisor did not stop in time: SIGKILL", err=True)
+            proc.kill()
+    swept = terminate_owned(layout.state_dir) if owned_processes(layout.state_dir) else []
+    if swept:
+        click.echo(f"stopped {len(swept)} leftover processes: {swept}")
+    if pid is None and not swept:
+        click.echo("nothing is running")
+        return
+    click.echo("stack stopped")
+
+
+@main.command()
+def status() -> None:
+    """Show each component's pid, ports and live readiness; exit 0 only if all are ready."""
+    settings = _settings()
+    layout = Layout.of(settings)
+    pid = running_supervisor(layout)
+    current = read_status(layout)
+    if pid is None or current is None or current.get("supervisor_pid") != pid:
+        others = owned_processes(layout.state_dir)
+        message = "stack is not running"
+        if others:
+            message += f" ({len(others)} leftover processes: run `cloudz-stack down`)"
+        click.echo(message)
+        sys.exit(1)
+    live: dict[str, bool] = {}
+    for comp in current["components"]:
+        alive = comp.get("pid") is not None and psutil.pid_exists(comp["pid"])
+        live[comp["name"]] = alive and processes.probe(settings, comp["name"])()
+    click.echo(f"supervisor pid {pid}, phase {current['phase']}, state dir {layout.state_dir}")
+    click.echo(format_table(current, live))
+    sys.exit(0 if live and all(live.values()) and current["phase"] == "ready" else 1)
+
+
+@main.command()
+@click.argument("component", required=False)
+@click.option("-n", "--lines", type=int, default=50, show_default=True)
+@click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (one component).")
+def logs(component: str | None, lines: int, follow: bool) -> None:
+    """Print the end of a component's log (all logs without a component)."""
+    layout = Layout.of(_settings())
+    if component is None:
+        if follow:
+            raise click.UsageError("--follow needs a component")
+        for path in sorted(layout.logs.glob("*.log")):
+            click.echo(f"==> {path} <==")
+            click.echo("".join(tail(path, lines)).rstrip("\n"))
+        return
+    path = layout.log(component)
+    if not path.exists():
+        known = ", ".join(p.stem for p in sorted(layout.logs.glob("*.log")))
+        raise click.ClickException(f"no log for {component!r}; known: {known or 'none'}")
+    click.echo("".join(tail(path, lines)).rstrip("\n"))
+    if follow:
+        with path.open(errors="replace") as f:
+            f.seek(0, os.SEEK_END)
+            while True:
+                line = f.readline()
+                if line:
+                    click.echo(line.rstrip("\n"))
+                else:
+                    time.sleep(0.5)
+
+
+if __name__ == "__main__":
+    main()

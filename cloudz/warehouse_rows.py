@@ -1,0 +1,39 @@
+"""Print how many rows of one archived file the routes table holds, by entry type.
+
+``python -m cloudz.warehouse_rows <archive path>``: the demo's read-back, and a
+quick check an operator can run against the real warehouse too.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from google.cloud import bigquery
+
+from cloudz.cloud_clients import bigquery_client, count_file_rows
+from cloudz.settings import Settings
+
+
+@click.command(help=__doc__)
+@click.argument("archive_path")
+def main(archive_path: str) -> None:
+    settings = Settings.from_env()
+    client = bigquery_client(settings)
+    total = count_file_rows(client, settings.table_ref, archive_path)
+    click.echo(f"{settings.table_ref} holds {total} rows of {archive_path}")
+    job = client.query(
+        f"SELECT entry_type, COUNT(*) AS n, COUNT(DISTINCT peer_ip) AS peers "
+        f"FROM `{settings.table_ref}` WHERE source_path = @path "
+        "GROUP BY entry_type ORDER BY entry_type",
+        job_config=bigquery.QueryJobConfig(
+            query_parameters=[bigquery.ScalarQueryParameter("path", "STRING", archive_path)]
+        ),
+    )
+    for row in job.result():
+        click.echo(f"  {row['entry_type']:<6} {row['n']:>10} rows from {row['peers']} peers")
+    sys.exit(0 if total else 1)
+
+
+if __name__ == "__main__":
+    main()
