@@ -34,7 +34,9 @@ class Settings:
     receiver_port: int = 50051
     receiver_replicas: int = 2
     #: first Prometheus port; replica ``i`` serves metrics on ``+ i``
+    receiver_metrics_host: str = "127.0.0.1"
     receiver_metrics_port: int = 9464
+    airflow_host: str = "127.0.0.1"
     airflow_port: int = 8080
     airflow_user: str = "receiver"
     airflow_password: str = "receiver"
@@ -71,7 +73,7 @@ class Settings:
     # --- derived places -------------------------------------------------
     @property
     def airflow_url(self) -> str:
-        return f"http://127.0.0.1:{self.airflow_port}"
+        return f"http://{self.airflow_host}:{self.airflow_port}"
 
     @property
     def gcs_url(self) -> str:

@@ -78,7 +78,9 @@ def main(argv: list[str] | None = None) -> None:
         format=f"%(asctime)s replica-{args.replica} %(levelname)s %(name)s: %(message)s",
     )
     settings = Settings.from_env()
-    start_http_server(settings.receiver_metrics_port + args.replica, addr="127.0.0.1")
+    start_http_server(
+        settings.receiver_metrics_port + args.replica, addr=settings.receiver_metrics_host
+    )
     server, health_servicer = build_server(settings)
     server.start()
     _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)

@@ -9,6 +9,7 @@ and sessions and encrypted connections must survive a restart.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets
@@ -34,10 +35,8 @@ def _write_once(path: Path, content: str) -> None:
         with os.fdopen(fd, "w") as f:
             f.write(content)
         os.chmod(tmp, 0o600)
-        try:
+        with contextlib.suppress(FileExistsError):
             os.link(tmp, path)
-        except FileExistsError:
-            pass
     finally:
         os.unlink(tmp)
 

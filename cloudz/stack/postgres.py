@@ -101,7 +101,7 @@ def initdb(layout: Layout, log_path: Path) -> None:
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
             cwd=layout.state_dir,
-            preexec_fn=drop_privileges(),  # noqa: PLW1509 - no threads spawn children here
+            preexec_fn=drop_privileges(),
             check=False,
         )
     if result.returncode != 0:

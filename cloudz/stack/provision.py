@@ -6,6 +6,8 @@ an operator; here every ``cloudz-stack up`` makes sure of it.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -28,11 +30,11 @@ def provision(
     """
     from google.api_core.exceptions import Conflict
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery, storage
+    from google.cloud import bigquery, storage  # type: ignore[attr-defined]
 
     if schema is None:
-        from cloudz import schema as routes_schema
-
+        # imported by name: cloudz.schema is written separately and may not exist yet
+        routes_schema = importlib.import_module("cloudz.schema")
         schema = routes_schema.bigquery_schema_fields()
         partition_field = routes_schema.PARTITION_FIELD
         cluster_fields = list(routes_schema.CLUSTER_FIELDS)
@@ -42,10 +44,8 @@ def provision(
         credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
         client_options={"api_endpoint": settings.gcs_url},
     )
-    try:
+    with contextlib.suppress(Conflict):
         gcs.create_bucket(settings.bucket)
-    except Conflict:
-        pass
 
     bq = bigquery.Client(
         project=settings.gcp_project,

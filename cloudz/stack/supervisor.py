@@ -111,7 +111,7 @@ def spawn(
             stdout=out,
             stderr=subprocess.STDOUT,
             start_new_session=True,
-            preexec_fn=_child_setup(death_signal, os.getpid(), pre_exec),  # noqa: PLW1509
+            preexec_fn=_child_setup(death_signal, os.getpid(), pre_exec),
         )
 
 
@@ -174,9 +174,9 @@ def leftovers(settings: Settings, groups: Iterable[str]) -> list[str]:
     for port, what in processes.all_ports(settings, groups).items():
         if readiness.port_in_use(port):
             problems.append(f"port {port} ({what}) is already in use")
-    if "receiver" in groups and settings.receiver_host != "127.0.0.1":
-        if readiness.port_in_use(settings.receiver_port, settings.receiver_host):
-            problems.append(f"port {settings.receiver_endpoint} (receiver) is already in use")
+    other_host = "receiver" in groups and settings.receiver_host != "127.0.0.1"
+    if other_host and readiness.port_in_use(settings.receiver_port, settings.receiver_host):
+        problems.append(f"port {settings.receiver_endpoint} (receiver) is already in use")
     return problems
 
 
@@ -486,14 +486,24 @@ class Supervisor:
                 child.restarts += 1
                 if child.restarts > MAX_RESTARTS:
                     child.state = "failed"
-                    log.error("%s exited with %d; gave up after %d restarts",
-                              child.spec.name, code, MAX_RESTARTS)
+                    log.error(
+                        "%s exited with %d; gave up after %d restarts",
+                        child.spec.name,
+                        code,
+                        MAX_RESTARTS,
+                    )
                 else:
                     delay = min(2.0 ** (child.restarts - 1), 30.0)
                     child.state = "restarting"
                     child.next_restart = now + delay
-                    log.warning("%s exited with %d; restart %d/%d in %.0f s",
-                                child.spec.name, code, child.restarts, MAX_RESTARTS, delay)
+                    log.warning(
+                        "%s exited with %d; restart %d/%d in %.0f s",
+                        child.spec.name,
+                        code,
+                        child.restarts,
+                        MAX_RESTARTS,
+                        delay,
+                    )
                 self.write_status()
                 return
         if child.state == "restarting" and now >= child.next_restart:

@@ -1,0 +1,38 @@
+# One image for the receiver and every Airflow component (the command differs),
+# plus a separate target for the local BigQuery emulator (Python 3.13, its own lock).
+# Dependencies come from the same locks CI tests with.
+
+FROM python:3.11-slim-bookworm AS app
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    AIRFLOW_HOME=/opt/airflow \
+    AIRFLOW__CORE__DAGS_FOLDER=/opt/cloudz/dags \
+    AIRFLOW__CORE__PLUGINS_FOLDER=/opt/cloudz/plugins \
+    AIRFLOW__CORE__LOAD_EXAMPLES=False
+RUN useradd --system --uid 50000 --home-dir /opt/airflow --create-home cloudz
+WORKDIR /opt/cloudz
+COPY requirements.lock ./
+RUN pip install --no-cache-dir uv==0.13.9 \
+    && uv pip install --system --no-cache --require-hashes -r requirements.lock
+COPY pyproject.toml README.md ./
+COPY cloudz ./cloudz
+COPY ingest_service ./ingest_service
+COPY include ./include
+COPY proto ./proto
+RUN uv pip install --system --no-cache --no-deps .
+COPY dags ./dags
+COPY plugins ./plugins
+USER cloudz
+EXPOSE 50051 9464 8080
+CMD ["python", "-m", "ingest_service.server"]
+
+FROM python:3.13-slim-bookworm AS bigquery-emulator
+WORKDIR /opt/bq
+COPY requirements-bigquery-emulator.lock scripts/setup-bigquery-emulator ./
+RUN pip install --no-cache-dir uv==0.13.9 \
+    && mkdir -p scripts && mv setup-bigquery-emulator scripts/ \
+    && CLOUDZ_PYTHON313=/usr/local/bin/python3.13 CLOUDZ_BQ_VENV=/opt/bq/venv scripts/setup-bigquery-emulator
+ENV HOME=/opt/bq/venv/duckdb-home
+EXPOSE 9050 9060
+CMD ["/opt/bq/venv/bin/local-bigquery", "serve", "--host", "0.0.0.0", "--port", "9050", \
+     "--grpc-port", "9060", "--data-dir", "/data", "--project", "local-project"]

@@ -1,0 +1,129 @@
+"""The routes table's schema, derived from the Avro row schema so the two can never drift.
+
+``include/schemas/mrt_row.avsc`` is the single source of truth: the converter writes rows with
+it and the BigQuery table definition (``include/schemas/routes_table.json``) is generated from it
+by ``python -m cloudz.schema --write``. A unit test fails when the generated file is stale.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+from functools import lru_cache
+from pathlib import Path
+from typing import Any, Final
+
+REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+AVSC_PATH: Final = REPO_ROOT / "include/schemas/mrt_row.avsc"
+TABLE_JSON_PATH: Final = REPO_ROOT / "include/schemas/routes_table.json"
+
+PARTITION_FIELD: Final = "timestamp"
+CLUSTER_FIELDS: Final = ["collector", "peer_asn"]
+
+_PRIMITIVES: Final = {
+    "long": "INTEGER",
+    "int": "INTEGER",
+    "string": "STRING",
+    "boolean": "BOOLEAN",
+    "double": "FLOAT",
+    "float": "FLOAT",
+    "bytes": "BYTES",
+}
+_LOGICAL: Final = {"timestamp-micros": "TIMESTAMP", "timestamp-millis": "TIMESTAMP"}
+
+
+@lru_cache(maxsize=1)
+def _raw_schema() -> dict[str, Any]:
+    with AVSC_PATH.open(encoding="utf-8") as f:
+        schema: dict[str, Any] = json.load(f)
+    return schema
+
+
+def raw_avro_schema() -> dict[str, Any]:
+    """The .avsc as written (a copy: callers may not mutate the cached original)."""
+    return copy.deepcopy(_raw_schema())
+
+
+@lru_cache(maxsize=1)
+def avro_schema() -> dict[str, Any]:
+    """The row schema parsed by fastavro, ready for ``fastavro.writer`` (cached)."""
+    import fastavro
+
+    parsed: dict[str, Any] = fastavro.parse_schema(raw_avro_schema())
+    return parsed
+
+
+def _bigquery_type(avro_type: Any) -> str:
+    if isinstance(avro_type, str):
+        if avro_type not in _PRIMITIVES:
+            raise ValueError(f"no BigQuery type for Avro type {avro_type!r}")
+        return _PRIMITIVES[avro_type]
+    if isinstance(avro_type, dict):
+        logical = avro_type.get("logicalType")
+        if logical in _LOGICAL:
+            return _LOGICAL[logical]
+        return _bigquery_type(avro_type["type"])
+    raise ValueError(f"no BigQuery type for Avro type {avro_type!r}")
+
+
+def _bigquery_field(field: dict[str, Any]) -> dict[str, Any]:
+    avro_type = field["type"]
+    mode = "REQUIRED"
+    if isinstance(avro_type, list):
+        branches = [t for t in avro_type if t != "null"]
+        if len(branches) != 1 or len(avro_type) != 2:
+            raise ValueError(f"field {field['name']}: only ['null', T] unions are supported")
+        mode, avro_type = "NULLABLE", branches[0]
+    if isinstance(avro_type, dict) and avro_type.get("type") == "array":
+        mode, avro_type = "REPEATED", avro_type["items"]
+    return {
+        "name": field["name"],
+        "type": _bigquery_type(avro_type),
+        "mode": mode,
+        "description": field.get("doc", ""),
+    }
+
+
+def bigquery_schema_fields() -> list[dict[str, Any]]:
+    """The table's columns in BigQuery API JSON form (name, type, mode, description)."""
+    return [_bigquery_field(f) for f in _raw_schema()["fields"]]
+
+
+def routes_table_definition() -> dict[str, Any]:
+    """The BigQuery table resource body (schema, DAY partitioning, clustering)."""
+    return {
+        "schema": {"fields": bigquery_schema_fields()},
+        "timePartitioning": {"type": "DAY", "field": PARTITION_FIELD},
+        "clustering": {"fields": list(CLUSTER_FIELDS)},
+    }
+
+
+def render_routes_table_json() -> str:
+    """The exact text of ``routes_table.json``: stable so regenerating gives no diff."""
+    return json.dumps(routes_table_definition(), indent=2) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m cloudz.schema [--write | --check]``: print, write or check the table JSON."""
+    parser = argparse.ArgumentParser(prog="python -m cloudz.schema", description=__doc__)
+    group = parser.add_mutually_exclusive_group()
+    group.add_argument("--write", action="store_true", help=f"write {TABLE_JSON_PATH.name}")
+    group.add_argument("--check", action="store_true", help="exit 1 if it is out of date")
+    args = parser.parse_args(argv)
+    text = render_routes_table_json()
+    if args.write:
+        TABLE_JSON_PATH.write_text(text, encoding="utf-8")
+        return 0
+    if args.check:
+        current = TABLE_JSON_PATH.read_text(encoding="utf-8") if TABLE_JSON_PATH.exists() else ""
+        if current != text:
+            print(f"{TABLE_JSON_PATH} is stale: run python -m cloudz.schema --write")
+            return 1
+        return 0
+    print(text, end="")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
