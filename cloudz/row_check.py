@@ -18,10 +18,14 @@ class FileRowCounts:
 def count_file_rows(
     gcp_conn_id: str, table_ref: str, source_path: str, source_sha256: str
 ) -> FileRowCounts:
+    """Row count, distinct ``row_index`` count and their range, for one file version."""
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
     from google.cloud import bigquery
 
-    client = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False).get_client()
+    project = table_ref.split(".", 1)[0]
+    client = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False).get_client(
+        project_id=project
+    )
     job = client.query(
         "SELECT COUNT(*) AS n, COUNT(DISTINCT row_index) AS d, "
         f"MIN(row_index) AS lo, MAX(row_index) AS hi FROM `{table_ref}` "

@@ -54,7 +54,7 @@ class MrtRowsToBigQueryOperator(GCSToBigQueryOperator):
         kwargs.setdefault("write_disposition", "WRITE_APPEND")
         kwargs.setdefault("create_disposition", "CREATE_IF_NEEDED")
         kwargs.setdefault("autodetect", False)
-        kwargs.setdefault("extra_config", {"load": {"useAvroLogicalTypes": True}})
+        kwargs.setdefault("extra_config", {"useAvroLogicalTypes": True})
         super().__init__(**kwargs)
         self.source_path = source_path
         self.source_sha256 = source_sha256

@@ -1,0 +1,56 @@
+"""``dag.test()`` of the per-file DAG, in-process against the stack's DB and emulators.
+
+This is the run an operator's local debugging takes: no scheduler, no receiver;
+the file is put into the bucket by hand and the DAG is run with its conf.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+import sys
+import textwrap
+
+import pytest
+
+from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
+from cloudz.settings import PROJECT_ROOT
+from cloudz.stack.airflow_env import airflow_env
+
+from .conftest import Stack
+
+pytestmark = pytest.mark.stack
+
+SAMPLE = PROJECT_ROOT.parent / "shared" / "mrt-samples" / "ripe-ris" / "updates.20020722.2238.gz"
+ARCHIVE_PATH = "dagtest/bgpdata/2002.07/UPDATES/updates.20020722.2238.gz"
+STATE_AND_ROUTE_ROWS = 3337  # bgpdump -m lines of this sample
+
+
+def test_dag_test_converts_and_loads_a_file(stack: Stack) -> None:
+    data = SAMPLE.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    bucket = storage_client(stack.settings).bucket(stack.settings.bucket)
+    bucket.blob(ARCHIVE_PATH).upload_from_string(data)
+    conf = {"archive_path": ARCHIVE_PATH, "sha256": sha256, "size": len(data), "bucket": ""}
+    script = textwrap.dedent(
+        f"""
+        import json
+        from airflow.dag_processing.dagbag import DagBag
+        dag = DagBag(dag_folder={str(PROJECT_ROOT / "dags")!r}).get_dag("mrt_file")
+        run = dag.test(run_conf={conf!r})
+        states = {{ti.task_id: str(ti.state) for ti in run.get_task_instances()}}
+        print("RESULT " + json.dumps({{"state": str(run.state), "tasks": states}}))
+        """
+    )
+    env = {**stack.env, **airflow_env(stack.settings)}
+    proc = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+    )
+    line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
+    assert line is not None, proc.stdout[-3000:] + proc.stderr[-3000:]
+    result = json.loads(line.removeprefix("RESULT "))
+    assert result["state"].endswith("success"), result
+    assert set(result["tasks"]) == {"verify_checksum", "convert", "load", "check_rows"}
+    rows = count_file_rows(bigquery_client(stack.settings), stack.settings.table_ref, ARCHIVE_PATH)
+    assert rows == STATE_AND_ROUTE_ROWS
