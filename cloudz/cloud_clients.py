@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import bigquery, storage  # type: ignore[attr-defined]
+from google.cloud import bigquery, storage
 
 from cloudz.settings import Settings
 

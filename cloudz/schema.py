@@ -50,7 +50,8 @@ def avro_schema() -> dict[str, Any]:
     """The row schema parsed by fastavro, ready for ``fastavro.writer`` (cached)."""
     import fastavro
 
-    parsed: dict[str, Any] = fastavro.parse_schema(raw_avro_schema())
+    parsed = fastavro.parse_schema(raw_avro_schema())
+    assert isinstance(parsed, dict)
     return parsed
 
 

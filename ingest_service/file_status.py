@@ -82,8 +82,9 @@ def apply_run(status: pb.FileStatus, run: RunSnapshot, run_url: str) -> None:
         conv.damage.offset = int(damage.get("offset", 0))
         conv.damage.reason = str(damage.get("reason", ""))
         conv.damage.records_skipped = int(damage.get("records_skipped", 0))
-        if conv.state == pb.STAGE_STATE_SUCCEEDED:
-            conv.state = pb.STAGE_STATE_PARTIAL
+    # damaged, or some records could not be decoded: the rows are exact but incomplete
+    if conv.state == pb.STAGE_STATE_SUCCEEDED and report.get("status") == "partial":
+        conv.state = pb.STAGE_STATE_PARTIAL
 
     checked: dict[str, Any] = run.xcoms.get((contract.TASK_CHECK, "return_value")) or {}
     status.load.state = stage_states["load"]  # type: ignore[assignment]

@@ -21,8 +21,10 @@ _CHUNK: Final = 1 << 16  # compressed bytes per step: bounds what one step can e
 
 
 class _Decompressor(Protocol):
-    eof: bool
-    unused_data: bytes
+    @property
+    def eof(self) -> bool: ...
+    @property
+    def unused_data(self) -> bytes: ...
 
     def decompress(self, data: bytes, max_length: int = ..., /) -> bytes: ...
 

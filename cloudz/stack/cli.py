@@ -25,6 +25,7 @@ from cloudz.stack.layout import Layout
 from cloudz.stack.supervisor import (
     StackError,
     Supervisor,
+    forget_pid_files,
     leftovers,
     owned_processes,
     read_status,
@@ -214,6 +215,7 @@ def down(timeout: float) -> None:
             click.echo("supervisor did not stop in time: SIGKILL", err=True)
             proc.kill()
     swept = terminate_owned(layout.state_dir) if owned_processes(layout.state_dir) else []
+    forget_pid_files(layout)
     if swept:
         click.echo(f"stopped {len(swept)} leftover processes: {swept}")
     if pid is None and not swept:

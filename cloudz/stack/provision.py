@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,8 @@ from cloudz.settings import Settings
 
 if TYPE_CHECKING:
     from google.cloud.bigquery import SchemaField
+
+log = logging.getLogger("cloudz.stack.provision")
 
 
 def provision(
@@ -54,6 +57,8 @@ def provision(
     )
     dataset_ref = f"{settings.gcp_project}.{settings.dataset}"
     bq.create_dataset(bigquery.Dataset(dataset_ref), exists_ok=True)
+    if not schema:  # only while cloudz.schema does not exist yet (see main)
+        return
     table = bigquery.Table(settings.table_ref, schema=list(schema))
     if partition_field:
         table.time_partitioning = bigquery.TimePartitioning(
@@ -62,3 +67,25 @@ def provision(
     if cluster_fields:
         table.clustering_fields = list(cluster_fields)
     bq.create_table(table, exists_ok=True)
+
+
+def main() -> None:
+    """``python -m cloudz.stack.provision``: what ``cloudz-stack up`` runs once the emulators serve.
+
+    Until ``cloudz.schema`` exists only the bucket and the dataset are created.
+    """
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s provision %(message)s")
+    settings = Settings.from_env()
+    try:
+        provision(settings)
+    except ModuleNotFoundError as exc:
+        if exc.name != "cloudz.schema":
+            raise
+        log.warning("cloudz.schema not found: bucket and dataset only, no routes table")
+        provision(settings, schema=[])
+        return
+    log.info("bucket %s and table %s are there", settings.bucket, settings.table_ref)
+
+
+if __name__ == "__main__":
+    main()

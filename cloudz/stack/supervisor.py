@@ -21,7 +21,7 @@ import logging
 import os
 import signal
 import subprocess
-import threading
+import sys
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -45,7 +45,9 @@ MAX_RESTARTS = 5
 #: a child that stayed ready this long starts its restart count afresh
 STABLE_AFTER = 60.0
 POLL_INTERVAL = 0.25
-MIGRATE_TIMEOUT = 300.0
+ONE_SHOT_TIMEOUT = 300.0
+#: how long the watchdog lets a stack whose supervisor died stop by itself
+WATCHDOG_GRACE = 15.0
 
 
 class StackError(RuntimeError):
@@ -127,8 +129,9 @@ def is_supervisor(pid: int) -> bool:
 
 
 def read_pid(path: Path) -> int | None:
+    """The first number in a pid file."""
     try:
-        return int(path.read_text().strip())
+        return int(path.read_text().split()[0])
     except (OSError, ValueError):
         return None
 
@@ -141,19 +144,51 @@ def running_supervisor(layout: Layout) -> int | None:
     return None
 
 
+def _recorded_sessions(state_dir: Path) -> set[int]:
+    """Session ids of the children named in ``run/*.pid`` (each child leads its own session)."""
+    sessions = set()
+    for pid_file in Layout(state_dir).run.glob("*.pid"):
+        try:
+            pid_text, created_text = pid_file.read_text().split()
+            pid, created = int(pid_text), float(created_text)
+        except (OSError, ValueError):
+            continue
+        try:
+            if abs(psutil.Process(pid).create_time() - created) > 1.0:
+                continue  # the pid was reused: not our session
+        except psutil.NoSuchProcess:
+            pass  # the leader is gone; its session id stays reserved while members live
+        sessions.add(pid)
+    return sessions
+
+
 def owned_processes(state_dir: Path) -> list[psutil.Process]:
-    """Live processes started by a supervisor of ``state_dir`` (their environment says so)."""
+    """Live processes started by a supervisor of ``state_dir``, grandchildren included.
+
+    A process belongs to the stack if its environment carries the owner mark or it is in the
+    session of a recorded child: ``setproctitle`` (Airflow's workers, the api-server)
+    overwrites the environment block that ``/proc/PID/environ`` shows.
+    """
     owner = str(state_dir)
+    sessions = _recorded_sessions(state_dir)
     found = []
     for proc in psutil.process_iter():
         if proc.pid == os.getpid():
             continue
         try:
-            if proc.environ().get(OWNER_VAR) == owner and proc.status() != psutil.STATUS_ZOMBIE:
+            if proc.status() == psutil.STATUS_ZOMBIE:
+                continue
+            if os.getsid(proc.pid) in sessions or proc.environ().get(OWNER_VAR) == owner:
                 found.append(proc)
-        except psutil.Error:
+        except (psutil.Error, OSError):
             continue
     return found
+
+
+def forget_pid_files(layout: Layout) -> None:
+    """Remove ``run/*.pid`` once their processes are gone, so no reused pid is taken for ours."""
+    for pid_file in layout.run.glob("*.pid"):
+        pid_file.unlink(missing_ok=True)
 
 
 def leftovers(settings: Settings, groups: Iterable[str]) -> list[str]:
@@ -180,18 +215,27 @@ def leftovers(settings: Settings, groups: Iterable[str]) -> list[str]:
     return problems
 
 
+def _is_postgres(proc: psutil.Process) -> bool:
+    try:
+        return bool(proc.name().startswith("postgres"))
+    except psutil.Error:
+        return False
+
+
 def terminate_owned(state_dir: Path, timeout: float = 30.0) -> list[int]:
-    """SIGTERM (SIGINT for postgres) every process of ``state_dir``'s stack, then SIGKILL."""
+    """Stop every process of ``state_dir``'s stack: the others first, Postgres last, then KILL."""
     procs = owned_processes(state_dir)
-    for proc in procs:
-        with contextlib.suppress(psutil.Error):
-            sig = signal.SIGINT if proc.name().startswith("postgres") else signal.SIGTERM
-            proc.send_signal(sig)
-    _, alive = psutil.wait_procs(procs, timeout=timeout)
-    for proc in alive:
-        with contextlib.suppress(psutil.Error):
-            proc.kill()
-    psutil.wait_procs(alive, timeout=5)
+    clients = [p for p in procs if not _is_postgres(p)]
+    servers = [p for p in procs if _is_postgres(p)]
+    for batch, sig in ((clients, signal.SIGTERM), (servers, signal.SIGINT)):
+        for proc in batch:
+            with contextlib.suppress(psutil.Error):
+                proc.send_signal(sig)
+        _, alive = psutil.wait_procs(batch, timeout=timeout)
+        for proc in alive:
+            with contextlib.suppress(psutil.Error):
+                proc.kill()
+        psutil.wait_procs(alive, timeout=5)
     return [p.pid for p in procs]
 
 
@@ -252,6 +296,8 @@ class Supervisor:
     _stop: bool = False
     _t0: float = 0.0
     _ready_seconds: float | None = None
+    _watchdog: subprocess.Popen[bytes] | None = None
+    _watchdog_pipe: int | None = None
 
     @property
     def layout(self) -> Layout:
@@ -271,6 +317,7 @@ class Supervisor:
             raise StackError("refusing to start: " + "; ".join(problems))
         layout.supervisor_pid.write_text(f"{os.getpid()}\n")
         self._t0 = time.monotonic()
+        self._start_watchdog()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._request_stop)
         code = 0
@@ -302,6 +349,46 @@ class Supervisor:
                 if read_pid(layout.supervisor_pid) == os.getpid():
                     layout.supervisor_pid.unlink()
         return code
+
+    def _start_watchdog(self) -> None:
+        """Start ``cloudz.stack.watchdog``; it holds the read end of a pipe only we write to."""
+        read_end, write_end = os.pipe()
+        env = {**os.environ, OWNER_VAR: str(self.layout.state_dir)}
+        env["PYTHONPATH"] = airflow_env.python_path(os.environ.get("PYTHONPATH"))
+        command = [
+            sys.executable,
+            "-m",
+            "cloudz.stack.watchdog",
+            "--state-dir",
+            str(self.layout.state_dir),
+            "--supervisor-pid",
+            str(os.getpid()),
+            "--grace",
+            str(WATCHDOG_GRACE),
+        ]
+        with self.layout.log("watchdog").open("ab") as out:
+            self._watchdog = subprocess.Popen(
+                command,
+                env=env,
+                stdin=read_end,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        os.close(read_end)
+        self._watchdog_pipe = write_end
+
+    def _release_watchdog(self) -> None:
+        """Tell the watchdog this stop was a clean one, so it exits without killing anything."""
+        if self._watchdog_pipe is None:
+            return
+        with contextlib.suppress(OSError):
+            os.write(self._watchdog_pipe, b"clean\n")
+        os.close(self._watchdog_pipe)
+        self._watchdog_pipe = None
+        if self._watchdog is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._watchdog.wait(timeout=10)
 
     def _request_stop(self, signum: int, _frame: object) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
@@ -349,69 +436,49 @@ class Supervisor:
         self.write_status()
 
     def _prepare_airflow_and_provision(self) -> None:
-        """``airflow db migrate`` (a subprocess) and provisioning (a thread) overlap.
-
-        The thread starts after the fork and ends before the next, so no child is forked
-        while it runs.
-        """
-        migrate: subprocess.Popen[bytes] | None = None
-        t_migrate = time.monotonic()
+        """``airflow db migrate`` and provisioning, two one-shot processes run side by side."""
+        jobs: dict[str, subprocess.Popen[bytes]] = {}
+        started = time.monotonic()
         if "airflow" in self.groups:
             env = {**os.environ, **airflow_env.airflow_env(self.settings, self.dags_folder)}
-            migrate = spawn(
-                [str(processes.airflow_bin()), "db", "migrate"],
-                env,
-                self.layout.log("airflow-migrate"),
-                self.layout.state_dir,
-                cwd=self.layout.airflow_home,
+            jobs["airflow-migrate"] = self._one_shot(
+                [str(processes.airflow_bin()), "db", "migrate"], env, "airflow-migrate"
             )
-        errors: list[BaseException] = []
-        thread: threading.Thread | None = None
         if {"gcs", "bigquery"} <= set(self.groups):
-            thread = threading.Thread(target=self._provision, args=(errors,), daemon=True)
-            thread.start()
-        if migrate is not None:
-            while migrate.poll() is None:
-                if self._stop:
-                    migrate.terminate()
-                    migrate.wait()
-                    raise Interrupted
-                if time.monotonic() > t_migrate + MIGRATE_TIMEOUT:
-                    migrate.kill()
-                    raise StackError("airflow db migrate timed out", "airflow-migrate")
-                time.sleep(POLL_INTERVAL)
-            if migrate.returncode != 0:
-                raise StackError(
-                    f"airflow db migrate exited with {migrate.returncode}", "airflow-migrate"
-                )
-            self.steps["airflow-migrate"] = round(time.monotonic() - t_migrate, 1)
-        if thread is not None:
-            thread.join()
-            if errors:
-                raise StackError(f"provision failed: {errors[0]!r}", "provision")
-        self.write_status()
+            # a process of its own keeps the Google client libraries out of the supervisor
+            env = {**os.environ, **self.settings.to_env()}
+            env["PYTHONPATH"] = airflow_env.python_path(os.environ.get("PYTHONPATH"))
+            jobs["provision"] = self._one_shot(
+                [sys.executable, "-m", "cloudz.stack.provision"], env, "provision"
+            )
+        while jobs:
+            for name, job in list(jobs.items()):
+                code = job.poll()
+                if code is None:
+                    continue
+                del jobs[name]
+                if code != 0:
+                    raise StackError(f"{name} exited with {code}", name)
+                self.steps[name] = round(time.monotonic() - started, 1)
+                self.write_status()
+            if self._stop:
+                for job in jobs.values():
+                    job.terminate()
+                    job.wait()
+                raise Interrupted
+            if jobs and time.monotonic() > started + ONE_SHOT_TIMEOUT:
+                for job in jobs.values():
+                    job.kill()
+                raise StackError(f"timed out: {', '.join(jobs)}", next(iter(jobs)))
+            time.sleep(POLL_INTERVAL)
 
-    def _provision(self, errors: list[BaseException]) -> None:
-        from cloudz.stack.provision import provision
-
-        t = time.monotonic()
-        try:
-            provision(self.settings)
-        except ModuleNotFoundError as exc:
-            if exc.name != "cloudz.schema":
-                errors.append(exc)
-                return
-            # the schema module is written separately; without it only the table is missing
-            log.warning("cloudz.schema not found: bucket and dataset only, no routes table")
-            try:
-                provision(self.settings, schema=[])
-            except Exception as inner:
-                errors.append(inner)
-                return
-        except Exception as exc:
-            errors.append(exc)
-            return
-        self.steps["provision"] = round(time.monotonic() - t, 1)
+    def _one_shot(
+        self, command: list[str], env: dict[str, str], name: str
+    ) -> subprocess.Popen[bytes]:
+        log.info("running %s", name)
+        return spawn(
+            command, env, self.layout.log(name), self.layout.state_dir, cwd=self.layout.state_dir
+        )
 
     def _launch(self, child: Child) -> None:
         spec = child.spec
@@ -424,7 +491,11 @@ class Supervisor:
             cwd=spec.cwd,
             pre_exec=spec.pre_exec,
         )
-        self.layout.pid_file(spec.name).write_text(f"{child.popen.pid}\n")
+        try:
+            created = psutil.Process(child.popen.pid).create_time()
+        except psutil.Error:
+            created = time.time()
+        self.layout.pid_file(spec.name).write_text(f"{child.popen.pid} {created}\n")
         child.state = "starting"
         child.started_at = time.monotonic()
         child.started_wall = _now_iso()
@@ -516,9 +587,11 @@ class Supervisor:
         for group in reversed(processes.GROUPS):
             members = [c for c in self.children if c.spec.group == group]
             self._stop_group(members)
+        self._release_watchdog()
         swept = terminate_owned(self.layout.state_dir, timeout=10)
         if swept:
             log.warning("killed leftover processes %s", swept)
+        forget_pid_files(self.layout)
 
     def _stop_group(self, members: list[Child]) -> None:
         running = [c for c in members if c.running()]
@@ -544,8 +617,6 @@ class Supervisor:
                 child.popen.wait(timeout=5)
             if child.state != "failed":
                 child.state = "stopped"
-            with contextlib.suppress(FileNotFoundError):
-                self.layout.pid_file(child.spec.name).unlink()
         if members:
             self.write_status()
 

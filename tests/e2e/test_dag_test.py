@@ -13,12 +13,11 @@ import sys
 import textwrap
 
 import pytest
+from stack_session import Stack
 
 from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
 from cloudz.settings import PROJECT_ROOT
 from cloudz.stack.airflow_env import airflow_env
-
-from .conftest import Stack
 
 pytestmark = pytest.mark.stack
 

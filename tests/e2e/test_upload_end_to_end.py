@@ -20,13 +20,12 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from stack_session import BIN, Stack
 
 from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from cloudz.settings import PROJECT_ROOT
-
-from .conftest import BIN, Stack
 
 pytestmark = pytest.mark.stack
 
@@ -102,7 +101,9 @@ def upload(stack: Stack, file: Path, archive_path: str, *extra: str) -> tuple[in
     try:
         reply = json.loads(proc.stdout)
     except json.JSONDecodeError:
-        pytest.fail(f"no JSON from upload-to-cloudz (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+        pytest.fail(
+            f"no JSON from upload-to-cloudz (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
     return proc.returncode, reply
 
 
@@ -174,7 +175,9 @@ def test_sample_goes_end_to_end(
     assert bucket.blob(sample.archive_path).download_as_bytes() == sample.file.read_bytes()
     avro = bucket.get_blob(sample.archive_path + ".avro")
     assert avro is not None and avro.size > 0
-    assert reply["conversion"]["avroUri"] == f"gs://{stack.settings.bucket}/{sample.archive_path}.avro"
+    assert (
+        reply["conversion"]["avroUri"] == f"gs://{stack.settings.bucket}/{sample.archive_path}.avro"
+    )
 
     rows = count_file_rows(
         bigquery_client(stack.settings), stack.settings.table_ref, sample.archive_path

@@ -1,0 +1,79 @@
+"""``convert_file``: one MRT file (bz2, gzip or raw) → one Avro file of rows, plus a report."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from cloudz.convert.avro_writer import write_avro_atomically
+from cloudz.convert.decode import RecordDecodeError
+from cloudz.convert.decompress import DecompressedStream
+from cloudz.convert.framing import read_records
+from cloudz.convert.report import ConversionReport, Damage
+from cloudz.convert.rows import RowBuilder
+
+
+@dataclass
+class _Tally:
+    rows: int = 0
+    records: int = 0
+    parse_errors: int = 0
+
+
+def iter_rows(
+    src: Path,
+    tally: _Tally,
+    damage: list[Damage],
+    *,
+    collector: str,
+    source_path: str,
+    source_sha256: str,
+) -> Iterator[dict[str, Any]]:
+    """Rows of ``src`` one at a time, counting into ``tally`` and noting damage."""
+    builder = RowBuilder()
+    per_file = {"collector": collector, "source_path": source_path, "source_sha256": source_sha256}
+    with DecompressedStream(src) as stream:
+        for record in read_records(stream, damage):
+            tally.records += 1
+            try:
+                rows = builder.rows(record)
+            except RecordDecodeError:
+                tally.parse_errors += 1
+                continue
+            for row in rows:
+                row.update(per_file)
+                row["record_index"] = record.index
+                row["row_index"] = tally.rows
+                tally.rows += 1
+                yield row
+
+
+def convert_file(
+    src: Path, dst: Path, *, collector: str, source_path: str, source_sha256: str
+) -> ConversionReport:
+    """Convert the MRT file ``src`` into the Avro file ``dst`` (deflate), streaming.
+
+    Never raises for bad input: whole records before any damage are converted and the damage
+    is described in the report; records mrtparse cannot decode are counted and skipped.
+    """
+    from cloudz.schema import avro_schema
+
+    tally = _Tally()
+    damage: list[Damage] = []
+    rows = iter_rows(
+        src,
+        tally,
+        damage,
+        collector=collector,
+        source_path=source_path,
+        source_sha256=source_sha256,
+    )
+    write_avro_atomically(dst, avro_schema(), rows)
+    return ConversionReport(
+        rows=tally.rows,
+        records=tally.records,
+        parse_errors=tally.parse_errors,
+        damage=damage[0] if damage else None,
+    )

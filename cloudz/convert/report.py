@@ -1,0 +1,75 @@
+"""What a conversion did, small enough to travel through Airflow XCom as JSON."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
+
+
+@dataclass(frozen=True)
+class Damage:
+    """Where and why the converter had to stop reading a file.
+
+    ``offset`` is a byte offset in the *decompressed* MRT stream: the start of the first record
+    that could not be read whole. ``records_skipped`` is 1 when bytes were left unread there
+    (the damaged record; anything after it is unreadable and not counted, the reason says
+    "rest of file unreadable") and 0 when nothing was lost (an empty file).
+    """
+
+    offset: int
+    reason: str
+    records_skipped: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "offset": self.offset,
+            "reason": self.reason,
+            "records_skipped": self.records_skipped,
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> Damage:
+        return cls(
+            offset=int(d["offset"]),
+            reason=str(d["reason"]),
+            records_skipped=int(d["records_skipped"]),
+        )
+
+
+@dataclass(frozen=True)
+class ConversionReport:
+    """Counts of one conversion.
+
+    ``records``: whole MRT records read (decoded or not); ``rows``: rows written;
+    ``parse_errors``: whole records mrtparse could not decode (skipped, conversion went on);
+    ``damage``: set when the file could not be read to its end (or was empty).
+    """
+
+    rows: int
+    records: int
+    parse_errors: int
+    damage: Damage | None = None
+
+    @property
+    def status(self) -> Literal["ok", "partial"]:
+        """``"partial"`` when any record was lost: damage or a record that did not decode."""
+        return "ok" if self.damage is None and self.parse_errors == 0 else "partial"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "rows": self.rows,
+            "records": self.records,
+            "parse_errors": self.parse_errors,
+            "damage": None if self.damage is None else self.damage.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict[str, Any]) -> ConversionReport:
+        """Inverse of :meth:`to_dict`; extra keys (e.g. ``status`` added by the DAG) are ignored."""
+        damage = d.get("damage")
+        return cls(
+            rows=int(d["rows"]),
+            records=int(d["records"]),
+            parse_errors=int(d["parse_errors"]),
+            damage=None if damage is None else Damage.from_dict(damage),
+        )

@@ -1,0 +1,102 @@
+"""The Avro row schema and the BigQuery table definition derived from it."""
+
+from __future__ import annotations
+
+import re
+from typing import Any, cast
+
+import fastavro
+import pytest
+
+from cloudz import schema
+
+EXPECTED_ORDER = [
+    "timestamp", "collector", "mrt_type", "entry_type", "peer_ip", "peer_asn", "prefix",
+    "path_id", "as_path", "origin", "next_hop", "local_pref", "med", "atomic_aggregate",
+    "aggregator", "communities", "large_communities", "extended_communities", "old_state",
+    "new_state", "originated_time", "source_path", "source_sha256", "record_index", "row_index",
+]  # fmt: skip
+
+
+def test_routes_table_json_is_up_to_date() -> None:
+    """Fails when mrt_row.avsc changed without ``python -m cloudz.schema --write``."""
+    assert schema.TABLE_JSON_PATH.read_text(encoding="utf-8") == schema.render_routes_table_json()
+    assert schema.main(["--check"]) == 0
+
+
+def test_avro_schema_shape() -> None:
+    raw = schema.raw_avro_schema()
+    assert (raw["namespace"], raw["name"]) == ("cloudz", "MrtRow")
+    assert [f["name"] for f in raw["fields"]] == EXPECTED_ORDER
+    for f in raw["fields"]:
+        assert re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", f["name"])
+        assert f.get("doc"), f["name"]
+        if isinstance(f["type"], list):
+            assert f["type"][0] == "null" and f["default"] is None, f["name"]
+    parsed = schema.avro_schema()
+    assert parsed["name"] == "cloudz.MrtRow"
+    assert schema.avro_schema() is parsed  # cached
+
+
+def test_bigquery_fields() -> None:
+    fields = {f["name"]: f for f in schema.bigquery_schema_fields()}
+    assert list(fields) == EXPECTED_ORDER
+    assert fields["timestamp"] | {"description": ""} == {
+        "name": "timestamp", "type": "TIMESTAMP", "mode": "REQUIRED", "description": ""
+    }  # fmt: skip
+    assert (fields["peer_asn"]["type"], fields["peer_asn"]["mode"]) == ("INTEGER", "REQUIRED")
+    assert (fields["prefix"]["type"], fields["prefix"]["mode"]) == ("STRING", "NULLABLE")
+    assert (fields["old_state"]["type"], fields["old_state"]["mode"]) == ("INTEGER", "NULLABLE")
+    assert (fields["atomic_aggregate"]["type"], fields["atomic_aggregate"]["mode"]) == (
+        "BOOLEAN",
+        "REQUIRED",
+    )
+    assert (fields["originated_time"]["type"], fields["originated_time"]["mode"]) == (
+        "TIMESTAMP",
+        "NULLABLE",
+    )
+    for name in ("communities", "large_communities", "extended_communities"):
+        assert (fields[name]["type"], fields[name]["mode"]) == ("STRING", "REPEATED")
+    assert all(f["description"] for f in fields.values())
+    assert all(len(f["description"]) <= 1024 for f in fields.values())  # BigQuery's limit
+
+
+def test_table_definition() -> None:
+    table = schema.routes_table_definition()
+    assert table["timePartitioning"] == {"type": "DAY", "field": "timestamp"}
+    assert table["clustering"] == {"fields": ["collector", "peer_asn"]}
+    names = [f["name"] for f in table["schema"]["fields"]]
+    assert schema.PARTITION_FIELD in names and set(schema.CLUSTER_FIELDS) <= set(names)
+
+
+def test_bigquery_client_accepts_the_fields() -> None:
+    bigquery = pytest.importorskip("google.cloud.bigquery")
+    fields = [bigquery.SchemaField.from_api_repr(f) for f in schema.bigquery_schema_fields()]
+    assert [f.field_type for f in fields][:2] == ["TIMESTAMP", "STRING"]
+
+
+def test_unsupported_avro_types_are_refused() -> None:
+    with pytest.raises(ValueError, match="only"):
+        schema._bigquery_field({"name": "x", "type": ["null", "string", "long"]})
+    with pytest.raises(ValueError, match="no BigQuery type"):
+        schema._bigquery_field({"name": "x", "type": {"type": "map", "values": "string"}})
+
+
+def test_a_row_round_trips() -> None:
+    import io
+
+    row: dict[str, Any] = {f["name"]: None for f in schema.raw_avro_schema()["fields"]}
+    row.update(
+        timestamp=1_470_931_200_123_456, collector="c", mrt_type="BGP4MP", entry_type="A",
+        peer_ip="192.0.2.1", peer_asn=64496, atomic_aggregate=False, communities=[],
+        large_communities=[], extended_communities=[], source_path="p", source_sha256="s",
+        record_index=0, row_index=0,
+    )  # fmt: skip
+    buf = io.BytesIO()
+    fastavro.writer(buf, schema.avro_schema(), [row])
+    buf.seek(0)
+    (back,) = [cast(dict[str, Any], r) for r in fastavro.reader(buf)]
+    assert back["timestamp"].timestamp() == pytest.approx(1_470_931_200.123456)
+    row_without_null_arrays = dict(row, communities=None)
+    with pytest.raises((ValueError, TypeError)):  # arrays are never null (BigQuery REPEATED)
+        fastavro.writer(io.BytesIO(), schema.avro_schema(), [row_without_null_arrays])
