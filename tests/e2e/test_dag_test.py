@@ -13,6 +13,7 @@ import sys
 import textwrap
 
 import pytest
+from samples import SAMPLES_DIR
 from stack_session import Stack
 
 from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
@@ -21,7 +22,7 @@ from cloudz.stack.airflow_env import airflow_env
 
 pytestmark = pytest.mark.stack
 
-SAMPLE = PROJECT_ROOT.parent / "shared" / "mrt-samples" / "ripe-ris" / "updates.20020722.2238.gz"
+SAMPLE = SAMPLES_DIR / "ripe-ris" / "updates.20020722.2238.gz"
 ARCHIVE_PATH = "dagtest/bgpdata/2002.07/UPDATES/updates.20020722.2238.gz"
 STATE_AND_ROUTE_ROWS = 3337  # bgpdump -m lines of this sample
 

@@ -20,16 +20,16 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from samples import SAMPLES_DIR
 from stack_session import BIN, Stack
 
 from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
-from cloudz.settings import PROJECT_ROOT
 
 pytestmark = pytest.mark.stack
 
-SAMPLES = (PROJECT_ROOT.parent / "shared" / "mrt-samples").resolve()
+SAMPLES = SAMPLES_DIR
 
 #: files where ``bgpdump -m`` is not the right count, and why (docs/row-schema.md)
 BGPDUMP_DIFFERS = {

@@ -17,11 +17,12 @@ import pytest
 from bgpdump import BGPDUMP, SKIP_REASON, bgpdump_rows, row_as_bgpdump
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from samples import SAMPLES_DIR
 
 from cloudz.convert import ConversionReport, Damage, convert_file
 from cloudz.convert.framing import MAX_RECORD_LEN
 
-SAMPLES = Path("/work/shared/mrt-samples")
+SAMPLES = SAMPLES_DIR
 ALL_SAMPLES = sorted(
     p.relative_to(SAMPLES).as_posix()
     for p in [*SAMPLES.iterdir(), *(SAMPLES / "ripe-ris").iterdir()]
