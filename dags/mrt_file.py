@@ -117,6 +117,7 @@ def mrt_file() -> None:
         from pathlib import Path
 
         from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
         from cloudz.convert import convert_file
 
         gcs = GCSHook(gcp_conn_id=GCP_CONN_ID)
