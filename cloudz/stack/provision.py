@@ -33,7 +33,7 @@ def provision(
     """
     from google.api_core.exceptions import Conflict
     from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery, storage  # type: ignore[attr-defined]
+    from google.cloud import bigquery, storage
 
     if schema is None:
         # imported by name: cloudz.schema is written separately and may not exist yet

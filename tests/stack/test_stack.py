@@ -24,7 +24,7 @@ import httpx
 import psutil
 import pytest
 from google.auth.credentials import AnonymousCredentials
-from google.cloud import bigquery, storage  # type: ignore[attr-defined]
+from google.cloud import bigquery, storage
 
 from cloudz.settings import PROJECT_ROOT, Settings
 from cloudz.stack.layout import Layout
