@@ -16,8 +16,20 @@ import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+import google.auth.exceptions
+import requests
 from google.api_core import exceptions as gexc
 from google.cloud import storage
+from google.cloud.storage import exceptions as storage_errors
+
+#: what a failing bucket raises: API errors, and transport errors below them
+STORE_ERRORS: tuple[type[Exception], ...] = (
+    gexc.GoogleAPIError,
+    storage_errors.InvalidResponse,
+    storage_errors.DataCorruption,
+    requests.exceptions.RequestException,
+    google.auth.exceptions.TransportError,
+)
 
 STAGING_PREFIX = "_incoming/"
 #: resumable upload chunk: the most the receiver buffers per upload

@@ -21,6 +21,7 @@ from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from ingest_service import metrics
 from ingest_service.airflow_runs import AirflowRejected, AirflowRuns, AirflowUnavailable
 from ingest_service.archive_store import (
+    STORE_ERRORS,
     ArchiveStore,
     ContentMismatch,
     StoreOutcome,
@@ -143,6 +144,14 @@ class IngestService(pb_grpc.IngestServiceServicer):
 
         try:
             return self._store.store(path.path, sha256, size, chunks())
+        except STORE_ERRORS as exc:
+            raise RpcError(
+                grpc.StatusCode.UNAVAILABLE,
+                f"the object store failed ({type(exc).__name__}: {exc}); "
+                f"nothing was archived at {path.path}, upload again later",
+                reason="STORE_FAILED",
+                metadata={"archive_path": path.path},
+            ) from exc
         except ContentMismatch as exc:
             raise RpcError(
                 grpc.StatusCode.DATA_LOSS,

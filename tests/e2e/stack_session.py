@@ -24,7 +24,7 @@ from cloudz.settings import Settings
 BIN = Path(sys.executable).parent
 
 
-def _free_ports(n: int) -> list[int]:
+def free_ports(n: int) -> list[int]:
     socks = []
     for _ in range(n):
         s = socket.socket()
@@ -52,7 +52,7 @@ class Stack:
 
 
 def _stack_env(state_dir: Path) -> dict[str, str]:
-    pg, gcs, bq, bq_grpc, airflow, receiver, metrics, _, statsd = _free_ports(9)
+    pg, gcs, bq, bq_grpc, airflow, receiver, metrics, _, statsd = free_ports(9)
     env = {
         **os.environ,
         "CLOUDZ_STATE_DIR": str(state_dir),

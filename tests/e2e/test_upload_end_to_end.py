@@ -6,6 +6,7 @@ against ``bgpdump -m`` (Debian's bgpdump), the reference every researcher knows.
 
 from __future__ import annotations
 
+import bz2
 import gzip
 import hashlib
 import json
@@ -394,3 +395,41 @@ def _wait_status(stack: Stack, archive_path: str) -> tuple[int, dict[str, Any]]:
 def test_bgpdump_is_installed() -> None:
     """The row counts above are only meaningful against the real reference tool."""
     assert shutil.which("bgpdump"), "install Debian's bgpdump (make test does it)"
+
+
+def _record_boundaries(mrt: bytes) -> list[int]:
+    """Offsets where MRT records start (RFC 6396 §2: 12-byte header, length excludes it)."""
+    offsets, pos = [], 0
+    while pos + 12 <= len(mrt):
+        offsets.append(pos)
+        pos += 12 + int.from_bytes(mrt[pos + 8 : pos + 12], "big")
+    return offsets
+
+
+def test_truncated_rib_loads_its_readable_rows_exactly(stack: Stack, tmp_path: Path) -> None:
+    """A RIB cut mid-record, as a crashed collector leaves it: archived, whole records loaded."""
+    mrt = gzip.decompress((SAMPLES / "ripe-ris" / "bview.ipv4_unicast_add_path.gz").read_bytes())
+    starts = _record_boundaries(mrt)
+    cut_record = len(starts) // 2
+    whole = tmp_path / "whole-records"
+    whole.write_bytes(mrt[: starts[cut_record]])
+    cut = tmp_path / "bview.20160811.0800.bz2"
+    cut.write_bytes(bz2.compress(mrt[: starts[cut_record] + 20]))
+    path = f"rrc00/bgpdata/2016.08/RIBS/{cut.name}"
+
+    code, reply = upload(stack, cut, path)
+
+    assert code == 4, reply
+    assert reply["outcome"] == "OUTCOME_PARTIAL", reply
+    conv = reply["conversion"]
+    assert conv["state"] == "STAGE_STATE_PARTIAL"
+    assert int(conv["damage"]["offset"]) == starts[cut_record]
+    assert "truncated" in conv["damage"]["reason"]
+    readable = bgpdump_lines(whole)
+    assert 0 < readable < 62
+    assert int(conv["rows"]) == readable
+    assert reply["load"]["state"] == "STAGE_STATE_SUCCEEDED"
+    bq = bigquery_client(stack.settings)
+    assert count_file_rows(bq, stack.settings.table_ref, path) == readable
+    bucket = storage_client(stack.settings).bucket(stack.settings.bucket)
+    assert bucket.blob(path).download_as_bytes() == cut.read_bytes()
