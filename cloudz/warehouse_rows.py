@@ -9,6 +9,7 @@ from __future__ import annotations
 import sys
 
 import click
+from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import bigquery
 
 from cloudz.cloud_clients import bigquery_client, count_file_rows
@@ -19,7 +20,13 @@ from cloudz.settings import Settings
 @click.argument("archive_path")
 def main(archive_path: str) -> None:
     settings = Settings.from_env()
-    client = bigquery_client(settings)
+    try:
+        client = bigquery_client(settings)
+    except DefaultCredentialsError as exc:
+        raise click.ClickException(
+            f"{exc}\nFor the local stack set BIGQUERY_EMULATOR_HOST=http://127.0.0.1:"
+            f"{settings.bigquery_port}"
+        ) from exc
     total = count_file_rows(client, settings.table_ref, archive_path)
     click.echo(f"{settings.table_ref} holds {total} rows of {archive_path}")
     job = client.query(
