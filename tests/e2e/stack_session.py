@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -18,22 +17,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from free_ports import free_ports
 
 from cloudz.settings import Settings
 
 BIN = Path(sys.executable).parent
-
-
-def free_ports(n: int) -> list[int]:
-    socks = []
-    for _ in range(n):
-        s = socket.socket()
-        s.bind(("127.0.0.1", 0))
-        socks.append(s)
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from free_ports import free_ports
 from samples import SAMPLES_DIR
-from stack_session import BIN, free_ports
+from stack_session import BIN
 
 from cloudz.cloud_clients import storage_client
 from cloudz.settings import Settings

@@ -23,6 +23,7 @@ from pathlib import Path
 import httpx
 import psutil
 import pytest
+from free_ports import free_ports
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
 
@@ -53,16 +54,6 @@ smoke()
 WITH_RECEIVER = (PROJECT_ROOT / "ingest_service" / "server.py").exists()
 
 
-def _free_ports(n: int) -> list[int]:
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
-
-
 @dataclass(frozen=True)
 class Stack:
     settings: Settings
@@ -90,7 +81,7 @@ def stack() -> Iterator[Stack]:
     dags = state_dir.parent / f"{state_dir.name}-dags"
     dags.mkdir()
     (dags / "smoke.py").write_text(SMOKE_DAG)
-    ports = _free_ports(10)
+    ports = free_ports(10)
     env = {
         **os.environ,
         "CLOUDZ_STATE_DIR": str(state_dir),
