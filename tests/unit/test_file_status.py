@@ -1,0 +1,130 @@
+"""The reply is built from a run's task states and XComs: each combination says the right thing."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudz.ingest.v1 import ingest_pb2 as pb
+from ingest_service.airflow_runs import RunSnapshot, TaskState
+from ingest_service.file_status import apply_run
+
+TASKS = ("verify_checksum", "convert", "load", "check_rows")
+
+
+def _run(state: str, task_states: dict[str, str | None], **xcoms: Any) -> RunSnapshot:
+    return RunSnapshot(
+        run_id="mrt:x",
+        state=state,
+        tasks={t: TaskState(t, task_states.get(t), 1) for t in TASKS},
+        xcoms={tuple(k.split("__")): v for k, v in xcoms.items()},  # type: ignore[misc]
+    )
+
+
+def _status(run: RunSnapshot) -> pb.FileStatus:
+    status = pb.FileStatus(archive_path="c/bgpdata/2026.01/RIBS/f")
+    apply_run(status, run, "http://airflow/run")
+    return status
+
+
+REPORT = {"rows": 10, "records": 4, "parse_errors": 0, "damage": None, "status": "ok"}
+
+
+def test_a_successful_run_reports_every_stage() -> None:
+    s = _status(
+        _run(
+            "success",
+            dict.fromkeys(TASKS, "success"),
+            convert__return_value={**REPORT, "avro_uri": "gs://b/f.avro"},
+            check_rows__return_value={"rows_loaded": 10, "table": "p.d.t"},
+        )
+    )
+    assert s.outcome == pb.OUTCOME_SUCCEEDED
+    assert s.verify == pb.STAGE_STATE_SUCCEEDED
+    assert (s.conversion.state, s.conversion.rows, s.conversion.avro_uri) == (
+        pb.STAGE_STATE_SUCCEEDED,
+        10,
+        "gs://b/f.avro",
+    )
+    assert (s.load.state, s.load.rows_loaded, s.load.table) == (
+        pb.STAGE_STATE_SUCCEEDED,
+        10,
+        "p.d.t",
+    )
+    assert not s.HasField("failure")
+    assert (s.run_id, s.run_state, s.run_url) == ("mrt:x", "success", "http://airflow/run")
+
+
+def test_damage_makes_the_file_partial() -> None:
+    damaged = {**REPORT, "damage": {"offset": 123, "reason": "truncated", "records_skipped": 1}}
+    s = _status(
+        _run(
+            "success",
+            dict.fromkeys(TASKS, "success"),
+            convert__return_value={**damaged, "status": "partial"},
+        )
+    )
+    assert s.outcome == pb.OUTCOME_PARTIAL
+    assert s.conversion.state == pb.STAGE_STATE_PARTIAL
+    assert (s.conversion.damage.offset, s.conversion.damage.reason) == (123, "truncated")
+
+
+def test_parse_errors_alone_also_make_it_partial() -> None:
+    s = _status(
+        _run(
+            "success",
+            dict.fromkeys(TASKS, "success"),
+            convert__return_value={**REPORT, "parse_errors": 2, "status": "partial"},
+        )
+    )
+    assert s.outcome == pb.OUTCOME_PARTIAL
+    assert not s.conversion.HasField("damage")
+
+
+def test_a_failed_task_names_its_stage_and_reason_and_skips_the_rest() -> None:
+    s = _status(
+        _run(
+            "failed",
+            {"verify_checksum": "success", "convert": "success", "load": "failed",
+             "check_rows": "upstream_failed"},
+            convert__return_value=REPORT,
+            load__failure="BadRequest: 400 table not found",
+        )
+    )  # fmt: skip
+    assert s.outcome == pb.OUTCOME_FAILED
+    assert (s.failure.stage, s.failure.reason) == ("load", "BadRequest: 400 table not found")
+    assert s.load.state == pb.STAGE_STATE_FAILED
+
+
+def test_failed_checksum_skips_conversion_and_load() -> None:
+    s = _status(
+        _run(
+            "failed",
+            {"verify_checksum": "failed", "convert": "upstream_failed", "load": "upstream_failed",
+             "check_rows": "upstream_failed"},
+            verify_checksum__failure="sha256 mismatch",
+        )
+    )  # fmt: skip
+    assert s.failure.stage == "verify"
+    assert s.conversion.state == pb.STAGE_STATE_SKIPPED
+    assert s.load.state == pb.STAGE_STATE_SKIPPED
+
+
+def test_a_running_run_is_running_with_finished_stages_filled_in() -> None:
+    s = _status(
+        _run(
+            "running",
+            {"verify_checksum": "success", "convert": "success", "load": "running"},
+            convert__return_value=REPORT,
+        )
+    )
+    assert s.outcome == pb.OUTCOME_RUNNING
+    assert s.conversion.state == pb.STAGE_STATE_SUCCEEDED
+    assert s.load.state == pb.STAGE_STATE_RUNNING
+    assert not s.HasField("failure")
+
+
+def test_a_queued_run_has_pending_stages() -> None:
+    s = _status(_run("queued", {}))
+    assert s.outcome == pb.OUTCOME_RUNNING
+    assert s.verify == pb.STAGE_STATE_PENDING
+    assert s.load.state == pb.STAGE_STATE_PENDING
