@@ -25,6 +25,7 @@ from cloudz.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from cloudz.settings import Settings
 from ingest_service.airflow_runs import AirflowRuns
 from ingest_service.archive_store import ArchiveStore
+from ingest_service.interceptors import MetricsInterceptor
 from ingest_service.service import IngestService
 
 log = logging.getLogger("ingest_service")
@@ -47,6 +48,7 @@ def build_server(
     )
     server = grpc.server(
         futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ingest"),
+        interceptors=[MetricsInterceptor()],
         options=[
             ("grpc.so_reuseport", 1),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),

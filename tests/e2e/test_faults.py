@@ -17,6 +17,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from free_ports import free_ports
 from samples import SAMPLES_DIR
@@ -113,6 +114,11 @@ def test_dead_airflow_loses_nothing(saved_emulator_host: None, tmp_path: Path) -
         assert "upload it again" in reply["failure"]["reason"]
         bucket = storage_client(receiver.settings).bucket(receiver.settings.bucket)
         assert bucket.blob(path).download_as_bytes() == sample.read_bytes()
+        metrics = httpx.get(
+            f"http://127.0.0.1:{receiver.settings.receiver_metrics_port}/metrics"
+        ).text
+        assert 'cloudz_grpc_calls_total{code="OK",method="Upload"} 1.0' in metrics
+        assert 'cloudz_uploads_total{result="outcome_failed"} 1.0' in metrics
     finally:
         receiver.stop()
 
