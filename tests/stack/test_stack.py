@@ -27,7 +27,7 @@ from free_ports import free_ports
 from google.auth.credentials import AnonymousCredentials
 from google.cloud import bigquery, storage
 
-from cloudz.settings import PROJECT_ROOT, Settings
+from cloudz.settings import Settings
 from cloudz.stack.layout import Layout
 from cloudz.stack.supervisor import owned_processes, read_pid, read_status
 
@@ -51,7 +51,6 @@ def smoke():
 
 smoke()
 '''
-WITH_RECEIVER = (PROJECT_ROOT / "ingest_service" / "server.py").exists()
 
 
 @dataclass(frozen=True)
@@ -67,10 +66,7 @@ class Stack:
         )
 
     def up(self) -> subprocess.CompletedProcess[str]:
-        args = ["up", "--dags-folder", str(self.dags_folder), "--timeout", "180"]
-        if not WITH_RECEIVER:
-            args += ["--without", "receiver"]
-        return self.cli(*args)
+        return self.cli("up", "--dags-folder", str(self.dags_folder), "--timeout", "180")
 
 
 @pytest.fixture(scope="module")
