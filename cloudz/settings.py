@@ -33,6 +33,8 @@ class Settings:
     receiver_host: str = "127.0.0.1"
     receiver_port: int = 50051
     receiver_replicas: int = 2
+    #: calls one replica serves at once; most of them sleep while their run goes on
+    receiver_workers: int = 64
     #: first Prometheus port; replica ``i`` serves metrics on ``+ i``
     receiver_metrics_host: str = "127.0.0.1"
     receiver_metrics_port: int = 9464

@@ -36,9 +36,7 @@ MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 DRAIN_SECONDS = 30.0
 
 
-def build_server(
-    settings: Settings, *, max_workers: int = 16
-) -> tuple[grpc.Server, health.HealthServicer]:
+def build_server(settings: Settings) -> tuple[grpc.Server, health.HealthServicer]:
     store = ArchiveStore(storage_client(settings), settings.bucket)
     runs = AirflowRuns(
         settings.airflow_url,
@@ -47,7 +45,9 @@ def build_server(
         password=settings.airflow_password,
     )
     server = grpc.server(
-        futures.ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="ingest"),
+        futures.ThreadPoolExecutor(
+            max_workers=settings.receiver_workers, thread_name_prefix="ingest"
+        ),
         interceptors=[MetricsInterceptor()],
         options=[
             ("grpc.so_reuseport", 1),
