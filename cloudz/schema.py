@@ -69,6 +69,8 @@ def _bigquery_type(avro_type: Any) -> str:
 
 
 def _bigquery_field(field: dict[str, Any]) -> dict[str, Any]:
+    """One Avro field as a BigQuery column: ``["null", T]`` is NULLABLE, an array REPEATED
+    (BigQuery has no nullable arrays), a record a RECORD with its fields nested."""
     avro_type = field["type"]
     mode = "REQUIRED"
     if isinstance(avro_type, list):
@@ -78,12 +80,16 @@ def _bigquery_field(field: dict[str, Any]) -> dict[str, Any]:
         mode, avro_type = "NULLABLE", branches[0]
     if isinstance(avro_type, dict) and avro_type.get("type") == "array":
         mode, avro_type = "REPEATED", avro_type["items"]
-    return {
-        "name": field["name"],
-        "type": _bigquery_type(avro_type),
-        "mode": mode,
-        "description": field.get("doc", ""),
-    }
+    column: dict[str, Any] = {"name": field["name"]}
+    if isinstance(avro_type, dict) and avro_type.get("type") == "record":
+        column["type"] = "RECORD"
+        column["mode"] = mode
+        column["fields"] = [_bigquery_field(f) for f in avro_type["fields"]]
+    else:
+        column["type"] = _bigquery_type(avro_type)
+        column["mode"] = mode
+    column["description"] = field.get("doc", "")
+    return column
 
 
 def bigquery_schema_fields() -> list[dict[str, Any]]:

@@ -33,6 +33,9 @@ ATTR_EXT_COMMUNITIES: Final = 16
 ATTR_AS4_PATH: Final = 17
 ATTR_AS4_AGGREGATOR: Final = 18
 ATTR_LARGE_COMMUNITY: Final = 32
+ATTR_ONLY_TO_CUSTOMER: Final = 35
+DECODED: Final = frozenset({1, 2, 3, 4, 5, 6, 7, 8, 14, 15, 16, 17, 18, 32, 35})
+"""Attribute types that become columns; every other one is kept raw in ``other_attributes``."""
 
 Segment = tuple[int, list[int]]
 
@@ -122,6 +125,8 @@ class RouteAttributes:
     communities: list[str] = field(default_factory=list)
     large_communities: list[str] = field(default_factory=list)
     extended_communities: list[str] = field(default_factory=list)
+    only_to_customer: int | None = None
+    other_attributes: list[dict[str, Any]] = field(default_factory=list)
     mp_reach: dict[str, Any] | None = None
     mp_unreach: list[dict[str, Any]] = field(default_factory=list)
 
@@ -138,6 +143,8 @@ class RouteAttributes:
             "communities": self.communities,
             "large_communities": self.large_communities,
             "extended_communities": self.extended_communities,
+            "only_to_customer": self.only_to_customer,
+            "other_attributes": self.other_attributes,
         }
 
 
@@ -186,6 +193,12 @@ def parse_attributes(attrs: list[dict[str, Any]], two_byte_as: bool) -> RouteAtt
             ra.mp_next_hop = hops[0] if hops else None
         elif code == ATTR_MP_UNREACH:
             ra.mp_unreach.append(value)
+        elif code == ATTR_ONLY_TO_CUSTOMER and len(attr["raw_value"]) == 4:
+            ra.only_to_customer = int.from_bytes(attr["raw_value"], "big")  # RFC 9234 §5
+        if code not in DECODED or (code == ATTR_ONLY_TO_CUSTOMER and len(attr["raw_value"]) != 4):
+            # a malformed OTC (RFC 9234 §5: length must be 4) is kept raw rather than lost
+            raw = {"type": code, "flags": int(attr["flag"]), "value": attr["raw_value"]}
+            ra.other_attributes.append(raw)
     if two_byte_as:
         # bgpdump's process_asn32_trans: an AGGREGATOR that is not AS_TRANS next to an
         # AS4_AGGREGATOR means a 4-byte-unaware speaker aggregated: ignore both AS4 attributes

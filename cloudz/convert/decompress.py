@@ -17,7 +17,10 @@ from typing import BinaryIO, Final, Protocol
 
 GZIP_MAGIC: Final = b"\x1f\x8b"
 BZ2_MAGIC: Final = b"BZh"
-_CHUNK: Final = 1 << 16  # compressed bytes per step: bounds what one step can expand to
+_CHUNK: Final = 1 << 16  # bytes read from the file per step
+_MAX_OUT: Final = 1 << 20
+"""Most decompressed bytes one step may produce: a small "bomb" (megabytes of zeros in a few
+bytes of bz2) then costs one step of memory, not its whole expansion."""
 
 
 class _Decompressor(Protocol):
@@ -27,6 +30,13 @@ class _Decompressor(Protocol):
     def unused_data(self) -> bytes: ...
 
     def decompress(self, data: bytes, max_length: int = ..., /) -> bytes: ...
+
+
+def _has_pending(dec: _Decompressor) -> bool:
+    """Whether ``dec`` holds input it has not turned into output yet (``max_length`` hit)."""
+    if isinstance(dec, bz2.BZ2Decompressor):
+        return not dec.needs_input and not dec.eof
+    return bool(getattr(dec, "unconsumed_tail", b""))
 
 
 def _new_decompressor(kind: str) -> _Decompressor:
@@ -79,7 +89,9 @@ class DecompressedStream:
         """Decompress until ``want`` bytes are buffered, the input ends, or it turns bad."""
         while len(self._buf) < want and not self._done:
             if self.kind == "raw":
-                chunk = self._f.read(max(want - len(self._buf), _CHUNK))
+                # at most one chunk at a time: a header claiming 64 MiB on a small file must
+                # not make us allocate 64 MiB
+                chunk = self._f.read(_CHUNK)
                 if not chunk:
                     self._done = True
                 self._buf += chunk
@@ -102,6 +114,10 @@ class DecompressedStream:
             return
         if self._dec is None:
             self._dec = _new_decompressor(self.kind)
+        if _has_pending(self._dec):
+            tail = getattr(self._dec, "unconsumed_tail", b"")
+            self._decompress(tail)
+            return
         chunk = self._f.read(_CHUNK)
         if not chunk:
             self.error = f"{self.kind} stream ends early"
@@ -112,7 +128,7 @@ class DecompressedStream:
     def _decompress(self, data: bytes) -> None:
         assert self._dec is not None
         try:
-            self._buf += self._dec.decompress(data)
+            self._buf += self._dec.decompress(data, _MAX_OUT)
         except (OSError, EOFError, ValueError, zlib.error) as e:
             self.error = f"{self.kind} data corrupt: {e}"
             self._done = True

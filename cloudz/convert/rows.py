@@ -23,6 +23,7 @@ TD2_PEER_INDEX_TABLE: Final = 1
 TD2_RIB: Final = frozenset({2, 3, 4, 5})
 TD2_RIB_ADDPATH: Final = frozenset({8, 9, 10, 11})
 TD2_RIB_GENERIC: Final = frozenset({6, 12})
+TD2_RIB_GENERIC_ADDPATH: Final = 12
 
 BGP4MP_STATE: Final = frozenset({0, 5})
 BGP4MP_MESSAGE: Final = frozenset({1, 4, 6, 7, 8, 9, 10, 11})
@@ -35,6 +36,7 @@ BGP4MP_TWO_BYTE_AS: Final = frozenset({1, 6, 8, 10})
 BGP_UPDATE: Final = 2
 ROUTE_SAFIS: Final = frozenset({1, 2, 3})
 """Unicast, multicast, both: what bgpdump prints; VPN and other SAFIs are not routes here."""
+ROUTE_AFIS: Final = frozenset({1, 2})
 
 Row = dict[str, Any]
 
@@ -51,6 +53,7 @@ _NO_ROUTE: Final[Row] = {
     "old_state": None,
     "new_state": None,
     "originated_time": None,
+    "only_to_customer": None,
 }
 
 
@@ -71,6 +74,7 @@ def _row(
         "communities": [],
         "large_communities": [],
         "extended_communities": [],
+        "other_attributes": [],
     }
     row.update(cols)
     return row
@@ -106,11 +110,11 @@ class RowBuilder:
         """The rows of one record; :class:`RecordDecodeError` if it cannot be decoded."""
         t, st = record.type, record.subtype
         if t == TABLE_DUMP_V2 and st in TD2_RIB_GENERIC:
-            # mrtparse 2.2.0 reads RIB_GENERIC's 2-byte AFI as 3 bytes: read AFI/SAFI here
+            if len(record.raw) < HEADER_LEN + 7:
+                raise RecordDecodeError("RIB_GENERIC record too short for its AFI and SAFI")
             afi, safi = struct.unpack_from(">HB", record.raw, HEADER_LEN + 4)
-            if safi in ROUTE_SAFIS:
-                raise RecordDecodeError(f"RIB_GENERIC for AFI {afi} SAFI {safi} not supported")
-            return []  # VPN, flowspec...: not routes of this table (bgpdump prints none either)
+            if afi not in ROUTE_AFIS or safi not in ROUTE_SAFIS:
+                return []  # VPN, flowspec, L2VPN...: not routes of this table (nor bgpdump's)
         if t in (BGP4MP, BGP4MP_ET) and st == BGP4MP_SNAPSHOT:
             raise RecordDecodeError("BGP4MP_SNAPSHOT not supported")
         if t not in (TABLE_DUMP, TABLE_DUMP_V2, BGP4MP, BGP4MP_ET):
@@ -149,11 +153,12 @@ class RowBuilder:
         if st == TD2_PEER_INDEX_TABLE:
             self.peers = [(p["peer_ip"], int(p["peer_as"])) for p in d["peer_entries"]]
             return []
-        if st not in TD2_RIB and st not in TD2_RIB_ADDPATH:
+        if st not in TD2_RIB and st not in TD2_RIB_ADDPATH and st not in TD2_RIB_GENERIC:
             return []
         if self.peers is None:
             raise RecordDecodeError("RIB entry before any PEER_INDEX_TABLE")
-        mrt_type = "TABLE_DUMP2_AP" if st in TD2_RIB_ADDPATH else "TABLE_DUMP2"
+        addpath = st in TD2_RIB_ADDPATH or st == TD2_RIB_GENERIC_ADDPATH
+        mrt_type = "TABLE_DUMP2_AP" if addpath else "TABLE_DUMP2"
         ts = _micros(_code(d["timestamp"]))
         prefix = f"{d['prefix']}/{d['length']}"
         rows = []
@@ -213,11 +218,12 @@ class RowBuilder:
         msg = d["bgp_message"]
         if _code(msg["type"]) != BGP_UPDATE:
             return []  # OPEN, NOTIFICATION, KEEPALIVE, ROUTE-REFRESH: no routes
-        local = st in BGP4MP_LOCAL
-        mrt_type = f"BGP4MP{et}{'_LOCAL' if local else ''}{'_AP' if st in BGP4MP_ADDPATH else ''}"
-        # bgpdump prints the sender of the message: the local speaker for *_LOCAL subtypes
-        peer_ip = d["local_ip"] if local else d["peer_ip"]
-        peer_as = int(d["local_as"] if local else d["peer_as"])
+        local = "_LOCAL" if st in BGP4MP_LOCAL else ""
+        mrt_type = f"BGP4MP{et}{local}{'_AP' if st in BGP4MP_ADDPATH else ''}"
+        # *_LOCAL (RFC 6396 §4.4.4, a message the collector sent): still the peer's fields,
+        # as bgpdump 1.6.2 prints them (it garbles IPv4 ones: see docs/row-schema.md)
+        peer_ip = d["peer_ip"]
+        peer_as = int(d["peer_as"])
         ra = parse_attributes(msg["path_attributes"], two_byte_as=st in BGP4MP_TWO_BYTE_AS)
 
         def withdrawn(nlri: dict[str, Any]) -> Row:

@@ -14,7 +14,7 @@ from typing import Any, cast
 
 import fastavro
 import pytest
-from bgpdump import BGPDUMP, SKIP_REASON, bgpdump_rows, row_as_bgpdump
+from bgpdump import BGPDUMP, REFERENCE_ENGINE, SKIP_REASON, bgpdump_rows, row_as_bgpdump
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from samples import SAMPLES_DIR
@@ -54,12 +54,18 @@ needs_bgpdump = pytest.mark.skipif(BGPDUMP is None, reason=SKIP_REASON)
 needs_samples = pytest.mark.skipif(not SAMPLES.is_dir(), reason=f"{SAMPLES} missing")
 
 pytestmark = needs_samples
+PER_FILE: dict[str, Any] = {"collector": "c", "source_path": "p", "source_sha256": "s"}
 
 
 def convert(src: Path, tmp_path: Path) -> tuple[ConversionReport, list[dict[str, Any]]]:
     dst = tmp_path / f"{src.name}.avro"
     report = convert_file(
-        src, dst, collector="route-views.test", source_path="a/b.mrt", source_sha256="ab" * 32
+        src,
+        dst,
+        collector="route-views.test",
+        source_path="a/b.mrt",
+        source_sha256="ab" * 32,
+        **REFERENCE_ENGINE,
     )
     with dst.open("rb") as f:
         reader = fastavro.reader(f)
@@ -371,11 +377,11 @@ def test_multi_member_gzip(tmp_path: Path) -> None:
 def test_output_is_replaced_atomically(tmp_path: Path) -> None:
     dst = tmp_path / "out.avro"
     dst.write_bytes(b"old")
-    convert_file(SAMPLES / "quagga_rib", dst, collector="c", source_path="p", source_sha256="s")
+    convert_file(SAMPLES / "quagga_rib", dst, **PER_FILE, **REFERENCE_ENGINE)
     assert dst.read_bytes()[:4] == b"Obj\x01"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.avro"]
     with pytest.raises(FileNotFoundError):
-        convert_file(tmp_path / "missing", dst, collector="c", source_path="p", source_sha256="s")
+        convert_file(tmp_path / "missing", dst, **PER_FILE, **REFERENCE_ENGINE)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.avro"]
 
 
@@ -408,3 +414,92 @@ def test_any_truncation_or_junk_never_crashes(tmp_path: Path, cut: int, junk: by
         assert (report.damage is None) == (cut in offsets and cut > 0)
         if report.damage is not None and cut > 0:
             assert report.damage.offset == offsets[whole]
+
+
+# ---- hand-built records: gaps closed in the decoder ----------------------------------------------
+
+
+def _update_file(tmp_path: Path, attrs: bytes, nlri4: bytes, subtype: int = 4) -> Path:
+    from cloudz.mrtgen.records import bgp4mp_peer_header, bgp_update, mrt_record
+
+    head = bgp4mp_peer_header(64496, 64497, subtype != 1, "192.0.2.1", "192.0.2.2")
+    return write(
+        tmp_path, "u.mrt", mrt_record(1, 16, subtype, head + bgp_update(b"", attrs, nlri4))
+    )
+
+
+def _reference_rows(path: Path) -> tuple[int, list[dict[str, Any]]]:
+    from cloudz.convert.converter import _Tally, iter_rows
+
+    tally = _Tally()
+    rows = list(iter_rows(path, tally, [], **PER_FILE))
+    return tally.parse_errors, rows
+
+
+def test_attribute_framed_by_its_length_not_by_what_mrtparse_read(tmp_path: Path) -> None:
+    """RFC 4271 §4.3: an ORIGIN of length 2 ends after 2 bytes; the next attribute (AS_PATH)
+    must still be read from the right place."""
+    attrs = b"\x40\x01\x02\x00\x00" + b"\x40\x02\x06\x02\x01\x00\x00\xfb\xf0"
+    attrs += b"\x40\x03\x04\xc0\x00\x02\x01"
+    errors, rows = _reference_rows(_update_file(tmp_path, attrs, b"\x18\x0a\x00\x00"))
+    assert errors == 0
+    assert [(r["prefix"], r["origin"], r["as_path"]) for r in rows] == [
+        ("10.0.0.0/24", "IGP", "64496")
+    ]
+
+
+def test_attribute_running_past_the_message_is_a_parse_error(tmp_path: Path) -> None:
+    attrs = b"\x40\x01\x01\x00" + b"\xc0\x63\x40\x01\x02"  # unknown attribute claims 64 bytes
+    errors, rows = _reference_rows(_update_file(tmp_path, attrs, b""))
+    assert (errors, rows) == (1, [])
+
+
+def test_otc_and_raw_attributes(tmp_path: Path) -> None:
+    """RFC 9234 §5 OTC becomes only_to_customer; ORIGINATOR_ID (type 9) and an unknown type are
+    kept raw with their flags (incl. extended length) in wire order; a malformed OTC too."""
+    attrs = b"\x40\x01\x01\x02" + b"\x40\x02\x00" + b"\x40\x03\x04\xc0\x00\x02\x01"
+    attrs += b"\x80\x09\x04\xc0\x00\x02\x09" + b"\xd0\xfe\x00\x02\xab\xcd"
+    attrs += b"\xc0\x23\x04\x00\x01\x00\x00"
+    _, rows = _reference_rows(_update_file(tmp_path, attrs, b"\x08\x0a"))
+    (row,) = rows
+    assert (row["only_to_customer"], row["as_path"], row["origin"]) == (65536, "", "INCOMPLETE")
+    assert row["other_attributes"] == [
+        {"type": 9, "flags": 0x80, "value": b"\xc0\x00\x02\x09"},
+        {"type": 254, "flags": 0xD0, "value": b"\xab\xcd"},
+    ]
+    bad_otc = attrs.replace(b"\xc0\x23\x04\x00\x01\x00\x00", b"\xc0\x23\x02\x00\x01")
+    _, rows = _reference_rows(_update_file(tmp_path, bad_otc, b"\x08\x0a"))
+    assert rows[0]["only_to_customer"] is None
+    assert rows[0]["other_attributes"][-1] == {"type": 35, "flags": 0xC0, "value": b"\x00\x01"}
+
+
+def test_rib_generic_of_other_safis_gives_no_rows(tmp_path: Path) -> None:
+    """RIB_GENERIC for L3VPN (SAFI 128) is not a route of this table; bgpdump prints none."""
+    import random
+
+    from cloudz.mrtgen.records import mrt_record
+    from cloudz.mrtgen.rib import _peers, peer_index_table
+
+    table = mrt_record(1, 13, 1, peer_index_table("192.0.2.1", "", _peers(random.Random(1), 2)))
+    vpn = mrt_record(1, 13, 6, struct.pack(">IHB", 0, 1, 128) + b"\x00" + b"\x00\x00")
+    errors, rows = _reference_rows(write(tmp_path, "g.mrt", table + vpn))
+    assert (errors, rows) == (0, [])
+    short = mrt_record(1, 13, 6, b"\x00\x00")
+    errors, rows = _reference_rows(write(tmp_path, "g.mrt", table + short))
+    assert (errors, rows) == (1, [])
+
+
+def test_local_subtype_rows_carry_the_peer(tmp_path: Path) -> None:
+    """BGP4MP_MESSAGE_AS4_LOCAL (RFC 6396 §4.4.4): bgpdump 1.6.2 prints the peer fields, and so
+    do we (the converter used to swap in the local ones)."""
+    from cloudz.mrtgen.records import bgp4mp_peer_header, bgp_update, mrt_record
+
+    attrs = b"\x40\x01\x01\x00" + b"\x40\x02\x00" + b"\x40\x03\x04\xc0\x00\x02\x01"
+    head = bgp4mp_peer_header(64496, 64497, True, "192.0.2.1", "192.0.2.2")
+    path = write(
+        tmp_path, "l.mrt", mrt_record(1, 16, 7, head + bgp_update(b"", attrs, b"\x08\x0a"))
+    )
+    _, rows = _reference_rows(path)
+    assert [(r["mrt_type"], r["peer_ip"], r["peer_asn"]) for r in rows] == [
+        ("BGP4MP_LOCAL", "192.0.2.1", 64496)
+    ]

@@ -14,7 +14,8 @@ EXPECTED_ORDER = [
     "timestamp", "collector", "mrt_type", "entry_type", "peer_ip", "peer_asn", "prefix",
     "path_id", "as_path", "origin", "next_hop", "local_pref", "med", "atomic_aggregate",
     "aggregator", "communities", "large_communities", "extended_communities", "old_state",
-    "new_state", "originated_time", "source_path", "source_sha256", "record_index", "row_index",
+    "new_state", "originated_time", "only_to_customer", "other_attributes", "source_path",
+    "source_sha256", "record_index", "row_index",
 ]  # fmt: skip
 
 
@@ -57,6 +58,17 @@ def test_bigquery_fields() -> None:
     )
     for name in ("communities", "large_communities", "extended_communities"):
         assert (fields[name]["type"], fields[name]["mode"]) == ("STRING", "REPEATED")
+    assert (fields["only_to_customer"]["type"], fields["only_to_customer"]["mode"]) == (
+        "INTEGER",
+        "NULLABLE",
+    )
+    other = fields["other_attributes"]
+    assert (other["type"], other["mode"]) == ("RECORD", "REPEATED")
+    assert [(f["name"], f["type"], f["mode"]) for f in other["fields"]] == [
+        ("type", "INTEGER", "REQUIRED"),
+        ("flags", "INTEGER", "REQUIRED"),
+        ("value", "BYTES", "REQUIRED"),
+    ]
     assert all(f["description"] for f in fields.values())
     assert all(len(f["description"]) <= 1024 for f in fields.values())  # BigQuery's limit
 
@@ -73,6 +85,39 @@ def test_bigquery_client_accepts_the_fields() -> None:
     bigquery = pytest.importorskip("google.cloud.bigquery")
     fields = [bigquery.SchemaField.from_api_repr(f) for f in schema.bigquery_schema_fields()]
     assert [f.field_type for f in fields][:2] == ["TIMESTAMP", "STRING"]
+    other = next(f for f in fields if f.name == "other_attributes")
+    assert (other.field_type, other.mode) == ("RECORD", "REPEATED")
+    assert [(f.name, f.field_type) for f in other.fields] == [
+        ("type", "INTEGER"),
+        ("flags", "INTEGER"),
+        ("value", "BYTES"),
+    ]
+
+
+def test_nested_record_and_bytes_mapping() -> None:
+    """A record becomes a RECORD column with its fields nested; bytes become BYTES."""
+    field = {
+        "name": "r",
+        "type": {
+            "type": "record",
+            "name": "R",
+            "fields": [
+                {"name": "b", "type": "bytes", "doc": "raw"},
+                {"name": "n", "type": ["null", "long"], "default": None},
+            ],
+        },
+        "doc": "d",
+    }
+    assert schema._bigquery_field(field) == {
+        "name": "r",
+        "type": "RECORD",
+        "mode": "REQUIRED",
+        "fields": [
+            {"name": "b", "type": "BYTES", "mode": "REQUIRED", "description": "raw"},
+            {"name": "n", "type": "INTEGER", "mode": "NULLABLE", "description": ""},
+        ],
+        "description": "d",
+    }
 
 
 def test_unsupported_avro_types_are_refused() -> None:
@@ -90,13 +135,18 @@ def test_a_row_round_trips() -> None:
         timestamp=1_470_931_200_123_456, collector="c", mrt_type="BGP4MP", entry_type="A",
         peer_ip="192.0.2.1", peer_asn=64496, atomic_aggregate=False, communities=[],
         large_communities=[], extended_communities=[], source_path="p", source_sha256="s",
-        record_index=0, row_index=0,
+        record_index=0, row_index=0, only_to_customer=4_200_000_000,
+        other_attributes=[{"type": 99, "flags": 0xF0, "value": b"\x00\xff"}],
     )  # fmt: skip
     buf = io.BytesIO()
     fastavro.writer(buf, schema.avro_schema(), [row])
     buf.seek(0)
     (back,) = [cast(dict[str, Any], r) for r in fastavro.reader(buf)]
     assert back["timestamp"].timestamp() == pytest.approx(1_470_931_200.123456)
+    assert back["other_attributes"] == [{"type": 99, "flags": 0xF0, "value": b"\x00\xff"}]
+    assert back["only_to_customer"] == 4_200_000_000
+    with pytest.raises((ValueError, TypeError)):  # other_attributes is never null either
+        fastavro.writer(io.BytesIO(), schema.avro_schema(), [dict(row, other_attributes=None)])
     row_without_null_arrays = dict(row, communities=None)
     with pytest.raises((ValueError, TypeError)):  # arrays are never null (BigQuery REPEATED)
         fastavro.writer(io.BytesIO(), schema.avro_schema(), [row_without_null_arrays])
