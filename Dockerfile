@@ -2,6 +2,19 @@
 # plus a separate target for the local BigQuery emulator (Python 3.13, its own lock).
 # Dependencies come from the same locks CI tests with.
 
+# The compiled MRT converter (cloudz/convert/_fastmrt.c): built here, so the app image needs no
+# compiler. The wheel goes to site-packages; the in-place .so to /opt/cloudz/cloudz (on sys.path).
+FROM python:3.11-slim-bookworm AS build
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev libbz2-dev zlib1g-dev \
+    && rm -rf /var/lib/apt/lists/*
+WORKDIR /src
+COPY pyproject.toml setup.py README.md ./
+COPY cloudz ./cloudz
+COPY ingest_service ./ingest_service
+RUN pip install --no-cache-dir "setuptools>=75" wheel \
+    && python setup.py build_ext --inplace \
+    && pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
+
 FROM python:3.11-slim-bookworm AS app
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
@@ -19,7 +32,9 @@ COPY cloudz ./cloudz
 COPY ingest_service ./ingest_service
 COPY include ./include
 COPY proto ./proto
-RUN uv pip install --system --no-cache --no-deps .
+COPY --from=build /src/cloudz/convert/_fastmrt*.so ./cloudz/convert/
+COPY --from=build /wheels /wheels
+RUN uv pip install --system --no-cache --no-deps /wheels/*.whl && rm -rf /wheels
 COPY dags ./dags
 COPY plugins ./plugins
 USER cloudz

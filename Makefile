@@ -28,13 +28,14 @@ demo: setup
 	$(BIN)/cloudz-stack up
 	scripts/demo "$(SAMPLE)" "$(SAMPLE_PATH)"
 
-## the whole test suite (unit, DAG, stack and end-to-end tests); .ci/run calls this
+## the whole test suite (unit, DAG, stack, end-to-end, then the >=1M-row differential tests); .ci/run calls this
 test: setup
 	scripts/ensure-bgpdump
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
+	$(BIN)/pytest -m big tests/big
 
 up: setup
 	$(BIN)/cloudz-stack up

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from cloudz.convert.avro_writer import write_avro_atomically
 from cloudz.convert.decode import RecordDecodeError
@@ -13,6 +14,9 @@ from cloudz.convert.decompress import DecompressedStream
 from cloudz.convert.framing import read_records
 from cloudz.convert.report import ConversionReport, Damage
 from cloudz.convert.rows import RowBuilder
+
+Engine = Literal["fast", "python"]
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -51,14 +55,38 @@ def iter_rows(
 
 
 def convert_file(
-    src: Path, dst: Path, *, collector: str, source_path: str, source_sha256: str
+    src: Path,
+    dst: Path,
+    *,
+    collector: str,
+    source_path: str,
+    source_sha256: str,
+    engine: Engine = "fast",
 ) -> ConversionReport:
     """Convert the MRT file ``src`` into the Avro file ``dst`` (deflate), streaming.
 
     Never raises for bad input: whole records before any damage are converted and the damage
     is described in the report; records mrtparse cannot decode are counted and skipped.
+
+    ``engine="fast"`` (default) runs the compiled converter (:mod:`cloudz.convert.fast_path`),
+    which writes the same rows and report; ``"python"`` is the mrtparse reference. The fast
+    engine falls back to the reference when it is not built or cannot write the row schema.
     """
+    from cloudz.convert import fast_path
     from cloudz.schema import avro_schema
+
+    if engine == "fast":
+        if fast_path.available():
+            return fast_path.convert_file_fast(
+                src,
+                dst,
+                collector=collector,
+                source_path=source_path,
+                source_sha256=source_sha256,
+            )
+        log.warning("fast MRT converter unavailable for this schema/build: using engine=python")
+    elif engine != "python":
+        raise ValueError(f"unknown engine {engine!r}")
 
     tally = _Tally()
     damage: list[Damage] = []

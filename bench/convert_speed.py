@@ -1,0 +1,244 @@
+"""MRT → Avro speed and memory: ``bgpdump -m > /dev/null`` vs the mrtparse path vs the fast path.
+
+Every run is a child process pinned to one core (``taskset -c CORE``); its wall time comes from
+the parent and its peak RSS from ``os.wait4`` (ru_maxrss of that child alone). Converters run
+interleaved (bgpdump, python, fast, bgpdump, ...) for ``--rounds`` rounds and the median is
+reported, so only ratios measured in the same run mean anything.
+
+    .venv/bin/python bench/convert_speed.py                  # generate inputs, table + SVG
+    .venv/bin/python bench/convert_speed.py --rib-10m        # also the 10M-row RIB's peak RSS
+    .venv/bin/python bench/convert_speed.py --two-cores      # one big RIB with two processes
+
+Inputs are written by ``python -m cloudz.mrtgen`` into ``bench/out/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = HERE / "out"
+PY = sys.executable
+SAMPLES = Path(os.environ.get("CLOUDZ_MRT_SAMPLES") or ROOT.parent / "shared" / "mrt-samples")
+
+CONVERT = """
+import sys
+from pathlib import Path
+from cloudz.convert import convert_file
+r = convert_file(Path(sys.argv[1]), Path(sys.argv[2]), collector="route-views2",
+    source_path="route-views2/bgpdata/2024.01/RIBS/rib.20240101.0000.bz2",
+    source_sha256="ab" * 32, engine=sys.argv[3])
+print(r.rows)
+"""
+
+# one big RIB with two processes: a child decompresses into a pipe, this one converts
+TWO_CORES = """
+import bz2, os, sys
+from pathlib import Path
+from cloudz.convert import fast_path
+from cloudz.schema import raw_avro_schema
+src, dst = Path(sys.argv[1]), Path(sys.argv[2])
+r, w = os.pipe()
+if os.fork() == 0:
+    os.sched_setaffinity(0, {1})
+    os.close(r)
+    d = bz2.BZ2Decompressor()
+    with src.open("rb") as f:
+        while chunk := f.read(1 << 16):
+            out = d.decompress(chunk)
+            while out:
+                out = out[os.write(w, out):]
+    os._exit(0)
+os.close(w)
+os.sched_setaffinity(0, {0})
+
+class PipeStream:
+    error = None
+    position = 0
+    def __init__(self, fd): self.f = os.fdopen(fd, "rb", buffering=1 << 20)
+    def read(self, n):
+        out = self.f.read(n)
+        self.position += len(out)
+        return out
+
+ids = fast_path.schema_field_ids(raw_avro_schema())
+with dst.open("wb") as f:
+    run = fast_path._Run(ids, f, collector="route-views2",
+        source_path="route-views2/bgpdata/2024.01/RIBS/rib.20240101.0000.bz2",
+        source_sha256="ab" * 32, codec="deflate", level=fast_path.DEFLATE_LEVEL,
+        block_size=fast_path.BLOCK_SIZE)
+    rep = run.convert(PipeStream(r))
+os.wait()
+print(rep.rows)
+"""
+
+
+@dataclass
+class Result:
+    seconds: float
+    maxrss_mb: float
+    rows: int
+
+
+def run_child(argv: list[str], core: int | None, stdout_null: bool = False) -> Result:
+    if core is not None:
+        argv = ["taskset", "-c", str(core), *argv]
+    start = time.perf_counter()
+    proc = subprocess.Popen(
+        argv,
+        stdout=subprocess.DEVNULL if stdout_null else subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        cwd=ROOT,
+    )
+    out = b""
+    if proc.stdout is not None:
+        out = proc.stdout.read()
+    _, status, usage = os.wait4(proc.pid, 0)
+    seconds = time.perf_counter() - start
+    if os.waitstatus_to_exitcode(status) != 0:
+        raise RuntimeError(f"{argv} failed ({status})")
+    proc.returncode = 0
+    rows = int(out.split()[-1]) if out.strip() else -1
+    return Result(seconds, usage.ru_maxrss / 1024, rows)
+
+
+def bgpdump(src: Path, core: int | None) -> Result:
+    return run_child(["bgpdump", "-m", "-q", str(src)], core, stdout_null=True)
+
+
+def convert(src: Path, engine: str, core: int | None) -> Result:
+    dst = OUT / f"{src.name}.{engine}.avro"
+    return run_child([PY, "-c", CONVERT, str(src), str(dst), engine], core)
+
+
+def mrtgen(kind: str, dst: Path, *args: str) -> Path:
+    if not dst.exists():
+        print(f"generating {dst} ...", flush=True)
+        subprocess.run(
+            [PY, "-m", "cloudz.mrtgen", kind, *args, "-o", str(dst)], check=True, cwd=ROOT
+        )
+    return dst
+
+
+def median(xs: list[Result]) -> Result:
+    s = statistics.median(r.seconds for r in xs)
+    return Result(s, max(r.maxrss_mb for r in xs), xs[0].rows)
+
+
+def svg(table: list[tuple[str, str, Result, float]], path: Path) -> None:
+    """A plain horizontal bar chart of time relative to bgpdump (no plotting dependency)."""
+    bar_h, gap, left, width = 16, 6, 300, 420
+    rows = [(f"{inp} — {tool}", ratio) for inp, tool, _, ratio in table]
+    top = max([r for _, r in rows] + [1.0])
+    height = 40 + len(rows) * (bar_h + gap)
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 80}" height="{height}" '
+        'font-family="sans-serif" font-size="11">',
+        '<text x="4" y="14" font-size="13">time relative to bgpdump -m (1.0 = bgpdump; '
+        "log scale off; lower is faster)</text>",
+    ]
+    x1 = left + width * 1.0 / top
+    parts.append(f'<line x1="{x1:.1f}" y1="22" x2="{x1:.1f}" y2="{height}" stroke="#888"/>')
+    for i, (label, ratio) in enumerate(rows):
+        y = 26 + i * (bar_h + gap)
+        w = max(1.0, width * ratio / top)
+        colour = "#999" if "bgpdump" in label else "#c44" if "python" in label else "#2a7"
+        parts.append(f'<text x="4" y="{y + 12}">{label}</text>')
+        parts.append(f'<rect x="{left}" y="{y}" width="{w:.1f}" height="{bar_h}" fill="{colour}"/>')
+        parts.append(f'<text x="{left + w + 4:.1f}" y="{y + 12}">{ratio:.2f}x</text>')
+    parts.append("</svg>")
+    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    ap.add_argument("--rounds", type=int, default=3)
+    ap.add_argument("--core", type=int, default=0)
+    ap.add_argument("--rib-prefixes", type=int, default=50000, help="x 24 peers ≈ 1.1M rows")
+    ap.add_argument("--update-rows", type=int, default=1000000)
+    ap.add_argument("--python-rib-prefixes", type=int, default=2000, help="mrtparse path input")
+    ap.add_argument("--rib-10m", action="store_true", help="peak RSS on a 10M-row RIB")
+    ap.add_argument("--two-cores", action="store_true", help="one big RIB on two cores")
+    args = ap.parse_args()
+    if shutil.which("bgpdump") is None:
+        print("bgpdump not on PATH")
+        return 2
+    OUT.mkdir(exist_ok=True)
+    rib = mrtgen("rib", OUT / "rib.bz2", "--peers", "24", "--prefixes", str(args.rib_prefixes))
+    upd = mrtgen("updates", OUT / "updates.gz", "--rows", str(args.update_rows))
+    small_rib = mrtgen(
+        "rib", OUT / "rib-small.bz2", "--peers", "24", "--prefixes", str(args.python_rib_prefixes)
+    )
+    inputs: list[tuple[str, Path, bool]] = [
+        ("generated RIB (bz2)", rib, False),
+        ("generated updates (gz)", upd, False),
+        ("generated small RIB (bz2)", small_rib, True),
+        ("sample updates.20160811 (gz)", SAMPLES / "ripe-ris/updates.20160811.1600.gz", True),
+        ("sample updates.20071015 (gz)", SAMPLES / "ripe-ris/updates.20071015.1505.gz", True),
+    ]
+    table: list[tuple[str, str, Result, float]] = []
+    for label, src, with_python in inputs:
+        results: dict[str, list[Result]] = {"bgpdump": [], "python": [], "fast": []}
+        for _ in range(args.rounds):
+            results["bgpdump"].append(bgpdump(src, args.core))
+            if with_python:
+                results["python"].append(convert(src, "python", args.core))
+            results["fast"].append(convert(src, "fast", args.core))
+        base = median(results["bgpdump"]).seconds
+        rows = median(results["fast"]).rows
+        for tool, rs in results.items():
+            if not rs:
+                continue
+            m = median(rs)
+            m.rows = rows
+            table.append((label, tool, m, m.seconds / base))
+            print(
+                f"{label:30s} {tool:8s} {m.seconds:8.2f} s {rows / m.seconds:10.0f} rows/s "
+                f"{m.seconds / base:6.2f}x bgpdump  peak RSS {m.maxrss_mb:6.0f} MB",
+                flush=True,
+            )
+    print()
+    print("| input | rows | converter | time (s) | rows/s | time / bgpdump's | peak RSS (MB) |")
+    print("|---|---:|---|---:|---:|---:|---:|")
+    for label, tool, m, ratio in table:
+        name = {"bgpdump": "`bgpdump -m > /dev/null`", "python": "mrtparse path", "fast": "fast"}
+        print(
+            f"| {label} | {m.rows:,} | {name[tool]} | {m.seconds:.2f} | "
+            f"{m.rows / m.seconds:,.0f} | {ratio:.2f} | {m.maxrss_mb:.0f} |"
+        )
+    svg(table, OUT / "convert_speed.svg")
+    print(f"\nplot: {OUT / 'convert_speed.svg'}")
+    if args.rib_10m:
+        big = mrtgen(
+            "rib", OUT / "rib10m.bz2", "--peers", "24", "--prefixes", "450000", "--seed", "3"
+        )
+        r = convert(big, "fast", args.core)
+        print(
+            f"10M-row RIB, fast path: {r.rows} rows in {r.seconds:.1f} s, "
+            f"peak RSS {r.maxrss_mb:.0f} MB"
+        )
+    if args.two_cores:
+        one = [convert(rib, "fast", args.core) for _ in range(args.rounds)]
+        two = [
+            run_child([PY, "-c", TWO_CORES, str(rib), str(OUT / "rib.2cores.avro")], None)
+            for _ in range(args.rounds)
+        ]
+        a, b = median(one), median(two)
+        print(
+            f"one RIB, one core: {a.seconds:.2f} s; decompression in a second process: "
+            f"{b.seconds:.2f} s ({a.seconds / b.seconds:.2f}x)"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,37 @@
+"""Type stub of the compiled row encoder (``_fastmrt.c``)."""
+
+from collections.abc import Sequence
+from typing import Final
+
+from typing_extensions import Buffer
+
+FIELDS: Final[tuple[str, ...]]
+NEED: Final[int]
+BLOCK: Final[int]
+FALLBACK: Final[int]
+STOP: Final[int]
+
+class Converter:
+    rows: int
+    records: int
+    parse_errors: int
+    block_rows: int
+    def __init__(
+        self,
+        fields: Sequence[int],
+        collector: str,
+        source_path: str,
+        source_sha256: str,
+        known_types: Sequence[int],
+        max_record_len: int,
+        block_size: int,
+    ) -> None: ...
+    def feed(self, data: Buffer, /) -> None: ...
+    def run(self) -> int: ...
+    def pending(self) -> tuple[int, int, int, int, int, bytes] | None: ...
+    def add_rows(self, data: Buffer, n: int, /) -> None: ...
+    def add_parse_error(self) -> None: ...
+    def add_record(self) -> None: ...
+    def set_peers(self, peers: Sequence[tuple[str, int]] | None, /) -> None: ...
+    def take_block(self) -> tuple[bytes, int]: ...
+    def leftover(self) -> tuple[int, bytes]: ...

@@ -1,0 +1,358 @@
+"""The fast MRT → Avro converter: the compiled row encoder (``_fastmrt.c``) driven from Python.
+
+Python decompresses (``DecompressedStream``: bz2/zlib are C already) and feeds 1 MiB chunks to
+the C :class:`Converter`, which frames records exactly like :mod:`cloudz.convert.framing`,
+decodes the common kinds (TABLE_DUMP, TABLE_DUMP_V2 RIB entries incl. ADD-PATH, BGP4MP/BGP4MP_ET
+messages and state changes) and appends Avro-encoded rows to the current block, in the field
+order of ``include/schemas/mrt_row.avsc``. Python compresses full blocks (deflate) and writes the
+Avro object container file.
+
+The C decoder only accepts records the reference (:class:`cloudz.convert.rows.RowBuilder`, built
+on mrtparse) would turn into the same rows. Any other record is handed back and converted by the
+reference, its rows encoded by fastavro into the same block, so nothing is lost and the rows are
+those of ``engine="python"``. Where the records stop being whole, the rest of the stream goes to
+:func:`cloudz.convert.framing.read_records`, so the damage report is the reference's, word for
+word.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import zlib
+from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
+from typing import Any, Final
+
+import fastavro
+
+from cloudz.convert.decode import RecordDecodeError
+from cloudz.convert.decompress import DecompressedStream
+from cloudz.convert.framing import KNOWN_TYPES, MAX_RECORD_LEN, MrtRecord, read_records
+from cloudz.convert.report import ConversionReport, Damage
+from cloudz.convert.rows import TABLE_DUMP_V2, TD2_PEER_INDEX_TABLE, RowBuilder
+
+_fastmrt: ModuleType | None
+try:
+    from cloudz.convert import _fastmrt
+except ImportError:  # not built (e.g. a source tree without a compiler): the Python path only
+    _fastmrt = None
+
+_libdeflate: Callable[[bytes, int], bytearray] | None
+try:  # libdeflate: the same deflate format, about 1.6x zlib's speed at a smaller size
+    from deflate import deflate_compress as _libdeflate
+except ImportError:
+    _libdeflate = None
+
+CODEC: Final = "deflate"
+"""Avro block codec. deflate is what every reader here has (fastavro, the BigQuery emulator);
+zstandard compresses ~5x faster and ~2.3x smaller (bench/README.md) but needs the
+``zstandard`` package wherever the files are read: ``codec="zstandard"`` opts in."""
+DEFLATE_LEVEL: Final = 1
+"""Measured (bench/README.md): level 1 is 2-3x faster than level 6 for files a few % larger
+(libdeflate's level 1 is as small as zlib's level 6)."""
+ZSTD_LEVEL: Final = 3
+BLOCK_SIZE: Final = 1 << 21
+"""Encoded rows per Avro block before it is compressed and written (bounds memory)."""
+READ_SIZE: Final = 1 << 20
+"""Decompressed bytes handed to the C decoder per call."""
+
+_STRING: Final = "string"
+_LONG: Final = "long"
+_NULL_STRING: Final = ["null", "string"]
+_NULL_LONG: Final = ["null", "long"]
+_STRINGS: Final = {"type": "array", "items": "string"}
+_RAW_ATTRIBUTES: Final = {
+    "type": "array",
+    "items": {
+        "type": "record",
+        "fields": [
+            {"name": "type", "type": "int"},
+            {"name": "flags", "type": "int"},
+            {"name": "value", "type": "bytes"},
+        ],
+    },
+}
+
+EXPECTED_TYPES: Final[dict[str, Any]] = {
+    "timestamp": _LONG,
+    "collector": _STRING,
+    "mrt_type": _STRING,
+    "entry_type": _STRING,
+    "peer_ip": _STRING,
+    "peer_asn": _LONG,
+    "prefix": _NULL_STRING,
+    "path_id": _NULL_LONG,
+    "as_path": _NULL_STRING,
+    "origin": _NULL_STRING,
+    "next_hop": _NULL_STRING,
+    "local_pref": _NULL_LONG,
+    "med": _NULL_LONG,
+    "atomic_aggregate": "boolean",
+    "aggregator": _NULL_STRING,
+    "communities": _STRINGS,
+    "large_communities": _STRINGS,
+    "extended_communities": _STRINGS,
+    "old_state": _NULL_LONG,
+    "new_state": _NULL_LONG,
+    "originated_time": _NULL_LONG,
+    "only_to_customer": _NULL_LONG,
+    "other_attributes": _RAW_ATTRIBUTES,
+    "source_path": _STRING,
+    "source_sha256": _STRING,
+    "record_index": _LONG,
+    "row_index": _LONG,
+}
+"""How the C encoder writes each field it knows, as an Avro type (int and long encode alike,
+logical types only annotate): a schema whose field differs is not for the fast path."""
+
+
+def _encoding(t: Any) -> Any:
+    """An Avro type reduced to what decides its binary encoding."""
+    if isinstance(t, list):
+        return [_encoding(x) for x in t]
+    if isinstance(t, dict):
+        kind = t.get("type")
+        if kind == "record":
+            return {
+                "type": "record",
+                "fields": [[f["name"], _encoding(f["type"])] for f in t.get("fields", [])],
+            }
+        if kind == "array":
+            return {"type": "array", "items": _encoding(t.get("items"))}
+        return _encoding(kind)
+    return "long" if t == "int" else t
+
+
+def schema_field_ids(raw_schema: dict[str, Any]) -> tuple[int, ...] | None:
+    """The C field ids in the schema's order, or None if the C encoder cannot write it."""
+    if _fastmrt is None:
+        return None
+    ids: list[int] = []
+    for field in raw_schema.get("fields", []):
+        name = field.get("name")
+        if name not in EXPECTED_TYPES or name not in _fastmrt.FIELDS:
+            return None
+        if _encoding(field.get("type")) != _encoding(EXPECTED_TYPES[name]):
+            return None
+        ids.append(_fastmrt.FIELDS.index(name))
+    return tuple(ids)
+
+
+def available() -> bool:
+    """Whether the fast path can write the current row schema."""
+    from cloudz.schema import raw_avro_schema
+
+    return schema_field_ids(raw_avro_schema()) is not None
+
+
+def _long(n: int) -> bytes:
+    z = (n << 1) ^ (n >> 63)
+    out = bytearray()
+    while z >= 0x80:
+        out.append((z & 0x7F) | 0x80)
+        z >>= 7
+    out.append(z)
+    return bytes(out)
+
+
+class _TailStream:
+    """The bytes the C framer did not consume, then the rest of the stream: for read_records."""
+
+    def __init__(self, stream: DecompressedStream, offset: int, head: bytes) -> None:
+        self._stream = stream
+        self._head = head
+        self.position = offset
+
+    @property
+    def error(self) -> str | None:
+        return self._stream.error
+
+    def read(self, n: int) -> bytes:
+        out = self._head[:n]
+        self._head = self._head[n:]
+        if len(out) < n:
+            out += self._stream.read(n - len(out))
+        self.position += len(out)
+        return out
+
+
+class _Run:
+    """One conversion: the C converter, the reference builder for the records it hands back."""
+
+    def __init__(
+        self,
+        ids: tuple[int, ...],
+        f: io.BufferedWriter,
+        *,
+        collector: str,
+        source_path: str,
+        source_sha256: str,
+        codec: str,
+        level: int,
+        block_size: int,
+    ) -> None:
+        from cloudz.schema import avro_schema
+
+        if codec == "zstandard":
+            import zstandard
+
+            self._zstd: Any = zstandard.ZstdCompressor(level=level)
+        elif codec != "deflate":
+            raise ValueError(f"unsupported codec {codec!r}")
+        self.codec = codec
+
+        assert _fastmrt is not None
+        self.schema = avro_schema()
+        self.conv = _fastmrt.Converter(
+            ids,
+            collector,
+            source_path,
+            source_sha256,
+            sorted(KNOWN_TYPES),
+            MAX_RECORD_LEN,
+            block_size,
+        )
+        self.builder = RowBuilder()
+        self.per_file = {
+            "collector": collector,
+            "source_path": source_path,
+            "source_sha256": source_sha256,
+        }
+        self.f = f
+        self.level = level
+        self.sync = os.urandom(16)
+        header = io.BytesIO()
+        fastavro.writer(header, self.schema, [], codec=codec, sync_marker=self.sync)
+        f.write(header.getvalue())
+
+    def _compress(self, data: bytes) -> bytes:
+        if self.codec == "zstandard":
+            block: bytes = self._zstd.compress(data)
+            return block
+        if _libdeflate is not None:
+            return bytes(_libdeflate(data, self.level))
+        comp = zlib.compressobj(self.level, zlib.DEFLATED, -15)
+        return comp.compress(data) + comp.flush()
+
+    def flush(self) -> None:
+        data, n = self.conv.take_block()
+        if not n:
+            return
+        block = self._compress(data)
+        self.f.write(_long(n) + _long(len(block)))
+        self.f.write(block)
+        self.f.write(self.sync)
+
+    def reference(self, record: MrtRecord) -> None:
+        """Convert one record with the Python row builder, into the current block."""
+        try:
+            rows = self.builder.rows(record)
+        except RecordDecodeError:
+            self.conv.add_parse_error()
+            rows = []
+        if record.type == TABLE_DUMP_V2 and record.subtype == TD2_PEER_INDEX_TABLE:
+            self.conv.set_peers(self.builder.peers)
+        if not rows:
+            return
+        buf = io.BytesIO()
+        base = self.conv.rows
+        for i, row in enumerate(rows):
+            row.update(self.per_file)
+            row["record_index"] = record.index
+            row["row_index"] = base + i
+            fastavro.schemaless_writer(buf, self.schema, row)
+        self.conv.add_rows(buf.getvalue(), len(rows))
+
+    def drain(self) -> bool:
+        """Convert the buffered whole records; True when framing must stop (damage)."""
+        assert _fastmrt is not None
+        conv = self.conv
+        while True:
+            status = conv.run()
+            if status == _fastmrt.NEED:
+                return False
+            if status == _fastmrt.BLOCK:
+                self.flush()
+            elif status == _fastmrt.FALLBACK:
+                index, offset, ts, t, st, raw = conv.pending()
+                self.reference(MrtRecord(index, offset, ts, t, st, raw))
+            else:
+                return True
+
+    def convert(self, stream: DecompressedStream) -> ConversionReport:
+        damage: list[Damage] = []
+        while True:
+            chunk = stream.read(READ_SIZE)
+            self.conv.feed(chunk)
+            if self.drain() or len(chunk) < READ_SIZE:
+                break
+        offset, rest = self.conv.leftover()
+        base = self.conv.records
+        for record in read_records(_TailStream(stream, offset, rest), damage):  # type: ignore[arg-type]
+            self.conv.add_record()
+            self.reference(
+                MrtRecord(
+                    base + record.index,
+                    record.offset,
+                    record.timestamp,
+                    record.type,
+                    record.subtype,
+                    record.raw,
+                )
+            )
+        self.flush()
+        return ConversionReport(
+            rows=self.conv.rows,
+            records=self.conv.records,
+            parse_errors=self.conv.parse_errors,
+            damage=damage[0] if damage else None,
+        )
+
+
+def convert_file_fast(
+    src: Path,
+    dst: Path,
+    *,
+    collector: str,
+    source_path: str,
+    source_sha256: str,
+    codec: str = CODEC,
+    level: int | None = None,
+    block_size: int = BLOCK_SIZE,
+) -> ConversionReport:
+    """``convert_file`` on the compiled path; ValueError if it cannot write the row schema.
+
+    ``codec``: ``"deflate"`` (default) or ``"zstandard"``; ``level`` defaults to
+    :data:`DEFLATE_LEVEL` / :data:`ZSTD_LEVEL`.
+    """
+    from cloudz.schema import raw_avro_schema
+
+    ids = schema_field_ids(raw_avro_schema())
+    if ids is None:
+        raise ValueError("the fast converter cannot write this row schema")
+    with DecompressedStream(src) as stream:
+        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
+        try:
+            with tmp.open("wb") as f:
+                run = _Run(
+                    ids,
+                    f,
+                    collector=collector,
+                    source_path=source_path,
+                    source_sha256=source_sha256,
+                    codec=codec,
+                    level=(ZSTD_LEVEL if codec == "zstandard" else DEFLATE_LEVEL)
+                    if level is None
+                    else level,
+                    block_size=block_size,
+                )
+                report = run.convert(stream)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, dst)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+    return report
