@@ -16,12 +16,15 @@ RUN pip install --no-cache-dir "setuptools>=75" wheel \
     && pip wheel --no-deps --no-build-isolation --wheel-dir /wheels .
 
 FROM python:3.11-slim-bookworm AS app
+# PYTHONPATH: the source tree (with include/schemas and the built extension) before
+# site-packages, for every process: receiver, api-server, scheduler and the workers it forks
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     AIRFLOW_HOME=/opt/airflow \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/cloudz/dags \
     AIRFLOW__CORE__PLUGINS_FOLDER=/opt/cloudz/plugins \
-    AIRFLOW__CORE__LOAD_EXAMPLES=False
+    AIRFLOW__CORE__LOAD_EXAMPLES=False \
+    PYTHONPATH=/opt/cloudz
 RUN useradd --system --uid 50000 --home-dir /opt/airflow --create-home cloudz
 WORKDIR /opt/cloudz
 COPY requirements.lock ./
