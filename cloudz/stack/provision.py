@@ -7,7 +7,6 @@ an operator; here every ``cloudz-stack up`` makes sure of it.
 from __future__ import annotations
 
 import contextlib
-import importlib
 import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -29,36 +28,27 @@ def provision(
     """Create ``settings.bucket``, ``settings.dataset`` and the routes table if missing.
 
     The table's schema, DAY partitioning column and clustering come from ``cloudz.schema``
-    unless given (tests pass their own).
+    unless given (tests pass their own). The clients follow ``STORAGE_EMULATOR_HOST`` and
+    ``BIGQUERY_EMULATOR_HOST`` (the local stack, docker-compose) or use real Google Cloud.
     """
     from google.api_core.exceptions import Conflict
-    from google.auth.credentials import AnonymousCredentials
-    from google.cloud import bigquery, storage
+    from google.cloud import bigquery
+
+    from cloudz import schema as routes
+    from cloudz.cloud_clients import bigquery_client, storage_client
 
     if schema is None:
-        # imported by name: cloudz.schema is written separately and may not exist yet
-        routes_schema = importlib.import_module("cloudz.schema")
-        schema = routes_schema.bigquery_schema_fields()
-        partition_field = routes_schema.PARTITION_FIELD
-        cluster_fields = list(routes_schema.CLUSTER_FIELDS)
+        schema = routes.bigquery_schema_fields()
+        partition_field = routes.PARTITION_FIELD
+        cluster_fields = list(routes.CLUSTER_FIELDS)
 
-    gcs = storage.Client(
-        project=settings.gcp_project,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        client_options={"api_endpoint": settings.gcs_url},
-    )
     with contextlib.suppress(Conflict):
-        gcs.create_bucket(settings.bucket)
+        storage_client(settings).create_bucket(settings.bucket)
 
-    bq = bigquery.Client(
-        project=settings.gcp_project,
-        credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        client_options={"api_endpoint": settings.bigquery_url},
+    bq = bigquery_client(settings)
+    bq.create_dataset(
+        bigquery.Dataset(f"{settings.gcp_project}.{settings.dataset}"), exists_ok=True
     )
-    dataset_ref = f"{settings.gcp_project}.{settings.dataset}"
-    bq.create_dataset(bigquery.Dataset(dataset_ref), exists_ok=True)
-    if not schema:  # only while cloudz.schema does not exist yet (see main)
-        return
     table = bigquery.Table(settings.table_ref, schema=list(schema))
     if partition_field:
         table.time_partitioning = bigquery.TimePartitioning(
@@ -70,20 +60,10 @@ def provision(
 
 
 def main() -> None:
-    """``python -m cloudz.stack.provision``: what ``cloudz-stack up`` runs once the emulators serve.
-
-    Until ``cloudz.schema`` exists only the bucket and the dataset are created.
-    """
+    """``python -m cloudz.stack.provision``, run by ``cloudz-stack up`` once the emulators serve."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s provision %(message)s")
     settings = Settings.from_env()
-    try:
-        provision(settings)
-    except ModuleNotFoundError as exc:
-        if exc.name != "cloudz.schema":
-            raise
-        log.warning("cloudz.schema not found: bucket and dataset only, no routes table")
-        provision(settings, schema=[])
-        return
+    provision(settings)
     log.info("bucket %s and table %s are there", settings.bucket, settings.table_ref)
 
 

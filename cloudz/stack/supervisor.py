@@ -446,7 +446,11 @@ class Supervisor:
             )
         if {"gcs", "bigquery"} <= set(self.groups):
             # a process of its own keeps the Google client libraries out of the supervisor
-            env = {**os.environ, **self.settings.to_env()}
+            env = {
+                **os.environ,
+                **self.settings.to_env(),
+                **airflow_env.emulator_env(self.settings),
+            }
             env["PYTHONPATH"] = airflow_env.python_path(os.environ.get("PYTHONPATH"))
             jobs["provision"] = self._one_shot(
                 [sys.executable, "-m", "cloudz.stack.provision"], env, "provision"
