@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Sequence
-from typing import TYPE_CHECKING
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from cloudz.settings import Settings
-
-if TYPE_CHECKING:
-    from google.cloud.bigquery import SchemaField
 
 log = logging.getLogger("cloudz.stack.provision")
 
 
 def provision(
     settings: Settings,
-    schema: Sequence[SchemaField] | None = None,
+    schema: Sequence[Mapping[str, Any]] | None = None,
     partition_field: str | None = None,
     cluster_fields: Sequence[str] | None = None,
 ) -> None:
@@ -49,7 +46,7 @@ def provision(
     bq.create_dataset(
         bigquery.Dataset(f"{settings.gcp_project}.{settings.dataset}"), exists_ok=True
     )
-    table = bigquery.Table(settings.table_ref, schema=list(schema))
+    table = bigquery.Table(settings.table_ref, schema=[dict(f) for f in schema])
     if partition_field:
         table.time_partitioning = bigquery.TimePartitioning(
             type_=bigquery.TimePartitioningType.DAY, field=partition_field
