@@ -44,6 +44,7 @@ class RunSnapshot:
 
     run_id: str
     state: str
+    note: str | None = None
     tasks: dict[str, TaskState] = field(default_factory=dict)
     xcoms: dict[tuple[str, str], Any] = field(default_factory=dict)
 
@@ -152,6 +153,7 @@ class AirflowRuns:
         if resp.status_code != 200:
             raise AirflowRejected(f"Airflow GET run {run_id}: {resp.status_code}")
         state = str(resp.json().get("state") or "queued")
+        note = resp.json().get("note")
         resp = self._request("GET", f"{path}/taskInstances")
         if resp.status_code != 200:
             raise AirflowRejected(f"Airflow GET task instances of {run_id}: {resp.status_code}")
@@ -172,4 +174,10 @@ class AirflowRuns:
                 )
                 if resp.status_code == 200:
                     xcoms[(task_id, key)] = resp.json().get("value")
-        return RunSnapshot(run_id=run_id, state=state, tasks=tasks, xcoms=xcoms)
+        return RunSnapshot(run_id=run_id, state=state, note=note, tasks=tasks, xcoms=xcoms)
+
+    def set_note(self, run_id: str, note: str) -> None:
+        """Write the run's note, which the Airflow UI shows on the run (e.g. "partial: …")."""
+        resp = self._request("PATCH", self._run_path(run_id), json={"note": note})
+        if resp.status_code != 200:
+            raise AirflowRejected(f"Airflow PATCH note of {run_id}: {resp.status_code}")

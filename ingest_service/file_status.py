@@ -112,3 +112,16 @@ def apply_run(status: pb.FileStatus, run: RunSnapshot, run_url: str) -> None:
             status.failure.reason = "the Airflow run failed"
     else:
         status.outcome = pb.OUTCOME_RUNNING
+
+
+def run_note(status: pb.FileStatus) -> str | None:
+    """The note a finished partial run should carry in Airflow, so operators see it there too."""
+    if status.outcome != pb.OUTCOME_PARTIAL:
+        return None
+    conv = status.conversion
+    if conv.HasField("damage"):
+        return (
+            f"partial: {conv.rows} rows loaded; damage at byte {conv.damage.offset}: "
+            f"{conv.damage.reason}"
+        )
+    return f"partial: {conv.rows} rows loaded; {conv.parse_errors} records could not be decoded"

@@ -28,7 +28,7 @@ from ingest_service.archive_store import (
     StoreResult,
 )
 from ingest_service.errors import RpcError, invalid_argument
-from ingest_service.file_status import XCOM_KEYS, apply_run, archive_stage
+from ingest_service.file_status import XCOM_KEYS, apply_run, archive_stage, run_note
 
 log = logging.getLogger(__name__)
 
@@ -201,6 +201,9 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 time.sleep(POLL_SECONDS)
                 run = self._runs.snapshot(run_id, XCOM_KEYS) or run
             apply_run(status, run, self._runs.run_url(run_id))
+            note = run_note(status)
+            if run.ended and note and run.note != note:
+                self._runs.set_note(run_id, note)
         except (AirflowUnavailable, AirflowRejected) as exc:
             log.warning("Airflow problem for %s: %s", run_id, exc)
             status.outcome = pb.OUTCOME_FAILED
