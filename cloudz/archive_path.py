@@ -20,6 +20,8 @@ _LAYOUT = re.compile(
     rf"(?P<kind>RIBS|UPDATES)/(?P<name>{_SEGMENT})$"
 )
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+#: objects the pipeline writes next to an archived file: never an archive path themselves
+DERIVED_SUFFIXES = (".avro",)
 
 
 class ArchivePathError(ValueError):
@@ -66,6 +68,11 @@ def parse(path: str) -> ArchivePath:
         raise ArchivePathError(
             f"archive path {path!r} does not follow "
             "<collector>/bgpdata/YYYY.MM/{RIBS,UPDATES}/<file>"
+        )
+    if m["name"].endswith(DERIVED_SUFFIXES):
+        raise ArchivePathError(
+            f"archive path {path!r} ends in {m['name'].rsplit('.', 1)[-1]!r}: that name is kept "
+            "for the rows converted from the file beside it"
         )
     month = int(m["month"])
     if not 1 <= month <= 12:

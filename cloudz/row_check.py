@@ -16,7 +16,7 @@ class FileRowCounts:
 
 
 def count_file_rows(
-    gcp_conn_id: str, table_ref: str, source_path: str, source_sha256: str
+    gcp_conn_id: str, table_ref: str, collector: str, source_path: str, source_sha256: str
 ) -> FileRowCounts:
     """Row count, distinct ``row_index`` count and their range, for one file version."""
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
@@ -32,6 +32,7 @@ def count_file_rows(
         f"WHERE {file_rows_filter()}",
         job_config=bigquery.QueryJobConfig(
             query_parameters=[
+                bigquery.ScalarQueryParameter("collector", "STRING", collector),
                 bigquery.ScalarQueryParameter("path", "STRING", source_path),
                 bigquery.ScalarQueryParameter("sha256", "STRING", source_sha256),
             ]

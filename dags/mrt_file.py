@@ -6,8 +6,8 @@ The receiver triggers one run of this DAG per archived file (run id
 `size`, `bucket`). The receiver reads this run's task states and XComs to answer
 the collector, so the task ids below are a contract (`cloudz.pipeline_contract`).
 
-1. **verify_checksum**: stream the archived object and compare its sha256 with the
-   one the collector sent; a mismatch fails the run without retries.
+1. **verify_checksum**: stream the archived object and compare its size and sha256 with
+   those the collector sent; a mismatch fails the run without retries.
 2. **convert**: decode the MRT file (bz2, gzip or raw) into Avro rows written next to
    the raw object (`<archive path>.avro`). A damaged file is not a failure: the rows
    before the damage are converted and the XCom report carries the byte offset and
@@ -94,6 +94,11 @@ def mrt_file() -> None:
         blob = GCSHook(gcp_conn_id=GCP_CONN_ID).get_conn().bucket(bucket).get_blob(path.path)
         if blob is None:
             raise AirflowFailException(f"gs://{bucket}/{path.path} does not exist")
+        size = int(params[contract.CONF_SIZE] or 0)
+        if size and blob.size != size:
+            raise AirflowFailException(
+                f"gs://{bucket}/{path.path} holds {blob.size} bytes, expected {size}"
+            )
         digest = hashlib.sha256()
         with blob.open("rb", chunk_size=8 * 1024 * 1024) as f:
             while chunk := f.read(8 * 1024 * 1024):
@@ -155,7 +160,7 @@ def mrt_file() -> None:
 
         settings = _settings()
         counts = count_file_rows(
-            GCP_CONN_ID, settings.table_ref, file["archive_path"], file["sha256"]
+            GCP_CONN_ID, settings.table_ref, file["collector"], file["archive_path"], file["sha256"]
         )
         expected = int(report["rows"])
         if counts.rows != expected or counts.distinct_rows != expected:
@@ -180,6 +185,7 @@ def mrt_file() -> None:
         bucket="{{ ti.xcom_pull(task_ids='verify_checksum')['bucket'] }}",
         source_objects=["{{ ti.xcom_pull(task_ids='convert')['avro_object'] }}"],
         destination_project_dataset_table=settings.table_ref,
+        collector="{{ ti.xcom_pull(task_ids='verify_checksum')['collector'] }}",
         source_path="{{ ti.xcom_pull(task_ids='verify_checksum')['archive_path'] }}",
         source_sha256="{{ ti.xcom_pull(task_ids='verify_checksum')['sha256'] }}",
         max_active_tis_per_dag=8,

@@ -9,9 +9,9 @@ deletes the staging object: nothing ever appears at the archive path.
 
 from __future__ import annotations
 
-import contextlib
 import enum
 import hashlib
+import logging
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -30,6 +30,8 @@ STORE_ERRORS: tuple[type[Exception], ...] = (
     requests.exceptions.RequestException,
     google.auth.exceptions.TransportError,
 )
+
+log = logging.getLogger(__name__)
 
 STAGING_PREFIX = "_incoming/"
 #: resumable upload chunk: the most the receiver buffers per upload
@@ -149,5 +151,9 @@ class ArchiveStore:
         return StoreOutcome(StoreResult.STORED, stored)
 
     def _delete_quietly(self, blob: storage.Blob) -> None:
-        with contextlib.suppress(gexc.NotFound):
+        try:
             blob.delete()
+        except gexc.NotFound:
+            pass
+        except STORE_ERRORS as exc:  # the upload's outcome stands; the object is only staging
+            log.warning("could not delete staging object %s: %s", blob.name, exc)

@@ -34,9 +34,14 @@ SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
 #: chunk messages are at most 4 MiB by default; leave room for framing
 MAX_MESSAGE_BYTES = 8 * 1024 * 1024
 DRAIN_SECONDS = 30.0
+#: an upload (streaming + waiting) never needs longer; a stalled client is cut off after it
+MAX_CONNECTION_AGE_MS = 2 * 3600 * 1000
+MAX_CONNECTION_AGE_GRACE_MS = 10 * 60 * 1000
 
 
-def build_server(settings: Settings) -> tuple[grpc.Server, health.HealthServicer]:
+def build_server(
+    settings: Settings, stopping: threading.Event
+) -> tuple[grpc.Server, health.HealthServicer]:
     store = ArchiveStore(storage_client(settings), settings.bucket)
     runs = AirflowRuns(
         settings.airflow_url,
@@ -49,12 +54,19 @@ def build_server(settings: Settings) -> tuple[grpc.Server, health.HealthServicer
             max_workers=settings.receiver_workers, thread_name_prefix="ingest"
         ),
         interceptors=[MetricsInterceptor()],
+        # more calls than threads would queue unseen (health checks included): refuse them
+        # with RESOURCE_EXHAUSTED instead, and bound how long any one connection may live
+        maximum_concurrent_rpcs=settings.receiver_workers,
         options=[
+            ("grpc.max_connection_age_ms", MAX_CONNECTION_AGE_MS),
+            ("grpc.max_connection_age_grace_ms", MAX_CONNECTION_AGE_GRACE_MS),
             ("grpc.so_reuseport", 1),
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
         ],
     )
-    ingest_pb2_grpc.add_IngestServiceServicer_to_server(IngestService(store, runs), server)
+    ingest_pb2_grpc.add_IngestServiceServicer_to_server(
+        IngestService(store, runs, stopping), server
+    )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
@@ -79,16 +91,16 @@ def main(argv: list[str] | None = None) -> None:
         level=logging.INFO,
         format=f"%(asctime)s replica-{args.replica} %(levelname)s %(name)s: %(message)s",
     )
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Airflow poll otherwise
     settings = Settings.from_env()
     start_http_server(
         settings.receiver_metrics_port + args.replica, addr=settings.receiver_metrics_host
     )
-    server, health_servicer = build_server(settings)
+    stopping = threading.Event()
+    server, health_servicer = build_server(settings, stopping)
     server.start()
     _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving on %s", settings.receiver_endpoint)
-
-    stopping = threading.Event()
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: draining", signum)

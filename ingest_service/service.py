@@ -9,6 +9,7 @@ same object and the same run.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Iterator
 
@@ -43,9 +44,13 @@ DEFAULT_WAIT_SECONDS = 60.0
 
 
 class IngestService(pb_grpc.IngestServiceServicer):
-    def __init__(self, store: ArchiveStore, runs: AirflowRuns) -> None:
+    def __init__(
+        self, store: ArchiveStore, runs: AirflowRuns, stopping: threading.Event | None = None
+    ) -> None:
         self._store = store
         self._runs = runs
+        #: set when the replica drains: waiting calls reply "running" at once
+        self._stopping = stopping or threading.Event()
 
     # --- RPCs ---------------------------------------------------------------
     def Upload(
@@ -55,18 +60,27 @@ class IngestService(pb_grpc.IngestServiceServicer):
             reply = self._upload(request_iterator, context)
         except RpcError as err:
             metrics.UPLOADS.labels(result=err.reason.lower()).inc()
+            log.info("upload refused: %s: %s", err.reason, err.message)
             context.abort_with_status(err.to_status())
             raise  # unreachable: abort raises
-        metrics.UPLOADS.labels(result=pb.Outcome.Name(reply.outcome).lower()).inc()
+        outcome = pb.Outcome.Name(reply.outcome)
+        metrics.UPLOADS.labels(result=outcome.lower()).inc()
+        log.info(
+            "%s %s: %s (%s)",
+            reply.archive_path,
+            reply.sha256[:16],
+            outcome,
+            reply.failure.reason if reply.HasField("failure") else reply.run_state,
+        )
         return reply
 
     def GetStatus(
         self, request: pb.GetStatusRequest, context: grpc.ServicerContext
     ) -> pb.FileStatus:
         try:
-            path = self._parse_path(request.archive_path)
+            path = self._parse_path(request.archive_path, field="archive_path")
             obj = self._store.stat(path.path)
-            if obj is None:
+            if obj is None or not obj.sha256:  # nothing, or not written by a receiver
                 raise RpcError(
                     grpc.StatusCode.NOT_FOUND,
                     f"nothing is archived at {path.path}",
@@ -100,6 +114,12 @@ class IngestService(pb_grpc.IngestServiceServicer):
             sha256 = paths.check_sha256(header.sha256)
         except ValueError as exc:
             raise invalid_argument(str(exc), field="header.sha256", reason="BAD_SHA256") from exc
+        if header.size == 0:
+            raise invalid_argument(
+                "the file is empty: an MRT dump always holds records",
+                field="header.size",
+                reason="EMPTY_FILE",
+            )
         if header.size > MAX_FILE_BYTES:
             raise invalid_argument(
                 f"file of {header.size} bytes exceeds the limit of {MAX_FILE_BYTES}",
@@ -196,9 +216,8 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 )
                 return
             while not run.ended and time.monotonic() + POLL_SECONDS < deadline:
-                if not context.is_active():
+                if not context.is_active() or self._stopping.wait(POLL_SECONDS):
                     break
-                time.sleep(POLL_SECONDS)
                 run = self._runs.snapshot(run_id, XCOM_KEYS) or run
             apply_run(status, run, self._runs.run_url(run_id))
             note = run_note(status)
@@ -213,13 +232,11 @@ class IngestService(pb_grpc.IngestServiceServicer):
             )
 
     @staticmethod
-    def _parse_path(raw: str) -> paths.ArchivePath:
+    def _parse_path(raw: str, field: str = "header.archive_path") -> paths.ArchivePath:
         try:
             return paths.parse(raw)
         except paths.ArchivePathError as exc:
-            raise invalid_argument(
-                str(exc), field="header.archive_path", reason="BAD_ARCHIVE_PATH"
-            ) from exc
+            raise invalid_argument(str(exc), field=field, reason="BAD_ARCHIVE_PATH") from exc
 
     @staticmethod
     def _new_status(path: paths.ArchivePath, sha256: str) -> pb.FileStatus:

@@ -43,12 +43,21 @@ def _is_loopback(host: str) -> bool:
 
 
 def parse_endpoint(raw: str) -> Endpoint:
+    try:
+        return _parse(raw)
+    except ValueError as exc:  # e.g. urlsplit's "Port out of range"
+        if isinstance(exc, EndpointError):
+            raise
+        raise EndpointError(f"endpoint {raw!r}: {exc}") from exc
+
+
+def _parse(raw: str) -> Endpoint:
     text = raw.strip()
     if "://" in text:
         parts = urlsplit(text)
         if parts.scheme not in ("http", "https"):
             raise EndpointError(f"unknown scheme {parts.scheme!r} in {raw!r}: use http or https")
-        if parts.path not in ("", "/") or parts.query or not parts.hostname:
+        if parts.path not in ("", "/") or parts.query or parts.username or not parts.hostname:
             raise EndpointError(f"endpoint {raw!r} must be scheme://host[:port]")
         tls = parts.scheme == "https"
         port = parts.port or (443 if tls else DEFAULT_PORT)
@@ -59,6 +68,8 @@ def parse_endpoint(raw: str) -> Endpoint:
             raise EndpointError(f"endpoint {raw!r} must be host:port, http://… or https://…")
         port = int(port_text)
         tls = not _is_loopback(host)
+    if not 0 < port < 65536:
+        raise EndpointError(f"endpoint {raw!r}: port {port} is out of range")
     if ":" in host and not host.startswith("["):
         host = f"[{host}]"
     return Endpoint(target=f"{host}:{port}", tls=tls)

@@ -6,7 +6,8 @@ again for the same file: the receiver never replaces an archived object.
 Exit status: 0 archived, converted and loaded; 3 rejected (bad input, conflict,
 bytes that do not match); 4 archived but a later stage failed or the file is
 damaged (partial); 5 still running when the wait ended (ask again with
-``upload-to-cloudz status``); 6 receiver unreachable; 2 usage error.
+``upload-to-cloudz status``); 6 receiver unreachable, or the file could not be sent
+within the wait (nothing archived); 2 usage error.
 """
 
 from __future__ import annotations
@@ -88,15 +89,20 @@ def file_sha256(path: Path, show_progress: bool) -> tuple[str, int]:
 
 
 def upload_requests(
-    f: IO[bytes], header: pb.FileHeader, bar: tqdm[Any]
+    f: IO[bytes], header: pb.FileHeader, bar: tqdm[Any], sent: list[bool] | None = None
 ) -> Iterator[pb.UploadRequest]:
-    """The header, then the file in chunks, re-hashed on the way to catch a file that changed."""
+    """The header, then the file in chunks, re-hashed on the way to catch a file that changed.
+
+    ``sent`` gets ``True`` appended once the last chunk is handed to gRPC.
+    """
     yield pb.UploadRequest(header=header)
     digest = hashlib.sha256()
     while chunk := f.read(CHUNK_BYTES):
         digest.update(chunk)
         bar.update(len(chunk))
         yield pb.UploadRequest(chunk=chunk)
+    if sent is not None:
+        sent.append(True)
     if digest.hexdigest() != header.sha256:
         # the receiver will refuse the bytes (DATA_LOSS); say why on this side too
         click.echo("warning: the file changed while it was being uploaded", err=True)
@@ -229,7 +235,7 @@ ca_option = click.option(
 wait_option = click.option(
     "--wait",
     "wait_seconds",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=DEFAULT_WAIT_SECONDS,
     show_default=True,
     help="Seconds to wait for the outcome before reporting that the run is still going.",
@@ -295,18 +301,26 @@ def main(
         )
     except paths.ArchivePathError as exc:
         raise click.BadParameter(str(exc), param_hint="--archive-path") from exc
+    channel, stub = _stub(endpoint, ca_cert)  # a bad endpoint fails before hashing
     show = sys.stderr.isatty() if progress is None else progress
     sha256, size = file_sha256(file_, show)
     header = pb.FileHeader(archive_path=target.path, sha256=sha256, size=size)
-    channel, stub = _stub(endpoint, ca_cert)
+    sent: list[bool] = []
     with channel, file_.open("rb") as f, _progress(size, "uploading", show) as bar:
         try:
             status = stub.Upload(
-                upload_requests(f, header, bar),
+                upload_requests(f, header, bar, sent),
                 timeout=wait_seconds,
                 metadata=_call_metadata(token),
             )
         except grpc.RpcError as err:
+            if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED and not sent:
+                click.echo(
+                    f"error: the file was not sent completely within --wait {wait_seconds:g} s: "
+                    "nothing was archived; give more time",
+                    err=True,
+                )
+                ctx.exit(Exit.UNREACHABLE)
             ctx.exit(_report_error(err, endpoint, as_json))
     ctx.exit(_report(status, as_json))
 
@@ -319,7 +333,7 @@ def main(
 @click.option(
     "--wait",
     "wait_seconds",
-    type=float,
+    type=click.FloatRange(min=0, min_open=True),
     default=10.0,
     show_default=True,
     help="Seconds to wait for a running file's outcome.",

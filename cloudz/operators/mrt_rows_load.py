@@ -17,45 +17,50 @@ from airflow.providers.google.cloud.transfers.gcs_to_bigquery import GCSToBigQue
 
 
 def file_rows_filter() -> str:
-    """The WHERE clause that selects one file's rows (named parameters ``path``, ``sha256``)."""
-    return "source_path = @path AND source_sha256 = @sha256"
+    """The WHERE clause that selects one file's rows (parameters ``collector``, ``path``,
+    ``sha256``). ``collector`` is a clustering column: it keeps the scan to that collector's
+    blocks instead of the whole table."""
+    return "collector = @collector AND source_path = @path AND source_sha256 = @sha256"
 
 
-def file_query_parameters(source_path: str, source_sha256: str) -> list[dict[str, Any]]:
+def file_query_parameters(
+    collector: str, source_path: str, source_sha256: str
+) -> list[dict[str, Any]]:
     return [
-        {
-            "name": "path",
-            "parameterType": {"type": "STRING"},
-            "parameterValue": {"value": source_path},
-        },
-        {
-            "name": "sha256",
-            "parameterType": {"type": "STRING"},
-            "parameterValue": {"value": source_sha256},
-        },
+        {"name": name, "parameterType": {"type": "STRING"}, "parameterValue": {"value": value}}
+        for name, value in (
+            ("collector", collector),
+            ("path", source_path),
+            ("sha256", source_sha256),
+        )
     ]
 
 
 class MrtRowsToBigQueryOperator(GCSToBigQueryOperator):
     """Replace the rows of one MRT file in the routes table with those of its Avro object.
 
+    :param collector: the file's collector, as written in every row (templated)
     :param source_path: the file's archive path, as written in every row (templated)
     :param source_sha256: the file's sha256, as written in every row (templated)
     """
 
     template_fields: Sequence[str] = (
         *GCSToBigQueryOperator.template_fields,
+        "collector",
         "source_path",
         "source_sha256",
     )
 
-    def __init__(self, *, source_path: str, source_sha256: str, **kwargs: Any) -> None:
+    def __init__(
+        self, *, collector: str, source_path: str, source_sha256: str, **kwargs: Any
+    ) -> None:
         kwargs.setdefault("source_format", "AVRO")
         kwargs.setdefault("write_disposition", "WRITE_APPEND")
         kwargs.setdefault("create_disposition", "CREATE_IF_NEEDED")
         kwargs.setdefault("autodetect", False)
         kwargs.setdefault("extra_config", {"useAvroLogicalTypes": True})
         super().__init__(**kwargs)
+        self.collector = collector
         self.source_path = source_path
         self.source_sha256 = source_sha256
 
@@ -82,7 +87,9 @@ class MrtRowsToBigQueryOperator(GCSToBigQueryOperator):
                     "query": f"DELETE FROM `{table}` WHERE {file_rows_filter()}",
                     "useLegacySql": False,
                     "parameterMode": "NAMED",
-                    "queryParameters": file_query_parameters(self.source_path, self.source_sha256),
+                    "queryParameters": file_query_parameters(
+                        self.collector, self.source_path, self.source_sha256
+                    ),
                 }
             },
             project_id=self.project_id or hook.project_id,

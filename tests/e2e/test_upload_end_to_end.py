@@ -299,7 +299,14 @@ def test_aborted_stream_leaves_nothing(stack: Stack) -> None:
 
 
 @pytest.mark.parametrize(
-    "hostile", ["../../etc/passwd", "/abs/bgpdata/2026.01/RIBS/x", "a/bgpdata/2026.01/RIBS/.."]
+    "hostile",
+    [
+        "../../etc/passwd",
+        "/abs/bgpdata/2026.01/RIBS/x",
+        "a/bgpdata/2026.01/RIBS/..",
+        # the name of the converted rows of an archived file
+        "rrc00/bgpdata/2016.08/UPDATES/updates.20160811.1600.gz.avro",
+    ],
 )
 def test_hostile_path_is_refused(stack: Stack, hostile: str) -> None:
     header = pb.FileHeader(archive_path=hostile, sha256="0" * 64, size=1)
@@ -498,3 +505,15 @@ def test_generated_rib_with_every_column_round_trips_through_the_warehouse(
         "ext": sum(len(r["extended_communities"]) for r in local),
         "ap": sum(r["path_id"] is not None for r in local),
     }
+
+
+def test_empty_file_is_refused(stack: Stack) -> None:
+    header = pb.FileHeader(
+        archive_path="sample-x/bgpdata/2026.01/RIBS/empty",
+        sha256=hashlib.sha256(b"").hexdigest(),
+        size=0,
+    )
+    with pytest.raises(grpc.RpcError) as err:
+        _stub(stack).Upload(iter([pb.UploadRequest(header=header)]), timeout=30)
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert "empty" in (err.value.details() or "")

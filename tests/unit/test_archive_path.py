@@ -39,6 +39,8 @@ def test_parse_reads_the_layout() -> None:
         "route-views2/bgpdata/2024.01/RIBS/rib~1.bz2",
         "_incoming/bgpdata/2024.01/RIBS/rib.bz2",
         "route-views2/bgpdata/2024.01/RIBS/" + "a" * 300,
+        # where the converted rows of rib.bz2 live: must never be an archived file itself
+        "route-views2/bgpdata/2024.01/RIBS/rib.20240101.0000.bz2.avro",
     ],
 )
 def test_parse_refuses_hostile_paths(hostile: str) -> None:

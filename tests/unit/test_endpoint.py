@@ -25,7 +25,19 @@ def test_parse_endpoint(raw: str, expected: Endpoint) -> None:
 
 
 @pytest.mark.parametrize(
-    "raw", ["ftp://x:1", "http://x:1/path", "justahost", "host:port", ":50051", "https://"]
+    "raw",
+    [
+        "ftp://x:1",
+        "http://x:1/path",
+        "justahost",
+        "host:port",
+        ":50051",
+        "https://",
+        "http://127.0.0.1:99999",
+        "http://127.0.0.1:abc",
+        "127.0.0.1:0",
+        "http://user:secret@host:1",
+    ],
 )
 def test_parse_endpoint_refuses(raw: str) -> None:
     with pytest.raises(EndpointError):
