@@ -17,6 +17,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -34,6 +35,8 @@ from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 
 CHUNK_BYTES = 1024 * 1024
+#: tries of an upload that meets UNAVAILABLE (a replica restarting): uploads are idempotent
+UNAVAILABLE_ATTEMPTS = 3
 DEFAULT_WAIT_SECONDS = 900.0
 
 
@@ -305,23 +308,32 @@ def main(
     show = sys.stderr.isatty() if progress is None else progress
     sha256, size = file_sha256(file_, show)
     header = pb.FileHeader(archive_path=target.path, sha256=sha256, size=size)
-    sent: list[bool] = []
-    with channel, file_.open("rb") as f, _progress(size, "uploading", show) as bar:
-        try:
-            status = stub.Upload(
-                upload_requests(f, header, bar, sent),
-                timeout=wait_seconds,
-                metadata=_call_metadata(token),
-            )
-        except grpc.RpcError as err:
-            if err.code() == grpc.StatusCode.DEADLINE_EXCEEDED and not sent:
-                click.echo(
-                    f"error: the file was not sent completely within --wait {wait_seconds:g} s: "
-                    "nothing was archived; give more time",
-                    err=True,
-                )
-                ctx.exit(Exit.UNREACHABLE)
-            ctx.exit(_report_error(err, endpoint, as_json))
+    with channel:
+        for attempt in range(1, UNAVAILABLE_ATTEMPTS + 1):
+            sent: list[bool] = []
+            try:
+                with file_.open("rb") as f, _progress(size, "uploading", show) as bar:
+                    status = stub.Upload(
+                        upload_requests(f, header, bar, sent),
+                        timeout=wait_seconds,
+                        metadata=_call_metadata(token),
+                    )
+                break
+            except grpc.RpcError as err:
+                code = err.code()
+                if code == grpc.StatusCode.UNAVAILABLE and attempt < UNAVAILABLE_ATTEMPTS:
+                    # a replica restarting or draining: uploading again is always safe
+                    click.echo(f"receiver unavailable, trying again ({err.details()})", err=True)
+                    time.sleep(2**attempt)
+                    continue
+                if code == grpc.StatusCode.DEADLINE_EXCEEDED and not sent:
+                    click.echo(
+                        f"error: the file was not sent completely within --wait "
+                        f"{wait_seconds:g} s: nothing was archived; give more time",
+                        err=True,
+                    )
+                    ctx.exit(Exit.UNREACHABLE)
+                ctx.exit(_report_error(err, endpoint, as_json))
     ctx.exit(_report(status, as_json))
 
 
