@@ -45,10 +45,19 @@ try:  # libdeflate: the same deflate format, about 1.6x zlib's speed at a smalle
 except ImportError:
     _libdeflate = None
 
-CODEC: Final = "deflate"
-"""Avro block codec. deflate is what every reader here has (fastavro, the BigQuery emulator);
-zstandard compresses ~5x faster and ~2.3x smaller (bench/README.md) but needs the
-``zstandard`` package wherever the files are read: ``codec="zstandard"`` opts in."""
+try:  # the standard library's zstd from Python 3.14, its backport before (what fastavro reads)
+    from compression import zstd as _zstd  # type: ignore[import-not-found, unused-ignore]
+except ImportError:
+    try:
+        from backports import zstd as _zstd  # type: ignore[no-redef, unused-ignore]
+    except ImportError:
+        _zstd = None
+
+CODEC: Final = "zstandard" if _zstd is not None else "deflate"
+"""Avro block codec, chosen by measurement (bench/README.md): zstandard compresses ~5x faster
+than libdeflate level 1 and ~2.3x smaller, and BigQuery loads it; every reader here has it
+(fastavro with ``backports.zstd``, in the project's and the BigQuery emulator's locks). Without
+it, deflate (the format every Avro reader has)."""
 DEFLATE_LEVEL: Final = 1
 """Measured (bench/README.md): level 1 is 2-3x faster than level 6 for files a few % larger
 (libdeflate's level 1 is as small as zlib's level 6)."""
@@ -195,11 +204,9 @@ class _Run:
     ) -> None:
         from cloudz.schema import avro_schema
 
-        if codec == "zstandard":
-            import zstandard
-
-            self._zstd: Any = zstandard.ZstdCompressor(level=level)
-        elif codec != "deflate":
+        if codec == "zstandard" and _zstd is None:
+            raise ValueError("codec zstandard needs backports.zstd (Python < 3.14)")
+        if codec not in ("zstandard", "deflate"):
             raise ValueError(f"unsupported codec {codec!r}")
         self.codec = codec
 
@@ -229,7 +236,7 @@ class _Run:
 
     def _compress(self, data: bytes) -> bytes:
         if self.codec == "zstandard":
-            block: bytes = self._zstd.compress(data)
+            block: bytes = _zstd.compress(data, level=self.level)
             return block
         if _libdeflate is not None:
             return bytes(_libdeflate(data, self.level))
