@@ -1,4 +1,4 @@
-"""MRT → Avro speed and memory: ``bgpdump -m > /dev/null`` vs the mrtparse path vs the fast path.
+"""MRT → Avro speed and memory: ``bgpdump -m -q > /dev/null`` vs the mrtparse path vs the fast path.
 
 Every run is a child process pinned to one core (``taskset -c CORE``); its wall time comes from
 the parent and its peak RSS from ``os.wait4`` (ru_maxrss of that child alone). Converters run
@@ -210,7 +210,7 @@ def main() -> int:
     print("| input | rows | converter | time (s) | rows/s | time / bgpdump's | peak RSS (MB) |")
     print("|---|---:|---|---:|---:|---:|---:|")
     for label, tool, m, ratio in table:
-        name = {"bgpdump": "`bgpdump -m > /dev/null`", "python": "mrtparse path", "fast": "fast"}
+        name = {"bgpdump": "`bgpdump -m -q > /dev/null`", "python": "mrtparse path", "fast": "fast"}
         print(
             f"| {label} | {m.rows:,} | {name[tool]} | {m.seconds:.2f} | "
             f"{m.rows / m.seconds:,.0f} | {ratio:.2f} | {m.maxrss_mb:.0f} |"
