@@ -2,30 +2,39 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import fastavro
 
 CODEC: Final = "deflate"
 
 
-def write_avro_atomically(
-    dst: Path, schema: dict[str, Any], rows: Iterable[dict[str, Any]]
-) -> None:
-    """Stream ``rows`` into ``dst``: a crash leaves the old ``dst`` (or none), never half a file.
-
-    fastavro consumes the iterable block by block, so rows are never all in memory.
-    """
+@contextlib.contextmanager
+def atomic_output(dst: Path) -> Iterator[BinaryIO]:
+    """A file that becomes ``dst`` only when the block ends without error (fsync, then rename):
+    a crash leaves the old ``dst`` (or none), never half a file."""
     tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
     try:
         with tmp.open("wb") as f:
-            fastavro.writer(f, schema, rows, codec=CODEC, validator=False)
+            yield f
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, dst)
     except BaseException:
         tmp.unlink(missing_ok=True)
         raise
+
+
+def write_avro_atomically(
+    dst: Path, schema: dict[str, Any], rows: Iterable[dict[str, Any]]
+) -> None:
+    """Stream ``rows`` into ``dst`` atomically.
+
+    fastavro consumes the iterable block by block, so rows are never all in memory.
+    """
+    with atomic_output(dst) as f:
+        fastavro.writer(f, schema, rows, codec=CODEC, validator=False)

@@ -23,10 +23,11 @@ import zlib
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Final
+from typing import Any, BinaryIO, Final
 
 import fastavro
 
+from cloudz.convert.avro_writer import atomic_output
 from cloudz.convert.decode import RecordDecodeError
 from cloudz.convert.decompress import DecompressedStream
 from cloudz.convert.framing import KNOWN_TYPES, MAX_RECORD_LEN, MrtRecord, read_records
@@ -193,7 +194,7 @@ class _Run:
     def __init__(
         self,
         ids: tuple[int, ...],
-        f: io.BufferedWriter,
+        f: BinaryIO,
         *,
         collector: str,
         source_path: str,
@@ -339,27 +340,20 @@ def convert_file_fast(
     ids = schema_field_ids(raw_avro_schema())
     if ids is None:
         raise ValueError("the fast converter cannot write this row schema")
-    with DecompressedStream(src) as stream:
-        tmp = dst.with_name(f".{dst.name}.{os.getpid()}.tmp")
-        try:
-            with tmp.open("wb") as f:
-                run = _Run(
-                    ids,
-                    f,
-                    collector=collector,
-                    source_path=source_path,
-                    source_sha256=source_sha256,
-                    codec=codec,
-                    level=(ZSTD_LEVEL if codec == "zstandard" else DEFLATE_LEVEL)
-                    if level is None
-                    else level,
-                    block_size=block_size,
-                )
-                report = run.convert(stream)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dst)
-        except BaseException:
-            tmp.unlink(missing_ok=True)
-            raise
+    if level is None:
+        level = ZSTD_LEVEL if codec == "zstandard" else DEFLATE_LEVEL
+    with DecompressedStream(src) as stream, atomic_output(dst) as f:
+        run = _Run(
+            ids,
+            f,
+            collector=collector,
+            source_path=source_path,
+            source_sha256=source_sha256,
+            codec=codec,
+            level=(ZSTD_LEVEL if codec == "zstandard" else DEFLATE_LEVEL)
+            if level is None
+            else level,
+            block_size=block_size,
+        )
+        report = run.convert(stream)
     return report
