@@ -24,7 +24,7 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     AIRFLOW__CORE__DAGS_FOLDER=/opt/cloudz/dags \
     AIRFLOW__CORE__PLUGINS_FOLDER=/opt/cloudz/plugins \
     AIRFLOW__CORE__LOAD_EXAMPLES=False \
-    PYTHONPATH=/opt/cloudz
+    PYTHONPATH=/opt/cloudz:/opt/cloudz/include/airflow_config
 RUN useradd --system --uid 50000 --home-dir /opt/airflow --create-home cloudz
 WORKDIR /opt/cloudz
 COPY requirements.lock ./

@@ -35,6 +35,8 @@ class Settings:
     receiver_replicas: int = 2
     #: calls one replica serves at once; most of them sleep while their run goes on
     receiver_workers: int = 64
+    #: requests one replica sends Airflow's api-server at once (its database pool is the limit)
+    receiver_airflow_requests: int = 4
     #: first Prometheus port; replica ``i`` serves metrics on ``+ i``
     receiver_metrics_host: str = "127.0.0.1"
     receiver_metrics_port: int = 9464
@@ -47,6 +49,11 @@ class Settings:
     gcs_port: int = 4443
     bigquery_port: int = 9050
     bigquery_grpc_port: int = 9060
+    #: LocalExecutor task slots; 0: four per core (``cloudz.stack.airflow_env.parallelism``)
+    airflow_parallelism: int = 0
+    #: the Airflow pool of loads into the routes table, and its slots
+    table_writes_pool: str = "routes_table_writes"
+    table_writes_slots: int = 16
     statsd_host: str = "127.0.0.1"
     statsd_port: int = 8125
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import threading
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -72,8 +73,12 @@ class AirflowRuns:
         username: str,
         password: str,
         timeout: float = 10.0,
+        max_concurrent: int = 4,
     ) -> None:
+        """``max_concurrent`` bounds this replica's requests in flight: a burst of uploads
+        queues here instead of exhausting the api-server's database connections."""
         self._dag_id = dag_id
+        self._slots = threading.BoundedSemaphore(max_concurrent)
         self._credentials = {"username": username, "password": password}
         self._base_url = base_url.rstrip("/")
         self._client = httpx.Client(base_url=self._base_url, timeout=timeout)
@@ -118,7 +123,8 @@ class AirflowRuns:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         try:
-            return self._send(method, path, **kwargs)
+            with self._slots:
+                return self._send(method, path, **kwargs)
         except httpx.TransportError as exc:
             raise AirflowUnavailable(f"Airflow at {self._base_url} unreachable: {exc}") from exc
 
@@ -144,7 +150,9 @@ class AirflowRuns:
     def snapshot(self, run_id: str, xcom_keys: dict[str, tuple[str, ...]]) -> RunSnapshot | None:
         """Read the run, its task instances and the named XComs; ``None`` if no such run.
 
-        ``xcom_keys`` maps a task id to the keys to read from it once it has run.
+        ``xcom_keys`` maps a task id to the keys to read from it once it has run: the
+        ``return_value`` of a task that succeeded, any other key of one that failed or waits
+        for a retry (so a read costs no request for an XCom that cannot exist).
         """
         path = self._run_path(run_id)
         resp = self._request("GET", path)
@@ -167,6 +175,8 @@ class AirflowRuns:
             if ti is None or ti.state not in ("success", "failed", "up_for_retry"):
                 continue
             for key in keys:
+                if (key == "return_value") != (ti.state == "success"):
+                    continue
                 resp = self._request(
                     "GET",
                     f"{path}/taskInstances/{task_id}/xcomEntries/{key}",
@@ -175,6 +185,35 @@ class AirflowRuns:
                 if resp.status_code == 200:
                     xcoms[(task_id, key)] = resp.json().get("value")
         return RunSnapshot(run_id=run_id, state=state, note=note, tasks=tasks, xcoms=xcoms)
+
+    def ended_since(self, since: datetime, page: int = 100) -> dict[str, str]:
+        """``{run id: state}`` of the runs of the DAG that ended at or after ``since``.
+
+        One request per ``page`` runs, whatever the number of uploads waiting: the
+        receiver's watcher calls this instead of every upload polling its own run.
+        """
+        ended: dict[str, str] = {}
+        offset = 0
+        while True:
+            resp = self._request(
+                "GET",
+                f"/api/v2/dags/{self._dag_id}/dagRuns",
+                params={
+                    "end_date_gte": since.isoformat(),
+                    "state": ["success", "failed"],
+                    "order_by": "end_date",
+                    "limit": page,
+                    "offset": offset,
+                },
+            )
+            if resp.status_code != 200:
+                raise AirflowRejected(f"Airflow GET dagRuns: {resp.status_code} {resp.text[:300]}")
+            body = resp.json()
+            runs = body.get("dag_runs", [])
+            ended.update({str(r["dag_run_id"]): str(r["state"]) for r in runs})
+            offset += len(runs)
+            if not runs or offset >= int(body.get("total_entries", 0)):
+                return ended
 
     def set_note(self, run_id: str, note: str) -> None:
         """Write the run's note, which the Airflow UI shows on the run (e.g. "partial: …")."""

@@ -21,36 +21,68 @@ _ARCHIVE_RESULT = {
 
 _RUNNING = {"running", "up_for_retry", "up_for_reschedule", "deferred", "restarting", "queued"}
 _SKIPPED = {"upstream_failed", "skipped", "removed"}
-
-#: which task ids make up each stage of the reply, in pipeline order
-_STAGES: tuple[tuple[str, tuple[str, ...]], ...] = (
-    ("verify", (contract.TASK_VERIFY,)),
-    ("convert", (contract.TASK_CONVERT,)),
-    ("load", (contract.TASK_LOAD, contract.TASK_CHECK)),
+_STAGE_ORDER = (
+    contract.STAGE_VERIFY,
+    contract.STAGE_CONVERT,
+    contract.STAGE_LOAD,
+    contract.STAGE_CHECK,
 )
 
 #: the XComs the reply needs, per task
 XCOM_KEYS: dict[str, tuple[str, ...]] = {
-    contract.TASK_VERIFY: (contract.XCOM_FAILURE,),
     contract.TASK_CONVERT: ("return_value", contract.XCOM_FAILURE),
-    contract.TASK_LOAD: (contract.XCOM_FAILURE,),
-    contract.TASK_CHECK: ("return_value", contract.XCOM_FAILURE),
+    contract.TASK_LOAD: ("return_value", contract.XCOM_FAILURE),
 }
 
 
-def _stage_state(tasks: list[TaskState | None], run_ended: bool) -> int:
-    states = [t.state if t is not None else None for t in tasks]
-    if any(s == "failed" for s in states):
+def _task_state(ti: TaskState | None, run_ended: bool) -> int:
+    state = ti.state if ti is not None else None
+    if state == "failed":
         return pb.STAGE_STATE_FAILED
-    if states and all(s == "success" for s in states):
+    if state == "success":
         return pb.STAGE_STATE_SUCCEEDED
-    if any(s in _RUNNING for s in states) or (
-        any(s == "success" for s in states) and not run_ended
-    ):
+    if state in _RUNNING:
         return pb.STAGE_STATE_RUNNING
-    if any(s in _SKIPPED for s in states) or run_ended:
+    if state in _SKIPPED or run_ended:
         return pb.STAGE_STATE_SKIPPED
     return pb.STAGE_STATE_PENDING
+
+
+def failure_of(value: Any, task_id: str) -> tuple[str, str]:
+    """``(stage, reason)`` from a task's ``failure`` XCom (older runs wrote a bare reason)."""
+    default_stage = contract.STAGE_CONVERT if task_id == contract.TASK_CONVERT else "load"
+    if isinstance(value, dict):
+        return str(value.get("stage") or default_stage), str(value.get("reason") or "")
+    if value:
+        return default_stage, str(value)
+    return default_stage, f"task {task_id} failed (see its log)"
+
+
+def stage_states(run: RunSnapshot) -> tuple[dict[str, int], tuple[str, str] | None]:
+    """Each stage's state, and the failed stage with its reason (if a task failed).
+
+    A task carries two stages: when it failed, the stage before the failed one succeeded
+    and the one after is skipped; otherwise both stages share the task's state.
+    """
+    states: dict[str, int] = {}
+    failure: tuple[str, str] | None = None
+    for stage in _STAGE_ORDER:
+        states[stage] = _task_state(run.tasks.get(contract.TASK_OF_STAGE[stage]), run.ended)
+    for task_id in contract.PER_FILE_TASKS:
+        ti = run.tasks.get(task_id)
+        if ti is None or ti.state != "failed":
+            continue
+        stage, reason = failure_of(run.xcoms.get((task_id, contract.XCOM_FAILURE)), task_id)
+        own = [s for s in _STAGE_ORDER if contract.TASK_OF_STAGE[s] == task_id]
+        if stage in own:
+            for s in own:
+                if own.index(s) < own.index(stage):
+                    states[s] = pb.STAGE_STATE_SUCCEEDED
+                elif s != stage:
+                    states[s] = pb.STAGE_STATE_SKIPPED
+        failure = (stage, reason)
+        break
+    return states, failure
 
 
 def archive_stage(result: StoreResult, obj: ArchivedObject, uri: str) -> pb.ArchiveStage:
@@ -64,15 +96,14 @@ def apply_run(status: pb.FileStatus, run: RunSnapshot, run_url: str) -> None:
     status.run_id = run.run_id
     status.run_state = run.state
     status.run_url = run_url
-    stage_states: dict[str, int] = {}
-    for stage, task_ids in _STAGES:
-        stage_states[stage] = _stage_state([run.tasks.get(t) for t in task_ids], run.ended)
+    states, failure = stage_states(run)
 
-    status.verify = stage_states["verify"]  # type: ignore[assignment]
+    status.verify = states[contract.STAGE_VERIFY]  # type: ignore[assignment]
 
-    report: dict[str, Any] = run.xcoms.get((contract.TASK_CONVERT, "return_value")) or {}
+    converted: dict[str, Any] = run.xcoms.get((contract.TASK_CONVERT, "return_value")) or {}
+    report: dict[str, Any] = converted.get("report") or {}
     conv = status.conversion
-    conv.state = stage_states["convert"]  # type: ignore[assignment]
+    conv.state = states[contract.STAGE_CONVERT]  # type: ignore[assignment]
     conv.rows = int(report.get("rows", 0))
     conv.records = int(report.get("records", 0))
     conv.parse_errors = int(report.get("parse_errors", 0))
@@ -86,21 +117,17 @@ def apply_run(status: pb.FileStatus, run: RunSnapshot, run_url: str) -> None:
     if conv.state == pb.STAGE_STATE_SUCCEEDED and report.get("status") == "partial":
         conv.state = pb.STAGE_STATE_PARTIAL
 
-    checked: dict[str, Any] = run.xcoms.get((contract.TASK_CHECK, "return_value")) or {}
-    status.load.state = stage_states["load"]  # type: ignore[assignment]
-    status.load.rows_loaded = int(checked.get("rows_loaded", 0))
-    status.load.table = str(checked.get("table", ""))
+    loaded: dict[str, Any] = run.xcoms.get((contract.TASK_LOAD, "return_value")) or {}
+    load_state = states[contract.STAGE_LOAD]
+    check_state = states[contract.STAGE_CHECK]
+    if check_state == pb.STAGE_STATE_FAILED:  # one reply field for both stages
+        load_state = check_state
+    status.load.state = load_state  # type: ignore[assignment]
+    status.load.rows_loaded = int(loaded.get("rows_loaded", 0))
+    status.load.table = str(loaded.get("table", ""))
 
-    for _, task_ids in _STAGES:
-        for task_id in task_ids:
-            ti = run.tasks.get(task_id)
-            if ti is not None and ti.state == "failed":
-                reason = run.xcoms.get((task_id, contract.XCOM_FAILURE))
-                status.failure.stage = contract.STAGE_OF_TASK[task_id]
-                status.failure.reason = str(reason or f"task {task_id} failed (see its log)")
-                break
-        if status.HasField("failure"):
-            break
+    if failure is not None:
+        status.failure.stage, status.failure.reason = failure
 
     if run.state == "success":
         partial = conv.state == pb.STAGE_STATE_PARTIAL

@@ -26,6 +26,7 @@ from cloudz.settings import Settings
 from ingest_service.airflow_runs import AirflowRuns
 from ingest_service.archive_store import ArchiveStore
 from ingest_service.interceptors import MetricsInterceptor
+from ingest_service.run_watcher import RunWatcher
 from ingest_service.service import IngestService
 
 log = logging.getLogger("ingest_service")
@@ -48,7 +49,9 @@ def build_server(
         dag_id=contract.DAG_ID,
         username=settings.airflow_user,
         password=settings.airflow_password,
+        max_concurrent=settings.receiver_airflow_requests,
     )
+    watcher = RunWatcher(runs, stopping=stopping)
     server = grpc.server(
         futures.ThreadPoolExecutor(
             max_workers=settings.receiver_workers, thread_name_prefix="ingest"
@@ -65,7 +68,7 @@ def build_server(
         ],
     )
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
-        IngestService(store, runs, stopping), server
+        IngestService(store, runs, stopping, watcher), server
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)

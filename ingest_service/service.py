@@ -20,7 +20,12 @@ from cloudz import pipeline_contract as contract
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from ingest_service import metrics
-from ingest_service.airflow_runs import AirflowRejected, AirflowRuns, AirflowUnavailable
+from ingest_service.airflow_runs import (
+    AirflowRejected,
+    AirflowRuns,
+    AirflowUnavailable,
+    RunSnapshot,
+)
 from ingest_service.archive_store import (
     STORE_ERRORS,
     ArchiveStore,
@@ -30,13 +35,16 @@ from ingest_service.archive_store import (
 )
 from ingest_service.errors import RpcError, invalid_argument
 from ingest_service.file_status import XCOM_KEYS, apply_run, archive_stage, run_note
+from ingest_service.run_watcher import RunWatcher
 
 log = logging.getLogger(__name__)
 
 #: the largest file accepted (the biggest RouteViews RIBs are ~100 MB bz2)
 MAX_FILE_BYTES = 8 * 1024**3
-#: how often a waiting call re-reads the run
-POLL_SECONDS = 0.5
+#: how often a waiting call reads its run even if the watcher has not said it ended
+RECHECK_SECONDS = 30.0
+#: how often a waiting call looks at its client and the replica's drain flag
+ALIVE_SECONDS = 1.0
 #: time kept back from the deadline to build and send the reply
 REPLY_MARGIN_SECONDS = 1.5
 #: how long to wait when the client set no deadline
@@ -45,12 +53,17 @@ DEFAULT_WAIT_SECONDS = 60.0
 
 class IngestService(pb_grpc.IngestServiceServicer):
     def __init__(
-        self, store: ArchiveStore, runs: AirflowRuns, stopping: threading.Event | None = None
+        self,
+        store: ArchiveStore,
+        runs: AirflowRuns,
+        stopping: threading.Event | None = None,
+        watcher: RunWatcher | None = None,
     ) -> None:
         self._store = store
         self._runs = runs
         #: set when the replica drains: waiting calls reply "running" at once
         self._stopping = stopping or threading.Event()
+        self._watcher = watcher or RunWatcher(runs, stopping=self._stopping)
 
     # --- RPCs ---------------------------------------------------------------
     def Upload(
@@ -196,33 +209,14 @@ class IngestService(pb_grpc.IngestServiceServicer):
         deadline = time.monotonic() + (
             DEFAULT_WAIT_SECONDS if remaining is None else remaining - REPLY_MARGIN_SECONDS
         )
+        conf = {
+            contract.CONF_ARCHIVE_PATH: path.path,
+            contract.CONF_SHA256: sha256,
+            contract.CONF_SIZE: size,
+            contract.CONF_BUCKET: self._store.bucket_name,
+        }
         try:
-            run = self._runs.snapshot(run_id, XCOM_KEYS)
-            if run is None and trigger_missing:
-                conf = {
-                    contract.CONF_ARCHIVE_PATH: path.path,
-                    contract.CONF_SHA256: sha256,
-                    contract.CONF_SIZE: size,
-                    contract.CONF_BUCKET: self._store.bucket_name,
-                }
-                if self._runs.trigger(run_id, conf):
-                    metrics.RUNS_TRIGGERED.inc()
-                run = self._runs.snapshot(run_id, XCOM_KEYS)
-            if run is None:
-                status.outcome = pb.OUTCOME_FAILED
-                status.failure.stage = "trigger"
-                status.failure.reason = (
-                    f"no Airflow run {run_id} exists for this file; upload it again to start one"
-                )
-                return
-            while not run.ended and time.monotonic() + POLL_SECONDS < deadline:
-                if not context.is_active() or self._stopping.wait(POLL_SECONDS):
-                    break
-                run = self._runs.snapshot(run_id, XCOM_KEYS) or run
-            apply_run(status, run, self._runs.run_url(run_id))
-            note = run_note(status)
-            if run.ended and note and run.note != note:
-                self._runs.set_note(run_id, note)
+            run = self._find_or_trigger(run_id, conf if trigger_missing else None, deadline)
         except (AirflowUnavailable, AirflowRejected) as exc:
             log.warning("Airflow problem for %s: %s", run_id, exc)
             status.outcome = pb.OUTCOME_FAILED
@@ -230,6 +224,74 @@ class IngestService(pb_grpc.IngestServiceServicer):
             status.failure.reason = (
                 f"{exc}. The file is archived; upload it again later to start its run."
             )
+            return
+        if run is None:
+            status.outcome = pb.OUTCOME_FAILED
+            status.failure.stage = "trigger"
+            status.failure.reason = (
+                f"no Airflow run {run_id} exists for this file; upload it again to start one"
+            )
+            return
+        run = self._wait(run, deadline, context)
+        apply_run(status, run, self._runs.run_url(run_id))
+        note = run_note(status)
+        if run.ended and note and run.note != note:
+            try:
+                self._runs.set_note(run_id, note)
+            except (AirflowUnavailable, AirflowRejected) as exc:
+                log.warning("could not write the note of %s: %s", run_id, exc)
+
+    def _find_or_trigger(
+        self, run_id: str, conf: dict[str, object] | None, deadline: float
+    ) -> RunSnapshot | None:
+        """The run, after triggering it if ``conf`` is given and it does not exist.
+
+        A trigger whose answer is lost (a timeout, a 5xx) may still have created the run, so
+        it is followed by reads (and another trigger: a repeated one answers 409) until the
+        run is seen or the deadline nears; only then does the error reach the collector.
+        """
+        delay = 0.5
+        while True:
+            try:
+                run = self._runs.snapshot(run_id, XCOM_KEYS)
+                if run is not None or conf is None:
+                    return run
+                if self._runs.trigger(run_id, conf):
+                    metrics.RUNS_TRIGGERED.inc()
+                return self._runs.snapshot(run_id, XCOM_KEYS)
+            except AirflowUnavailable as exc:
+                if time.monotonic() + delay >= deadline or self._stopping.is_set():
+                    raise
+                log.info(
+                    "Airflow unavailable for %s (%s): looking again in %.1f s", run_id, exc, delay
+                )
+                self._stopping.wait(delay)
+                delay = min(delay * 2, 8.0)
+
+    def _wait(
+        self, run: RunSnapshot, deadline: float, context: grpc.ServicerContext
+    ) -> RunSnapshot:
+        """Wait for the run to end within the deadline; the last snapshot read.
+
+        Reads of the run that fail while waiting are not the file's failure: the last read
+        stands and the reply says *running* if the deadline comes first.
+        """
+        last_read = time.monotonic()
+        while not run.ended:
+            now = time.monotonic()
+            if now + ALIVE_SECONDS >= deadline or not context.is_active():
+                break
+            if self._stopping.is_set():
+                break
+            ended = self._watcher.wait(run.run_id, min(ALIVE_SECONDS, deadline - now))
+            if not ended and time.monotonic() - last_read < RECHECK_SECONDS:
+                continue
+            last_read = time.monotonic()
+            try:
+                run = self._runs.snapshot(run.run_id, XCOM_KEYS) or run
+            except (AirflowUnavailable, AirflowRejected) as exc:
+                log.warning("reading %s failed, still waiting: %s", run.run_id, exc)
+        return run
 
     @staticmethod
     def _parse_path(raw: str, field: str = "header.archive_path") -> paths.ArchivePath:

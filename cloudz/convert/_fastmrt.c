@@ -662,6 +662,9 @@ typedef struct {
     int stopped;
     /* counters */
     int64_t records, rows, parse_errors;
+    /* the time range of the rows written (microseconds); may be wider, never narrower */
+    int64_t ts_min, ts_max;
+    int have_ts;
     /* TABLE_DUMP_V2 peers */
     Peer *peers;
     Py_ssize_t npeers;
@@ -816,6 +819,9 @@ static int emit_row(Conv *c, const Row *r) {
     c->out.len = (size_t)(o - c->out.p);
     c->rows++;
     c->block_rows++;
+    if (!c->have_ts || r->ts < c->ts_min) c->ts_min = r->ts;
+    if (!c->have_ts || r->ts > c->ts_max) c->ts_max = r->ts;
+    c->have_ts = 1;
     return OK;
 }
 
@@ -1523,6 +1529,10 @@ static PyObject *conv_get_records(Conv *c, void *Py_UNUSED(x)) {
 static PyObject *conv_get_parse_errors(Conv *c, void *Py_UNUSED(x)) {
     return PyLong_FromLongLong(c->parse_errors);
 }
+static PyObject *conv_get_time_range(Conv *c, void *Py_UNUSED(x)) {
+    if (!c->have_ts) Py_RETURN_NONE;
+    return Py_BuildValue("(LL)", (long long)c->ts_min, (long long)c->ts_max);
+}
 static PyObject *conv_get_block_rows(Conv *c, void *Py_UNUSED(x)) {
     return PyLong_FromLongLong(c->block_rows);
 }
@@ -1551,6 +1561,8 @@ static PyGetSetDef conv_getset[] = {
     {"records", (getter)conv_get_records, NULL, "whole records read", NULL},
     {"parse_errors", (getter)conv_get_parse_errors, NULL, "records not decoded", NULL},
     {"block_rows", (getter)conv_get_block_rows, NULL, "rows in the current block", NULL},
+    {"time_range", (getter)conv_get_time_range, NULL,
+     "(first, last) timestamp in microseconds of the rows it encoded, or None", NULL},
     {NULL, NULL, NULL, NULL, NULL},
 };
 

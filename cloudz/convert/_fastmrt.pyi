@@ -16,6 +16,7 @@ class Converter:
     records: int
     parse_errors: int
     block_rows: int
+    time_range: tuple[int, int] | None
     def __init__(
         self,
         fields: Sequence[int],

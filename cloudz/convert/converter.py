@@ -12,7 +12,7 @@ from cloudz.convert.avro_writer import write_avro_atomically
 from cloudz.convert.decode import RecordDecodeError
 from cloudz.convert.decompress import DecompressedStream
 from cloudz.convert.framing import read_records
-from cloudz.convert.report import ConversionReport, Damage
+from cloudz.convert.report import ConversionReport, Damage, widen
 from cloudz.convert.rows import RowBuilder
 
 Engine = Literal["fast", "python"]
@@ -24,6 +24,7 @@ class _Tally:
     rows: int = 0
     records: int = 0
     parse_errors: int = 0
+    time_range: tuple[int, int] | None = None
 
 
 def iter_rows(
@@ -51,6 +52,7 @@ def iter_rows(
                 row["record_index"] = record.index
                 row["row_index"] = tally.rows
                 tally.rows += 1
+                tally.time_range = widen(tally.time_range, row["timestamp"])
                 yield row
 
 
@@ -104,4 +106,5 @@ def convert_file(
         records=tally.records,
         parse_errors=tally.parse_errors,
         damage=damage[0] if damage else None,
+        time_range=tally.time_range,
     )

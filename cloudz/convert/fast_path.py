@@ -31,7 +31,7 @@ from cloudz.convert.avro_writer import atomic_output
 from cloudz.convert.decode import RecordDecodeError
 from cloudz.convert.decompress import DecompressedStream
 from cloudz.convert.framing import KNOWN_TYPES, MAX_RECORD_LEN, MrtRecord, read_records
-from cloudz.convert.report import ConversionReport, Damage
+from cloudz.convert.report import ConversionReport, Damage, merge, widen
 from cloudz.convert.rows import TABLE_DUMP_V2, TD2_PEER_INDEX_TABLE, RowBuilder
 
 _fastmrt: ModuleType | None
@@ -223,6 +223,8 @@ class _Run:
             block_size,
         )
         self.builder = RowBuilder()
+        #: time range of the rows the reference encoded (the C side keeps its own)
+        self.time_range: tuple[int, int] | None = None
         self.per_file = {
             "collector": collector,
             "source_path": source_path,
@@ -270,6 +272,7 @@ class _Run:
             row.update(self.per_file)
             row["record_index"] = record.index
             row["row_index"] = base + i
+            self.time_range = widen(self.time_range, row["timestamp"])
             fastavro.schemaless_writer(buf, self.schema, row)
         self.conv.add_rows(buf.getvalue(), len(rows))
 
@@ -316,6 +319,7 @@ class _Run:
             records=self.conv.records,
             parse_errors=self.conv.parse_errors,
             damage=damage[0] if damage else None,
+            time_range=merge(self.time_range, self.conv.time_range),
         )
 
 

@@ -42,13 +42,16 @@ class ConversionReport:
 
     ``records``: whole MRT records read (decoded or not); ``rows``: rows written;
     ``parse_errors``: whole records mrtparse could not decode (skipped, conversion went on);
-    ``damage``: set when the file could not be read to its end (or was empty).
+    ``damage``: set when the file could not be read to its end (or was empty);
+    ``time_range``: the first and last row ``timestamp`` in microseconds since the epoch (None
+    without rows). The warehouse's per-file queries filter the partition column on it.
     """
 
     rows: int
     records: int
     parse_errors: int
     damage: Damage | None = None
+    time_range: tuple[int, int] | None = None
 
     @property
     def status(self) -> Literal["ok", "partial"]:
@@ -61,15 +64,32 @@ class ConversionReport:
             "records": self.records,
             "parse_errors": self.parse_errors,
             "damage": None if self.damage is None else self.damage.to_dict(),
+            "time_range": None if self.time_range is None else list(self.time_range),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConversionReport:
         """Inverse of :meth:`to_dict`; extra keys (e.g. ``status`` added by the DAG) are ignored."""
         damage = d.get("damage")
+        span = d.get("time_range")
         return cls(
             rows=int(d["rows"]),
             records=int(d["records"]),
             parse_errors=int(d["parse_errors"]),
             damage=None if damage is None else Damage.from_dict(damage),
+            time_range=None if span is None else (int(span[0]), int(span[1])),
         )
+
+
+def widen(span: tuple[int, int] | None, ts: int) -> tuple[int, int]:
+    """``span`` grown to include the timestamp ``ts``."""
+    if span is None:
+        return (ts, ts)
+    return (min(span[0], ts), max(span[1], ts))
+
+
+def merge(a: tuple[int, int] | None, b: tuple[int, int] | None) -> tuple[int, int] | None:
+    """The smallest span holding both (either may be None)."""
+    if a is None or b is None:
+        return a or b
+    return (min(a[0], b[0]), max(a[1], b[1]))

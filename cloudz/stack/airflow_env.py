@@ -83,12 +83,42 @@ def emulator_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def python_path(extra: str | None = None) -> str:
-    """The repository root first, so DAGs and ``-m ingest_service.server`` import ``cloudz``."""
+#: holds ``airflow_local_settings.py``, which Airflow imports from ``sys.path``
+AIRFLOW_CONFIG_DIR = PROJECT_ROOT / "include" / "airflow_config"
+
+
+def python_path(extra: str | None = None, *, airflow: bool = False) -> str:
+    """The repository root first, so DAGs and ``-m ingest_service.server`` import ``cloudz``;
+    for Airflow's processes also the folder of ``airflow_local_settings.py``."""
     parts = [str(PROJECT_ROOT)]
+    if airflow:
+        parts.append(str(AIRFLOW_CONFIG_DIR))
     if extra:
-        parts.extend(p for p in extra.split(os.pathsep) if p and p != str(PROJECT_ROOT))
+        parts.extend(p for p in extra.split(os.pathsep) if p and p not in parts)
     return os.pathsep.join(parts)
+
+
+def parallelism(settings: Settings) -> int:
+    """Task slots of the LocalExecutor: ``airflow_parallelism``, or 4 per core.
+
+    A per-file task spends most of its time waiting on the object store and BigQuery (a load
+    job is a few seconds of waiting), so a core carries about four of them; past that, task
+    start-ups (a fork and a parse each) compete for the cores with the work.
+    """
+    return settings.airflow_parallelism or 4 * (os.cpu_count() or 1)
+
+
+def table_writes_pool(settings: Settings) -> tuple[str, int, str]:
+    """The pool every write into the routes table takes a slot of: (name, slots, description).
+
+    BigQuery allows 50 table writes (loads and DML) per 10 s per table; a load job takes
+    seconds, so 16 concurrent loads stay well below that rate and leave room for others.
+    """
+    return (
+        settings.table_writes_pool,
+        settings.table_writes_slots,
+        "loads into the routes table (BigQuery: 50 table writes per 10 s per table)",
+    )
 
 
 def airflow_env(settings: Settings, dags_folder: Path | None = None) -> dict[str, str]:
@@ -110,7 +140,7 @@ def airflow_env(settings: Settings, dags_folder: Path | None = None) -> dict[str
     env.update(
         {
             "AIRFLOW_HOME": str(home),
-            "PYTHONPATH": python_path(os.environ.get("PYTHONPATH")),
+            "PYTHONPATH": python_path(os.environ.get("PYTHONPATH"), airflow=True),
             "AIRFLOW__CORE__DAGS_FOLDER": str(dags_folder or PROJECT_ROOT / "dags"),
             "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
             "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
@@ -128,9 +158,9 @@ def airflow_env(settings: Settings, dags_folder: Path | None = None) -> dict[str
             "AIRFLOW__API__BASE_URL": settings.airflow_url,
             "AIRFLOW__API__SECRET_KEY": keys["api_secret_key"],
             "AIRFLOW__API_AUTH__JWT_SECRET": keys["jwt_secret"],
-            # FIELD-NOTES §4: trigger-to-success median 4.3 s -> 1.8 s
-            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.1",
-            "AIRFLOW__CORE__PARALLELISM": "8",
+            # docs/stack.md "Sizing": latency against the scheduler's idle CPU
+            "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
+            "AIRFLOW__CORE__PARALLELISM": str(parallelism(settings)),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
             "AIRFLOW__METRICS__STATSD_ON": "True",

@@ -19,6 +19,7 @@ import ctypes
 import json
 import logging
 import os
+import shlex
 import signal
 import subprocess
 import sys
@@ -441,8 +442,17 @@ class Supervisor:
         started = time.monotonic()
         if "airflow" in self.groups:
             env = {**os.environ, **airflow_env.airflow_env(self.settings, self.dags_folder)}
+            airflow = shlex.quote(str(processes.airflow_bin()))
+            pool = airflow_env.table_writes_pool(self.settings)
             jobs["airflow-migrate"] = self._one_shot(
-                [str(processes.airflow_bin()), "db", "migrate"], env, "airflow-migrate"
+                [
+                    "sh",
+                    "-c",
+                    f"{airflow} db migrate && {airflow} pools set "
+                    + " ".join(shlex.quote(str(x)) for x in pool),
+                ],
+                env,
+                "airflow-migrate",
             )
         if {"gcs", "bigquery"} <= set(self.groups):
             # a process of its own keeps the Google client libraries out of the supervisor

@@ -1,0 +1,106 @@
+"""Task ``convert``: download the archived object while hashing it, verify, convert, publish.
+
+One task for three stages because they share the download: the bytes are hashed as they
+arrive, so verifying costs no second read, and the converter reads the local copy. A size or
+sha256 mismatch fails the run at stage ``verify`` without retries (the archived object is
+wrong, not the task). The Avro object is written next to the raw one; its generation goes in
+the result so the load can tell a new conversion from the one it already loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from cloudz import archive_path as paths
+from cloudz import pipeline_contract as contract
+from cloudz.file_pipeline.stage_failure import StageFailed
+
+log = logging.getLogger(__name__)
+
+CHUNK = 8 * 1024 * 1024
+
+
+class _HashingFile:
+    """A writable file that hashes what passes through it (the download's sink)."""
+
+    def __init__(self, f: Any) -> None:
+        self._f = f
+        self.sha256 = hashlib.sha256()
+        self.size = 0
+
+    def write(self, data: bytes) -> int:
+        self.sha256.update(data)
+        self.size += len(data)
+        return int(self._f.write(data))
+
+    def flush(self) -> None:
+        self._f.flush()
+
+
+def check_conf(params: dict[str, Any], default_bucket: str) -> dict[str, Any]:
+    """The run's conf, validated (the receiver wrote it; an operator may have typed it)."""
+    try:
+        path = paths.parse(params[contract.CONF_ARCHIVE_PATH])
+        sha256 = paths.check_sha256(params[contract.CONF_SHA256])
+        size = int(params.get(contract.CONF_SIZE) or 0)
+    except (ValueError, TypeError, KeyError) as exc:
+        raise StageFailed(contract.STAGE_VERIFY, f"bad run conf: {exc}") from exc
+    return {
+        "bucket": params.get(contract.CONF_BUCKET) or default_bucket,
+        "archive_path": path.path,
+        "collector": path.collector,
+        "sha256": sha256,
+        "size": size,
+        "avro_object": path.avro_path,
+    }
+
+
+def fetch_verify_convert(gcp_conn_id: str, file: dict[str, Any]) -> dict[str, Any]:
+    """Run the three stages for ``file`` (from :func:`check_conf`); return the XCom result."""
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    from cloudz.convert import convert_file
+
+    bucket = GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(file["bucket"])
+    uri = f"gs://{file['bucket']}/{file['archive_path']}"
+    blob = bucket.get_blob(file["archive_path"])
+    if blob is None:
+        raise StageFailed(contract.STAGE_VERIFY, f"{uri} does not exist")
+    if file["size"] and blob.size != file["size"]:
+        raise StageFailed(
+            contract.STAGE_VERIFY, f"{uri} holds {blob.size} bytes, expected {file['size']}"
+        )
+    with tempfile.TemporaryDirectory(prefix="cloudz-convert-") as tmp:
+        raw, avro = Path(tmp) / "raw.mrt", Path(tmp) / "rows.avro"
+        with raw.open("wb") as f:
+            sink = _HashingFile(f)
+            # the generation read above: a concurrent writer cannot mix two versions
+            blob.download_to_file(sink, if_generation_match=blob.generation)
+        actual = sink.sha256.hexdigest()
+        if actual != file["sha256"]:
+            raise StageFailed(
+                contract.STAGE_VERIFY, f"{uri} has sha256 {actual}, expected {file['sha256']}"
+            )
+        log.info("%s: %d bytes, sha256 verified", uri, sink.size)
+        report = convert_file(
+            raw,
+            avro,
+            collector=file["collector"],
+            source_path=file["archive_path"],
+            source_sha256=file["sha256"],
+        )
+        out = bucket.blob(file["avro_object"])
+        out.upload_from_filename(str(avro), content_type="application/avro")
+    log.info("%s: %s", uri, report.to_dict())
+    return {
+        **report.to_dict(),
+        "status": report.status,
+        "verified_bytes": sink.size,
+        "avro_object": file["avro_object"],
+        "avro_uri": f"gs://{file['bucket']}/{file['avro_object']}",
+        "avro_generation": int(out.generation or 0),
+    }

@@ -1,1 +1,0 @@
-"""Airflow operators of the project, built on the Google provider's."""
