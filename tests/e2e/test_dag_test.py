@@ -16,6 +16,7 @@ import pytest
 from samples import SAMPLES_DIR
 from stack_session import Stack
 
+from cloudz import pipeline_contract as contract
 from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
 from cloudz.settings import PROJECT_ROOT
 from cloudz.stack.airflow_env import airflow_env
@@ -51,6 +52,6 @@ def test_dag_test_converts_and_loads_a_file(stack: Stack) -> None:
     assert line is not None, proc.stdout[-3000:] + proc.stderr[-3000:]
     result = json.loads(line.removeprefix("RESULT "))
     assert result["state"].endswith("success"), result
-    assert set(result["tasks"]) == {"verify_checksum", "convert", "load", "check_rows"}
+    assert set(result["tasks"]) == set(contract.PER_FILE_TASKS)
     rows = count_file_rows(bigquery_client(stack.settings), stack.settings.table_ref, ARCHIVE_PATH)
     assert rows == STATE_AND_ROUTE_ROWS

@@ -133,6 +133,14 @@ class Airflow:
         resp.raise_for_status()
         return dict(resp.json())
 
+    def load_result(self, run_id: str) -> dict[str, Any]:
+        resp = self.client.get(
+            f"/api/v2/dags/mrt_file/dagRuns/{run_id}/taskInstances/load/xcomEntries/return_value",
+            params={"deserialize": "true"},
+        )
+        resp.raise_for_status()
+        return dict(resp.json()["value"])
+
     def clear(self, run_id: str, task_ids: list[str], *, downstream: bool) -> None:
         resp = self.client.post(
             "/api/v2/dags/mrt_file/clearTaskInstances",
@@ -365,21 +373,38 @@ def test_unreachable_receiver_exit_status(tmp_path: Path) -> None:
 def test_clearing_tasks_never_duplicates_rows(
     stack: Stack, uploaded: dict[str, tuple[int, dict[str, Any]]], airflow: Airflow
 ) -> None:
+    """Clear each task as the UI does: the table holds the file's rows once every time.
+
+    Clearing ``load`` alone finds its finished load job and loads nothing again; clearing
+    ``convert`` with its downstream writes a new Avro object, so the load loads it and, seeing
+    the earlier conversion's rows too, replaces them (the one path that runs a DELETE).
+    """
     sample = next(s for s in ALL_SAMPLES if s.name == "updates.20071015.1505.gz")
     run_id = uploaded[sample.name][1]["runId"]
     bq = bigquery_client(stack.settings)
     expected = bgpdump_lines(sample.file)
     assert count_file_rows(bq, stack.settings.table_ref, sample.archive_path) == expected
+    first = airflow.load_result(run_id)
+    assert first["rows_loaded"] == expected and "replaced_rows" not in first
 
-    for task_ids, downstream in (
-        (["load"], False),
-        (["convert"], True),
-        (["verify_checksum"], True),
-    ):
-        airflow.clear(run_id, task_ids, downstream=downstream)
-        code, reply = _wait_status(stack, sample.archive_path)
-        assert code == 0, (task_ids, reply)
-        assert count_file_rows(bq, stack.settings.table_ref, sample.archive_path) == expected
+    airflow.clear(run_id, ["load"], downstream=False)
+    code, reply = _wait_status(stack, sample.archive_path)
+    assert code == 0, reply
+    assert count_file_rows(bq, stack.settings.table_ref, sample.archive_path) == expected
+    assert airflow.load_result(run_id) == first  # the same job: nothing loaded again
+
+    airflow.clear(run_id, ["convert"], downstream=False)
+    code, reply = _wait_status(stack, sample.archive_path)
+    assert code == 0, reply
+    assert count_file_rows(bq, stack.settings.table_ref, sample.archive_path) == expected
+
+    airflow.clear(run_id, ["convert"], downstream=True)
+    code, reply = _wait_status(stack, sample.archive_path)
+    assert code == 0, reply
+    assert count_file_rows(bq, stack.settings.table_ref, sample.archive_path) == expected
+    again = airflow.load_result(run_id)
+    assert again["load_job"] != first["load_job"]
+    assert again["replaced_rows"] == expected
 
 
 def _wait_status(stack: Stack, archive_path: str) -> tuple[int, dict[str, Any]]:

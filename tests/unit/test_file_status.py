@@ -8,7 +8,7 @@ from cloudz.ingest.v1 import ingest_pb2 as pb
 from ingest_service.airflow_runs import RunSnapshot, TaskState
 from ingest_service.file_status import apply_run
 
-TASKS = ("verify_checksum", "convert", "load", "check_rows")
+TASKS = ("convert", "load")
 
 
 def _run(state: str, task_states: dict[str, str | None], **xcoms: Any) -> RunSnapshot:
@@ -34,8 +34,8 @@ def test_a_successful_run_reports_every_stage() -> None:
         _run(
             "success",
             dict.fromkeys(TASKS, "success"),
-            convert__return_value={**REPORT, "avro_uri": "gs://b/f.avro"},
-            check_rows__return_value={"rows_loaded": 10, "table": "p.d.t"},
+            convert__return_value={"report": {**REPORT, "avro_uri": "gs://b/f.avro"}},
+            load__return_value={"rows_loaded": 10, "table": "p.d.t"},
         )
     )
     assert s.outcome == pb.OUTCOME_SUCCEEDED
@@ -60,7 +60,7 @@ def test_damage_makes_the_file_partial() -> None:
         _run(
             "success",
             dict.fromkeys(TASKS, "success"),
-            convert__return_value={**damaged, "status": "partial"},
+            convert__return_value={"report": {**damaged, "status": "partial"}},
         )
     )
     assert s.outcome == pb.OUTCOME_PARTIAL
@@ -73,25 +73,39 @@ def test_parse_errors_alone_also_make_it_partial() -> None:
         _run(
             "success",
             dict.fromkeys(TASKS, "success"),
-            convert__return_value={**REPORT, "parse_errors": 2, "status": "partial"},
+            convert__return_value={"report": {**REPORT, "parse_errors": 2, "status": "partial"}},
         )
     )
     assert s.outcome == pb.OUTCOME_PARTIAL
     assert not s.conversion.HasField("damage")
 
 
-def test_a_failed_task_names_its_stage_and_reason_and_skips_the_rest() -> None:
+def test_a_failed_load_names_its_stage_and_reason() -> None:
     s = _status(
         _run(
             "failed",
-            {"verify_checksum": "success", "convert": "success", "load": "failed",
-             "check_rows": "upstream_failed"},
-            convert__return_value=REPORT,
-            load__failure="BadRequest: 400 table not found",
+            {"convert": "success", "load": "failed"},
+            convert__return_value={"report": REPORT},
+            load__failure={"stage": "load", "reason": "BadRequest: 400 table not found"},
         )
-    )  # fmt: skip
+    )
     assert s.outcome == pb.OUTCOME_FAILED
     assert (s.failure.stage, s.failure.reason) == ("load", "BadRequest: 400 table not found")
+    assert s.verify == pb.STAGE_STATE_SUCCEEDED
+    assert s.conversion.state == pb.STAGE_STATE_SUCCEEDED
+    assert s.load.state == pb.STAGE_STATE_FAILED
+
+
+def test_a_failed_check_is_a_failed_load_stage_named_check() -> None:
+    s = _status(
+        _run(
+            "failed",
+            {"convert": "success", "load": "failed"},
+            convert__return_value={"report": REPORT},
+            load__failure={"stage": "check", "reason": "table holds 20 rows"},
+        )
+    )
+    assert (s.failure.stage, s.failure.reason) == ("check", "table holds 20 rows")
     assert s.load.state == pb.STAGE_STATE_FAILED
 
 
@@ -99,22 +113,54 @@ def test_failed_checksum_skips_conversion_and_load() -> None:
     s = _status(
         _run(
             "failed",
-            {"verify_checksum": "failed", "convert": "upstream_failed", "load": "upstream_failed",
-             "check_rows": "upstream_failed"},
-            verify_checksum__failure="sha256 mismatch",
+            {"convert": "failed", "load": "upstream_failed"},
+            convert__failure={"stage": "verify", "reason": "sha256 mismatch"},
         )
-    )  # fmt: skip
-    assert s.failure.stage == "verify"
+    )
+    assert (s.failure.stage, s.failure.reason) == ("verify", "sha256 mismatch")
+    assert s.verify == pb.STAGE_STATE_FAILED
     assert s.conversion.state == pb.STAGE_STATE_SKIPPED
     assert s.load.state == pb.STAGE_STATE_SKIPPED
+
+
+def test_a_failed_conversion_says_the_checksum_was_verified() -> None:
+    s = _status(
+        _run(
+            "failed",
+            {"convert": "failed", "load": "upstream_failed"},
+            convert__failure={"stage": "convert", "reason": "OSError: disk full"},
+        )
+    )
+    assert s.failure.stage == "convert"
+    assert s.verify == pb.STAGE_STATE_SUCCEEDED
+    assert s.conversion.state == pb.STAGE_STATE_FAILED
+    assert s.load.state == pb.STAGE_STATE_SKIPPED
+
+
+def test_a_bare_reason_from_an_older_run_is_read_as_the_task_stage() -> None:
+    s = _status(
+        _run(
+            "failed",
+            {"convert": "success", "load": "failed"},
+            convert__return_value={"report": REPORT},
+            load__failure="Timeout",
+        )
+    )
+    assert (s.failure.stage, s.failure.reason) == ("load", "Timeout")
+
+
+def test_a_failed_task_without_its_xcom_points_at_the_log() -> None:
+    s = _status(_run("failed", {"convert": "failed", "load": "upstream_failed"}))
+    assert s.failure.stage == "convert"
+    assert "see its log" in s.failure.reason
 
 
 def test_a_running_run_is_running_with_finished_stages_filled_in() -> None:
     s = _status(
         _run(
             "running",
-            {"verify_checksum": "success", "convert": "success", "load": "running"},
-            convert__return_value=REPORT,
+            {"convert": "success", "load": "running"},
+            convert__return_value={"report": REPORT},
         )
     )
     assert s.outcome == pb.OUTCOME_RUNNING

@@ -1,0 +1,98 @@
+"""A burst like RouteViews' 15-minute boundary: many collectors upload at once.
+
+16 generated update files go through the real CLI at the same moment: every one must come
+back SUCCEEDED with its rows in BigQuery exactly once; the same 16 again must each reply
+"already archived" and start no run. (The bench, bench/burst.py, drives 60 and measures.)
+"""
+
+from __future__ import annotations
+
+import json
+import secrets
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from stack_session import BIN, Stack
+
+from cloudz.cloud_clients import bigquery_client
+from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
+
+pytestmark = pytest.mark.stack
+
+COLLECTORS = 16
+ROWS = 2000
+
+
+def _upload(stack: Stack, file: Path, archive_path: str) -> tuple[int, dict[str, Any]]:
+    proc = stack.run(
+        str(BIN / "upload-to-cloudz"),
+        "-f",
+        str(file),
+        "-d",
+        stack.endpoint,
+        "--archive-path",
+        archive_path,
+        "--json",
+        "--wait",
+        "600",
+        timeout=700,
+    )
+    try:
+        return proc.returncode, json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(f"no JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+
+
+def _run_ids(stack: Stack) -> set[str]:
+    s = stack.settings
+    with httpx.Client(base_url=s.airflow_url, timeout=30) as client:
+        token = client.post(
+            "/auth/token", json={"username": "admin", "password": s.airflow_admin_password}
+        ).json()["access_token"]
+        resp = client.get(
+            "/api/v2/dags/mrt_file/dagRuns",
+            params={"limit": 1000},
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        resp.raise_for_status()
+        return {r["dag_run_id"] for r in resp.json()["dag_runs"]}
+
+
+def test_a_burst_of_uploads_all_load_exactly_once(stack: Stack, tmp_path: Path) -> None:
+    nonce = secrets.token_hex(3)
+    files: list[tuple[Path, str]] = []
+    for i in range(COLLECTORS):
+        name = "updates.20261129.1200.gz"
+        local = tmp_path / f"c{i}" / name
+        local.parent.mkdir()
+        write_file(local, generate_updates(UpdatesSpec(rows=ROWS, seed=1000 + i)))
+        files.append((local, f"burst-{nonce}-{i:02d}/bgpdata/2026.11/UPDATES/{name}"))
+
+    with ThreadPoolExecutor(max_workers=COLLECTORS) as pool:
+        replies = list(pool.map(lambda f: _upload(stack, *f), files))
+    for (_, path), (code, reply) in zip(files, replies, strict=True):
+        assert code == 0, (path, reply)
+        assert reply["outcome"] == "OUTCOME_SUCCEEDED", reply
+        assert int(reply["conversion"]["rows"]) == ROWS, reply
+        assert int(reply["load"]["rowsLoaded"]) == ROWS, reply
+
+    bq = bigquery_client(stack.settings)
+    counts = bq.query(
+        "SELECT source_path, COUNT(*) AS n, COUNT(DISTINCT row_index) AS d, "
+        f"MIN(row_index) AS lo, MAX(row_index) AS hi FROM `{stack.settings.table_ref}` "
+        f"WHERE STARTS_WITH(source_path, 'burst-{nonce}-') GROUP BY source_path"
+    ).result()
+    by_path = {r["source_path"]: (r["n"], r["d"], r["lo"], r["hi"]) for r in counts}
+    assert by_path == {path: (ROWS, ROWS, 0, ROWS - 1) for _, path in files}
+
+    runs_before = _run_ids(stack)
+    with ThreadPoolExecutor(max_workers=COLLECTORS) as pool:
+        again = list(pool.map(lambda f: _upload(stack, *f), files))
+    for (code, reply), (_, first) in zip(again, replies, strict=True):
+        assert code == 0, reply
+        assert reply["archive"]["result"] == "ARCHIVE_RESULT_ALREADY_ARCHIVED", reply
+        assert reply["runId"] == first["runId"]
+    assert _run_ids(stack) == runs_before
