@@ -25,7 +25,15 @@ TERMINAL_RUN_STATES = frozenset({"success", "failed"})
 
 
 class AirflowUnavailable(RuntimeError):
-    """Airflow could not be reached or answered with a server error."""
+    """Airflow could not be reached or answered with a server error.
+
+    ``maybe_done``: the request may have reached Airflow (a timeout or lost connection after
+    sending, a 5xx), so what it asked for may have happened; False when it never connected.
+    """
+
+    def __init__(self, message: str, *, maybe_done: bool = True) -> None:
+        super().__init__(message)
+        self.maybe_done = maybe_done
 
 
 class AirflowRejected(RuntimeError):
@@ -126,7 +134,10 @@ class AirflowRuns:
             with self._slots:
                 return self._send(method, path, **kwargs)
         except httpx.TransportError as exc:
-            raise AirflowUnavailable(f"Airflow at {self._base_url} unreachable: {exc}") from exc
+            raise AirflowUnavailable(
+                f"Airflow at {self._base_url} unreachable: {exc}",
+                maybe_done=not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout),
+            ) from exc
 
     def _run_path(self, run_id: str) -> str:
         return f"/api/v2/dags/{self._dag_id}/dagRuns/{quote(run_id, safe='')}"

@@ -43,6 +43,8 @@ log = logging.getLogger(__name__)
 MAX_FILE_BYTES = 8 * 1024**3
 #: how often a waiting call reads its run even if the watcher has not said it ended
 RECHECK_SECONDS = 30.0
+#: how long a trigger whose answer was lost is followed up before the reply says so
+TRIGGER_FOLLOW_UP_SECONDS = 60.0
 #: how often a waiting call looks at its client and the replica's drain flag
 ALIVE_SECONDS = 1.0
 #: time kept back from the deadline to build and send the reply
@@ -248,8 +250,10 @@ class IngestService(pb_grpc.IngestServiceServicer):
 
         A trigger whose answer is lost (a timeout, a 5xx) may still have created the run, so
         it is followed by reads (and another trigger: a repeated one answers 409) until the
-        run is seen or the deadline nears; only then does the error reach the collector.
+        run is seen, for up to a minute within the deadline; only then does the error reach the
+        collector. A request that never connected (Airflow down) is not followed up.
         """
+        deadline = min(deadline, time.monotonic() + TRIGGER_FOLLOW_UP_SECONDS)
         delay = 0.5
         while True:
             try:
@@ -260,7 +264,8 @@ class IngestService(pb_grpc.IngestServiceServicer):
                     metrics.RUNS_TRIGGERED.inc()
                 return self._runs.snapshot(run_id, XCOM_KEYS)
             except AirflowUnavailable as exc:
-                if time.monotonic() + delay >= deadline or self._stopping.is_set():
+                late = time.monotonic() + delay >= deadline
+                if not exc.maybe_done or late or self._stopping.is_set():
                     raise
                 log.info(
                     "Airflow unavailable for %s (%s): looking again in %.1f s", run_id, exc, delay

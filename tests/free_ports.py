@@ -2,15 +2,53 @@
 
 from __future__ import annotations
 
+import random
 import socket
+from pathlib import Path
+
+_EPHEMERAL = Path("/proc/sys/net/ipv4/ip_local_port_range")
 
 
-def free_ports(n: int) -> list[int]:
-    """``n`` distinct ports that were free a moment ago (all bound at once, then released)."""
-    socks = [socket.socket() for _ in range(n)]
-    for s in socks:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in socks]
-    for s in socks:
-        s.close()
-    return ports
+def _ephemeral_range() -> range:
+    try:
+        lo, hi = (int(x) for x in _EPHEMERAL.read_text().split())
+    except (OSError, ValueError):
+        lo, hi = 32768, 60999
+    return range(lo, hi + 1)
+
+
+def free_ports(n: int, *, runs: int = 1) -> list[int]:
+    """``n`` distinct ports free a moment ago, each the first of ``runs`` consecutive free ports.
+
+    They are taken below the kernel's ephemeral range: a port from that range may be picked
+    by any outgoing connection (another stack's clients) between the test's choice and the
+    server's bind, which made stack start-ups fail with "already in use".
+    """
+    ephemeral = _ephemeral_range()
+    rng = random.Random()
+    chosen: list[int] = []
+    taken: set[int] = set()
+    held: list[socket.socket] = []
+    try:
+        while len(chosen) < n:
+            base = rng.randrange(20000, ephemeral.start - runs)
+            block = range(base, base + runs)
+            if any(p in taken or p in ephemeral for p in block):
+                continue
+            socks = []
+            try:
+                for p in block:
+                    s = socket.socket()
+                    socks.append(s)
+                    s.bind(("127.0.0.1", p))
+            except OSError:
+                for s in socks:
+                    s.close()
+                continue
+            held.extend(socks)
+            taken.update(block)
+            chosen.append(base)
+    finally:
+        for s in held:
+            s.close()
+    return chosen

@@ -40,7 +40,8 @@ class Stack:
 
 
 def _stack_env(state_dir: Path) -> dict[str, str]:
-    pg, gcs, bq, bq_grpc, airflow, receiver, metrics, _, statsd = free_ports(9)
+    # runs=2: replica i serves metrics on metrics + i
+    pg, gcs, bq, bq_grpc, airflow, receiver, metrics, statsd = free_ports(8, runs=2)
     env = {
         **os.environ,
         "CLOUDZ_STATE_DIR": str(state_dir),
@@ -50,7 +51,6 @@ def _stack_env(state_dir: Path) -> dict[str, str]:
         "CLOUDZ_BIGQUERY_GRPC_PORT": str(bq_grpc),
         "CLOUDZ_AIRFLOW_PORT": str(airflow),
         "CLOUDZ_RECEIVER_PORT": str(receiver),
-        # replica i serves metrics on metrics + i: keep a free port above it
         "CLOUDZ_RECEIVER_METRICS_PORT": str(metrics),
         "CLOUDZ_STATSD_PORT": str(statsd),
     }

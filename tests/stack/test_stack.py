@@ -77,7 +77,7 @@ def stack() -> Iterator[Stack]:
     dags = state_dir.parent / f"{state_dir.name}-dags"
     dags.mkdir()
     (dags / "smoke.py").write_text(SMOKE_DAG)
-    ports = free_ports(10)
+    ports = free_ports(10, runs=2)  # replica i serves metrics on +i
     env = {
         **os.environ,
         "CLOUDZ_STATE_DIR": str(state_dir),

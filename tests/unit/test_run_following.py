@@ -1,0 +1,103 @@
+"""The receiver follows a trigger whose answer was lost, and waits through the run watcher.
+
+A lost answer (the api-server created the run, then the response timed out) cannot be
+produced on demand with a real api-server, so these tests put a fake ``AirflowRuns`` behind
+the real ``IngestService`` logic; the stack tests cover the real path end to end.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from datetime import datetime
+from typing import Any
+
+import pytest
+
+from ingest_service.airflow_runs import AirflowUnavailable, RunSnapshot, TaskState
+from ingest_service.run_watcher import RunWatcher
+from ingest_service.service import IngestService
+
+
+class FakeRuns:
+    """Airflow as seen through ``AirflowRuns``, with faults on request."""
+
+    def __init__(self, *, lose_trigger_answers: int = 0, refuse: bool = False) -> None:
+        self.runs: dict[str, str] = {}
+        self.triggers = 0
+        self.lose = lose_trigger_answers
+        self.refuse = refuse
+        self.listings = 0
+        self.snapshots = 0
+
+    def snapshot(self, run_id: str, xcom_keys: Any) -> RunSnapshot | None:
+        self.snapshots += 1
+        if self.refuse:
+            raise AirflowUnavailable("connection refused", maybe_done=False)
+        state = self.runs.get(run_id)
+        if state is None:
+            return None
+        return RunSnapshot(run_id, state, tasks={"convert": TaskState("convert", state, 1)})
+
+    def trigger(self, run_id: str, conf: dict[str, Any]) -> bool:
+        self.triggers += 1
+        created = run_id not in self.runs
+        self.runs.setdefault(run_id, "queued")
+        if self.lose:
+            self.lose -= 1
+            raise AirflowUnavailable("read timed out")  # created, answer lost
+        return created
+
+    def ended_since(self, since: datetime) -> dict[str, str]:
+        self.listings += 1
+        return {r: s for r, s in self.runs.items() if s in ("success", "failed")}
+
+
+def _service(runs: FakeRuns) -> IngestService:
+    return IngestService(store=None, runs=runs, watcher=RunWatcher(runs, interval=0.05))  # type: ignore[arg-type]
+
+
+def test_a_trigger_whose_answer_is_lost_is_found_not_reported_missing() -> None:
+    runs = FakeRuns(lose_trigger_answers=2)
+    run = _service(runs)._find_or_trigger("mrt:a", {"k": "v"}, time.monotonic() + 30)
+    assert run is not None and run.run_id == "mrt:a"
+    assert list(runs.runs) == ["mrt:a"]  # one run, however many triggers were sent
+
+
+def test_airflow_down_is_reported_at_once() -> None:
+    runs = FakeRuns(refuse=True)
+    started = time.monotonic()
+    with pytest.raises(AirflowUnavailable):
+        _service(runs)._find_or_trigger("mrt:a", {"k": "v"}, time.monotonic() + 30)
+    assert time.monotonic() - started < 5  # not followed up until the deadline
+
+
+class _Context:
+    def is_active(self) -> bool:
+        return True
+
+
+def test_waiting_uploads_share_one_listing_and_wake_when_their_run_ends() -> None:
+    runs = FakeRuns()
+    service = _service(runs)
+    ids = [f"mrt:{i}" for i in range(20)]
+    for run_id in ids:
+        runs.runs[run_id] = "running"
+    results: dict[str, str] = {}
+
+    def wait(run_id: str) -> None:
+        snap = RunSnapshot(run_id, "running")
+        results[run_id] = service._wait(snap, time.monotonic() + 30, _Context()).state
+
+    threads = [threading.Thread(target=wait, args=(r,)) for r in ids]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    for run_id in ids:
+        runs.runs[run_id] = "success"
+    for t in threads:
+        t.join(10)
+    assert results == dict.fromkeys(ids, "success")
+    # each waiter read its own run once, when the shared listing said it ended
+    assert runs.snapshots == len(ids)
+    assert runs.listings >= 1
