@@ -3,8 +3,8 @@
 One task for three stages because they share the download: the bytes are hashed as they
 arrive, so verifying costs no second read, and the converter reads the local copy. A size or
 sha256 mismatch fails the run at stage ``verify`` without retries (the archived object is
-wrong, not the task). The Avro object is written next to the raw one; its generation goes in
-the result so the load can tell a new conversion from the one it already loaded.
+wrong, not the task). The Avro object is written next to the raw one; its generation and
+creation time go in the result so the load can tell a new conversion from one it loaded.
 """
 
 from __future__ import annotations
@@ -103,4 +103,6 @@ def fetch_verify_convert(gcp_conn_id: str, file: dict[str, Any]) -> dict[str, An
         "avro_object": file["avro_object"],
         "avro_uri": f"gs://{file['bucket']}/{file['avro_object']}",
         "avro_generation": int(out.generation or 0),
+        # when this conversion's object was written: a load job created later read it
+        "avro_written_at": out.time_created.isoformat() if out.time_created else None,
     }

@@ -6,7 +6,7 @@ DML statements per table, so a DELETE before every load fails under a burst of 6
 Instead every load of a file gets a job id from a deterministic sequence
 (``cloudz_load_<hash of table, path, sha256>_<k>``): a retry first reads the file's earlier
 jobs (waiting for any still running, since a killed task's job goes on in BigQuery), re-uses a
-successful one that loaded this very Avro object (its generation is a job label), and
+successful one that loaded this very Avro object (created after the object was written), and
 otherwise loads with the next id. A load job is atomic: a failed one appends nothing.
 
 The proof on the hot path costs no query: the job sequence is a ledger of every append of
@@ -36,9 +36,6 @@ if TYPE_CHECKING:
     from google.cloud import bigquery
 
 log = logging.getLogger(__name__)
-
-#: job label holding the generation of the Avro object a load read
-GENERATION_LABEL = "cloudz_avro_generation"
 
 
 def job_id_base(table_ref: str, archive_path: str, sha256: str) -> str:
@@ -121,7 +118,6 @@ class FileLoads:
             cluster_fields=list(schema.CLUSTER_FIELDS),
             autodetect=False,
             extra_config={"useAvroLogicalTypes": True},
-            labels={GENERATION_LABEL: str(self.report["avro_generation"])},
             job_id=f"{self.base}_{k}",
             force_rerun=False,
             reattach_states={"PENDING", "RUNNING"},
@@ -144,9 +140,17 @@ class FileLoads:
         return job
 
     def loaded_this_object(self, job: bigquery.LoadJob) -> bool:
-        """Did ``job`` succeed, reading the Avro object this try's conversion wrote?"""
-        generation = str(self.report["avro_generation"])
-        return job.error_result is None and (job.labels or {}).get(GENERATION_LABEL) == generation
+        """Did ``job`` succeed, reading the Avro object this run's conversion wrote?
+
+        Only the convert task writes the object, before the load, so a job created after the
+        object was written read it. (The provider's ``labels`` label the table, not the job.)
+        """
+        from datetime import datetime
+
+        written = self.report.get("avro_written_at")
+        if job.error_result is not None or not written or job.created is None:
+            return False
+        return bool(job.created >= datetime.fromisoformat(written))
 
 
 def _check_output(job: bigquery.LoadJob, expected: int) -> None:
