@@ -25,6 +25,7 @@ COMPONENTS = (
     ("triggerer", "airflow-triggerer"),
     ("api-server", "airflow-api-server"),
     ("api_fastapi", "airflow-api-server"),
+    ("api_server", "airflow-api-server"),
     ("ingest_service", "receiver"),
     ("fake-gcs-server", "gcs"),
     ("local-bigquery", "bigquery"),
