@@ -9,19 +9,32 @@ from __future__ import annotations
 
 import os
 
-from google.auth.credentials import AnonymousCredentials
+from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import bigquery, storage
 
 from cloudz.settings import Settings
 
 
-def storage_client(settings: Settings) -> storage.Client:
+def storage_client(settings: Settings, *, connections: int | None = None) -> storage.Client:
+    """A GCS client; ``connections`` sizes its HTTP connection pool (default 10) for a
+    caller with that many threads (a receiver replica), which otherwise opens and drops a
+    connection per request beyond the tenth."""
+    credentials: Credentials | None = None
     if os.environ.get("STORAGE_EMULATOR_HOST"):
-        return storage.Client(
-            project=settings.gcp_project,
-            credentials=AnonymousCredentials(),  # type: ignore[no-untyped-call]
-        )
-    return storage.Client(project=settings.gcp_project)
+        credentials = AnonymousCredentials()  # type: ignore[no-untyped-call]
+    if connections is None:
+        return storage.Client(project=settings.gcp_project, credentials=credentials)
+    import google.auth
+    import requests
+    from google.auth.transport.requests import AuthorizedSession
+
+    if credentials is None:
+        credentials, _ = google.auth.default(scopes=list(storage.Client.SCOPE))
+    session = AuthorizedSession(credentials)  # type: ignore[no-untyped-call]
+    adapter = requests.adapters.HTTPAdapter(pool_connections=4, pool_maxsize=connections)
+    session.mount("https://", adapter)
+    session.mount("http://", adapter)
+    return storage.Client(project=settings.gcp_project, credentials=credentials, _http=session)
 
 
 def bigquery_client(settings: Settings) -> bigquery.Client:

@@ -24,7 +24,7 @@ class RunWatcher:
         self,
         runs: AirflowRuns,
         *,
-        interval: float = 1.0,
+        interval: float = 0.5,
         window: float = 120.0,
         stopping: threading.Event | None = None,
     ) -> None:

@@ -43,7 +43,9 @@ MAX_CONNECTION_AGE_GRACE_MS = 10 * 60 * 1000
 def build_server(
     settings: Settings, stopping: threading.Event
 ) -> tuple[grpc.Server, health.HealthServicer]:
-    store = ArchiveStore(storage_client(settings), settings.bucket)
+    store = ArchiveStore(
+        storage_client(settings, connections=settings.receiver_workers), settings.bucket
+    )
     runs = AirflowRuns(
         settings.airflow_url,
         dag_id=contract.DAG_ID,

@@ -22,6 +22,7 @@ when that finds other rows does it delete them and load once more: the one path 
 from __future__ import annotations
 
 import contextlib
+import functools
 import hashlib
 import itertools
 import logging
@@ -36,6 +37,30 @@ if TYPE_CHECKING:
     from google.cloud import bigquery
 
 log = logging.getLogger(__name__)
+
+
+#: how often a load job is polled: from 0.2 s, x1.5, at most 5 s. The client's default
+#: polling first looks after 1 s, then 2.5 s: a load done in 1.1 s was seen at 2.5 s.
+LOAD_POLLING_INITIAL, LOAD_POLLING_MAX = 0.2, 5.0
+
+
+@functools.cache
+def _load_operator() -> type:
+    """``GCSToBigQueryOperator`` that polls its job from 0.2 s instead of 1 s."""
+    from airflow.providers.google.cloud.transfers.gcs_to_bigquery import GCSToBigQueryOperator
+    from google.api_core.future import polling
+
+    prompt = polling.DEFAULT_POLLING.with_delay(
+        initial=LOAD_POLLING_INITIAL, maximum=LOAD_POLLING_MAX, multiplier=1.5
+    )
+
+    class PromptGCSToBigQueryOperator(GCSToBigQueryOperator):
+        def _submit_job(self, hook: Any, job_id: str) -> Any:
+            job = super()._submit_job(hook, job_id)
+            job._polling = prompt  # the client takes no polling argument through the operator
+            return job
+
+    return PromptGCSToBigQueryOperator
 
 
 def job_id_base(table_ref: str, archive_path: str, sha256: str) -> str:
@@ -96,14 +121,11 @@ class FileLoads:
 
     def load(self, k: int, context: Any) -> bigquery.LoadJob:
         """Run the provider's GCS-to-BigQuery operator with the k-th job id; the finished job."""
-        from airflow.providers.google.cloud.transfers.gcs_to_bigquery import (
-            GCSToBigQueryOperator,
-        )
         from airflow.sdk.bases.operator import ExecutorSafeguard
 
         from cloudz import schema
 
-        op = GCSToBigQueryOperator(
+        op = _load_operator()(
             task_id=f"{contract.TASK_LOAD}_{k}",
             gcp_conn_id=self.hook.gcp_conn_id,
             project_id=self.project,

@@ -1,0 +1,1179 @@
+"""The live path under RouteViews' arrival pattern, against a running stack (issue 8, item 5).
+
+``burst``: N collectors upload one generated update file each, all at once. Each collector is a
+thread with its own gRPC channel (its own connection, so the kernel spreads them over the
+receiver replicas), generated files of ``--rows`` rows with distinct seeds, bytes and archive
+paths (``bench-<nonce>-<i>/bgpdata/YYYY.MM/UPDATES/updates.YYYYMMDD.HHMM.gz``, the current
+15-minute boundary), written before the clock starts; the uploads start behind a barrier.
+Prints wall time (first upload to last reply), p50/p95/max upload -> reply, outcomes, gRPC
+errors, failed stages, the Airflow runs (when the last one ended), row accounting per file
+(rows generated / converted / loaded / ``COUNT(*)`` / ``COUNT(DISTINCT row_index)`` in
+BigQuery) and what the stack's logs say about the run. ``--repeat`` uploads the same files
+again: every reply must say "already archived" and no run may be added.
+
+``latency``: in the same stack, rounds of (a) one upload of a real 390 KB update file under a
+fresh archive path (same bytes, new path: a new run) timed upload -> reply, and (b) a run of
+the bare DAG ``per_file_floor`` (``dags/per_file_floor.py``, as many no-op tasks as the
+per-file DAG) timed trigger -> success through the REST API; medians and their ratio.
+
+    .venv/bin/python bench/burst.py burst --collectors 60 --rows 20000
+    .venv/bin/python bench/burst.py burst --collectors 16 --rows 2000 --repeat
+    .venv/bin/python bench/burst.py latency --rounds 5
+
+Ports, users and the state dir come from ``cloudz.settings`` (``CLOUDZ_*``), as for the stack.
+Figures and a plot of the sorted upload -> reply times go to ``bench/out/`` (git-ignored).
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import dataclasses
+import datetime as dt
+import hashlib
+import json
+import math
+import os
+import re
+import secrets
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import grpc
+import httpx
+from tqdm import tqdm
+
+from cloudz import archive_path as paths
+from cloudz import pipeline_contract as contract
+from cloudz.cli.endpoint import parse_endpoint
+from cloudz.cli.upload import UNAVAILABLE_ATTEMPTS, upload_requests
+from cloudz.ingest.v1 import ingest_pb2 as pb
+from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
+from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
+from cloudz.settings import Settings
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent
+OUT = HERE / "out"
+SAMPLES = Path(os.environ.get("CLOUDZ_MRT_SAMPLES") or ROOT.parent / "shared" / "mrt-samples")
+SAMPLE = SAMPLES / "ripe-ris" / "updates.20160811.1600.gz"
+FLOOR_DAG_ID = "per_file_floor"
+#: what the issue asks to count in the Airflow task logs written during a run
+TASK_LOG_PATTERNS = ("DagBag import timeout", "Dag not found during start up", "reschedule limit")
+_PARSE_MS = re.compile(r'"dag_file_parse_ms":\s*(\d+)')
+_STATUS_5XX = re.compile(r"status_code=5\d\d\b")
+_REST_REQUEST = re.compile(r"request finished.* path=/api/")
+_EXECUTION_REQUEST = re.compile(r"request finished.* path=/execution/")
+_WARNING_OR_ERROR = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|\[(warning|error|critical)\s*\]")
+#: SQLAlchemy's "QueuePool limit ... timed out"; the api-server hides the message, not the stack
+_POOL_TIMEOUT = re.compile(
+    r"QueuePool limit|pool/impl\.py\", line \d+, in _do_get\s+raise exc\.TimeoutError"
+)
+_TERMINAL_RUN_STATES = {"success", "failed"}
+
+
+# --- small helpers ----------------------------------------------------------------------------
+def loadavg() -> str:
+    try:
+        return Path("/proc/loadavg").read_text().strip()
+    except OSError:
+        return "n/a"
+
+
+def percentile(xs: Sequence[float], p: float) -> float:
+    """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
+    s = sorted(xs)
+    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
+
+
+def spread(xs: Sequence[float]) -> dict[str, float]:
+    if not xs:
+        return {}
+    return {
+        "n": len(xs),
+        "min": min(xs),
+        "p50": percentile(xs, 50),
+        "p95": percentile(xs, 95),
+        "max": max(xs),
+        "median": statistics.median(xs),
+    }
+
+
+def fmt_spread(s: dict[str, float]) -> str:
+    if not s:
+        return "n/a"
+    return (
+        f"p50 {s['p50']:.1f} s  p95 {s['p95']:.1f} s  max {s['max']:.1f} s  "
+        f"(min {s['min']:.1f} s, n={int(s['n'])})"
+    )
+
+
+def parse_time(value: str | None) -> float | None:
+    """An ISO time from Airflow as a Unix timestamp."""
+    if not value:
+        return None
+    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def enum_name(enum: Any, value: int, prefix: str) -> str:
+    return str(enum.Name(value)).removeprefix(prefix)
+
+
+# --- uploads ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Upload:
+    """One file to send: where it is, where it goes, what it holds."""
+
+    local: Path
+    archive_path: str
+    sha256: str
+    size: int
+    rows: int | None  # generated rows; None for a real sample
+
+
+@dataclass
+class Reply:
+    """What one upload got back, and when (Unix time, from one clock)."""
+
+    archive_path: str
+    started: float = 0.0
+    ended: float = 0.0
+    attempts: int = 0
+    outcome: str = ""  # SUCCEEDED, PARTIAL, FAILED, RUNNING, REJECTED; "" for a gRPC error
+    grpc_code: str = ""
+    grpc_message: str = ""
+    sent: bool = False
+    archive_result: str = ""
+    verify: str = ""
+    conversion_rows: int = 0
+    conversion_state: str = ""
+    load_rows: int = 0
+    load_state: str = ""
+    failure_stage: str = ""
+    failure_reason: str = ""
+    run_id: str = ""
+    run_state: str = ""
+
+    @property
+    def seconds(self) -> float:
+        return self.ended - self.started
+
+    @property
+    def label(self) -> str:
+        """The outcome, or ``gRPC <CODE>`` for a call that failed."""
+        return self.outcome or f"gRPC {self.grpc_code}"
+
+    @property
+    def final(self) -> bool:
+        return self.outcome in ("SUCCEEDED", "PARTIAL", "FAILED", "REJECTED")
+
+    @property
+    def needs_followup(self) -> bool:
+        """The reply does not tell the file's fate: no outcome yet, or a run it could not reach."""
+        return not self.final or self.failure_stage == "trigger"
+
+    def fill(self, status: pb.FileStatus) -> None:
+        self.outcome = enum_name(pb.Outcome, status.outcome, "OUTCOME_")
+        self.grpc_code = self.grpc_message = ""
+        self.archive_result = enum_name(pb.ArchiveResult, status.archive.result, "ARCHIVE_RESULT_")
+        self.verify = enum_name(pb.StageState, status.verify, "STAGE_STATE_")
+        self.conversion_rows = status.conversion.rows
+        self.conversion_state = enum_name(pb.StageState, status.conversion.state, "STAGE_STATE_")
+        self.load_rows = status.load.rows_loaded
+        self.load_state = enum_name(pb.StageState, status.load.state, "STAGE_STATE_")
+        if status.HasField("failure"):
+            self.failure_stage = status.failure.stage
+            self.failure_reason = status.failure.reason
+        else:
+            self.failure_stage = self.failure_reason = ""
+        self.run_id = status.run_id
+        self.run_state = status.run_state
+
+
+#: gRPC shares one connection among a process's channels to the same target unless each
+#: channel keeps its own subchannels: without this, N "collectors" are N streams on one
+#: TCP connection to one replica, which no real set of collectors is
+OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
+
+
+class Channel:
+    """One collector's own channel and its own connection to the receiver."""
+
+    def __init__(self, endpoint: str, ca_cert: bytes | None) -> None:
+        self.channel = parse_endpoint(endpoint).channel(ca_cert=ca_cert, options=OWN_CONNECTION)
+        self.stub = pb_grpc.IngestServiceStub(self.channel)
+
+    def connect(self, timeout: float) -> None:
+        grpc.channel_ready_future(self.channel).result(timeout=timeout)
+
+    def close(self) -> None:
+        self.channel.close()
+
+
+def metadata(token: str | None) -> list[tuple[str, str]]:
+    return [("authorization", f"Bearer {token}")] if token else []
+
+
+def upload_one(
+    stub: pb_grpc.IngestServiceStub, up: Upload, wait: float, token: str | None
+) -> Reply:
+    """Upload as ``upload-to-cloudz`` does (UNAVAILABLE retried), timing upload -> reply."""
+    reply = Reply(up.archive_path)
+    header = pb.FileHeader(archive_path=up.archive_path, sha256=up.sha256, size=up.size)
+    reply.started = time.time()
+    deadline = reply.started + wait
+    for attempt in range(1, UNAVAILABLE_ATTEMPTS + 1):
+        reply.attempts = attempt
+        sent: list[bool] = []
+        try:
+            with up.local.open("rb") as f, tqdm(disable=True) as bar:
+                status = stub.Upload(
+                    upload_requests(f, header, bar, sent),
+                    timeout=max(0.1, deadline - time.time()),
+                    metadata=metadata(token),
+                )
+            reply.sent = True
+            reply.fill(status)
+            break
+        except grpc.RpcError as err:
+            reply.sent = bool(sent)
+            reply.grpc_code = err.code().name
+            reply.grpc_message = str(err.details())
+            if (
+                err.code() == grpc.StatusCode.UNAVAILABLE
+                and attempt < UNAVAILABLE_ATTEMPTS
+                and time.time() + 2**attempt < deadline
+            ):
+                time.sleep(2**attempt)
+                continue
+            break
+    reply.ended = time.time()
+    return reply
+
+
+def burst_uploads(
+    uploads: Sequence[Upload], endpoint: str, ca_cert: bytes | None, wait: float, token: str | None
+) -> list[Reply]:
+    """All uploads at once, one thread and one channel each, released by one barrier."""
+    barrier = threading.Barrier(len(uploads) + 1)
+    replies: list[Reply | None] = [None] * len(uploads)
+
+    def failed(up: Upload, code: str, message: str, started: float) -> Reply:
+        return Reply(
+            up.archive_path,
+            started=started,
+            ended=time.time(),
+            grpc_code=code,
+            grpc_message=message,
+        )
+
+    def collector(i: int) -> None:
+        up = uploads[i]
+        ch: Channel | None = None
+        ready_error = ""
+        try:
+            ch = Channel(endpoint, ca_cert)
+            ch.connect(timeout=60)
+        except grpc.FutureTimeoutError:
+            ready_error = "channel not ready within 60 s"
+        except Exception as exc:  # reported as this collector's error, never a stuck barrier
+            ready_error = f"no channel: {exc!r}"
+        try:
+            barrier.wait()
+            started = time.time()
+            if ch is None or ready_error:
+                replies[i] = failed(up, "UNAVAILABLE", ready_error, started)
+                return
+            try:
+                replies[i] = upload_one(ch.stub, up, wait, token)
+            except Exception as exc:
+                replies[i] = failed(up, "CLIENT_ERROR", repr(exc), started)
+        finally:
+            if ch is not None:
+                ch.close()
+
+    threads = [
+        threading.Thread(target=collector, args=(i,), name=f"collector-{i}", daemon=True)
+        for i in range(len(uploads))
+    ]
+    for t in threads:
+        t.start()
+    barrier.wait()
+    for t in threads:
+        t.join()
+    return [
+        r if r is not None else failed(u, "CLIENT_ERROR", "no reply recorded", time.time())
+        for r, u in zip(replies, uploads, strict=True)
+    ]
+
+
+# --- Airflow REST API -------------------------------------------------------------------------
+class Airflow:
+    """The few REST API v2 calls the bench needs, as the admin user."""
+
+    def __init__(self, url: str, user: str, password: str) -> None:
+        self.url = url
+        self._credentials = {"username": user, "password": password}
+        self._client = httpx.Client(base_url=url, timeout=30.0)
+        self._token = ""
+
+    def close(self) -> None:
+        self._client.close()
+
+    def _login(self) -> None:
+        resp = self._client.post("/auth/token", json=self._credentials)
+        resp.raise_for_status()
+        self._token = str(resp.json()["access_token"])
+
+    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        if not self._token:
+            self._login()
+        for _ in range(2):
+            resp = self._client.request(
+                method, path, headers={"Authorization": f"Bearer {self._token}"}, **kwargs
+            )
+            if resp.status_code != 401:
+                return resp
+            self._login()
+        return resp
+
+    def dag(self, dag_id: str, timeout: float) -> dict[str, Any]:
+        """The DAG once the dag-processor has parsed it (new files take a few seconds)."""
+        end = time.monotonic() + timeout
+        while True:
+            resp = self.request("GET", f"/api/v2/dags/{dag_id}")
+            if resp.status_code == 200:
+                out: dict[str, Any] = resp.json()
+                return out
+            if time.monotonic() > end:
+                raise SystemExit(
+                    f"DAG {dag_id} not in Airflow at {self.url} after {timeout:.0f} s "
+                    f"({resp.status_code}); is dags/{dag_id}.py in the stack's DAGs folder?"
+                )
+            time.sleep(2)
+
+    def unpause(self, dag_id: str) -> None:
+        resp = self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
+        resp.raise_for_status()
+
+    def task_ids(self, dag_id: str) -> list[str]:
+        resp = self.request("GET", f"/api/v2/dags/{dag_id}/tasks")
+        resp.raise_for_status()
+        return [str(t["task_id"]) for t in resp.json()["tasks"]]
+
+    def trigger(self, dag_id: str, run_id: str) -> None:
+        resp = self.request(
+            "POST",
+            f"/api/v2/dags/{dag_id}/dagRuns",
+            json={"dag_run_id": run_id, "logical_date": None},
+        )
+        resp.raise_for_status()
+
+    def run(self, dag_id: str, run_id: str) -> dict[str, Any] | None:
+        resp = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
+        if resp.status_code == 404:
+            return None
+        resp.raise_for_status()
+        out: dict[str, Any] = resp.json()
+        return out
+
+    def runs(self, dag_id: str, pattern: str) -> list[dict[str, Any]]:
+        """Every run of ``dag_id`` whose run id contains ``pattern``."""
+        out: list[dict[str, Any]] = []
+        while True:
+            resp = self.request(
+                "GET",
+                f"/api/v2/dags/{dag_id}/dagRuns",
+                params={"run_id_pattern": pattern, "limit": 100, "offset": len(out)},
+            )
+            resp.raise_for_status()
+            page = resp.json()["dag_runs"]
+            out.extend(page)
+            if len(page) < 100:
+                return out
+
+
+def run_times(run: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "run_id": run.get("dag_run_id"),
+        "state": run.get("state"),
+        "queued_at": parse_time(run.get("queued_at")),
+        "start_date": parse_time(run.get("start_date")),
+        "end_date": parse_time(run.get("end_date")),
+    }
+
+
+# --- BigQuery ---------------------------------------------------------------------------------
+def warehouse_counts(
+    settings: Settings, prefix: str, lo: dt.datetime, hi: dt.datetime
+) -> dict[str, dict[str, int]]:
+    """``COUNT(*)``, ``COUNT(DISTINCT row_index)`` and the row_index range per file of this run.
+
+    The filter on ``timestamp`` (the partition column) spans every generated row's time.
+    """
+    os.environ.setdefault("BIGQUERY_EMULATOR_HOST", settings.bigquery_url)
+    from google.cloud import bigquery
+
+    from cloudz.cloud_clients import bigquery_client
+
+    client = bigquery_client(settings)
+    job = client.query(
+        f"SELECT source_path, COUNT(*) AS n, COUNT(DISTINCT row_index) AS d, "
+        f"MIN(row_index) AS lo, MAX(row_index) AS hi FROM `{settings.table_ref}` "
+        "WHERE timestamp >= @lo AND timestamp < @hi AND STARTS_WITH(source_path, @prefix) "
+        "GROUP BY source_path",
+        job_config=bigquery.QueryJobConfig(
+            query_parameters=[
+                bigquery.ScalarQueryParameter("lo", "TIMESTAMP", lo),
+                bigquery.ScalarQueryParameter("hi", "TIMESTAMP", hi),
+                bigquery.ScalarQueryParameter("prefix", "STRING", prefix),
+            ]
+        ),
+    )
+    return {
+        str(row["source_path"]): {
+            "count": int(row["n"]),
+            "distinct_row_index": int(row["d"]),
+            "min_row_index": int(row["lo"]),
+            "max_row_index": int(row["hi"]),
+        }
+        for row in job.result()
+    }
+
+
+def row_accounting(
+    uploads: Sequence[Upload], replies: Sequence[Reply], counts: dict[str, dict[str, int]]
+) -> list[dict[str, Any]]:
+    """Per file: rows generated / converted / loaded / in BigQuery, and what does not add up."""
+    table = []
+    for up, r in zip(uploads, replies, strict=True):
+        c = counts.get(up.archive_path, {})
+        n, d = c.get("count", 0), c.get("distinct_row_index", 0)
+        problems = []
+        if n != d:
+            problems.append(f"{n - d} duplicate rows")
+        if n and (c["min_row_index"] != 0 or c["max_row_index"] != n - 1):
+            problems.append(f"row_index {c['min_row_index']}..{c['max_row_index']} for {n} rows")
+        checked = r.outcome in ("SUCCEEDED", "PARTIAL")
+        if checked:
+            expect = {
+                "reply conversion rows": r.conversion_rows,
+                "reply rows loaded": r.load_rows,
+                "COUNT(*)": n,
+            }
+            if r.outcome == "SUCCEEDED" and up.rows is not None:
+                expect["rows generated"] = up.rows
+            if len(set(expect.values())) > 1:
+                problems.append("mismatch: " + ", ".join(f"{k} {v}" for k, v in expect.items()))
+        else:
+            at = f" at {r.failure_stage}" if r.failure_stage else ""
+            problems.append(f"not checked: the reply says {r.label}{at}; {n} rows in BigQuery")
+        table.append(
+            {
+                "archive_path": up.archive_path,
+                "outcome": r.label,
+                "rows_generated": up.rows,
+                "conversion_rows": r.conversion_rows,
+                "rows_loaded": r.load_rows,
+                "bq_count": n,
+                "bq_distinct_row_index": d,
+                "checked": checked,
+                "exact": checked and not problems,
+                "problems": problems,
+            }
+        )
+    return table
+
+
+# --- the stack's logs -------------------------------------------------------------------------
+def _events_matching(text: str) -> collections.Counter[str]:
+    """How many log events (JSON lines: their ``event``) contain each of the patterns.
+
+    Counted per event, not per occurrence: one parse timeout writes "DagBag import timeout"
+    into two events' details but once into an event's message.
+    """
+    found: collections.Counter[str] = collections.Counter()
+    for line in text.splitlines():
+        try:
+            event = str(json.loads(line).get("event", ""))
+        except (ValueError, AttributeError):
+            event = line
+        for p in TASK_LOG_PATTERNS:
+            if p in event:
+                found[p] += 1
+    return found
+
+
+class LogWatch:
+    """What the stack's logs gained between ``start()`` and ``read()``.
+
+    Component logs are ``<state>/logs/*.log``; Airflow's task logs are
+    ``<state>/airflow/logs/dag_id=*/run_id=*/task_id=*/attempt=N.log`` and the dag-processor's
+    ``<state>/airflow/logs/dag_processor/...`` (``cloudz.stack.layout``).
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        from cloudz.stack.layout import Layout
+
+        layout = Layout(state_dir)
+        self.components = layout.logs
+        self.airflow_logs = layout.airflow_home / "logs"
+        self.sizes: dict[Path, int] = {}
+
+    @property
+    def available(self) -> bool:
+        return self.components.is_dir()
+
+    def _files(self) -> Iterator[Path]:
+        for root in (self.components, self.airflow_logs):
+            if root.is_dir():
+                yield from (p for p in root.rglob("*.log") if p.is_file())
+
+    def start(self) -> None:
+        self.sizes = {p: p.stat().st_size for p in self._files()}
+
+    def _new_text(self, path: Path) -> str:
+        offset = self.sizes.get(path, 0)
+        with path.open("rb") as f:
+            if f.seek(0, os.SEEK_END) < offset:
+                offset = 0  # rotated or truncated: all of it is new
+            f.seek(offset)
+            return f.read().decode("utf-8", "replace")
+
+    def read(self, marker: str = "") -> dict[str, Any]:
+        """What was written since ``start()``; ``marker``: count receivers' lines naming it."""
+        task: collections.Counter[str] = collections.Counter()
+        processor: collections.Counter[str] = collections.Counter()
+        parse_ms: dict[str, list[float]] = collections.defaultdict(list)
+        task_logs = retries = parses = rest_requests = execution_requests = api_5xx = 0
+        component_lines: dict[str, dict[str, int]] = {}
+        receivers: dict[str, int] = {}
+        for path in self._files():
+            text = self._new_text(path)
+            if not text:
+                continue
+            if path.is_relative_to(self.components):
+                lines = text.splitlines()
+                counts = {
+                    "lines": len(lines),
+                    "warning_or_error": sum(1 for x in lines if _WARNING_OR_ERROR.search(x)),
+                }
+                if path.stem == "airflow-api-server":
+                    rest_requests = len(_REST_REQUEST.findall(text))
+                    execution_requests = len(_EXECUTION_REQUEST.findall(text))
+                    api_5xx = len(_STATUS_5XX.findall(text))
+                    counts["db_pool_timeouts"] = len(_POOL_TIMEOUT.findall(text))
+                component_lines[path.stem] = counts
+                if marker and path.stem.startswith("receiver-"):
+                    receivers[path.stem] = sum(1 for x in lines if marker in x and "OUTCOME_" in x)
+            elif "dag_processor" in path.relative_to(self.airflow_logs).parts:
+                processor.update(_events_matching(text))
+            else:
+                task_logs += 1
+                if path.stem.startswith("attempt=") and path.stem != "attempt=1":
+                    retries += 1
+                task.update(_events_matching(text))
+                parses += text.count("Filling up the DagBag")
+                dag = next(
+                    (s.removeprefix("dag_id=") for s in path.parts if s.startswith("dag_id=")), "?"
+                )
+                parse_ms[dag].extend(float(m) for m in _PARSE_MS.findall(text))
+        return {
+            "task_logs_written": task_logs,
+            "task_logs_of_later_attempts": retries,
+            "task_dag_parses_started": parses,
+            "task_log_patterns": {p: task[p] for p in TASK_LOG_PATTERNS},
+            "dag_processor_log_patterns": {p: processor[p] for p in TASK_LOG_PATTERNS},
+            "task_dag_parse_seconds": {
+                dag: spread([x / 1000 for x in xs]) for dag, xs in parse_ms.items()
+            },
+            "api_server_rest_requests": rest_requests,
+            "api_server_execution_requests": execution_requests,
+            "api_server_5xx": api_5xx,
+            "component_logs": component_lines,
+            "replies_logged_by_receiver": receivers,
+        }
+
+
+def print_logs(logs: dict[str, Any]) -> None:
+    if not logs:
+        print("logs: state dir not found here; not scanned")
+        return
+    print(
+        f"task logs written: {logs['task_logs_written']} "
+        f"({logs['task_logs_of_later_attempts']} of a second or later attempt); "
+        f"DAG parses started in them: {logs['task_dag_parses_started']}"
+    )
+    pats = logs["task_log_patterns"]
+    print("  in task logs:          " + ", ".join(f'"{p}" {n}' for p, n in pats.items()))
+    pats = logs["dag_processor_log_patterns"]
+    print("  in dag-processor logs: " + ", ".join(f'"{p}" {n}' for p, n in pats.items()))
+    for dag, s in sorted(logs["task_dag_parse_seconds"].items()):
+        print(f"  DAG file parse at task start, {dag}: {fmt_spread(s)}")
+    print(
+        f"  Airflow api-server requests: REST API {logs['api_server_rest_requests']}, "
+        f"tasks' execution API {logs['api_server_execution_requests']} "
+        f"({logs['api_server_5xx']} of all answered 5xx)"
+    )
+    if logs.get("replies_logged_by_receiver"):
+        spread_ = ", ".join(
+            f"{k} {v}" for k, v in sorted(logs["replies_logged_by_receiver"].items())
+        )
+        print(f"  replies per receiver replica (from their logs): {spread_}")
+    noisy = {
+        name: c
+        for name, c in sorted(logs["component_logs"].items())
+        if c["warning_or_error"] or c.get("db_pool_timeouts")
+    }
+    for name, c in noisy.items():
+        extra = (
+            f", database pool timeouts {c['db_pool_timeouts']}" if "db_pool_timeouts" in c else ""
+        )
+        print(f"  {name}.log: {c['warning_or_error']} warning/error lines{extra}")
+
+
+# --- the plot ---------------------------------------------------------------------------------
+_COLOURS = {"SUCCEEDED": "#2a7", "PARTIAL": "#d90", "RUNNING": "#d90"}
+
+
+def svg_sorted_latencies(
+    replies: Sequence[Reply], path: Path, title: str, lines: Iterable[tuple[str, float]]
+) -> None:
+    """One bar per file, sorted by upload -> reply; reference lines (p50, p95, goal, wait)."""
+    left, top, width, height = 56, 34, 640, 260
+    ordered = sorted(replies, key=lambda r: r.seconds)
+    marks = [(label, y) for label, y in lines if y > 0]
+    ymax = max([r.seconds for r in ordered] + [y for _, y in marks] + [1.0]) * 1.05
+    step = width / max(1, len(ordered))
+
+    def y_of(v: float) -> float:
+        return top + height - height * v / ymax
+
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{left + width + 150}" '
+        f'height="{top + height + 40}" font-family="sans-serif" font-size="11">',
+        f'<text x="4" y="16" font-size="13">{title}</text>',
+        f'<line x1="{left}" y1="{top}" x2="{left}" y2="{top + height}" stroke="#444"/>',
+        f'<line x1="{left}" y1="{top + height}" x2="{left + width}" y2="{top + height}" '
+        'stroke="#444"/>',
+    ]
+    tick = 10 ** math.floor(math.log10(ymax)) if ymax >= 1 else 0.1
+    if ymax / tick < 4:
+        tick /= 2
+    v = 0.0
+    while v <= ymax:
+        y = y_of(v)
+        parts.append(f'<line x1="{left - 4}" y1="{y:.1f}" x2="{left}" y2="{y:.1f}" stroke="#444"/>')
+        parts.append(f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{v:g}</text>')
+        v += tick
+    parts.append(
+        f'<text x="12" y="{top + height / 2}" transform="rotate(-90 12 {top + height / 2})" '
+        'text-anchor="middle">upload → reply (s)</text>'
+    )
+    parts.append(
+        f'<text x="{left + width / 2}" y="{top + height + 30}" text-anchor="middle">'
+        f"files, sorted ({len(ordered)})</text>"
+    )
+    for i, r in enumerate(ordered):
+        y = y_of(r.seconds)
+        colour = _COLOURS.get(r.outcome, "#c44")
+        parts.append(
+            f'<rect x="{left + i * step + 0.5:.1f}" y="{y:.1f}" width="{max(1.0, step - 1):.1f}" '
+            f'height="{top + height - y:.1f}" fill="{colour}"><title>{r.archive_path}: '
+            f"{r.label} {r.seconds:.1f} s</title></rect>"
+        )
+    for label, value in marks:
+        y = y_of(value)
+        parts.append(
+            f'<line x1="{left}" y1="{y:.1f}" x2="{left + width}" y2="{y:.1f}" stroke="#555" '
+            'stroke-dasharray="4 3"/>'
+        )
+        parts.append(f'<text x="{left + width + 4}" y="{y + 4:.1f}">{label} {value:.0f} s</text>')
+    legend = [("SUCCEEDED", "#2a7"), ("PARTIAL / RUNNING", "#d90"), ("FAILED / error", "#c44")]
+    for i, (label, colour) in enumerate(legend):
+        x = left + 10 + i * 150
+        parts.append(f'<rect x="{x}" y="22" width="10" height="10" fill="{colour}"/>')
+        parts.append(f'<text x="{x + 14}" y="31">{label}</text>')
+    parts.append("</svg>")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text("\n".join(parts) + "\n", encoding="utf-8")
+
+
+# --- burst ------------------------------------------------------------------------------------
+def generate(n: int, rows: int, nonce: str, when: dt.datetime, directory: Path) -> list[Upload]:
+    """N update files of ``rows`` rows, one per collector, distinct seeds, bytes and paths."""
+    base_seed = int(nonce, 16) * 1000
+    uploads = []
+    for i in range(n):
+        collector = f"bench-{nonce}-{i:02d}"
+        name = f"updates.{when:%Y%m%d.%H%M}.gz"  # gzip: mrtgen compresses by suffix
+        local = directory / collector / name
+        local.parent.mkdir(parents=True)
+        spec = UpdatesSpec(rows=rows, seed=base_seed + i, timestamp=int(when.timestamp()))
+        written = write_file(local, generate_updates(spec))
+        archive = paths.parse(f"{collector}/bgpdata/{when:%Y.%m}/UPDATES/{name}").path
+        uploads.append(Upload(local, archive, sha256_of(local), local.stat().st_size, written.rows))
+    if len({u.sha256 for u in uploads}) != n:
+        raise SystemExit("generated files are not all distinct; change --rows")
+    return uploads
+
+
+def summarize_replies(replies: Sequence[Reply]) -> dict[str, Any]:
+    outcomes = collections.Counter(r.outcome or "gRPC error" for r in replies)
+    codes = collections.Counter(r.grpc_code for r in replies if r.grpc_code)
+    failures = collections.Counter(
+        f"{r.failure_stage}: {r.failure_reason[:160]}" for r in replies if r.failure_stage
+    )
+    errors = collections.Counter(
+        f"{r.grpc_code}: {r.grpc_message[:160]}" for r in replies if r.grpc_code
+    )
+    first = min(r.started for r in replies)
+    last = max(r.ended for r in replies)
+    return {
+        "uploads": len(replies),
+        "wall_seconds": last - first,
+        "upload_to_reply_seconds": spread([r.seconds for r in replies]),
+        "outcomes": dict(outcomes),
+        "grpc_errors": dict(codes),
+        "archive_results": dict(collections.Counter(r.archive_result or "-" for r in replies)),
+        "failed_stages": dict(failures),
+        "grpc_error_messages": dict(errors),
+        "uploads_retried_unavailable": sum(1 for r in replies if r.attempts > 1),
+        "first_upload": first,
+        "last_reply": last,
+    }
+
+
+def print_replies(s: dict[str, Any], wait: float) -> None:
+    print(f"wall time, first upload -> last reply: {s['wall_seconds']:.1f} s")
+    print(f"upload -> reply: {fmt_spread(s['upload_to_reply_seconds'])}  (wait {wait:g} s)")
+    order = ["SUCCEEDED", "PARTIAL", "FAILED", "RUNNING", "REJECTED", "gRPC error"]
+    print("outcomes: " + ", ".join(f"{k} {s['outcomes'].get(k, 0)}" for k in order))
+    if s["grpc_errors"]:
+        print("gRPC errors: " + ", ".join(f"{k} {v}" for k, v in sorted(s["grpc_errors"].items())))
+        for msg, n in s["grpc_error_messages"].items():
+            print(f"  {n} x {msg}")
+    if s["uploads_retried_unavailable"]:
+        print(f"uploads retried after UNAVAILABLE: {s['uploads_retried_unavailable']}")
+    print("archive: " + ", ".join(f"{k} {v}" for k, v in sorted(s["archive_results"].items())))
+    for reason, n in s["failed_stages"].items():
+        print(f"  failed {n} x {reason}")
+
+
+def airflow_runs_summary(
+    airflow: Airflow,
+    pattern: str,
+    uploads: Sequence[Upload],
+    replies: Sequence[Reply],
+    first: Sequence[Reply],
+    t0: float,
+) -> dict[str, Any]:
+    """The runs of this bench's files; ``first``: the replies before any follow-up."""
+    runs = [run_times(r) for r in airflow.runs(contract.DAG_ID, pattern)]
+    by_id = {r["run_id"]: r for r in runs}
+    ended = [r["end_date"] for r in runs if r["end_date"] and r["state"] in _TERMINAL_RUN_STATES]
+    expected_ids = {
+        r.run_id or paths.run_id(paths.parse(u.archive_path), u.sha256)
+        for u, r in zip(uploads, replies, strict=True)
+    }
+    told_untriggered = [
+        r.archive_path
+        for u, r in zip(uploads, first, strict=True)
+        if r.failure_stage == "trigger"
+        and paths.run_id(paths.parse(u.archive_path), u.sha256) in by_id
+    ]
+    return {
+        "runs": len(runs),
+        "runs_of_these_files": len(expected_ids & set(by_id)),
+        "states": dict(collections.Counter(str(r["state"]) for r in runs)),
+        "last_run_end_after_first_upload": (max(ended) - t0) if ended else None,
+        "all_runs_ended": len(ended) == len(runs) and len(runs) > 0,
+        "run_seconds_queued_to_end": spread(
+            [r["end_date"] - r["queued_at"] for r in runs if r["end_date"] and r["queued_at"]]
+        ),
+        "replied_trigger_failed_but_run_exists": told_untriggered,
+        "run_list": runs,
+    }
+
+
+def print_runs(s: dict[str, Any], n_files: int) -> None:
+    states = ", ".join(f"{k} {v}" for k, v in sorted(s["states"].items()))
+    print(f"Airflow runs: {s['runs']} for {n_files} files ({states})")
+    last = s["last_run_end_after_first_upload"]
+    when = f"{last:.1f} s after the first upload" if last is not None else "none ended"
+    print(f"  last run ended: {when}{'' if s['all_runs_ended'] else ' (not all runs ended)'}")
+    print(f"  run queued -> end: {fmt_spread(s['run_seconds_queued_to_end'])}")
+    if s["replied_trigger_failed_but_run_exists"]:
+        print(
+            f"  replies that said the trigger failed, while the run exists: "
+            f"{len(s['replied_trigger_failed_but_run_exists'])}"
+        )
+
+
+def settle(
+    airflow: Airflow,
+    channel: Channel,
+    pattern: str,
+    replies: Sequence[Reply],
+    seconds: float,
+    token: str | None,
+) -> int:
+    """Wait for the runs of files whose reply did not tell their fate, then ask again."""
+    pending = [r for r in replies if r.needs_followup]
+    if not pending or seconds <= 0:
+        return 0
+    print(
+        f"\nsettling: {len(pending)} replies did not tell the file's fate; "
+        f"waiting up to {seconds:.0f} s for the runs to end, then asking GetStatus",
+        flush=True,
+    )
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        states = [str(r.get("state")) for r in airflow.runs(contract.DAG_ID, pattern)]
+        if all(s in _TERMINAL_RUN_STATES for s in states):
+            break
+        time.sleep(5)
+    for r in pending:
+        try:
+            status = channel.stub.GetStatus(
+                pb.GetStatusRequest(archive_path=r.archive_path),
+                timeout=30,
+                metadata=metadata(token),
+            )
+            r.fill(status)
+        except grpc.RpcError as err:
+            r.grpc_code, r.grpc_message = err.code().name, str(err.details())
+    return len(pending)
+
+
+def cmd_burst(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    nonce = secrets.token_hex(3)
+    now = dt.datetime.now(dt.UTC)
+    when = now.replace(minute=now.minute - now.minute % 15, second=0, microsecond=0)
+    ca_cert = args.ca_cert.read_bytes() if args.ca_cert else None
+    airflow = Airflow(args.airflow_url, args.airflow_user, settings.airflow_admin_password)
+    watch = LogWatch(args.state_dir)
+    pattern = f"bench-{nonce}-"
+    out: dict[str, Any] = {
+        "mode": "burst",
+        "nonce": nonce,
+        "collectors": args.collectors,
+        "rows_per_file": args.rows,
+        "endpoint": args.endpoint,
+        "wait": args.wait,
+        "date": now.isoformat(timespec="seconds"),
+        "loadavg_start": loadavg(),
+    }
+    with tempfile.TemporaryDirectory(prefix="cloudz-burst-") as tmp:
+        print(f"generating {args.collectors} files of {args.rows} rows (bench-{nonce}-*) ...")
+        uploads = generate(args.collectors, args.rows, nonce, when, Path(tmp))
+        out["bytes_per_file"] = spread([float(u.size) for u in uploads])
+        if watch.available:
+            watch.start()
+        print(f"loadavg at start: {out['loadavg_start']}")
+        print(f"{args.collectors} uploads at once to {args.endpoint} ...", flush=True)
+        replies = burst_uploads(uploads, args.endpoint, ca_cert, args.wait, args.token)
+        s = summarize_replies(replies)
+        t0 = s["first_upload"]
+        out["loadavg_end_of_burst"] = loadavg()
+        print()
+        print_replies(s, args.wait)
+        print(f"loadavg at the last reply: {out['loadavg_end_of_burst']}")
+        out["burst"] = s
+        plot = args.svg or OUT / f"burst-{args.collectors}x{args.rows}-{nonce}.svg"
+        svg_sorted_latencies(
+            replies,
+            plot,
+            f"{args.collectors} uploads of {args.rows} rows at once: upload → reply, sorted "
+            f"({now:%Y-%m-%d}, loadavg {out['loadavg_start'].split()[0]})",
+            [
+                ("p50", s["upload_to_reply_seconds"]["p50"]),
+                ("p95", s["upload_to_reply_seconds"]["p95"]),
+                ("goal", 180.0),
+                ("wait", args.wait),
+            ],
+        )
+        print(f"plot: {plot}")
+        channel = Channel(args.endpoint, ca_cert)
+        first = [dataclasses.replace(r) for r in replies]
+        out["replies"] = [asdict(r) | {"seconds": r.seconds} for r in first]
+        try:
+            out["settled"] = settle(airflow, channel, pattern, replies, args.settle, args.token)
+            if out["settled"]:
+                out["settle_ended_after_first_upload"] = time.time() - t0
+                out["final_replies"] = [asdict(r) for r in replies]
+                counts = collections.Counter(r.label for r in replies)
+                print(
+                    f"after settling ({out['settle_ended_after_first_upload']:.0f} s after the "
+                    "first upload): " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+                )
+            elif any(r.needs_followup for r in replies):
+                print(
+                    "\nsome replies did not tell the file's fate; --settle SECONDS waits for "
+                    "their runs and asks again"
+                )
+            print()
+            out["airflow"] = airflow_runs_summary(airflow, pattern, uploads, replies, first, t0)
+            print_runs(out["airflow"], len(uploads))
+            out["logs"] = watch.read(marker=pattern) if watch.available else {}
+            print_logs(out["logs"])
+            lo = when - dt.timedelta(days=1)
+            hi = when + dt.timedelta(days=2, seconds=2 * args.rows)
+            counts_bq = warehouse_counts(settings, f"bench-{nonce}-", lo, hi)
+            table = row_accounting(uploads, replies, counts_bq)
+            out["rows"] = table
+            exact = sum(1 for x in table if x["exact"])
+            checked = sum(1 for x in table if x["checked"])
+            total = sum(x["bq_count"] for x in table)
+            print(
+                f"rows: {exact} of {len(table)} files exact (generated = converted = loaded = "
+                f"COUNT(*) = COUNT(DISTINCT row_index), row_index 0..rows-1); "
+                f"{len(table) - checked} not checked (no SUCCEEDED/PARTIAL reply); "
+                f"{total} rows of this burst in {settings.table_ref}"
+            )
+            for x in table:
+                if not x["exact"] or args.verbose:
+                    what = "; ".join(x["problems"]) or "exact"
+                    print(f"  {x['archive_path']}: {x['outcome']}: {what}")
+            if args.repeat:
+                out["repeat"] = repeat(args, airflow, uploads, replies, pattern, ca_cert)
+        finally:
+            channel.close()
+            airflow.close()
+    out["loadavg_end"] = loadavg()
+    print(f"loadavg at the end: {out['loadavg_end']}")
+    return out
+
+
+def repeat(
+    args: argparse.Namespace,
+    airflow: Airflow,
+    uploads: Sequence[Upload],
+    first: Sequence[Reply],
+    pattern: str,
+    ca_cert: bytes | None,
+) -> dict[str, Any]:
+    """The same files again, at once: every reply "already archived", no run added."""
+    before = {r["dag_run_id"] for r in airflow.runs(contract.DAG_ID, pattern)}
+    print(f"\nrepeat: the same {len(uploads)} files again, at once ...", flush=True)
+    replies = burst_uploads(uploads, args.endpoint, ca_cert, args.wait, args.token)
+    s = summarize_replies(replies)
+    print_replies(s, args.wait)
+    after = {r["dag_run_id"] for r in airflow.runs(contract.DAG_ID, pattern)}
+    already = sum(1 for r in replies if r.archive_result == "ALREADY_ARCHIVED")
+    same_run = sum(
+        1 for a, b in zip(first, replies, strict=True) if a.run_id and a.run_id == b.run_id
+    )
+    ok = already == len(replies) and after == before
+    print(
+        f"repeat: {already} of {len(replies)} replies ALREADY_ARCHIVED, {same_run} name the "
+        f"first upload's run, runs {len(before)} -> {len(after)} "
+        f"({len(after - before)} new): {'OK' if ok else 'NOT OK'}"
+    )
+    return s | {
+        "already_archived": already,
+        "same_run_id": same_run,
+        "runs_before": len(before),
+        "runs_after": len(after),
+        "new_runs": sorted(after - before),
+        "ok": ok,
+        "replies": [asdict(r) | {"seconds": r.seconds} for r in replies],
+    }
+
+
+# --- latency ----------------------------------------------------------------------------------
+def wait_for_run(airflow: Airflow, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
+    end = time.monotonic() + timeout
+    while True:
+        run = airflow.run(dag_id, run_id)
+        if run is not None and run.get("state") in _TERMINAL_RUN_STATES:
+            return run
+        if time.monotonic() > end:
+            raise SystemExit(f"{dag_id} run {run_id} not ended after {timeout:.0f} s: {run}")
+        time.sleep(0.1)
+
+
+def cmd_latency(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    nonce = secrets.token_hex(3)
+    ca_cert = args.ca_cert.read_bytes() if args.ca_cert else None
+    sample: Path = args.sample
+    sha, size = sha256_of(sample), sample.stat().st_size
+    airflow = Airflow(args.airflow_url, args.airflow_user, settings.airflow_admin_password)
+    floor = airflow.dag(FLOOR_DAG_ID, timeout=120)
+    if floor.get("is_paused"):
+        airflow.unpause(FLOOR_DAG_ID)
+    floor_tasks = airflow.task_ids(FLOOR_DAG_ID)
+    file_tasks = airflow.task_ids(contract.DAG_ID)
+    print(
+        f"per-file DAG {contract.DAG_ID}: {len(file_tasks)} tasks {file_tasks}; "
+        f"floor {FLOOR_DAG_ID}: {len(floor_tasks)} tasks"
+    )
+    if len(floor_tasks) != len(file_tasks):
+        print("WARNING: the floor DAG does not have the per-file DAG's task count")
+    out: dict[str, Any] = {
+        "mode": "latency",
+        "nonce": nonce,
+        "sample": str(sample),
+        "sample_bytes": size,
+        "per_file_tasks": file_tasks,
+        "floor_tasks": floor_tasks,
+        "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
+        "loadavg_start": loadavg(),
+        "rounds": [],
+    }
+    print(f"loadavg at start: {out['loadavg_start']}")
+    watch = LogWatch(args.state_dir)
+    if watch.available:
+        watch.start()
+    channel = Channel(args.endpoint, ca_cert)
+    try:
+        channel.connect(timeout=30)
+        for i in range(-args.warmup, args.rounds):
+            tag = f"w{-i}" if i < 0 else f"{i:02d}"
+            archive = f"bench-{nonce}-lat{tag}/bgpdata/2016.08/UPDATES/{sample.name}"
+            up = Upload(sample, paths.parse(archive).path, sha, size, None)
+            reply = upload_one(channel.stub, up, args.wait, args.token)
+            file_run = airflow.run(contract.DAG_ID, reply.run_id) if reply.run_id else None
+            run_id = f"bench-{nonce}-floor-{tag}"
+            started = time.time()
+            airflow.trigger(FLOOR_DAG_ID, run_id)
+            fl = wait_for_run(airflow, FLOOR_DAG_ID, run_id, timeout=args.wait)
+            floor_s = time.time() - started
+            rnd = {
+                "round": tag,
+                "warmup": i < 0,
+                "archive_path": up.archive_path,
+                "upload_to_reply": reply.seconds,
+                "outcome": reply.label,
+                "rows": reply.conversion_rows,
+                "rows_loaded": reply.load_rows,
+                "file_run": run_times(file_run) if file_run else None,
+                "floor_trigger_to_success": floor_s,
+                "floor_state": fl.get("state"),
+                "floor_run": run_times(fl),
+            }
+            out["rounds"].append(rnd)
+            print(
+                f"round {tag}{' (warm-up, not counted)' if i < 0 else ''}: upload -> reply "
+                f"{reply.seconds:5.1f} s ({reply.label}, {reply.conversion_rows} rows)   "
+                f"floor trigger -> {fl.get('state')} {floor_s:5.1f} s",
+                flush=True,
+            )
+    finally:
+        channel.close()
+        airflow.close()
+    counted = [r for r in out["rounds"] if not r["warmup"]]
+    ups = [r["upload_to_reply"] for r in counted]
+    floors = [r["floor_trigger_to_success"] for r in counted]
+    out["loadavg_end"] = loadavg()
+    out["upload_to_reply"] = spread(ups)
+    out["floor_trigger_to_success"] = spread(floors)
+    out["ratio_of_medians"] = statistics.median(ups) / statistics.median(floors)
+    out["outcomes"] = dict(collections.Counter(r["outcome"] for r in counted))
+    out["file_run_queued_to_end"] = spread(
+        [
+            r["file_run"]["end_date"] - r["file_run"]["queued_at"]
+            for r in counted
+            if r["file_run"] and r["file_run"]["end_date"] and r["file_run"]["queued_at"]
+        ]
+    )
+    out["floor_run_queued_to_end"] = spread(
+        [
+            r["floor_run"]["end_date"] - r["floor_run"]["queued_at"]
+            for r in counted
+            if r["floor_run"]["end_date"] and r["floor_run"]["queued_at"]
+        ]
+    )
+    out["logs"] = watch.read(marker=f"bench-{nonce}-") if watch.available else {}
+    print()
+    print(f"upload -> reply ({sample.name}, {size} bytes): {fmt_spread(out['upload_to_reply'])}")
+    print(f"floor trigger -> success ({len(floor_tasks)} no-op tasks): ", end="")
+    print(fmt_spread(out["floor_trigger_to_success"]))
+    print(
+        f"median upload -> reply / median floor: {out['ratio_of_medians']:.1f}x  "
+        f"(outcomes: {', '.join(f'{k} {v}' for k, v in out['outcomes'].items())})"
+    )
+    print(
+        f"Airflow's own run times, queued -> end: {contract.DAG_ID} "
+        f"{fmt_spread(out['file_run_queued_to_end'])}; floor "
+        f"{fmt_spread(out['floor_run_queued_to_end'])}"
+    )
+    print_logs(out["logs"])
+    print(f"loadavg at start: {out['loadavg_start']}; at the end: {out['loadavg_end']}")
+    return out
+
+
+# --- main -------------------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> int:
+    settings = Settings.from_env()
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawTextHelpFormatter)
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--endpoint",
+        default=settings.receiver_endpoint,
+        help="receiver: host:port, http://… or https://… (default: %(default)s, from settings)",
+    )
+    common.add_argument("--ca-cert", type=Path, help="PEM of the CA of the receiver (TLS)")
+    common.add_argument("--token", default=os.environ.get("CLOUDZ_TOKEN"), help="bearer token")
+    common.add_argument(
+        "--wait", type=float, default=600.0, help="deadline of each upload, s (%(default)s)"
+    )
+    common.add_argument("--airflow-url", default=settings.airflow_url, help="%(default)s")
+    common.add_argument("--airflow-user", default="admin", help="%(default)s")
+    common.add_argument(
+        "--state-dir",
+        type=Path,
+        default=settings.state_dir,
+        help="the stack's state dir, for its logs (%(default)s)",
+    )
+    common.add_argument("--json-out", type=Path, help="write every figure to this JSON file")
+    sub = ap.add_subparsers(dest="mode", required=True)
+    b = sub.add_parser("burst", parents=[common], help="N collectors upload at once")
+    b.add_argument("--collectors", type=int, default=60, help="%(default)s")
+    b.add_argument("--rows", type=int, default=20000, help="rows per file (%(default)s)")
+    b.add_argument(
+        "--settle",
+        type=float,
+        default=300.0,
+        help="after the burst, wait up to this many s for the runs of files whose reply did "
+        "not tell their fate (RUNNING, error, failed at trigger), then ask GetStatus again "
+        "(%(default)s; 0: do not)",
+    )
+    b.add_argument("--repeat", action="store_true", help="then upload the same files again")
+    b.add_argument("--svg", type=Path, help="plot path (default: bench/out/burst-….svg)")
+    b.add_argument("-v", "--verbose", action="store_true", help="row accounting of every file")
+    lat = sub.add_parser("latency", parents=[common], help="one file vs the bare-DAG floor")
+    lat.add_argument("--rounds", type=int, default=5, help="%(default)s")
+    lat.add_argument("--warmup", type=int, default=1, help="rounds not counted (%(default)s)")
+    lat.add_argument("--sample", type=Path, default=SAMPLE, help="%(default)s")
+    args = ap.parse_args(argv)
+    if args.mode == "burst" and (args.collectors < 1 or args.rows < 1):
+        ap.error("--collectors and --rows must be at least 1")
+    if args.mode == "latency" and args.rounds < 1:
+        ap.error("--rounds must be at least 1")
+    out = cmd_burst(args, settings) if args.mode == "burst" else cmd_latency(args, settings)
+    if args.json_out:
+        args.json_out.parent.mkdir(parents=True, exist_ok=True)
+        args.json_out.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
+        print(f"figures: {args.json_out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
