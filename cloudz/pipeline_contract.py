@@ -41,3 +41,6 @@ CONF_ARCHIVE_PATH: Final = "archive_path"
 CONF_SHA256: Final = "sha256"
 CONF_SIZE: Final = "size"
 CONF_BUCKET: Final = "bucket"
+#: True when the run was started knowing that every load of the file follows the job ledger
+#: (the receiver sets it); runs without it, and runs from before it, prove rows by counting
+CONF_LEDGER: Final = "ledger"

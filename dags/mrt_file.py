@@ -82,6 +82,11 @@ def _settings() -> Any:
         contract.CONF_BUCKET: Param(
             "", type="string", description="archive bucket (default: CLOUDZ_BUCKET)"
         ),
+        contract.CONF_LEDGER: Param(
+            False,
+            type="boolean",
+            description="every load of this file follows the job ledger (no count needed)",
+        ),
     },
 )
 def mrt_file() -> None:

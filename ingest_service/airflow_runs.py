@@ -119,25 +119,36 @@ class AirflowRuns:
             return {"Authorization": f"Bearer {self._token}"}
 
     @_retry_transport
-    def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        resp = self._client.request(method, path, headers=self._auth_header(), **kwargs)
+    def _send(self, method: str, path: str, sent: list[bool], **kwargs: Any) -> httpx.Response:
+        """One try; ``sent`` becomes ``[True]`` once any try may have reached Airflow."""
+        try:
+            resp = self._client.request(method, path, headers=self._auth_header(), **kwargs)
+        except (httpx.ConnectError, httpx.ConnectTimeout):
+            raise
+        except httpx.TransportError:
+            sent[:] = [True]
+            raise
         if resp.status_code == 401:  # token expired (24 h) or the api-server restarted
             resp = self._client.request(
                 method, path, headers=self._auth_header(renew=True), **kwargs
             )
         if resp.status_code >= 500:
+            sent[:] = [True]
             raise AirflowUnavailable(f"Airflow {method} {path} answered {resp.status_code}")
         return resp
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        sent = [False]
         try:
             with self._slots:
-                return self._send(method, path, **kwargs)
+                return self._send(method, path, sent, **kwargs)
         except httpx.TransportError as exc:
             raise AirflowUnavailable(
-                f"Airflow at {self._base_url} unreachable: {exc}",
-                maybe_done=not isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout),
+                f"Airflow at {self._base_url} unreachable: {exc}", maybe_done=sent[0]
             ) from exc
+        except AirflowUnavailable as exc:
+            exc.maybe_done = sent[0]
+            raise
 
     def _run_path(self, run_id: str) -> str:
         return f"/api/v2/dags/{self._dag_id}/dagRuns/{quote(run_id, safe='')}"

@@ -42,7 +42,7 @@ class RunWatcher:
         event = threading.Event()
         with self._lock:
             self._waiters.setdefault(run_id, set()).add(event)
-            if self._thread is None:
+            if self._thread is None or not self._thread.is_alive():
                 self._thread = threading.Thread(target=self._loop, name="run-watcher", daemon=True)
                 self._thread.start()
             self._wake.notify()
@@ -66,6 +66,9 @@ class RunWatcher:
                 ended = self._runs.ended_since(since)
             except (AirflowUnavailable, AirflowRejected) as exc:
                 log.warning("run watcher: %s", exc)
+                ended = {}
+            except Exception:  # a body it cannot read: keep watching, never die silently
+                log.exception("run watcher: listing ended runs failed")
                 ended = {}
             with self._lock:
                 for run_id in ended.keys() & self._waiters.keys():

@@ -8,6 +8,7 @@ same object and the same run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -216,10 +217,28 @@ class IngestService(pb_grpc.IngestServiceServicer):
             contract.CONF_SHA256: sha256,
             contract.CONF_SIZE: size,
             contract.CONF_BUCKET: self._store.bucket_name,
+            contract.CONF_LEDGER: True,
         }
         try:
             run = self._find_or_trigger(run_id, conf if trigger_missing else None, deadline)
-        except (AirflowUnavailable, AirflowRejected) as exc:
+        except AirflowUnavailable as exc:
+            log.warning("Airflow problem for %s: %s", run_id, exc)
+            status.failure.stage = "trigger"
+            if trigger_missing and exc.maybe_done:
+                # the trigger may have started the run: not "not triggered", but not known yet
+                status.outcome = pb.OUTCOME_RUNNING
+                status.run_state = "unknown"
+                status.failure.reason = (
+                    f"{exc}. The file is archived and its run may have started: ask again "
+                    "with `upload-to-cloudz status`; if no run exists, uploading again starts it."
+                )
+            else:
+                status.outcome = pb.OUTCOME_FAILED
+                status.failure.reason = (
+                    f"{exc}. The file is archived; upload it again later to start its run."
+                )
+            return
+        except AirflowRejected as exc:
             log.warning("Airflow problem for %s: %s", run_id, exc)
             status.outcome = pb.OUTCOME_FAILED
             status.failure.stage = "trigger"
@@ -296,6 +315,10 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 run = self._runs.snapshot(run.run_id, XCOM_KEYS) or run
             except (AirflowUnavailable, AirflowRejected) as exc:
                 log.warning("reading %s failed, still waiting: %s", run.run_id, exc)
+        if not run.ended and time.monotonic() - last_read > ALIVE_SECONDS:
+            # the reply says what the run is now, not what it was at the last read
+            with contextlib.suppress(AirflowUnavailable, AirflowRejected):
+                run = self._runs.snapshot(run.run_id, XCOM_KEYS) or run
         return run
 
     @staticmethod

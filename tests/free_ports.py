@@ -31,9 +31,15 @@ def free_ports(n: int, *, runs: int = 1) -> list[int]:
     held: list[socket.socket] = []
     try:
         while len(chosen) < n:
-            base = rng.randrange(20000, ephemeral.start - runs)
+            # below the ephemeral range when it leaves room (it usually starts at 32768)
+            avoid = ephemeral.start > 20100
+            base = (
+                rng.randrange(20000, ephemeral.start - runs)
+                if avoid
+                else rng.randrange(1024, 65535 - runs)
+            )
             block = range(base, base + runs)
-            if any(p in taken or p in ephemeral for p in block):
+            if any(p in taken or (avoid and p in ephemeral) for p in block):
                 continue
             socks = []
             try:

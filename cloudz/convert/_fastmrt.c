@@ -1280,6 +1280,8 @@ static int do_record(Conv *c, const uint8_t *raw, size_t rawlen, int64_t index) 
     int t = (int)rd16(raw + 4), st = (int)rd16(raw + 6);
     size_t out_len = c->out.len;
     int64_t rows = c->rows, block_rows = c->block_rows;
+    int64_t ts_min = c->ts_min, ts_max = c->ts_max;
+    int have_ts = c->have_ts;
     int r;
     if (t == TABLE_DUMP_V2 && st >= 2 && st <= 12 && st != 7)
         r = do_td2_rib(c, ts, st, raw + 12, rawlen - 12, index);
@@ -1293,6 +1295,9 @@ static int do_record(Conv *c, const uint8_t *raw, size_t rawlen, int64_t index) 
         c->out.len = out_len;
         c->rows = rows;
         c->block_rows = block_rows;
+        c->ts_min = ts_min;
+        c->ts_max = ts_max;
+        c->have_ts = have_ts;
     }
     return r;
 }

@@ -17,7 +17,7 @@ from typing import Any
 
 from cloudz import archive_path as paths
 from cloudz import pipeline_contract as contract
-from cloudz.file_pipeline.stage_failure import StageFailed
+from cloudz.file_pipeline.stage_failure import StageFailed, at_stage
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +56,8 @@ def check_conf(params: dict[str, Any], default_bucket: str) -> dict[str, Any]:
         "sha256": sha256,
         "size": size,
         "avro_object": path.avro_path,
+        # set by the receiver: the run's loads follow the job ledger from the first (load_step)
+        "ledger": bool(params.get(contract.CONF_LEDGER)),
     }
 
 
@@ -67,7 +69,11 @@ def fetch_verify_convert(gcp_conn_id: str, file: dict[str, Any]) -> dict[str, An
 
     bucket = GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(file["bucket"])
     uri = f"gs://{file['bucket']}/{file['archive_path']}"
-    blob = bucket.get_blob(file["archive_path"])
+    try:
+        blob = bucket.get_blob(file["archive_path"])
+    except Exception as exc:  # the object store, not the file: Airflow retries
+        at_stage(contract.STAGE_VERIFY, exc)
+        raise
     if blob is None:
         raise StageFailed(contract.STAGE_VERIFY, f"{uri} does not exist")
     if file["size"] and blob.size != file["size"]:
@@ -78,8 +84,12 @@ def fetch_verify_convert(gcp_conn_id: str, file: dict[str, Any]) -> dict[str, An
         raw, avro = Path(tmp) / "raw.mrt", Path(tmp) / "rows.avro"
         with raw.open("wb") as f:
             sink = _HashingFile(f)
-            # the generation read above: a concurrent writer cannot mix two versions
-            blob.download_to_file(sink, if_generation_match=blob.generation)
+            try:
+                # the generation read above: a concurrent writer cannot mix two versions
+                blob.download_to_file(sink, if_generation_match=blob.generation)
+            except Exception as exc:
+                at_stage(contract.STAGE_VERIFY, exc)
+                raise
         actual = sink.sha256.hexdigest()
         if actual != file["sha256"]:
             raise StageFailed(

@@ -29,7 +29,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from cloudz import pipeline_contract as contract
-from cloudz.file_pipeline.stage_failure import StageFailed
+from cloudz.file_pipeline.stage_failure import StageError, StageFailed, at_stage
 from cloudz.file_rows import FileRows
 
 if TYPE_CHECKING:
@@ -114,8 +114,13 @@ class FileLoads:
                 return jobs
             if job.state != "DONE":
                 log.info("Waiting for the earlier load job %s (%s)", job.job_id, job.state)
-                with contextlib.suppress(GoogleAPICallError):  # failed: appended nothing
+                with contextlib.suppress(GoogleAPICallError):  # a failed job appended nothing
                     job.result()
+                job = self._get(job.job_id)
+                if job.state != "DONE":  # the wait itself failed: do not guess
+                    raise StageError(
+                        contract.STAGE_LOAD, f"earlier load job {job.job_id} is still {job.state}"
+                    )
             jobs.append(job)
         raise AssertionError("unreachable")
 
@@ -149,8 +154,29 @@ class FileLoads:
         token = ExecutorSafeguard.tracker.set(op)
         try:
             op.execute(context)
+        except Exception:
+            # another try took this id first and its job finished: the provider will not
+            # re-attach to a DONE job, but that job is this load
+            from google.api_core.exceptions import NotFound
+
+            try:
+                job = self._get(self.job_id(k))
+            except NotFound:
+                raise
+            if job.state != "DONE":
+                raise
+            log.info("Load job %s was finished by another try", job.job_id)
+            return job
         finally:
             ExecutorSafeguard.tracker.reset(token)
+        if op.job_id != self.job_id(k):
+            # the ledger relies on knowing every job id in advance: a provider that derives
+            # them differently must fail loudly, not load a second copy unseen
+            raise StageFailed(
+                contract.STAGE_LOAD,
+                f"the provider named the load job {op.job_id}, the ledger expected "
+                f"{self.job_id(k)}: check cloudz.file_pipeline.load_step against the provider",
+            )
         return self._get(str(op.job_id))
 
     def _get(self, job_id: str) -> bigquery.LoadJob:
@@ -170,9 +196,14 @@ class FileLoads:
         from datetime import datetime
 
         written = self.report.get("avro_written_at")
-        if job.error_result is not None or not written or job.created is None:
+        if not succeeded(job) or not written or job.created is None:
             return False
         return bool(job.created >= datetime.fromisoformat(written))
+
+
+def succeeded(job: bigquery.LoadJob) -> bool:
+    """Finished without error: its rows are in the table (load jobs are atomic)."""
+    return job.state == "DONE" and job.error_result is None
 
 
 def _check_output(job: bigquery.LoadJob, expected: int) -> None:
@@ -181,6 +212,14 @@ def _check_output(job: bigquery.LoadJob, expected: int) -> None:
             contract.STAGE_LOAD,
             f"load job {job.job_id} wrote {job.output_rows} rows, the conversion wrote {expected}",
         )
+
+
+def _count(rows: FileRows, client: bigquery.Client, table_ref: str) -> Any:
+    try:
+        return rows.count(client, table_ref)
+    except Exception as exc:
+        at_stage(contract.STAGE_CHECK, exc)
+        raise
 
 
 def load_and_check(
@@ -207,13 +246,15 @@ def load_and_check(
         job = loads.load(len(history), context)
     _check_output(job, expected)
 
-    if not [j for j in history if j.error_result is None and j is not job]:
+    others = [j for j in history if succeeded(j) and j.job_id != job.job_id]
+    if file.get("ledger") and not others:
         # the ledger: no other job ever appended rows of this file, and this one wrote them all
         result.update(rows_loaded=expected, load_job=job.job_id, proof="load job")
         return result
 
-    # an earlier load succeeded too (a retry after a lost answer, a cleared convert): count
-    counts = rows.count(client, table_ref)
+    # an earlier load succeeded too (a retry after a lost answer, a cleared convert), or the
+    # run predates the ledger (its conf has no "ledger"): count
+    counts = _count(rows, client, table_ref)
     if not counts.exact(expected):
         # other rows of this file are there (an earlier conversion's): replace them
         log.warning(
@@ -224,14 +265,19 @@ def load_and_check(
             file["archive_path"],
             expected,
         )
-        deleted = rows.delete(client, table_ref)
+        try:
+            deleted = rows.delete(client, table_ref)
+        except Exception as exc:
+            at_stage(contract.STAGE_CHECK, exc)
+            raise
         log.info("Deleted %d rows of %s", deleted, file["archive_path"])
         job = loads.load(len(loads.history()), context)
         _check_output(job, expected)
-        counts = rows.count(client, table_ref)
+        counts = _count(rows, client, table_ref)
         result["replaced_rows"] = deleted
     if not counts.exact(expected):
-        raise StageFailed(
+        # another try of this task may be replacing the rows at the same time: retry
+        raise StageError(
             contract.STAGE_CHECK,
             f"{table_ref} holds {counts.rows} rows ({counts.distinct_rows} distinct row_index, "
             f"{counts.min_index}..{counts.max_index}) of {file['archive_path']}, "

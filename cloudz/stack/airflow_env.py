@@ -105,7 +105,7 @@ def parallelism(settings: Settings) -> int:
     job is a few seconds of waiting), so a core carries about four of them; past that, task
     start-ups (a fork and a parse each) compete for the cores with the work.
     """
-    return settings.airflow_parallelism or 4 * (os.cpu_count() or 1)
+    return settings.airflow_parallelism or 4 * len(os.sched_getaffinity(0))
 
 
 def table_writes_pool(settings: Settings) -> tuple[str, int, str]:
@@ -161,6 +161,8 @@ def airflow_env(settings: Settings, dags_folder: Path | None = None) -> dict[str
             # docs/stack.md "Sizing": latency against the scheduler's idle CPU
             "AIRFLOW__SCHEDULER__SCHEDULER_IDLE_SLEEP_TIME": "0.25",
             "AIRFLOW__CORE__PARALLELISM": str(parallelism(settings)),
+            # Airflow's default of 16 would cap the per-file DAG below the executor's slots
+            "AIRFLOW__CORE__MAX_ACTIVE_TASKS_PER_DAG": str(parallelism(settings)),
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
             "AIRFLOW__DAG_PROCESSOR__MIN_FILE_PROCESS_INTERVAL": "10",
             "AIRFLOW__METRICS__STATSD_ON": "True",

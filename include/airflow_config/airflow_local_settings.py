@@ -9,12 +9,19 @@ which under a burst of 60 files is most of the machine. Copy-on-write keeps it o
 
 from __future__ import annotations
 
+import logging
 import sys
+
+#: Airflow copies a local settings module's public names into ``airflow.settings``: none here
+__all__: list[str] = []
 
 #: the ``airflow`` sub-commands whose processes fork task processes
 _FORKS_TASKS = frozenset({"scheduler", "celery"})
 
 if len(sys.argv) > 1 and sys.argv[1] in _FORKS_TASKS:
-    from cloudz.file_pipeline.preload import preload
-
-    preload()
+    try:
+        from cloudz.file_pipeline.preload import preload
+    except ImportError:  # only a speed-up: never keep the scheduler from starting
+        logging.getLogger(__name__).warning("cloudz is not importable: nothing preloaded")
+    else:
+        preload()

@@ -46,7 +46,7 @@ def _upload(stack: Stack, file: Path, archive_path: str) -> tuple[int, dict[str,
         pytest.fail(f"no JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
 
 
-def _run_ids(stack: Stack) -> set[str]:
+def _run_ids(stack: Stack, nonce: str) -> set[str]:
     s = stack.settings
     with httpx.Client(base_url=s.airflow_url, timeout=30) as client:
         token = client.post(
@@ -54,11 +54,13 @@ def _run_ids(stack: Stack) -> set[str]:
         ).json()["access_token"]
         resp = client.get(
             "/api/v2/dags/mrt_file/dagRuns",
-            params={"limit": 1000},
+            params={"run_id_pattern": f"%burst-{nonce}-%", "limit": 100},
             headers={"Authorization": f"Bearer {token}"},
         )
         resp.raise_for_status()
-        return {r["dag_run_id"] for r in resp.json()["dag_runs"]}
+        body = resp.json()
+        assert body["total_entries"] == len(body["dag_runs"]), body["total_entries"]
+        return {r["dag_run_id"] for r in body["dag_runs"]}
 
 
 def test_a_burst_of_uploads_all_load_exactly_once(stack: Stack, tmp_path: Path) -> None:
@@ -88,11 +90,12 @@ def test_a_burst_of_uploads_all_load_exactly_once(stack: Stack, tmp_path: Path) 
     by_path = {r["source_path"]: (r["n"], r["d"], r["lo"], r["hi"]) for r in counts}
     assert by_path == {path: (ROWS, ROWS, 0, ROWS - 1) for _, path in files}
 
-    runs_before = _run_ids(stack)
+    runs_before = _run_ids(stack, nonce)
+    assert len(runs_before) == COLLECTORS
     with ThreadPoolExecutor(max_workers=COLLECTORS) as pool:
         again = list(pool.map(lambda f: _upload(stack, *f), files))
     for (code, reply), (_, first) in zip(again, replies, strict=True):
         assert code == 0, reply
         assert reply["archive"]["result"] == "ARCHIVE_RESULT_ALREADY_ARCHIVED", reply
         assert reply["runId"] == first["runId"]
-    assert _run_ids(stack) == runs_before
+    assert _run_ids(stack, nonce) == runs_before

@@ -84,10 +84,9 @@ HEAVY_MODULES = (
 )
 
 
-@pytest.mark.parametrize("dag_file", sorted(DAGS.glob("*.py")), ids=lambda p: p.name)
-def test_dag_files_do_no_io_or_heavy_imports_at_top_level(dag_file: Path, tmp_path: Path) -> None:
-    """Parsing imports no Google client, provider or converter module and opens no file of
-    ours (checked in a fresh interpreter: which modules are loaded, not how long it took)."""
+def _import_report(dag_file: Path, airflow_home: Path) -> str:
+    """Import ``dag_file`` after ``airflow.sdk`` in a fresh interpreter; what it opened and
+    which heavy modules it loaded (which modules are loaded, not how long it took)."""
     proc = _run_in_airflow(
         f"""
         import builtins, sys
@@ -97,7 +96,6 @@ def test_dag_files_do_no_io_or_heavy_imports_at_top_level(dag_file: Path, tmp_pa
             opened.append(str(file))
             return real_open(file, *a, **k)
         import airflow.sdk  # airflow itself may read its config
-        before = set(sys.modules)
         builtins.open = spy
         import importlib.util
         spec = importlib.util.spec_from_file_location("dag_under_test", {str(dag_file)!r})
@@ -107,23 +105,27 @@ def test_dag_files_do_no_io_or_heavy_imports_at_top_level(dag_file: Path, tmp_pa
         print("OPENED", [f for f in opened if {str(PROJECT_ROOT)!r} in f])
         heavy = {HEAVY_MODULES!r}
         print("HEAVY", sorted(m for m in sys.modules if m.startswith(heavy)))
-        print("NEW", len(set(sys.modules) - before))
         """,
-        tmp_path,
+        airflow_home,
     )
     assert proc.returncode == 0, proc.stderr
-    assert "OPENED []" in proc.stdout, proc.stdout
-    assert "HEAVY []" in proc.stdout, proc.stdout
+    return proc.stdout
 
 
-def test_the_heavy_module_check_can_fail(tmp_path: Path) -> None:
-    """The check above sees a provider import (so its 'HEAVY []' means something)."""
-    proc = _run_in_airflow(
-        """
-        import sys
-        import airflow.providers.google.cloud.hooks.gcs
-        print(sorted(m for m in sys.modules if m.startswith("airflow.providers.google"))[:1])
-        """,
-        tmp_path,
-    )
-    assert "airflow.providers.google" in proc.stdout, proc.stderr
+@pytest.mark.parametrize("dag_file", sorted(DAGS.glob("*.py")), ids=lambda p: p.name)
+def test_dag_files_do_no_io_or_heavy_imports_at_top_level(dag_file: Path, tmp_path: Path) -> None:
+    """Parsing imports no Google client, provider or converter module and opens no file of
+    ours: every task process parses the file before it runs."""
+    report = _import_report(dag_file, tmp_path)
+    assert "OPENED []" in report, report
+    assert "HEAVY []" in report, report
+
+
+def test_the_heavy_module_check_catches_a_provider_import(tmp_path: Path) -> None:
+    """The same check on a DAG file that imports the GCS hook at top level fails."""
+    bad = tmp_path / "dags" / "heavy_dag.py"
+    bad.parent.mkdir()
+    bad.write_text("from airflow.providers.google.cloud.hooks.gcs import GCSHook  # noqa\n")
+    report = _import_report(bad, tmp_path)
+    assert "HEAVY []" not in report
+    assert "airflow.providers.google.cloud.hooks.gcs" in report

@@ -48,6 +48,9 @@ class FakeRuns:
             raise AirflowUnavailable("read timed out")  # created, answer lost
         return created
 
+    def run_url(self, run_id: str) -> str:
+        return f"http://airflow/{run_id}"
+
     def ended_since(self, since: datetime) -> dict[str, str]:
         self.listings += 1
         return {r: s for r, s in self.runs.items() if s in ("success", "failed")}
@@ -61,7 +64,8 @@ def test_a_trigger_whose_answer_is_lost_is_found_not_reported_missing() -> None:
     runs = FakeRuns(lose_trigger_answers=2)
     run = _service(runs)._find_or_trigger("mrt:a", {"k": "v"}, time.monotonic() + 30)
     assert run is not None and run.run_id == "mrt:a"
-    assert list(runs.runs) == ["mrt:a"]  # one run, however many triggers were sent
+    assert runs.triggers == 1  # the run was found by reading it, not by triggering again
+    assert list(runs.runs) == ["mrt:a"]
 
 
 def test_airflow_down_is_reported_at_once() -> None:
@@ -101,3 +105,42 @@ def test_waiting_uploads_share_one_listing_and_wake_when_their_run_ends() -> Non
     # each waiter read its own run once, when the shared listing said it ended
     assert runs.snapshots == len(ids)
     assert runs.listings >= 1
+
+
+def test_a_trigger_that_may_have_arrived_is_never_reported_as_not_triggered() -> None:
+    """Airflow keeps timing out after the POST went out: the reply says the run may exist."""
+    from cloudz.archive_path import parse
+    from cloudz.ingest.v1 import ingest_pb2 as pb
+
+    class Lost(FakeRuns):
+        def snapshot(self, run_id: str, xcom_keys: Any) -> RunSnapshot | None:
+            raise AirflowUnavailable("read timed out")
+
+    service = _service(Lost())
+    status = pb.FileStatus()
+
+    class ShortContext(_Context):
+        def time_remaining(self) -> float:
+            return 3.0
+
+    path = parse("c/bgpdata/2026.01/UPDATES/updates.20260101.0000.gz")
+    service._store = type("S", (), {"bucket_name": "b"})()
+    service._follow_run(status, path, "0" * 64, 10, ShortContext(), trigger_missing=True)
+    assert status.outcome == pb.OUTCOME_RUNNING
+    assert status.failure.stage == "trigger"
+    assert "may have started" in status.failure.reason
+
+
+def test_the_watcher_survives_a_listing_it_cannot_read() -> None:
+    class Broken(FakeRuns):
+        def ended_since(self, since: datetime) -> dict[str, str]:
+            self.listings += 1
+            if self.listings == 1:
+                raise KeyError("dag_runs")
+            return super().ended_since(since)
+
+    runs = Broken()
+    runs.runs["mrt:a"] = "success"
+    watcher = RunWatcher(runs, interval=0.05)  # type: ignore[arg-type]
+    assert watcher.wait("mrt:a", 10)
+    assert runs.listings >= 2
