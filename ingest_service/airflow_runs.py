@@ -7,7 +7,10 @@ then surface as ``AirflowUnavailable`` so the reply can say which stage failed.
 
 from __future__ import annotations
 
+import contextlib
 import threading
+import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
@@ -89,9 +92,32 @@ class AirflowRuns:
         self._slots = threading.BoundedSemaphore(max_concurrent)
         self._credentials = {"username": username, "password": password}
         self._base_url = base_url.rstrip("/")
+        self._timeout = timeout
         self._client = httpx.Client(base_url=self._base_url, timeout=timeout)
         self._token: str | None = None
         self._token_lock = threading.Lock()
+        self._local = threading.local()
+
+    @contextlib.contextmanager
+    def within(self, deadline: float | None) -> Iterator[None]:
+        """Bound this thread's requests by ``deadline`` (``time.monotonic()``): waiting for
+        a request slot, each try's timeout and the retries all stop there, so a reply is
+        never later than the call it answers."""
+        outer = getattr(self._local, "deadline", None)
+        self._local.deadline = deadline
+        try:
+            yield
+        finally:
+            self._local.deadline = outer
+
+    def _remaining(self) -> float | None:
+        deadline: float | None = getattr(self._local, "deadline", None)
+        if deadline is None:
+            return None
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise AirflowUnavailable("no time left before the call's deadline", maybe_done=False)
+        return left
 
     def close(self) -> None:
         self._client.close()
@@ -103,7 +129,9 @@ class AirflowRuns:
     # --- requests ---------------------------------------------------------
     @_retry_transport
     def _fetch_token(self) -> str:
-        resp = self._client.post("/auth/token", json=self._credentials)
+        left = self._remaining()
+        timeout = self._timeout if left is None else min(self._timeout, left)
+        resp = self._client.post("/auth/token", json=self._credentials, timeout=timeout)
         if resp.status_code >= 500:
             raise AirflowUnavailable(f"Airflow /auth/token answered {resp.status_code}")
         if resp.status_code not in (200, 201):
@@ -121,6 +149,9 @@ class AirflowRuns:
     @_retry_transport
     def _send(self, method: str, path: str, sent: list[bool], **kwargs: Any) -> httpx.Response:
         """One try; ``sent`` becomes ``[True]`` once any try may have reached Airflow."""
+        left = self._remaining()
+        if left is not None:
+            kwargs["timeout"] = min(self._timeout, left)
         try:
             resp = self._client.request(method, path, headers=self._auth_header(), **kwargs)
         except (httpx.ConnectError, httpx.ConnectTimeout):
@@ -139,9 +170,14 @@ class AirflowRuns:
 
     def _request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
         sent = [False]
+        left = self._remaining()
+        if not self._slots.acquire(timeout=left):
+            raise AirflowUnavailable(
+                "every request slot to Airflow stayed busy until the call's deadline",
+                maybe_done=False,
+            )
         try:
-            with self._slots:
-                return self._send(method, path, sent, **kwargs)
+            return self._send(method, path, sent, **kwargs)
         except httpx.TransportError as exc:
             raise AirflowUnavailable(
                 f"Airflow at {self._base_url} unreachable: {exc}", maybe_done=sent[0]
@@ -149,6 +185,8 @@ class AirflowRuns:
         except AirflowUnavailable as exc:
             exc.maybe_done = sent[0]
             raise
+        finally:
+            self._slots.release()
 
     def _run_path(self, run_id: str) -> str:
         return f"/api/v2/dags/{self._dag_id}/dagRuns/{quote(run_id, safe='')}"

@@ -212,6 +212,22 @@ class IngestService(pb_grpc.IngestServiceServicer):
         deadline = time.monotonic() + (
             DEFAULT_WAIT_SECONDS if remaining is None else remaining - REPLY_MARGIN_SECONDS
         )
+        with self._runs.within(deadline):
+            self._trigger_and_wait(
+                status, run_id, path, sha256, size, context, deadline, trigger_missing
+            )
+
+    def _trigger_and_wait(
+        self,
+        status: pb.FileStatus,
+        run_id: str,
+        path: paths.ArchivePath,
+        sha256: str,
+        size: int,
+        context: grpc.ServicerContext,
+        deadline: float,
+        trigger_missing: bool,
+    ) -> None:
         conf = {
             contract.CONF_ARCHIVE_PATH: path.path,
             contract.CONF_SHA256: sha256,

@@ -76,8 +76,9 @@ def test_a_burst_of_uploads_all_load_exactly_once(stack: Stack, tmp_path: Path) 
     with ThreadPoolExecutor(max_workers=COLLECTORS) as pool:
         replies = list(pool.map(lambda f: _upload(stack, *f), files))
     for (_, path), (code, reply) in zip(files, replies, strict=True):
-        assert code == 0, (path, reply)
-        assert reply["outcome"] == "OUTCOME_SUCCEEDED", reply
+        why = (path, reply.get("outcome"), reply.get("failure"), reply.get("runState"))
+        assert code == 0, why
+        assert reply["outcome"] == "OUTCOME_SUCCEEDED", why
         assert int(reply["conversion"]["rows"]) == ROWS, reply
         assert int(reply["load"]["rowsLoaded"]) == ROWS, reply
 
