@@ -34,9 +34,11 @@ class AirflowUnavailable(RuntimeError):
     sending, a 5xx), so what it asked for may have happened; False when it never connected.
     """
 
-    def __init__(self, message: str, *, maybe_done: bool = True) -> None:
+    def __init__(self, message: str, *, maybe_done: bool = True, soon: bool = False) -> None:
         super().__init__(message)
         self.maybe_done = maybe_done
+        #: worth asking again within the call (e.g. the DAG is not parsed yet after a start)
+        self.soon = soon
 
 
 class AirflowRejected(RuntimeError):
@@ -201,6 +203,13 @@ class AirflowRuns:
         )
         if resp.status_code == 409:
             return False
+        if resp.status_code == 404:
+            # a freshly started Airflow whose dag-processor has not registered the DAG yet
+            raise AirflowUnavailable(
+                f"Airflow does not know the DAG {self._dag_id} (yet): {resp.text[:200]}",
+                maybe_done=False,
+                soon=True,
+            )
         if resp.status_code not in (200, 201):
             raise AirflowRejected(
                 f"Airflow refused to trigger {run_id}: {resp.status_code} {resp.text[:300]}"

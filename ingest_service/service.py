@@ -300,7 +300,7 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 return self._runs.snapshot(run_id, XCOM_KEYS)
             except AirflowUnavailable as exc:
                 late = time.monotonic() + delay >= deadline
-                if not exc.maybe_done or late or self._stopping.is_set():
+                if not (exc.maybe_done or exc.soon) or late or self._stopping.is_set():
                     raise
                 log.info(
                     "Airflow unavailable for %s (%s): looking again in %.1f s", run_id, exc, delay

@@ -169,3 +169,22 @@ def test_requests_to_airflow_stop_at_the_calls_deadline() -> None:
     # the try timed out at the deadline and no further try was made (not "timed out" x3)
     assert "deadline" in str(raised.value)
     assert not raised.value.maybe_done
+
+
+def test_a_dag_not_registered_yet_is_asked_again_within_the_call() -> None:
+    """Right after Airflow starts, its dag-processor may not have registered the DAG: the
+    trigger answers 404; the upload asks again instead of failing the file."""
+
+    class Fresh(FakeRuns):
+        refused = 0
+
+        def trigger(self, run_id: str, conf: dict[str, Any]) -> bool:
+            if self.refused < 2:
+                self.refused += 1
+                raise AirflowUnavailable("no DAG mrt_file (yet)", maybe_done=False, soon=True)
+            return super().trigger(run_id, conf)
+
+    runs = Fresh()
+    run = _service(runs)._find_or_trigger("mrt:a", {"k": "v"}, time.monotonic() + 30)
+    assert run is not None and run.run_id == "mrt:a"
+    assert (runs.refused, runs.triggers) == (2, 1)
