@@ -244,6 +244,7 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 # the trigger may have started the run: not "not triggered", but not known yet
                 status.outcome = pb.OUTCOME_RUNNING
                 status.run_state = "unknown"
+                status.ClearField("run_url")  # no run is known to exist
                 status.failure.reason = (
                     f"{exc}. The file is archived and its run may have started: ask again "
                     "with `upload-to-cloudz status`; if no run exists, uploading again starts it."

@@ -183,11 +183,16 @@ def human_summary(status: pb.FileStatus) -> str:
         lines.append(f"  run         {status.run_id} ({status.run_state or 'not started'})")
         if status.run_url:
             lines.append(f"              {status.run_url}")
+    unconfirmed = status.outcome == pb.OUTCOME_RUNNING and status.run_state == "unknown"
     if status.HasField("failure"):
-        lines.append(f"  failed at   {status.failure.stage}: {status.failure.reason}")
+        label = "unknown at " if unconfirmed else "failed at  "
+        lines.append(f"  {label} {status.failure.stage}: {status.failure.reason}")
     if status.outcome == pb.OUTCOME_RUNNING:
+        going = (
+            "whether its run started is not known yet" if unconfirmed else "the run is still going"
+        )
         lines.append(
-            "  the run is still going; ask again with: "
+            f"  {going}; ask again with: "
             f"upload-to-cloudz status -d <endpoint> {status.archive_path}"
         )
     return "\n".join(lines)

@@ -121,6 +121,17 @@ def spawn(
 # --- leftovers -------------------------------------------------------------------------------
 
 
+def _kill_session(sid: int) -> None:
+    """SIGKILL every process left in the session ``sid`` (its leader has exited)."""
+    for proc in psutil.process_iter():
+        try:
+            if proc.pid != os.getpid() and os.getsid(proc.pid) == sid:
+                log.warning("ending %s (pid %d), left by session %d", proc.name(), proc.pid, sid)
+                proc.kill()
+        except (psutil.Error, OSError):
+            continue
+
+
 def is_supervisor(pid: int) -> bool:
     try:
         cmdline = " ".join(psutil.Process(pid).cmdline())
@@ -566,6 +577,9 @@ class Supervisor:
             code = child.popen.poll()
             if code is not None:
                 child.last_exit = code
+                # what it started (Airflow's executor workers, task processes) would outlive
+                # it, unseen by `down`, and pile up with each restart: end its session first
+                _kill_session(child.popen.pid)
                 if child.ready_since is not None and now - child.ready_since > STABLE_AFTER:
                     child.restarts = 0
                 child.restarts += 1
