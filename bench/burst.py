@@ -30,7 +30,6 @@ import argparse
 import collections
 import dataclasses
 import datetime as dt
-import hashlib
 import json
 import math
 import os
@@ -54,7 +53,12 @@ from tqdm import tqdm
 from cloudz import archive_path as paths
 from cloudz import pipeline_contract as contract
 from cloudz.cli.endpoint import parse_endpoint
-from cloudz.cli.upload import UNAVAILABLE_ATTEMPTS, upload_requests
+from cloudz.cli.upload import (
+    UNAVAILABLE_ATTEMPTS,
+    call_metadata,
+    file_sha256,
+    upload_requests,
+)
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
@@ -121,14 +125,6 @@ def parse_time(value: str | None) -> float | None:
     if not value:
         return None
     return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def sha256_of(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def enum_name(enum: Any, value: int, prefix: str) -> str:
@@ -226,10 +222,6 @@ class Channel:
         self.channel.close()
 
 
-def metadata(token: str | None) -> list[tuple[str, str]]:
-    return [("authorization", f"Bearer {token}")] if token else []
-
-
 def upload_one(
     stub: pb_grpc.IngestServiceStub, up: Upload, wait: float, token: str | None
 ) -> Reply:
@@ -246,7 +238,7 @@ def upload_one(
                 status = stub.Upload(
                     upload_requests(f, header, bar, sent),
                     timeout=max(0.1, deadline - time.time()),
-                    metadata=metadata(token),
+                    metadata=call_metadata(token),
                 )
             reply.sent = True
             reply.fill(status)
@@ -728,7 +720,15 @@ def generate(n: int, rows: int, nonce: str, when: dt.datetime, directory: Path) 
         spec = UpdatesSpec(rows=rows, seed=base_seed + i, timestamp=int(when.timestamp()))
         written = write_file(local, generate_updates(spec))
         archive = paths.parse(f"{collector}/bgpdata/{when:%Y.%m}/UPDATES/{name}").path
-        uploads.append(Upload(local, archive, sha256_of(local), local.stat().st_size, written.rows))
+        uploads.append(
+            Upload(
+                local,
+                archive,
+                file_sha256(local, show_progress=False)[0],
+                local.stat().st_size,
+                written.rows,
+            )
+        )
     if len({u.sha256 for u in uploads}) != n:
         raise SystemExit("generated files are not all distinct; change --rows")
     return uploads
@@ -854,7 +854,7 @@ def settle(
             status = channel.stub.GetStatus(
                 pb.GetStatusRequest(archive_path=r.archive_path),
                 timeout=30,
-                metadata=metadata(token),
+                metadata=call_metadata(token),
             )
             r.fill(status)
         except grpc.RpcError as err:
@@ -1013,7 +1013,7 @@ def cmd_latency(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     nonce = secrets.token_hex(3)
     ca_cert = args.ca_cert.read_bytes() if args.ca_cert else None
     sample: Path = args.sample
-    sha, size = sha256_of(sample), sample.stat().st_size
+    sha, size = file_sha256(sample, show_progress=False)
     airflow = Airflow(args.airflow_url, args.airflow_user, settings.airflow_admin_password)
     floor = airflow.dag(FLOOR_DAG_ID, timeout=120)
     if floor.get("is_paused"):

@@ -33,6 +33,9 @@ TASK_OF_STAGE: Final = {
     STAGE_CHECK: TASK_LOAD,
 }
 
+#: the stage a task's failure belongs to when the failure does not name one
+DEFAULT_STAGE_OF_TASK: Final = {TASK_CONVERT: STAGE_CONVERT, TASK_LOAD: STAGE_LOAD}
+
 #: XCom key a task's failure callback writes ``{"stage": ..., "reason": ...}`` under
 XCOM_FAILURE: Final = "failure"
 

@@ -39,15 +39,15 @@ GCP_CONN_ID = "google_cloud_default"
 #: the pool every write into the routes table takes a slot of (BigQuery: 50 writes/10 s/table)
 TABLE_WRITES_POOL = os.environ.get("CLOUDZ_TABLE_WRITES_POOL") or "routes_table_writes"
 
-_DEFAULT_STAGE = {contract.TASK_CONVERT: contract.STAGE_CONVERT, contract.TASK_LOAD: "load"}
-
 
 def record_failure(context: Any) -> None:
     """Keep the stage and reason of a failed try where the receiver reads them (an XCom)."""
     exc = context.get("exception")
     ti = context["ti"]
     reason = f"{type(exc).__name__}: {exc}" if exc is not None else "failed"
-    stage = getattr(exc, "stage", None) or _DEFAULT_STAGE.get(ti.task_id, ti.task_id)
+    stage = getattr(exc, "stage", None) or contract.DEFAULT_STAGE_OF_TASK.get(
+        ti.task_id, ti.task_id
+    )
     ti.xcom_push(key=contract.XCOM_FAILURE, value={"stage": stage, "reason": reason[:2000]})
 
 

@@ -50,7 +50,7 @@ def _task_state(ti: TaskState | None, run_ended: bool) -> int:
 
 def failure_of(value: Any, task_id: str) -> tuple[str, str]:
     """``(stage, reason)`` from a task's ``failure`` XCom (older runs wrote a bare reason)."""
-    default_stage = contract.STAGE_CONVERT if task_id == contract.TASK_CONVERT else "load"
+    default_stage = contract.DEFAULT_STAGE_OF_TASK.get(task_id, task_id)
     if isinstance(value, dict):
         return str(value.get("stage") or default_stage), str(value.get("reason") or "")
     if value:

@@ -111,7 +111,8 @@ def upload_requests(
         click.echo("warning: the file changed while it was being uploaded", err=True)
 
 
-def _call_metadata(token: str | None) -> list[tuple[str, str]]:
+def call_metadata(token: str | None) -> list[tuple[str, str]]:
+    """The gRPC metadata that carries the collector's bearer token (none without one)."""
     return [("authorization", f"Bearer {token}")] if token else []
 
 
@@ -321,7 +322,7 @@ def main(
                     status = stub.Upload(
                         upload_requests(f, header, bar, sent),
                         timeout=wait_seconds,
-                        metadata=_call_metadata(token),
+                        metadata=call_metadata(token),
                     )
                 break
             except grpc.RpcError as err:
@@ -372,7 +373,7 @@ def status(
             reply = stub.GetStatus(
                 pb.GetStatusRequest(archive_path=archive_path),
                 timeout=wait_seconds,
-                metadata=_call_metadata(token),
+                metadata=call_metadata(token),
             )
         except grpc.RpcError as err:
             ctx.exit(_report_error(err, endpoint, as_json))

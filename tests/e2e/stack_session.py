@@ -7,6 +7,7 @@ the project's own ``cloudz-stack``.
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import subprocess
@@ -15,6 +16,7 @@ import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import pytest
 from free_ports import free_ports
@@ -57,6 +59,32 @@ def _stack_env(state_dir: Path) -> dict[str, str]:
     env["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{gcs}"
     env["BIGQUERY_EMULATOR_HOST"] = f"http://127.0.0.1:{bq}"
     return env
+
+
+def upload_cli(
+    stack: Stack, file: Path, archive_path: str, *extra: str, wait: int = 300
+) -> tuple[int, dict[str, Any]]:
+    """Run the real ``upload-to-cloudz``; its exit status and its JSON reply."""
+    proc = stack.run(
+        str(BIN / "upload-to-cloudz"),
+        "-f",
+        str(file),
+        "-d",
+        stack.endpoint,
+        "--archive-path",
+        archive_path,
+        "--json",
+        "--wait",
+        str(wait),
+        *extra,
+        timeout=wait + 100,
+    )
+    try:
+        return proc.returncode, json.loads(proc.stdout)
+    except json.JSONDecodeError:
+        pytest.fail(
+            f"no JSON from upload-to-cloudz (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
+        )
 
 
 @pytest.fixture(scope="session")

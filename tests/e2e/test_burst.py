@@ -7,7 +7,6 @@ back SUCCEEDED with its rows in BigQuery exactly once; the same 16 again must ea
 
 from __future__ import annotations
 
-import json
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -15,7 +14,7 @@ from typing import Any
 
 import httpx
 import pytest
-from stack_session import BIN, Stack
+from stack_session import Stack, upload_cli
 
 from cloudz.cloud_clients import bigquery_client
 from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
@@ -27,23 +26,7 @@ ROWS = 2000
 
 
 def _upload(stack: Stack, file: Path, archive_path: str) -> tuple[int, dict[str, Any]]:
-    proc = stack.run(
-        str(BIN / "upload-to-cloudz"),
-        "-f",
-        str(file),
-        "-d",
-        stack.endpoint,
-        "--archive-path",
-        archive_path,
-        "--json",
-        "--wait",
-        "600",
-        timeout=700,
-    )
-    try:
-        return proc.returncode, json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(f"no JSON (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}")
+    return upload_cli(stack, file, archive_path, wait=600)
 
 
 def _run_ids(stack: Stack, nonce: str) -> set[str]:

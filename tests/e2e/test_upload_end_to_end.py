@@ -24,7 +24,7 @@ import httpx
 import pytest
 from google.cloud import bigquery
 from samples import SAMPLES_DIR
-from stack_session import BIN, Stack
+from stack_session import BIN, Stack, upload_cli
 
 from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
 from cloudz.convert import convert_file
@@ -89,27 +89,7 @@ def sha256_of(path: Path) -> str:
 
 def upload(stack: Stack, file: Path, archive_path: str, *extra: str) -> tuple[int, dict[str, Any]]:
     """Run the real CLI; return its exit status and its JSON reply."""
-    proc = stack.run(
-        str(BIN / "upload-to-cloudz"),
-        "-f",
-        str(file),
-        "-d",
-        stack.endpoint,
-        "--archive-path",
-        archive_path,
-        "--json",
-        "--wait",
-        "300",
-        *extra,
-        timeout=400,
-    )
-    try:
-        reply = json.loads(proc.stdout)
-    except json.JSONDecodeError:
-        pytest.fail(
-            f"no JSON from upload-to-cloudz (exit {proc.returncode}):\n{proc.stdout}\n{proc.stderr}"
-        )
-    return proc.returncode, reply
+    return upload_cli(stack, file, archive_path, *extra)
 
 
 class Airflow:
