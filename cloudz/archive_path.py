@@ -15,11 +15,13 @@ from pathlib import PurePath
 
 MAX_LENGTH = 200
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]*"
+# [0-9], not \d: Python's \d takes any Unicode digit (fullwidth, Arabic-Indic), Airflow does not
 _LAYOUT = re.compile(
-    rf"^(?P<collector>{_SEGMENT})/bgpdata/(?P<year>\d{{4}})\.(?P<month>\d{{2}})/"
-    rf"(?P<kind>RIBS|UPDATES)/(?P<name>{_SEGMENT})$"
+    rf"(?P<collector>{_SEGMENT})/bgpdata/(?P<year>[0-9]{{4}})\.(?P<month>[0-9]{{2}})/"
+    rf"(?P<kind>RIBS|UPDATES)/(?P<name>{_SEGMENT})",
+    re.ASCII,
 )
-_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 #: objects the pipeline writes next to an archived file: never an archive path themselves
 DERIVED_SUFFIXES = (".avro",)
 
@@ -56,6 +58,10 @@ def parse(path: str) -> ArchivePath:
         raise ArchivePathError(f"archive path is longer than {MAX_LENGTH} characters")
     if any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
         raise ArchivePathError("archive path contains control characters")
+    if not path.isascii():
+        raise ArchivePathError(
+            "archive path contains non-ASCII characters: RouteViews' layout is ASCII only"
+        )
     if path.startswith("/"):
         raise ArchivePathError("archive path must be relative (no leading '/')")
     if "\\" in path:
@@ -63,7 +69,7 @@ def parse(path: str) -> ArchivePath:
     segments = path.split("/")
     if any(s in ("", ".", "..") for s in segments):
         raise ArchivePathError("archive path has an empty, '.' or '..' segment")
-    m = _LAYOUT.match(path)
+    m = _LAYOUT.fullmatch(path)
     if m is None:
         raise ArchivePathError(
             f"archive path {path!r} does not follow "
@@ -106,9 +112,13 @@ def from_local_file(local: str | PurePath) -> ArchivePath:
 
 def check_sha256(value: str) -> str:
     """Return a sha256 hex digest in lower case, or raise ``ValueError``."""
+    if value != value.strip():
+        raise ValueError(
+            f"sha256 {value!r} has leading or trailing whitespace: send the 64 hex digits only"
+        )
     lowered = value.lower()
-    if not _SHA256.match(lowered):
-        raise ValueError(f"not a sha256 hex digest: {value!r}")
+    if not _SHA256.fullmatch(lowered):
+        raise ValueError(f"not a sha256 hex digest (64 hex digits): {value!r}")
     return lowered
 
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from typing import Any
 
 from cloudz import pipeline_contract as contract
+from cloudz.archive_store import ArchivedObject, StoreResult
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from ingest_service.airflow_runs import RunSnapshot, TaskState
-from ingest_service.archive_store import ArchivedObject, StoreResult
 
 _ARCHIVE_RESULT = {
     StoreResult.STORED: pb.ARCHIVE_RESULT_STORED,

@@ -20,11 +20,11 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from cloudz import pipeline_contract as contract
+from cloudz.archive_store import ArchiveStore
 from cloudz.cloud_clients import storage_client
 from cloudz.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from cloudz.settings import Settings
 from ingest_service.airflow_runs import AirflowRuns
-from ingest_service.archive_store import ArchiveStore
 from ingest_service.interceptors import MetricsInterceptor
 from ingest_service.run_watcher import RunWatcher
 from ingest_service.service import IngestService

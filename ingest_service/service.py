@@ -18,6 +18,14 @@ import grpc
 
 from cloudz import archive_path as paths
 from cloudz import pipeline_contract as contract
+from cloudz.archive_store import (
+    STORE_ERRORS,
+    ArchiveStore,
+    ContentMismatch,
+    PathBusy,
+    StoreOutcome,
+    StoreResult,
+)
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from ingest_service import metrics
@@ -26,13 +34,6 @@ from ingest_service.airflow_runs import (
     AirflowRuns,
     AirflowUnavailable,
     RunSnapshot,
-)
-from ingest_service.archive_store import (
-    STORE_ERRORS,
-    ArchiveStore,
-    ContentMismatch,
-    StoreOutcome,
-    StoreResult,
 )
 from ingest_service.errors import RpcError, invalid_argument
 from ingest_service.file_status import XCOM_KEYS, apply_run, archive_stage, run_note
@@ -184,6 +185,13 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 f"the object store failed ({type(exc).__name__}: {exc}); "
                 f"nothing was archived at {path.path}, upload again later",
                 reason="STORE_FAILED",
+                metadata={"archive_path": path.path},
+            ) from exc
+        except PathBusy as exc:
+            raise RpcError(
+                grpc.StatusCode.UNAVAILABLE,
+                f"{exc}; nothing was archived for this upload, upload again later",
+                reason="PATH_BUSY",
                 metadata={"archive_path": path.path},
             ) from exc
         except ContentMismatch as exc:

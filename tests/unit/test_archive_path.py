@@ -41,6 +41,12 @@ def test_parse_reads_the_layout() -> None:
         "route-views2/bgpdata/2024.01/RIBS/" + "a" * 300,
         # where the converted rows of rib.bz2 live: must never be an archived file itself
         "route-views2/bgpdata/2024.01/RIBS/rib.20240101.0000.bz2.avro",
+        # Unicode digits: Python's \d takes them, Airflow's run ids do not
+        "route-views2/bgpdata/\uff12\uff10\uff12\uff16.\uff11\uff11/RIBS/rib.bz2",
+        "route-views2/bgpdata/2026.\u0661\u0661/RIBS/rib.bz2",
+        "route-views2/bgpdata/2026.11/RIBS/r\u00efb.bz2",
+        # a trailing newline: "$" would have matched before it
+        "route-views2/bgpdata/2024.01/RIBS/rib.bz2\n",
     ],
 )
 def test_parse_refuses_hostile_paths(hostile: str) -> None:
@@ -74,6 +80,17 @@ def test_run_id_is_stable_valid_for_airflow_and_tells_versions_apart() -> None:
 
 def test_check_sha256() -> None:
     assert paths.check_sha256("AB" * 32) == "ab" * 32
-    for bad in ("", "ab" * 31, "zz" * 32, "ab" * 33):
-        with pytest.raises(ValueError):
+    for bad in ("", "ab" * 31, "zz" * 32, "ab" * 33, "\uff10" * 64):
+        with pytest.raises(ValueError, match="not a sha256"):
             paths.check_sha256(bad)
+    for padded in ("ab" * 32 + "\n", " " + "ab" * 32, "ab" * 32 + " "):
+        with pytest.raises(ValueError, match="whitespace"):
+            paths.check_sha256(padded)
+
+
+def test_every_accepted_path_is_a_valid_airflow_run_id() -> None:
+    """The grammar and Airflow's run-id alphabet agree, so no archived file is stuck."""
+    import re
+
+    p = paths.parse("rrc00/bgpdata/2026.11/UPDATES/updates.20261101.0000.gz")
+    assert re.fullmatch(r"[A-Za-z0-9_.~:+-]+", paths.run_id(p, "ab" * 32))
