@@ -37,6 +37,23 @@ class Settings:
     receiver_workers: int = 64
     #: requests one replica sends Airflow's api-server at once (its database pool is the limit)
     receiver_airflow_requests: int = 4
+    #: uploads one collector may run at once on one replica; more get RESOURCE_EXHAUSTED
+    receiver_uploads_per_collector: int = 8
+    #: GetStatus calls one replica serves at once (kept apart from uploads and health)
+    receiver_status_calls: int = 16
+    #: seconds an upload may go without a message before it is cut off
+    receiver_idle_seconds: int = 60
+    #: PEM certificate chain and key of the receiver; empty: the local stack's (``tls_dir``)
+    receiver_tls_cert: str = ""
+    receiver_tls_key: str = ""
+    #: 1: serve without TLS, refused unless ``receiver_host`` is a loopback address
+    receiver_plaintext: int = 0
+    #: the collectors' credentials file (hashes only); empty: ``state_dir/credentials.json``
+    receiver_credentials: str = ""
+    #: audience of Google-signed ID tokens (the receiver's URL); empty: ID tokens refused
+    receiver_id_token_audience: str = ""
+    #: where the signing keys of ID tokens are published
+    receiver_id_token_certs_url: str = "https://www.googleapis.com/oauth2/v1/certs"
     #: first Prometheus port; replica ``i`` serves metrics on ``+ i``
     receiver_metrics_host: str = "127.0.0.1"
     receiver_metrics_port: int = 9464
@@ -104,3 +121,43 @@ class Settings:
     @property
     def logs_dir(self) -> Path:
         return self.state_dir / "logs"
+
+    @property
+    def tls_dir(self) -> Path:
+        """The local stack's CA and receiver certificate (made by ``cloudz-stack up``)."""
+        return self.state_dir / "tls"
+
+    @property
+    def tls_ca_cert(self) -> Path:
+        return self.tls_dir / "ca.pem"
+
+    @property
+    def tls_cert(self) -> Path:
+        return (
+            Path(self.receiver_tls_cert)
+            if self.receiver_tls_cert
+            else self.tls_dir / "receiver.pem"
+        )
+
+    @property
+    def tls_key(self) -> Path:
+        return (
+            Path(self.receiver_tls_key) if self.receiver_tls_key else self.tls_dir / "receiver.key"
+        )
+
+    @property
+    def credentials_file(self) -> Path:
+        if self.receiver_credentials:
+            return Path(self.receiver_credentials)
+        return self.state_dir / "credentials.json"
+
+    @property
+    def local_token_file(self) -> Path:
+        """The local stack's own credential, valid for every collector (``cloudz-stack up``)."""
+        return self.state_dir / "local.token"
+
+    @property
+    def receiver_url(self) -> str:
+        """What ``upload-to-cloudz -d`` takes to reach this receiver."""
+        scheme = "http" if self.receiver_plaintext else "https"
+        return f"{scheme}://{self.receiver_host}:{self.receiver_port}"

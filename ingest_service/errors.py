@@ -2,13 +2,14 @@
 
 A handler raises ``RpcError``; the servicer turns it into ``context.abort_with_status``
 so clients get a status code, a message a human can act on, and machine-readable
-details (``BadRequest`` field violations, ``ErrorInfo`` reason + metadata).
+details (``BadRequest`` field violations, ``ErrorInfo`` reason + metadata, ``RetryInfo``
+when trying again later will help).
 """
 
 from __future__ import annotations
 
 import grpc
-from google.protobuf import any_pb2
+from google.protobuf import any_pb2, duration_pb2
 from google.rpc import code_pb2, error_details_pb2, status_pb2
 from grpc_status import rpc_status
 
@@ -26,8 +27,10 @@ class RpcError(Exception):
         reason: str,
         metadata: dict[str, str] | None = None,
         field: str | None = None,
+        retry_after: float | None = None,
     ) -> None:
         super().__init__(message)
+        self.retry_after = retry_after
         self.code = code
         self.message = message
         self.reason = reason
@@ -55,6 +58,17 @@ class RpcError(Exception):
                 )
             )
             details.append(bad)
+        if self.retry_after is not None:
+            retry = any_pb2.Any()
+            retry.Pack(
+                error_details_pb2.RetryInfo(
+                    retry_delay=duration_pb2.Duration(
+                        seconds=int(self.retry_after),
+                        nanos=int((self.retry_after % 1) * 1e9),
+                    )
+                )
+            )
+            details.append(retry)
         code_value = self.code.value[0]
         assert code_value != code_pb2.OK
         return rpc_status.to_status(

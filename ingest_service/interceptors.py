@@ -1,7 +1,8 @@
 """Cross-cutting concerns of the receiver, kept out of the handlers (as grpc's examples do).
 
 ``MetricsInterceptor`` counts every call by method and status code and times it,
-for unary and client-streaming methods alike.
+for unary and client-streaming methods alike; ``auth`` and ``admission`` hold the
+interceptors that authenticate calls and bound what one caller may hold.
 """
 
 from __future__ import annotations
@@ -31,6 +32,31 @@ def _code_name(context: grpc.ServicerContext, failed: bool) -> str:
     return str(code.name)
 
 
+Behaviour = Callable[[Any, grpc.ServicerContext], Any]
+
+
+def wrap_behaviour(
+    handler: grpc.RpcMethodHandler, decorate: Callable[[Behaviour], Behaviour]
+) -> grpc.RpcMethodHandler:
+    """``handler`` with its unary or client-streaming behaviour decorated.
+
+    Server-streaming methods (health Watch, reflection) pass through undecorated.
+    """
+    if handler.unary_unary is not None:
+        return grpc.unary_unary_rpc_method_handler(
+            decorate(handler.unary_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    if handler.stream_unary is not None:
+        return grpc.stream_unary_rpc_method_handler(
+            decorate(handler.stream_unary),
+            request_deserializer=handler.request_deserializer,
+            response_serializer=handler.response_serializer,
+        )
+    return handler
+
+
 class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def intercept_service(
         self,
@@ -42,7 +68,7 @@ class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             return None
         method = handler_call_details.method.rsplit("/", 1)[-1]
 
-        def timed(behaviour: Callable[[Any, grpc.ServicerContext], Any]) -> Callable[..., Any]:
+        def timed(behaviour: Behaviour) -> Behaviour:
             def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
                 started = time.monotonic()
                 failed = True
@@ -56,16 +82,4 @@ class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
             return wrapper
 
-        if handler.unary_unary is not None:
-            return grpc.unary_unary_rpc_method_handler(
-                timed(handler.unary_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        if handler.stream_unary is not None:
-            return grpc.stream_unary_rpc_method_handler(
-                timed(handler.stream_unary),
-                request_deserializer=handler.request_deserializer,
-                response_serializer=handler.response_serializer,
-            )
-        return handler  # streaming responses (health Watch, reflection): pass through
+        return wrap_behaviour(handler, timed)

@@ -11,3 +11,8 @@ UPLOADS = Counter(
 )
 BYTES_RECEIVED = Counter("cloudz_upload_bytes_received", "MRT bytes received from collectors")
 RUNS_TRIGGERED = Counter("cloudz_runs_triggered", "Airflow runs this replica created")
+REFUSED = Counter(
+    "cloudz_calls_refused",
+    "Calls refused before any work, by method and reason (credential, permission, busy, idle)",
+    ["method", "reason"],
+)

@@ -3,11 +3,16 @@
 Replicas are stateless and bind the same port with ``SO_REUSEPORT``: the kernel
 spreads new connections over them, so the local stack needs no proxy (see
 docs/stack.md). SIGTERM flips health to NOT_SERVING, then drains calls.
+
+Every call to IngestService passes three interceptors: metrics (outermost, so
+refusals are counted too), authentication, and admission. The port speaks TLS;
+plaintext is served only on a loopback address and only when asked for.
 """
 
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import logging
 import signal
 import threading
@@ -22,9 +27,12 @@ from prometheus_client import start_http_server
 from cloudz import pipeline_contract as contract
 from cloudz.archive_store import ArchiveStore
 from cloudz.cloud_clients import storage_client
+from cloudz.collector_credentials import CredentialFile
 from cloudz.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from cloudz.settings import Settings
+from ingest_service.admission import Admission, AdmissionInterceptor
 from ingest_service.airflow_runs import AirflowRuns
+from ingest_service.auth import AuthInterceptor, IdTokenVerifier
 from ingest_service.interceptors import MetricsInterceptor
 from ingest_service.run_watcher import RunWatcher
 from ingest_service.service import IngestService
@@ -38,6 +46,45 @@ DRAIN_SECONDS = 30.0
 #: an upload (streaming + waiting) never needs longer; a stalled client is cut off after it
 MAX_CONNECTION_AGE_MS = 2 * 3600 * 1000
 MAX_CONNECTION_AGE_GRACE_MS = 10 * 60 * 1000
+#: threads kept free of uploads and status calls: health checks and reflection
+RESERVED_THREADS = 8
+
+
+class ConfigError(RuntimeError):
+    """The replica's settings would make it unsafe to serve."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def bind(server: grpc.Server, settings: Settings, port: int | None = None) -> int:
+    """Bind the port with TLS, or plaintext on loopback when asked; the port bound."""
+    address = f"{settings.receiver_host}:{settings.receiver_port if port is None else port}"
+    if settings.receiver_plaintext:
+        if not _is_loopback(settings.receiver_host):
+            raise ConfigError(
+                f"plaintext refused on {settings.receiver_host}: it is not a loopback address, "
+                "and credentials would cross the network in clear; serve TLS "
+                "(CLOUDZ_RECEIVER_TLS_CERT/_KEY) instead"
+            )
+        log.warning("serving PLAINTEXT on %s (loopback only)", address)
+        return int(server.add_insecure_port(address))
+    try:
+        key = settings.tls_key.read_bytes()
+        chain = settings.tls_cert.read_bytes()
+    except FileNotFoundError as exc:
+        raise ConfigError(
+            f"no TLS certificate/key ({exc.filename}): set CLOUDZ_RECEIVER_TLS_CERT and "
+            "CLOUDZ_RECEIVER_TLS_KEY (`cloudz-stack up` makes them for the local stack)"
+        ) from exc
+    credentials = grpc.ssl_server_credentials([(key, chain)])
+    return int(server.add_secure_port(address, credentials))
 
 
 def build_server(
@@ -54,14 +101,28 @@ def build_server(
         max_concurrent=settings.receiver_airflow_requests,
     )
     watcher = RunWatcher(runs, stopping=stopping)
+    admission = Admission(
+        uploads=settings.receiver_workers,
+        uploads_per_credential=settings.receiver_uploads_per_collector,
+        status_calls=settings.receiver_status_calls,
+    )
+    id_tokens = (
+        IdTokenVerifier(settings.receiver_id_token_audience, settings.receiver_id_token_certs_url)
+        if settings.receiver_id_token_audience
+        else None
+    )
+    threads = settings.receiver_workers + settings.receiver_status_calls + RESERVED_THREADS
     server = grpc.server(
-        futures.ThreadPoolExecutor(
-            max_workers=settings.receiver_workers, thread_name_prefix="ingest"
-        ),
-        interceptors=[MetricsInterceptor()],
-        # more calls than threads would queue unseen (health checks included): refuse them
-        # with RESOURCE_EXHAUSTED instead, and bound how long any one connection may live
-        maximum_concurrent_rpcs=settings.receiver_workers,
+        futures.ThreadPoolExecutor(max_workers=threads, thread_name_prefix="ingest"),
+        interceptors=[
+            MetricsInterceptor(),
+            AuthInterceptor(SERVICE_NAME, CredentialFile(settings.credentials_file), id_tokens),
+            AdmissionInterceptor(SERVICE_NAME, admission),
+        ],
+        # uploads and status calls are bounded by Admission below the pool's size, so the
+        # reserved threads answer health checks; beyond the pool gRPC refuses at once
+        # instead of queueing unseen; and no one connection lives for ever
+        maximum_concurrent_rpcs=threads,
         options=[
             ("grpc.max_connection_age_ms", MAX_CONNECTION_AGE_MS),
             ("grpc.max_connection_age_grace_ms", MAX_CONNECTION_AGE_GRACE_MS),
@@ -70,14 +131,14 @@ def build_server(
         ],
     )
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
-        IngestService(store, runs, stopping, watcher), server
+        IngestService(store, runs, stopping, watcher, idle_seconds=settings.receiver_idle_seconds),
+        server,
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     reflection.enable_server_reflection(
         (SERVICE_NAME, health.SERVICE_NAME, reflection.SERVICE_NAME), server
     )
-    server.add_insecure_port(f"{settings.receiver_host}:{settings.receiver_port}")
     return server, health_servicer
 
 
@@ -91,6 +152,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--replica", type=int, default=0, help="replica number (metrics port offset)"
     )
+    parser.add_argument(
+        "--port", type=int, default=None, help="serve on this port instead of the shared one"
+    )
     args = parser.parse_args(argv)
     logging.basicConfig(
         level=logging.INFO,
@@ -103,9 +167,14 @@ def main(argv: list[str] | None = None) -> None:
     )
     stopping = threading.Event()
     server, health_servicer = build_server(settings, stopping)
+    try:
+        port = bind(server, settings, args.port)
+    except ConfigError as exc:
+        log.error("%s", exc)
+        raise SystemExit(2) from exc
     server.start()
     _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)
-    log.info("serving on %s", settings.receiver_endpoint)
+    log.info("serving on %s:%d", settings.receiver_host, port)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         log.info("signal %d: draining", signum)

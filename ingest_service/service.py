@@ -35,8 +35,10 @@ from ingest_service.airflow_runs import (
     AirflowUnavailable,
     RunSnapshot,
 )
+from ingest_service.auth import current_principal
 from ingest_service.errors import RpcError, invalid_argument
 from ingest_service.file_status import XCOM_KEYS, apply_run, archive_stage, run_note
+from ingest_service.idle_stream import idle_limited
 from ingest_service.run_watcher import RunWatcher
 
 log = logging.getLogger(__name__)
@@ -53,6 +55,8 @@ ALIVE_SECONDS = 1.0
 REPLY_MARGIN_SECONDS = 1.5
 #: how long to wait when the client set no deadline
 DEFAULT_WAIT_SECONDS = 60.0
+#: how long an upload may go without a message (``Settings.receiver_idle_seconds``)
+IDLE_SECONDS = 60.0
 
 
 class IngestService(pb_grpc.IngestServiceServicer):
@@ -62,8 +66,10 @@ class IngestService(pb_grpc.IngestServiceServicer):
         runs: AirflowRuns,
         stopping: threading.Event | None = None,
         watcher: RunWatcher | None = None,
+        idle_seconds: float = IDLE_SECONDS,
     ) -> None:
         self._store = store
+        self._idle_seconds = idle_seconds
         self._runs = runs
         #: set when the replica drains: waiting calls reply "running" at once
         self._stopping = stopping or threading.Event()
@@ -74,7 +80,8 @@ class IngestService(pb_grpc.IngestServiceServicer):
         self, request_iterator: Iterator[pb.UploadRequest], context: grpc.ServicerContext
     ) -> pb.FileStatus:
         try:
-            reply = self._upload(request_iterator, context)
+            reply = self._upload(idle_limited(request_iterator, self._idle_seconds, "Upload"))
+            self._follow_upload(reply, context)
         except RpcError as err:
             metrics.UPLOADS.labels(result=err.reason.lower()).inc()
             log.info("upload refused: %s: %s", err.reason, err.message)
@@ -96,6 +103,7 @@ class IngestService(pb_grpc.IngestServiceServicer):
     ) -> pb.FileStatus:
         try:
             path = self._parse_path(request.archive_path, field="archive_path")
+            self._authorize(path, "GetStatus")
             obj = self._store.stat(path.path)
             if obj is None or not obj.sha256:  # nothing, or not written by a receiver
                 raise RpcError(
@@ -115,9 +123,8 @@ class IngestService(pb_grpc.IngestServiceServicer):
             raise
 
     # --- steps ----------------------------------------------------------------
-    def _upload(
-        self, requests: Iterator[pb.UploadRequest], context: grpc.ServicerContext
-    ) -> pb.FileStatus:
+    def _upload(self, requests: Iterator[pb.UploadRequest]) -> pb.FileStatus:
+        """Archive the streamed file; the status of the archive stage (no run yet)."""
         first = next(requests, None)
         if first is None or not first.HasField("header"):
             raise invalid_argument(
@@ -127,6 +134,7 @@ class IngestService(pb_grpc.IngestServiceServicer):
             )
         header = first.header
         path = self._parse_path(header.archive_path)
+        self._authorize(path, "Upload")
         try:
             sha256 = paths.check_sha256(header.sha256)
         except ValueError as exc:
@@ -159,9 +167,31 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 f"{path.path} is already archived with sha256 {outcome.archived.sha256}; "
                 f"the upload has sha256 {sha256}. Archived files are never replaced."
             )
-            return status
-        self._follow_run(status, path, sha256, header.size, context, trigger_missing=True)
         return status
+
+    def _follow_upload(self, status: pb.FileStatus, context: grpc.ServicerContext) -> None:
+        """Start and follow the run of an archived file (not of a conflict)."""
+        if status.outcome == pb.OUTCOME_REJECTED:
+            return
+        path = paths.parse(status.archive_path)
+        self._follow_run(
+            status, path, status.sha256, status.archive.size, context, trigger_missing=True
+        )
+
+    @staticmethod
+    def _authorize(path: paths.ArchivePath, method: str) -> None:
+        """PERMISSION_DENIED unless the caller's credential may write the path's collector."""
+        principal = current_principal()
+        if principal.may_write(path.collector):
+            return
+        metrics.REFUSED.labels(method=method, reason="permission_denied").inc()
+        raise RpcError(
+            grpc.StatusCode.PERMISSION_DENIED,
+            f"credential {principal.credential_id} ({principal.name}) may not write collector "
+            f"{path.collector!r}; it may write: {', '.join(sorted(principal.collectors))}",
+            reason="PERMISSION_DENIED",
+            metadata={"archive_path": path.path, "credential": principal.credential_id},
+        )
 
     def _receive(
         self, path: paths.ArchivePath, sha256: str, size: int, requests: Iterator[pb.UploadRequest]

@@ -1,7 +1,7 @@
-"""Turn ``-d`` into a gRPC channel: ``http://`` plaintext, ``https://`` TLS, ``host:port``.
+"""Turn ``-d`` into a gRPC channel: ``https://`` or a bare ``host:port`` is TLS.
 
-A bare ``host:port`` means TLS, except on a loopback host where it means
-plaintext (the local stack has no certificate). Tokens ride as call metadata.
+``http://`` (plaintext) is accepted only for a loopback host: a credential sent
+in clear across a network is a credential given away. Tokens ride as call metadata.
 """
 
 from __future__ import annotations
@@ -62,12 +62,17 @@ def _parse(raw: str) -> Endpoint:
         tls = parts.scheme == "https"
         port = parts.port or (443 if tls else DEFAULT_PORT)
         host = parts.hostname
+        if not tls and not _is_loopback(host):
+            raise EndpointError(
+                f"endpoint {raw!r}: plaintext is refused off loopback (the credential would "
+                "cross the network in clear); use https://"
+            )
     else:
         host, sep, port_text = text.rpartition(":")
-        if not sep or not host or not port_text.isdigit():
+        if not sep or not host or not port_text.isascii() or not port_text.isdigit():
             raise EndpointError(f"endpoint {raw!r} must be host:port, http://… or https://…")
         port = int(port_text)
-        tls = not _is_loopback(host)
+        tls = True
     if not 0 < port < 65536:
         raise EndpointError(f"endpoint {raw!r}: port {port} is out of range")
     if ":" in host and not host.startswith("["):

@@ -6,8 +6,11 @@ again for the same file: the receiver never replaces an archived object.
 Exit status: 0 archived, converted and loaded; 3 rejected (bad input, conflict,
 bytes that do not match); 4 archived but a later stage failed or the file is
 damaged (partial); 5 still running when the wait ended (ask again with
-``upload-to-cloudz status``); 6 receiver unreachable, or the file could not be sent
-within the wait (nothing archived); 2 usage error.
+``upload-to-cloudz status``); 6 receiver unreachable or busy, or the file could not
+be sent within the wait (nothing archived); 2 usage error.
+
+A busy receiver (RESOURCE_EXHAUSTED) and a restarting one (UNAVAILABLE) are tried
+again with backoff within ``--wait``: an upload is idempotent.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import enum
 import hashlib
 import json
 import os
+import random
 import sys
 import time
 from collections.abc import Iterator
@@ -37,6 +41,8 @@ from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 CHUNK_BYTES = 1024 * 1024
 #: tries of an upload that meets UNAVAILABLE (a replica restarting): uploads are idempotent
 UNAVAILABLE_ATTEMPTS = 3
+#: the longest pause between tries when the receiver is busy (RESOURCE_EXHAUSTED)
+MAX_BUSY_PAUSE_SECONDS = 60.0
 DEFAULT_WAIT_SECONDS = 900.0
 
 
@@ -135,13 +141,25 @@ def _error_summary(err: grpc.RpcError) -> dict[str, Any]:
     return out
 
 
+def _retry_delay(err: grpc.RpcError) -> float | None:
+    """The receiver's ``RetryInfo`` delay, if it sent one."""
+    status = rpc_status.from_call(err)
+    for detail in status.details if status is not None else ():
+        info = error_details_pb2.RetryInfo()
+        if detail.Unpack(info):
+            return float(info.retry_delay.seconds + info.retry_delay.nanos / 1e9)
+    return None
+
+
 def _exit_of_error(err: grpc.RpcError) -> Exit:
     code = err.code()
     if code in _REJECTED_CODES:
         return Exit.REJECTED
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        return Exit.RUNNING
-    if code == grpc.StatusCode.UNAVAILABLE:
+        # the receiver cut off a stalled stream: nothing was archived
+        idle = _error_summary(err).get("reason") == "UPLOAD_IDLE"
+        return Exit.UNREACHABLE if idle else Exit.RUNNING
+    if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
         return Exit.UNREACHABLE
     return Exit.FAILED
 
@@ -215,8 +233,10 @@ def _report(status: pb.FileStatus, as_json: bool) -> Exit:
 def _report_error(err: grpc.RpcError, endpoint: str, as_json: bool) -> Exit:
     summary = _error_summary(err)
     exit_code = _exit_of_error(err)
-    if exit_code is Exit.UNREACHABLE:
+    if err.code() == grpc.StatusCode.UNAVAILABLE:
         summary["message"] = f"receiver at {endpoint} unreachable: {summary['message']}"
+    elif err.code() == grpc.StatusCode.RESOURCE_EXHAUSTED:
+        summary["message"] = f"receiver at {endpoint} still busy: {summary['message']}"
     if as_json:
         click.echo(json.dumps({"error": summary}, indent=2))
     else:
@@ -234,12 +254,32 @@ endpoint_option = click.option(
     help="host:port, http://host:port (plaintext) or https://host:port (TLS).",
 )
 token_option = click.option(
-    "--token", envvar="CLOUDZ_TOKEN", default=None, help="Bearer token (env CLOUDZ_TOKEN)."
+    "--token",
+    envvar="CLOUDZ_TOKEN",
+    default=None,
+    help="The collector's credential (env CLOUDZ_TOKEN); prefer --token-file.",
 )
+token_file_option = click.option(
+    "--token-file",
+    envvar="CLOUDZ_TOKEN_FILE",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="File holding the collector's credential (env CLOUDZ_TOKEN_FILE).",
+)
+
+
+def _token(token: str | None, token_file: Path | None) -> str | None:
+    if token_file is not None:
+        return token_file.read_text().strip() or None
+    return token
+
+
 ca_option = click.option(
     "--ca-cert",
+    envvar="CLOUDZ_CA_CERT",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    help="PEM file of the CA that signed the receiver's certificate (TLS).",
+    help="PEM file of the CA that signed the receiver's certificate (env CLOUDZ_CA_CERT); "
+    "default: the system's trusted CAs.",
 )
 wait_option = click.option(
     "--wait",
@@ -282,6 +322,7 @@ def _stub(endpoint: str, ca_cert: Path | None) -> tuple[grpc.Channel, pb_grpc.In
     "<collector>/bgpdata/YYYY.MM/{RIBS,UPDATES}/ location when not given.",
 )
 @token_option
+@token_file_option
 @ca_option
 @wait_option
 @json_option
@@ -295,6 +336,7 @@ def main(
     endpoint: str | None,
     archive_path: str | None,
     token: str | None,
+    token_file: Path | None,
     ca_cert: Path | None,
     wait_seconds: float,
     as_json: bool,
@@ -314,23 +356,44 @@ def main(
     show = sys.stderr.isatty() if progress is None else progress
     sha256, size = file_sha256(file_, show)
     header = pb.FileHeader(archive_path=target.path, sha256=sha256, size=size)
+    metadata = call_metadata(_token(token, token_file))
+    deadline = time.monotonic() + wait_seconds
+    unavailable = busy = 0
     with channel:
-        for attempt in range(1, UNAVAILABLE_ATTEMPTS + 1):
+        while True:
             sent: list[bool] = []
             try:
                 with file_.open("rb") as f, _progress(size, "uploading", show) as bar:
                     status = stub.Upload(
                         upload_requests(f, header, bar, sent),
-                        timeout=wait_seconds,
-                        metadata=call_metadata(token),
+                        timeout=max(deadline - time.monotonic(), 0.001),
+                        metadata=metadata,
                     )
                 break
             except grpc.RpcError as err:
                 code = err.code()
-                if code == grpc.StatusCode.UNAVAILABLE and attempt < UNAVAILABLE_ATTEMPTS:
+                pause = None
+                tls_refused = "CERTIFICATE_VERIFY_FAILED" in (err.details() or "")
+                if tls_refused:
+                    click.echo(
+                        "error: the receiver's certificate is not signed by a CA this client "
+                        "trusts: give the archive's CA with --ca-cert; nothing was sent",
+                        err=True,
+                    )
+                    ctx.exit(Exit.UNREACHABLE)
+                if code == grpc.StatusCode.UNAVAILABLE and unavailable + 1 < UNAVAILABLE_ATTEMPTS:
                     # a replica restarting or draining: uploading again is always safe
-                    click.echo(f"receiver unavailable, trying again ({err.details()})", err=True)
-                    time.sleep(2**attempt)
+                    unavailable += 1
+                    pause = 2.0**unavailable
+                elif code == grpc.StatusCode.RESOURCE_EXHAUSTED:
+                    # busy: wait as long as the receiver asks, longer each time, with jitter
+                    busy += 1
+                    asked = _retry_delay(err) or 1.0
+                    pause = min(asked * 2 ** (busy - 1), MAX_BUSY_PAUSE_SECONDS)
+                    pause *= random.uniform(1.0, 1.5)
+                if pause is not None and time.monotonic() + pause < deadline:
+                    click.echo(f"{err.details()}: trying again in {pause:.1f} s", err=True)
+                    time.sleep(pause)
                     continue
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED and not sent:
                     click.echo(
@@ -347,6 +410,7 @@ def main(
 @click.argument("archive_path")
 @endpoint_option
 @token_option
+@token_file_option
 @ca_option
 @click.option(
     "--wait",
@@ -363,6 +427,7 @@ def status(
     archive_path: str,
     endpoint: str,
     token: str | None,
+    token_file: Path | None,
     ca_cert: Path | None,
     wait_seconds: float,
     as_json: bool,
@@ -373,7 +438,7 @@ def status(
             reply = stub.GetStatus(
                 pb.GetStatusRequest(archive_path=archive_path),
                 timeout=wait_seconds,
-                metadata=call_metadata(token),
+                metadata=call_metadata(_token(token, token_file)),
             )
         except grpc.RpcError as err:
             ctx.exit(_report_error(err, endpoint, as_json))

@@ -63,10 +63,21 @@ def airflow_ready(settings: Settings) -> bool:
     return all((health.get(k) or {}).get("status") == "healthy" for k in AIRFLOW_HEALTH_KEYS)
 
 
-def grpc_serving(target: str, timeout: float = PROBE_TIMEOUT) -> bool:
+def receiver_channel(settings: Settings, target: str | None = None) -> grpc.Channel:
+    """A channel to the local receiver: TLS trusting the stack's CA, unless it is plaintext."""
+    target = target or settings.receiver_endpoint
+    if settings.receiver_plaintext:
+        return grpc.insecure_channel(target)
+    ca = settings.tls_ca_cert.read_bytes() if settings.tls_ca_cert.exists() else None
+    return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=ca))
+
+
+def grpc_serving(
+    settings: Settings, target: str | None = None, timeout: float = PROBE_TIMEOUT
+) -> bool:
     """The standard gRPC health service (service ``""``) says SERVING at ``target``."""
     try:
-        with grpc.insecure_channel(target) as channel:
+        with receiver_channel(settings, target) as channel:
             stub = health_pb2_grpc.HealthStub(channel)
             reply = stub.Check(health_pb2.HealthCheckRequest(service=""), timeout=timeout)
     except grpc.RpcError:
@@ -77,7 +88,7 @@ def grpc_serving(target: str, timeout: float = PROBE_TIMEOUT) -> bool:
 def receiver_ready(settings: Settings, replica: int) -> bool:
     """A replica's own metrics port, then the shared gRPC port (any replica may answer)."""
     metrics = f"http://127.0.0.1:{settings.receiver_metrics_port + replica}/metrics"
-    return http_ok(metrics) and grpc_serving(settings.receiver_endpoint)
+    return http_ok(metrics) and grpc_serving(settings)
 
 
 def port_in_use(port: int, host: str = "127.0.0.1") -> bool:

@@ -36,6 +36,7 @@ from cloudz.settings import Settings
 from cloudz.stack import airflow_env, bigquery_emulator, postgres, processes, readiness
 from cloudz.stack.layout import Layout
 from cloudz.stack.processes import ProcessSpec
+from cloudz.stack.receiver_secrets import ensure_receiver_secrets
 
 log = logging.getLogger("cloudz.stack")
 
@@ -431,6 +432,8 @@ class Supervisor:
             self._launch(child)
         self._wait_ready(airflow)
         receivers = [c for c in self.children if c.spec.group == "receiver"]
+        if receivers:
+            self._step("receiver-secrets", lambda: ensure_receiver_secrets(settings))
         for child in receivers:
             self._launch(child)
         self._wait_ready(receivers)

@@ -18,10 +18,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import grpc
 import pytest
 from free_ports import free_ports
 
+from cloudz.cli.upload import call_metadata
 from cloudz.settings import Settings
+from cloudz.stack import readiness
 
 BIN = Path(sys.executable).parent
 
@@ -33,7 +36,20 @@ class Stack:
 
     @property
     def endpoint(self) -> str:
-        return f"http://127.0.0.1:{self.settings.receiver_port}"
+        return f"https://127.0.0.1:{self.settings.receiver_port}"
+
+    @property
+    def token(self) -> str:
+        """The stack's own credential (every collector)."""
+        return self.settings.local_token_file.read_text().strip()
+
+    @property
+    def metadata(self) -> list[tuple[str, str]]:
+        return call_metadata(self.token)
+
+    def channel(self, target: str | None = None) -> grpc.Channel:
+        """A TLS channel to the receiver that trusts the stack's CA."""
+        return readiness.receiver_channel(self.settings, target)
 
     def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
@@ -55,6 +71,11 @@ def _stack_env(state_dir: Path) -> dict[str, str]:
         "CLOUDZ_RECEIVER_PORT": str(receiver),
         "CLOUDZ_RECEIVER_METRICS_PORT": str(metrics),
         "CLOUDZ_STATSD_PORT": str(statsd),
+        # an upload that stalls is cut off sooner than in production, so tests of it are short
+        "CLOUDZ_RECEIVER_IDLE_SECONDS": "10",
+        # what every ``upload-to-cloudz`` the tests run trusts and sends (made by ``up``)
+        "CLOUDZ_CA_CERT": str(state_dir / "tls" / "ca.pem"),
+        "CLOUDZ_TOKEN_FILE": str(state_dir / "local.token"),
     }
     env["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{gcs}"
     env["BIGQUERY_EMULATOR_HOST"] = f"http://127.0.0.1:{bq}"
@@ -73,6 +94,10 @@ def upload_cli(
         stack.endpoint,
         "--archive-path",
         archive_path,
+        "--ca-cert",
+        str(stack.settings.tls_ca_cert),
+        "--token-file",
+        str(stack.settings.local_token_file),
         "--json",
         "--wait",
         str(wait),

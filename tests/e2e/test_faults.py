@@ -27,6 +27,7 @@ from cloudz.cloud_clients import storage_client
 from cloudz.settings import Settings
 from cloudz.stack import readiness
 from cloudz.stack.processes import gcs_binary
+from cloudz.stack.receiver_secrets import ensure_receiver_secrets
 
 pytestmark = pytest.mark.stack
 
@@ -36,8 +37,10 @@ class Receiver:
 
     def __init__(self, gcs_root: Path) -> None:
         gcs, receiver, metrics, dead_airflow = free_ports(4)
+        state_dir = Path(tempfile.mkdtemp(prefix="cloudz-faults-"))
         self.env = {
             **os.environ,
+            "CLOUDZ_STATE_DIR": str(state_dir),
             "CLOUDZ_GCS_PORT": str(gcs),
             "CLOUDZ_RECEIVER_PORT": str(receiver),
             "CLOUDZ_RECEIVER_METRICS_PORT": str(metrics),
@@ -45,7 +48,7 @@ class Receiver:
             "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{gcs}",
         }
         self.settings = Settings.from_env(self.env)
-        self.endpoint = f"http://127.0.0.1:{receiver}"
+        self.endpoint = f"https://127.0.0.1:{receiver}"
         url = f"http://127.0.0.1:{gcs}"
         gcs_cmd = [str(gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(gcs),
                    "-backend", "filesystem", "-filesystem-root", str(gcs_root),
@@ -56,6 +59,7 @@ class Receiver:
         _wait(lambda: readiness.gcs_ready(self.settings))
         os.environ["STORAGE_EMULATOR_HOST"] = url
         storage_client(self.settings).create_bucket(self.settings.bucket)
+        ensure_receiver_secrets(self.settings)
         self.procs.append(
             subprocess.Popen(
                 [sys.executable, "-m", "ingest_service.server"],
@@ -64,12 +68,14 @@ class Receiver:
                 stderr=subprocess.DEVNULL,
             )
         )
-        _wait(lambda: readiness.grpc_serving(self.settings.receiver_endpoint))
+        _wait(lambda: readiness.grpc_serving(self.settings))
 
     def upload(self, file: Path, archive_path: str) -> subprocess.CompletedProcess[str]:
         return subprocess.run(
             [str(BIN / "upload-to-cloudz"), "-f", str(file), "-d", self.endpoint,
-             "--archive-path", archive_path, "--json", "--wait", "20"],
+             "--archive-path", archive_path, "--json", "--wait", "20",
+             "--ca-cert", str(self.settings.tls_ca_cert),
+             "--token-file", str(self.settings.local_token_file)],
             env=self.env, capture_output=True, text=True, timeout=180, check=False,
         )  # fmt: skip
 

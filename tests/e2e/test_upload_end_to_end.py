@@ -250,9 +250,7 @@ def test_truncated_file_is_archived_and_reported_partial(
 
 
 def _stub(stack: Stack) -> pb_grpc.IngestServiceStub:
-    return pb_grpc.IngestServiceStub(
-        grpc.insecure_channel(f"127.0.0.1:{stack.settings.receiver_port}")
-    )
+    return pb_grpc.IngestServiceStub(stack.channel())
 
 
 def test_wrong_checksum_is_refused_and_nothing_is_stored(stack: Stack) -> None:
@@ -261,7 +259,9 @@ def test_wrong_checksum_is_refused_and_nothing_is_stored(stack: Stack) -> None:
     header = pb.FileHeader(archive_path=path, sha256="0" * 64, size=len(data))
     with pytest.raises(grpc.RpcError) as err:
         _stub(stack).Upload(
-            iter([pb.UploadRequest(header=header), pb.UploadRequest(chunk=data)]), timeout=30
+            iter([pb.UploadRequest(header=header), pb.UploadRequest(chunk=data)]),
+            timeout=30,
+            metadata=stack.metadata,
         )
     assert err.value.code() == grpc.StatusCode.DATA_LOSS
     assert "sha256" in (err.value.details() or "")
@@ -281,6 +281,7 @@ def test_aborted_stream_leaves_nothing(stack: Stack) -> None:
         _stub(stack).Upload(
             iter([pb.UploadRequest(header=header), pb.UploadRequest(chunk=data[:500])]),
             timeout=30,
+            metadata=stack.metadata,
         )
     assert err.value.code() == grpc.StatusCode.DATA_LOSS
     assert storage_client(stack.settings).bucket(stack.settings.bucket).get_blob(path) is None
@@ -299,7 +300,9 @@ def test_aborted_stream_leaves_nothing(stack: Stack) -> None:
 def test_hostile_path_is_refused(stack: Stack, hostile: str) -> None:
     header = pb.FileHeader(archive_path=hostile, sha256="0" * 64, size=1)
     with pytest.raises(grpc.RpcError) as err:
-        _stub(stack).Upload(iter([pb.UploadRequest(header=header)]), timeout=30)
+        _stub(stack).Upload(
+            iter([pb.UploadRequest(header=header)]), timeout=30, metadata=stack.metadata
+        )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -520,6 +523,8 @@ def test_empty_file_is_refused(stack: Stack) -> None:
         size=0,
     )
     with pytest.raises(grpc.RpcError) as err:
-        _stub(stack).Upload(iter([pb.UploadRequest(header=header)]), timeout=30)
+        _stub(stack).Upload(
+            iter([pb.UploadRequest(header=header)]), timeout=30, metadata=stack.metadata
+        )
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert "empty" in (err.value.details() or "")

@@ -15,8 +15,9 @@ from cloudz.cli.endpoint import Endpoint, EndpointError, parse_endpoint
         ("https://ingest.example.org", Endpoint("ingest.example.org:443", tls=True)),
         ("https://ingest.example.org:8443", Endpoint("ingest.example.org:8443", tls=True)),
         ("ingest.example.org:50051", Endpoint("ingest.example.org:50051", tls=True)),
-        ("127.0.0.1:50051", Endpoint("127.0.0.1:50051", tls=False)),
-        ("localhost:50051", Endpoint("localhost:50051", tls=False)),
+        # a bare host:port is TLS, on loopback too: plaintext only when asked for
+        ("127.0.0.1:50051", Endpoint("127.0.0.1:50051", tls=True)),
+        ("localhost:50051", Endpoint("localhost:50051", tls=True)),
         ("http://[::1]:50051", Endpoint("[::1]:50051", tls=False)),
     ],
 )
@@ -37,6 +38,10 @@ def test_parse_endpoint(raw: str, expected: Endpoint) -> None:
         "http://127.0.0.1:abc",
         "127.0.0.1:0",
         "http://user:secret@host:1",
+        # plaintext off loopback: the token would cross the network in clear
+        "http://ingest.example.org:50051",
+        "http://10.0.0.1:50051",
+        "127.0.0.1:\uff15\uff10",
     ],
 )
 def test_parse_endpoint_refuses(raw: str) -> None:
