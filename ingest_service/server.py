@@ -162,9 +162,6 @@ def main(argv: list[str] | None = None) -> None:
     )
     logging.getLogger("httpx").setLevel(logging.WARNING)  # one line per Airflow poll otherwise
     settings = Settings.from_env()
-    start_http_server(
-        settings.receiver_metrics_port + args.replica, addr=settings.receiver_metrics_host
-    )
     stopping = threading.Event()
     server, health_servicer = build_server(settings, stopping)
     try:
@@ -172,6 +169,9 @@ def main(argv: list[str] | None = None) -> None:
     except ConfigError as exc:
         log.error("%s", exc)
         raise SystemExit(2) from exc
+    start_http_server(
+        settings.receiver_metrics_port + args.replica, addr=settings.receiver_metrics_host
+    )
     server.start()
     _set_health(health_servicer, health_pb2.HealthCheckResponse.SERVING)
     log.info("serving on %s:%d", settings.receiver_host, port)

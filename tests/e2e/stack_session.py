@@ -83,21 +83,30 @@ def _stack_env(state_dir: Path) -> dict[str, str]:
 
 
 def upload_cli(
-    stack: Stack, file: Path, archive_path: str, *extra: str, wait: int = 300
+    stack: Stack,
+    file: Path,
+    archive_path: str,
+    *extra: str,
+    wait: int = 300,
+    endpoint: str | None = None,
+    token_file: Path | None = None,
 ) -> tuple[int, dict[str, Any]]:
-    """Run the real ``upload-to-cloudz``; its exit status and its JSON reply."""
+    """Run the real ``upload-to-cloudz``; its exit status and its JSON reply.
+
+    It trusts the stack's CA and sends the stack's own credential unless given another.
+    """
     proc = stack.run(
         str(BIN / "upload-to-cloudz"),
         "-f",
         str(file),
         "-d",
-        stack.endpoint,
+        endpoint or stack.endpoint,
         "--archive-path",
         archive_path,
         "--ca-cert",
         str(stack.settings.tls_ca_cert),
         "--token-file",
-        str(stack.settings.local_token_file),
+        str(token_file or stack.settings.local_token_file),
         "--json",
         "--wait",
         str(wait),
