@@ -59,6 +59,7 @@ from cloudz.cli.upload import (
     file_sha256,
     upload_requests,
 )
+from cloudz.collector_credentials import CredentialFile
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
@@ -141,6 +142,7 @@ class Upload:
     sha256: str
     size: int
     rows: int | None  # generated rows; None for a real sample
+    token: str | None = None  # the collector's own credential (else the run's --token)
 
 
 @dataclass
@@ -293,7 +295,7 @@ def burst_uploads(
                 replies[i] = failed(up, "UNAVAILABLE", ready_error, started)
                 return
             try:
-                replies[i] = upload_one(ch.stub, up, wait, token)
+                replies[i] = upload_one(ch.stub, up, wait, up.token or token)
             except Exception as exc:
                 replies[i] = failed(up, "CLIENT_ERROR", repr(exc), started)
         finally:
@@ -708,6 +710,22 @@ def svg_sorted_latencies(
 
 
 # --- burst ------------------------------------------------------------------------------------
+def issue_credentials(uploads: list[Upload], settings: Settings) -> tuple[list[Upload], list[str]]:
+    """One credential per collector, as in production (the receiver limits uploads per
+    credential); only for a local stack, whose credentials file is here. The uploads with
+    their tokens, and the credentials' ids."""
+    if not settings.credentials_file.exists():
+        return uploads, []
+    creds = CredentialFile(settings.credentials_file)
+    with_tokens, issued = [], []
+    for up in uploads:
+        collector = paths.parse(up.archive_path).collector
+        entry, token = creds.issue(f"bench {collector}", [collector])
+        with_tokens.append(dataclasses.replace(up, token=token))
+        issued.append(entry.id)
+    return with_tokens, issued
+
+
 def generate(n: int, rows: int, nonce: str, when: dt.datetime, directory: Path) -> list[Upload]:
     """N update files of ``rows`` rows, one per collector, distinct seeds, bytes and paths."""
     base_seed = int(nonce, 16) * 1000
@@ -883,6 +901,7 @@ def cmd_burst(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cloudz-burst-") as tmp:
         print(f"generating {args.collectors} files of {args.rows} rows (bench-{nonce}-*) ...")
         uploads = generate(args.collectors, args.rows, nonce, when, Path(tmp))
+        uploads, issued = issue_credentials(uploads, settings)
         out["bytes_per_file"] = spread([float(u.size) for u in uploads])
         if watch.available:
             watch.start()
@@ -956,6 +975,8 @@ def cmd_burst(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         finally:
             channel.close()
             airflow.close()
+            for credential_id in issued:
+                CredentialFile(settings.credentials_file).revoke(credential_id)
     out["loadavg_end"] = loadavg()
     print(f"loadavg at the end: {out['loadavg_end']}")
     return out
@@ -1126,11 +1147,26 @@ def main(argv: list[str] | None = None) -> int:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument(
         "--endpoint",
-        default=settings.receiver_endpoint,
+        default=settings.receiver_url,
         help="receiver: host:port, http://… or https://… (default: %(default)s, from settings)",
     )
-    common.add_argument("--ca-cert", type=Path, help="PEM of the CA of the receiver (TLS)")
-    common.add_argument("--token", default=os.environ.get("CLOUDZ_TOKEN"), help="bearer token")
+    common.add_argument(
+        "--ca-cert",
+        type=Path,
+        default=settings.tls_ca_cert if settings.tls_ca_cert.exists() else None,
+        help="PEM of the CA of the receiver (default: the local stack's, %(default)s)",
+    )
+    common.add_argument(
+        "--token",
+        default=os.environ.get("CLOUDZ_TOKEN")
+        or (
+            settings.local_token_file.read_text().strip()
+            if settings.local_token_file.exists()
+            else None
+        ),
+        help="bearer token of the uploads that have none of their own (default: the local "
+        "stack's); a burst issues one credential per collector in the local credentials file",
+    )
     common.add_argument(
         "--wait", type=float, default=600.0, help="deadline of each upload, s (%(default)s)"
     )

@@ -82,6 +82,16 @@ def _stack_env(state_dir: Path) -> dict[str, str]:
     return env
 
 
+def issue_token(stack: Stack, name: str, collector: str, token_file: Path) -> str:
+    """Issue a credential for ``collector`` with the real ``cloudz-credentials``; its id."""
+    out = stack.run(
+        str(BIN / "cloudz-credentials"), "issue", "--name", name, "-c", collector,
+        "--token-file", str(token_file),
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    return out.stdout.split()[1]  # "issued <id> for …"
+
+
 def upload_cli(
     stack: Stack,
     file: Path,

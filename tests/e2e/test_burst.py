@@ -1,8 +1,9 @@
 """A burst like RouteViews' 15-minute boundary: many collectors upload at once.
 
-16 generated update files go through the real CLI at the same moment: every one must come
-back SUCCEEDED with its rows in BigQuery exactly once; the same 16 again must each reply
-"already archived" and start no run. (The bench, bench/burst.py, drives 60 and measures.)
+16 generated update files go through the real CLI at the same moment, each collector with
+its own credential: every one must come back SUCCEEDED with its rows in BigQuery exactly
+once; the same 16 again must each reply "already archived" and start no run. (The bench,
+bench/burst.py, drives 60 and measures.)
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
-from stack_session import Stack, upload_cli
+from stack_session import Stack, issue_token, upload_cli
 
 from cloudz.cloud_clients import bigquery_client
 from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
@@ -25,8 +26,10 @@ COLLECTORS = 16
 ROWS = 2000
 
 
-def _upload(stack: Stack, file: Path, archive_path: str) -> tuple[int, dict[str, Any]]:
-    return upload_cli(stack, file, archive_path, wait=600)
+def _upload(
+    stack: Stack, file: Path, archive_path: str, token_file: Path
+) -> tuple[int, dict[str, Any]]:
+    return upload_cli(stack, file, archive_path, wait=600, token_file=token_file)
 
 
 def _run_ids(stack: Stack, nonce: str) -> set[str]:
@@ -48,17 +51,20 @@ def _run_ids(stack: Stack, nonce: str) -> set[str]:
 
 def test_a_burst_of_uploads_all_load_exactly_once(stack: Stack, tmp_path: Path) -> None:
     nonce = secrets.token_hex(3)
-    files: list[tuple[Path, str]] = []
+    files: list[tuple[Path, str, Path]] = []
     for i in range(COLLECTORS):
         name = "updates.20261129.1200.gz"
         local = tmp_path / f"c{i}" / name
         local.parent.mkdir()
         write_file(local, generate_updates(UpdatesSpec(rows=ROWS, seed=1000 + i)))
-        files.append((local, f"burst-{nonce}-{i:02d}/bgpdata/2026.11/UPDATES/{name}"))
+        collector = f"burst-{nonce}-{i:02d}"
+        token = tmp_path / f"c{i}.token"
+        issue_token(stack, collector, collector, token)
+        files.append((local, f"{collector}/bgpdata/2026.11/UPDATES/{name}", token))
 
     with ThreadPoolExecutor(max_workers=COLLECTORS) as pool:
         replies = list(pool.map(lambda f: _upload(stack, *f), files))
-    for (_, path), (code, reply) in zip(files, replies, strict=True):
+    for (_, path, _), (code, reply) in zip(files, replies, strict=True):
         why = (path, reply.get("outcome"), reply.get("failure"), reply.get("runState"))
         assert code == 0, why
         assert reply["outcome"] == "OUTCOME_SUCCEEDED", why
@@ -72,7 +78,7 @@ def test_a_burst_of_uploads_all_load_exactly_once(stack: Stack, tmp_path: Path) 
         f"WHERE STARTS_WITH(source_path, 'burst-{nonce}-') GROUP BY source_path"
     ).result()
     by_path = {r["source_path"]: (r["n"], r["d"], r["lo"], r["hi"]) for r in counts}
-    assert by_path == {path: (ROWS, ROWS, 0, ROWS - 1) for _, path in files}
+    assert by_path == {path: (ROWS, ROWS, 0, ROWS - 1) for _, path, _ in files}
 
     runs_before = _run_ids(stack, nonce)
     assert len(runs_before) == COLLECTORS

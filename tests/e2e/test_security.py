@@ -35,7 +35,7 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from grpc_status import rpc_status
 from prometheus_client.parser import text_string_to_metric_families
 from samples import SAMPLES_DIR
-from stack_session import BIN, Stack, upload_cli
+from stack_session import BIN, Stack, issue_token, upload_cli
 
 from cloudz import archive_path as paths
 from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
@@ -94,15 +94,6 @@ def _cli(
         timeout=400,
         check=False,
     )
-
-
-def _issue(stack: Stack, name: str, collector: str, token_file: Path) -> str:
-    out = stack.run(
-        str(BIN / "cloudz-credentials"), "issue", "--name", name, "-c", collector,
-        "--token-file", str(token_file),
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr
-    return out.stdout.split()[1]  # "issued <id> for …"
 
 
 def _header(path: str, data: bytes) -> pb.FileHeader:
@@ -194,7 +185,7 @@ def test_credentials_are_checked_reloaded_and_never_logged(stack: Stack, tmp_pat
 
     # a credential issued while the receivers run works at once, for its collector only
     token_file = tmp_path / "sec-a.token"
-    credential_id = _issue(stack, "sec-a host", "sec-a", token_file)
+    credential_id = issue_token(stack, "sec-a host", "sec-a", token_file)
     code, reply = upload_cli(stack, SMALL, path_a, wait=120, token_file=token_file)
     assert code == 0, reply
     assert reply["archive"]["result"] == "ARCHIVE_RESULT_STORED"
@@ -340,7 +331,7 @@ def test_google_id_tokens_map_service_accounts_to_collectors(stack: Stack) -> No
 def test_idle_streams_cannot_starve_a_replica(stack: Stack, tmp_path: Path) -> None:
     """100 streams that send a header and then nothing, on 4 connections to one replica."""
     idle_token = tmp_path / "idle.token"
-    _issue(stack, "idle client", "sec-idle", idle_token)
+    issue_token(stack, "idle client", "sec-idle", idle_token)
     token = idle_token.read_text().strip()
     data = SMALL.read_bytes()
     release = threading.Event()
