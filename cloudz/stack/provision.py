@@ -16,6 +16,19 @@ from cloudz.settings import Settings
 log = logging.getLogger("cloudz.stack.provision")
 
 
+#: what a writer killed mid-upload leaves: a staging object, or a claim (taken over after
+#: minutes anyway); GCS deletes them after a day (fake-gcs-server accepts the rule, ignores it)
+LEFTOVER_PREFIXES = ["_incoming/", "_claims/"]
+
+
+def _expire_leftovers(bucket: Any) -> None:
+    for rule in bucket.lifecycle_rules:
+        if rule.get("condition", {}).get("matchesPrefix") == LEFTOVER_PREFIXES:
+            return
+    bucket.add_lifecycle_delete_rule(age=1, matches_prefix=LEFTOVER_PREFIXES)
+    bucket.patch()
+
+
 def provision(
     settings: Settings,
     schema: Sequence[Mapping[str, Any]] | None = None,
@@ -41,6 +54,7 @@ def provision(
 
     with contextlib.suppress(Conflict):
         storage_client(settings).create_bucket(settings.bucket)
+    _expire_leftovers(storage_client(settings).get_bucket(settings.bucket))
 
     bq = bigquery_client(settings)
     bq.create_dataset(
