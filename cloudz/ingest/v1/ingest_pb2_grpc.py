@@ -52,11 +52,20 @@ class IngestServiceServicer:
     def Upload(self, request_iterator, context):
         """Store one file and wait (within the call's deadline) for its pipeline run.
 
-        Errors: INVALID_ARGUMENT (bad header or archive path, with a
-        google.rpc.BadRequest detail), DATA_LOSS (the bytes do not match the
-        header's size or sha256; nothing is stored), UNAVAILABLE (object store
-        unreachable), UNAUTHENTICATED. A conflict with an archived file of the
-        same path is a normal reply with ARCHIVE_RESULT_CONFLICT.
+        Every call carries "authorization: Bearer <credential>" (a collector's
+        token, or a Google ID token of a service account mapped to collectors).
+
+        Errors (each with a google.rpc.ErrorInfo reason): INVALID_ARGUMENT (bad
+        header or archive path, with a google.rpc.BadRequest detail), DATA_LOSS
+        (the bytes do not match the header's size or sha256; nothing is stored),
+        UNAVAILABLE (object store unreachable, or the path busy with another
+        writer: try again), UNAUTHENTICATED (no, unknown or revoked credential),
+        PERMISSION_DENIED (the credential may not write the path's collector),
+        RESOURCE_EXHAUSTED (too many calls of this credential or on this replica;
+        a google.rpc.RetryInfo says when to try again), DEADLINE_EXCEEDED with
+        reason UPLOAD_IDLE (no message for the inactivity limit; nothing is
+        stored). A conflict with an archived file of the same path is a normal
+        reply with ARCHIVE_RESULT_CONFLICT.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')
@@ -64,7 +73,8 @@ class IngestServiceServicer:
 
     def GetStatus(self, request, context):
         """The current state of an archived file, without uploading it again.
-        NOT_FOUND when nothing is archived at the path.
+        NOT_FOUND when nothing is archived at the path; the same credential
+        rules and limits as Upload.
         """
         context.set_code(grpc.StatusCode.UNIMPLEMENTED)
         context.set_details('Method not implemented!')

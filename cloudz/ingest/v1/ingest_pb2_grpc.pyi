@@ -40,15 +40,25 @@ class IngestServiceStub:
     Upload: _grpc.StreamUnaryMultiCallable[_ingest_pb2.UploadRequest, _ingest_pb2.FileStatus]
     """Store one file and wait (within the call's deadline) for its pipeline run.
 
-    Errors: INVALID_ARGUMENT (bad header or archive path, with a
-    google.rpc.BadRequest detail), DATA_LOSS (the bytes do not match the
-    header's size or sha256; nothing is stored), UNAVAILABLE (object store
-    unreachable), UNAUTHENTICATED. A conflict with an archived file of the
-    same path is a normal reply with ARCHIVE_RESULT_CONFLICT.
+    Every call carries "authorization: Bearer <credential>" (a collector's
+    token, or a Google ID token of a service account mapped to collectors).
+
+    Errors (each with a google.rpc.ErrorInfo reason): INVALID_ARGUMENT (bad
+    header or archive path, with a google.rpc.BadRequest detail), DATA_LOSS
+    (the bytes do not match the header's size or sha256; nothing is stored),
+    UNAVAILABLE (object store unreachable, or the path busy with another
+    writer: try again), UNAUTHENTICATED (no, unknown or revoked credential),
+    PERMISSION_DENIED (the credential may not write the path's collector),
+    RESOURCE_EXHAUSTED (too many calls of this credential or on this replica;
+    a google.rpc.RetryInfo says when to try again), DEADLINE_EXCEEDED with
+    reason UPLOAD_IDLE (no message for the inactivity limit; nothing is
+    stored). A conflict with an archived file of the same path is a normal
+    reply with ARCHIVE_RESULT_CONFLICT.
     """
     GetStatus: _grpc.UnaryUnaryMultiCallable[_ingest_pb2.GetStatusRequest, _ingest_pb2.FileStatus]
     """The current state of an archived file, without uploading it again.
-    NOT_FOUND when nothing is archived at the path.
+    NOT_FOUND when nothing is archived at the path; the same credential
+    rules and limits as Upload.
     """
 
 @_typing.type_check_only
@@ -57,15 +67,25 @@ class IngestServiceAsyncStub(IngestServiceStub):
     Upload: _aio.StreamUnaryMultiCallable[_ingest_pb2.UploadRequest, _ingest_pb2.FileStatus]  # type: ignore[assignment]
     """Store one file and wait (within the call's deadline) for its pipeline run.
 
-    Errors: INVALID_ARGUMENT (bad header or archive path, with a
-    google.rpc.BadRequest detail), DATA_LOSS (the bytes do not match the
-    header's size or sha256; nothing is stored), UNAVAILABLE (object store
-    unreachable), UNAUTHENTICATED. A conflict with an archived file of the
-    same path is a normal reply with ARCHIVE_RESULT_CONFLICT.
+    Every call carries "authorization: Bearer <credential>" (a collector's
+    token, or a Google ID token of a service account mapped to collectors).
+
+    Errors (each with a google.rpc.ErrorInfo reason): INVALID_ARGUMENT (bad
+    header or archive path, with a google.rpc.BadRequest detail), DATA_LOSS
+    (the bytes do not match the header's size or sha256; nothing is stored),
+    UNAVAILABLE (object store unreachable, or the path busy with another
+    writer: try again), UNAUTHENTICATED (no, unknown or revoked credential),
+    PERMISSION_DENIED (the credential may not write the path's collector),
+    RESOURCE_EXHAUSTED (too many calls of this credential or on this replica;
+    a google.rpc.RetryInfo says when to try again), DEADLINE_EXCEEDED with
+    reason UPLOAD_IDLE (no message for the inactivity limit; nothing is
+    stored). A conflict with an archived file of the same path is a normal
+    reply with ARCHIVE_RESULT_CONFLICT.
     """
     GetStatus: _aio.UnaryUnaryMultiCallable[_ingest_pb2.GetStatusRequest, _ingest_pb2.FileStatus]  # type: ignore[assignment]
     """The current state of an archived file, without uploading it again.
-    NOT_FOUND when nothing is archived at the path.
+    NOT_FOUND when nothing is archived at the path; the same credential
+    rules and limits as Upload.
     """
 
 class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
@@ -77,11 +97,20 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
     ) -> _typing.Union[_ingest_pb2.FileStatus, _abc.Awaitable[_ingest_pb2.FileStatus]]:
         """Store one file and wait (within the call's deadline) for its pipeline run.
 
-        Errors: INVALID_ARGUMENT (bad header or archive path, with a
-        google.rpc.BadRequest detail), DATA_LOSS (the bytes do not match the
-        header's size or sha256; nothing is stored), UNAVAILABLE (object store
-        unreachable), UNAUTHENTICATED. A conflict with an archived file of the
-        same path is a normal reply with ARCHIVE_RESULT_CONFLICT.
+        Every call carries "authorization: Bearer <credential>" (a collector's
+        token, or a Google ID token of a service account mapped to collectors).
+
+        Errors (each with a google.rpc.ErrorInfo reason): INVALID_ARGUMENT (bad
+        header or archive path, with a google.rpc.BadRequest detail), DATA_LOSS
+        (the bytes do not match the header's size or sha256; nothing is stored),
+        UNAVAILABLE (object store unreachable, or the path busy with another
+        writer: try again), UNAUTHENTICATED (no, unknown or revoked credential),
+        PERMISSION_DENIED (the credential may not write the path's collector),
+        RESOURCE_EXHAUSTED (too many calls of this credential or on this replica;
+        a google.rpc.RetryInfo says when to try again), DEADLINE_EXCEEDED with
+        reason UPLOAD_IDLE (no message for the inactivity limit; nothing is
+        stored). A conflict with an archived file of the same path is a normal
+        reply with ARCHIVE_RESULT_CONFLICT.
         """
 
     @_abc_1.abstractmethod
@@ -91,7 +120,8 @@ class IngestServiceServicer(metaclass=_abc_1.ABCMeta):
         context: _ServicerContext,
     ) -> _typing.Union[_ingest_pb2.FileStatus, _abc.Awaitable[_ingest_pb2.FileStatus]]:
         """The current state of an archived file, without uploading it again.
-        NOT_FOUND when nothing is archived at the path.
+        NOT_FOUND when nothing is archived at the path; the same credential
+        rules and limits as Upload.
         """
 
 def add_IngestServiceServicer_to_server(servicer: IngestServiceServicer, server: _typing.Union[_grpc.Server, _aio.Server]) -> None: ...
