@@ -12,7 +12,9 @@ and a writer that is told STORED must never lose its bytes to another. So:
 1. the writer *claims* the path: a small object ``_claims/<path>`` created with a
    multipart upload and ``if_generation_match=0`` (the one create-only write every
    store here enforces); a loser waits for the winner, then reads what it left;
-2. the winner copies staging to the path (``if_generation_match=0`` again);
+2. the winner looks at the path again (a writer that held the claim before may
+   have published and released in between), then copies staging to it
+   (``if_generation_match=0`` again);
 3. it reads the object back: only when its generation is the copy's and its
    sha256 the upload's is the answer STORED; otherwise the answer is what the
    path holds (the same bytes, or a conflict: nothing stored for this writer);
@@ -164,6 +166,11 @@ class ArchiveStore:
             claim = self._claim(path, sha256)
             if claim is not None:
                 try:
+                    # a writer that held the claim before may have published and released
+                    # between the look above and this claim: look again while holding it
+                    found = self._classify(path, sha256)
+                    if found is not None:
+                        return found
                     return self._copy_and_confirm(staging, path, sha256)
                 finally:
                     self._release(claim)

@@ -402,7 +402,7 @@ def test_two_different_files_to_one_path_at_once(stack: Stack) -> None:
         with channel:
             reply: pb.FileStatus = pb_grpc.IngestServiceStub(channel).Upload(
                 iter([pb.UploadRequest(header=_header(path, data)), pb.UploadRequest(chunk=data)]),
-                timeout=8,
+                timeout=60,
                 metadata=stack.metadata,
             )
         return reply
@@ -441,3 +441,32 @@ def test_the_same_file_on_two_replicas_at_once(stack: Stack) -> None:
     rows = int(replies[0][1]["conversion"]["rows"])
     assert rows > 0
     assert count_file_rows(bigquery_client(stack.settings), stack.settings.table_ref, path) == rows
+
+
+# --- hostile headers ------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("path", "sha_suffix", "reason", "says"),
+    [
+        ("sec-uni/bgpdata/\uff12\uff10\uff12\uff16.\uff11\uff11/RIBS/f", "", "BAD_ARCHIVE_PATH",
+         "non-ASCII"),
+        ("sec-uni/bgpdata/2026.\u0661\u0661/RIBS/f", "", "BAD_ARCHIVE_PATH", "non-ASCII"),
+        ("sec-uni/bgpdata/2026.11/RIBS/sha-newline", "\n", "BAD_SHA256", "whitespace"),
+    ],
+)  # fmt: skip
+def test_hostile_headers_are_refused_by_name_and_nothing_is_stored(
+    stack: Stack, path: str, sha_suffix: str, reason: str, says: str
+) -> None:
+    data = SMALL.read_bytes()
+    header = _header(path, data)
+    header.sha256 += sha_suffix
+    with stack.channel() as channel, pytest.raises(grpc.RpcError) as err:
+        pb_grpc.IngestServiceStub(channel).Upload(
+            iter([pb.UploadRequest(header=header), pb.UploadRequest(chunk=data)]),
+            timeout=30,
+            metadata=stack.metadata,
+        )
+    assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
+    assert _reason(err.value) == reason
+    assert says in str(err.value.details())
+    assert _blob(stack, path) is None
+    assert _runs_of_path(stack, path) == []
