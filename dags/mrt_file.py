@@ -38,6 +38,13 @@ from cloudz import pipeline_contract as contract
 GCP_CONN_ID = "google_cloud_default"
 #: the pool every write into the routes table takes a slot of (BigQuery: 50 writes/10 s/table)
 TABLE_WRITES_POOL = os.environ.get("CLOUDZ_TABLE_WRITES_POOL") or "routes_table_writes"
+#: each task's time limit: the last stop for a file the converter's own limits let through
+#: (cloudz/convert/limits.py stops bombs in seconds). Derived from the largest real file, a
+#: ~100 MB bz2 RIB (~10^7 rows, up to 10^8): bench/README.md converts 10M rows from 232 MB of
+#: bz2 in 46 s on one core, so ~20 s for 100 MB and ~500 s for 10^8 rows, and the mrtparse
+#: fallback takes ~15 min for 10^7 rows. One hour leaves room for a loaded machine and a slow
+#: BigQuery load; a retry gets the same limit.
+TASK_TIMEOUT = timedelta(seconds=float(os.environ.get("CLOUDZ_TASK_TIMEOUT_SECONDS") or 3600))
 
 
 def record_failure(context: Any) -> None:
@@ -71,7 +78,7 @@ def _settings() -> Any:
         "retry_delay": timedelta(seconds=10),
         "retry_exponential_backoff": 2.0,
         "on_failure_callback": record_failure,
-        "execution_timeout": timedelta(hours=2),
+        "execution_timeout": TASK_TIMEOUT,
     },
     params={
         contract.CONF_ARCHIVE_PATH: Param(

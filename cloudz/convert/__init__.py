@@ -2,10 +2,12 @@
 
 Modules: ``decompress`` (bz2/gzip/raw by magic bytes), ``framing`` (whole records, damage),
 ``decode`` (one record through mrtparse), ``attributes`` and ``rows`` (records → row dicts in
-bgpdump's text forms), ``avro_writer`` (atomic streaming write), ``report``.
+bgpdump's text forms), ``avro_writer`` (atomic streaming write), ``report``, ``limits`` (what
+stops a decompression bomb), ``fast_path`` and ``_fastmrt.c`` (the compiled engine).
 """
 
 from cloudz.convert.converter import convert_file
+from cloudz.convert.limits import LimitExceeded, Limits
 from cloudz.convert.report import ConversionReport, Damage
 
-__all__ = ["ConversionReport", "Damage", "convert_file"]
+__all__ = ["ConversionReport", "Damage", "LimitExceeded", "Limits", "convert_file"]

@@ -16,6 +16,10 @@
  * reference builder for that one record and appends its rows (encoded by
  * fastavro) to the same block. Damage is also left to Python's framing code.
  *
+ * Zero-filled records (an empty body, or nothing but zeros) stop the framing as
+ * damage, like an unknown type; the Converter also counts records in a row that
+ * gave no rows and stops with LIMIT past max_rowless_run (cloudz/convert/limits.py).
+ *
  * Every read is bounds-checked against the record; nothing here trusts a length
  * field.
  */
@@ -43,7 +47,7 @@ static const char *FIELD_NAMES[F_COUNT] = {
 #define MAX_FIELDS 64
 
 /* run() results */
-enum { R_NEED = 0, R_BLOCK = 1, R_FALLBACK = 2, R_STOP = 3 };
+enum { R_NEED = 0, R_BLOCK = 1, R_FALLBACK = 2, R_STOP = 3, R_LIMIT = 4 };
 /* decoder results */
 #define OK 0
 #define FALLBACK (-1)
@@ -662,6 +666,9 @@ typedef struct {
     int stopped;
     /* counters */
     int64_t records, rows, parse_errors;
+    /* records in a row that gave no rows (a fallback's rows arrive by add_rows), from where */
+    int64_t rowless;
+    uint64_t rowless_from, max_rowless;
     /* the time range of the rows written (microseconds); may be wider, never narrower */
     int64_t ts_min, ts_max;
     int have_ts;
@@ -1333,14 +1340,16 @@ static int set_enc_str(Buf *b, PyObject *s) {
 }
 
 static int conv_init(Conv *c, PyObject *args, PyObject *kw) {
-    static char *kwlist[] = {"fields", "collector", "source_path", "source_sha256",
-                             "known_types", "max_record_len", "block_size", NULL};
+    static char *kwlist[] = {"fields",         "collector",  "source_path",
+                             "source_sha256",  "known_types", "max_record_len",
+                             "block_size",     "max_rowless_run", NULL};
     PyObject *fields, *known;
     PyObject *collector, *source_path, *sha;
-    unsigned long long max_len;
+    unsigned long long max_len, max_rowless;
     Py_ssize_t block_size;
-    if (!PyArg_ParseTupleAndKeywords(args, kw, "OUUUOKn", kwlist, &fields, &collector,
-                                     &source_path, &sha, &known, &max_len, &block_size))
+    if (!PyArg_ParseTupleAndKeywords(args, kw, "OUUUOKnK", kwlist, &fields, &collector,
+                                     &source_path, &sha, &known, &max_len, &block_size,
+                                     &max_rowless))
         return -1;
     PyObject *fs = PySequence_Fast(fields, "fields must be a sequence of field ids");
     if (!fs) return -1;
@@ -1378,6 +1387,7 @@ static int conv_init(Conv *c, PyObject *args, PyObject *kw) {
     }
     Py_DECREF(ks);
     c->max_len = max_len;
+    c->max_rowless = max_rowless;
     c->block_size = block_size > 0 ? (size_t)block_size : 1;
     if (set_enc_str(&c->collector, collector) || set_enc_str(&c->source_path, source_path) ||
         set_enc_str(&c->source_sha, sha))
@@ -1408,6 +1418,8 @@ static PyObject *conv_run(Conv *c, PyObject *Py_UNUSED(ignored)) {
     Py_CLEAR(c->pending);
     if (c->stopped) return PyLong_FromLong(R_STOP);
     for (;;) {
+        /* checked once the last record's rows are known (a fallback's: on the next call) */
+        if ((uint64_t)c->rowless > c->max_rowless) return PyLong_FromLong(R_LIMIT);
         if (c->block_rows && c->out.len >= c->block_size) return PyLong_FromLong(R_BLOCK);
         size_t avail = c->in.len - c->in_pos;
         if (avail < 12) return PyLong_FromLong(R_NEED);
@@ -1419,13 +1431,22 @@ static PyObject *conv_run(Conv *c, PyObject *Py_UNUSED(ignored)) {
             return PyLong_FromLong(R_STOP);
         }
         if (avail - 12 < length) return PyLong_FromLong(R_NEED);
+        size_t zeros = 0; /* a valid record has a non-zero byte within its first few */
+        while (zeros < length && !h[12 + zeros]) zeros++;
+        if (zeros == length) {
+            c->stopped = 1; /* empty or zero-filled: damage (framing.py says why) */
+            return PyLong_FromLong(R_STOP);
+        }
         size_t rawlen = 12 + (size_t)length;
         int64_t index = c->records;
         uint64_t offset = c->in_offset + c->in_pos;
         c->records++;
         c->in_pos += rawlen;
+        if (c->rowless++ == 0) c->rowless_from = offset;
+        int64_t rows_before = c->rows;
         int r = do_record(c, h, rawlen, index);
         if (r == PYERR) return NULL;
+        if (c->rows > rows_before) c->rowless = 0;
         if (r == FALLBACK) {
             c->pending = Py_BuildValue(
                 "(LKIiiy#)", (long long)index, (unsigned long long)offset, (unsigned int)rd32(h),
@@ -1454,6 +1475,7 @@ static PyObject *conv_add_rows(Conv *c, PyObject *args) {
     PyBuffer_Release(&view);
     c->rows += n;
     c->block_rows += n;
+    if (n > 0) c->rowless = 0;
     Py_RETURN_NONE;
 }
 
@@ -1462,8 +1484,11 @@ static PyObject *conv_add_parse_error(Conv *c, PyObject *Py_UNUSED(ignored)) {
     Py_RETURN_NONE;
 }
 
-static PyObject *conv_add_record(Conv *c, PyObject *Py_UNUSED(ignored)) {
+static PyObject *conv_add_record(Conv *c, PyObject *arg) {
+    unsigned long long offset = PyLong_AsUnsignedLongLong(arg);
+    if (offset == (unsigned long long)-1 && PyErr_Occurred()) return NULL;
     c->records++;
+    if (c->rowless++ == 0) c->rowless_from = offset;
     Py_RETURN_NONE;
 }
 
@@ -1541,17 +1566,22 @@ static PyObject *conv_get_time_range(Conv *c, void *Py_UNUSED(x)) {
 static PyObject *conv_get_block_rows(Conv *c, void *Py_UNUSED(x)) {
     return PyLong_FromLongLong(c->block_rows);
 }
+static PyObject *conv_get_rowless(Conv *c, void *Py_UNUSED(x)) {
+    return Py_BuildValue("(LK)", (long long)c->rowless, (unsigned long long)c->rowless_from);
+}
 
 static PyMethodDef conv_methods[] = {
     {"feed", (PyCFunction)conv_feed, METH_O, "Append decompressed MRT bytes."},
     {"run", (PyCFunction)conv_run, METH_NOARGS,
-     "Convert buffered records: NEED (0), BLOCK full (1), FALLBACK record pending (2), STOP (3)."},
+     "Convert buffered records: NEED (0), BLOCK full (1), FALLBACK record pending (2), STOP "
+     "(3), LIMIT (4: more than max_rowless_run records in a row gave no rows)."},
     {"pending", (PyCFunction)conv_pending, METH_NOARGS,
      "The record run() handed back: (index, offset, timestamp, type, subtype, raw)."},
     {"add_rows", (PyCFunction)conv_add_rows, METH_VARARGS,
      "Append n rows already Avro-encoded (by fastavro) to the block."},
     {"add_parse_error", (PyCFunction)conv_add_parse_error, METH_NOARGS, "Count a parse error."},
-    {"add_record", (PyCFunction)conv_add_record, METH_NOARGS, "Count a record framed outside."},
+    {"add_record", (PyCFunction)conv_add_record, METH_O,
+     "Count a record framed outside, at this stream offset."},
     {"set_peers", (PyCFunction)conv_set_peers, METH_O,
      "The TABLE_DUMP_V2 peer index table: [(ip, asn), ...] or None."},
     {"take_block", (PyCFunction)conv_take_block, METH_NOARGS,
@@ -1566,6 +1596,8 @@ static PyGetSetDef conv_getset[] = {
     {"records", (getter)conv_get_records, NULL, "whole records read", NULL},
     {"parse_errors", (getter)conv_get_parse_errors, NULL, "records not decoded", NULL},
     {"block_rows", (getter)conv_get_block_rows, NULL, "rows in the current block", NULL},
+    {"rowless", (getter)conv_get_rowless, NULL,
+     "(records in a row without rows, stream offset of the first of them)", NULL},
     {"time_range", (getter)conv_get_time_range, NULL,
      "(first, last) timestamp in microseconds of the rows it encoded, or None", NULL},
     {NULL, NULL, NULL, NULL, NULL},
@@ -1613,7 +1645,8 @@ PyMODINIT_FUNC PyInit__fastmrt(void) {
     }
     if (PyModule_AddIntConstant(m, "NEED", R_NEED) || PyModule_AddIntConstant(m, "BLOCK", R_BLOCK) ||
         PyModule_AddIntConstant(m, "FALLBACK", R_FALLBACK) ||
-        PyModule_AddIntConstant(m, "STOP", R_STOP))
+        PyModule_AddIntConstant(m, "STOP", R_STOP) ||
+        PyModule_AddIntConstant(m, "LIMIT", R_LIMIT))
         goto fail;
     return m;
 fail:

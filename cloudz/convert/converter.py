@@ -12,6 +12,7 @@ from cloudz.convert.avro_writer import write_avro_atomically
 from cloudz.convert.decode import RecordDecodeError
 from cloudz.convert.decompress import DecompressedStream
 from cloudz.convert.framing import read_records
+from cloudz.convert.limits import DEFAULT_LIMITS, Limits
 from cloudz.convert.report import ConversionReport, Damage, widen
 from cloudz.convert.rows import RowBuilder
 
@@ -35,18 +36,31 @@ def iter_rows(
     collector: str,
     source_path: str,
     source_sha256: str,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> Iterator[dict[str, Any]]:
-    """Rows of ``src`` one at a time, counting into ``tally`` and noting damage."""
+    """Rows of ``src`` one at a time, counting into ``tally`` and noting damage.
+
+    Raises :class:`~cloudz.convert.limits.LimitExceeded` past one of ``limits``.
+    """
     builder = RowBuilder()
     per_file = {"collector": collector, "source_path": source_path, "source_sha256": source_sha256}
-    with DecompressedStream(src) as stream:
+    rowless, rowless_from = 0, 0  # records in a row without rows, and where they start
+    with DecompressedStream(src, limits) as stream:
         for record in read_records(stream, damage):
             tally.records += 1
             try:
                 rows = builder.rows(record)
             except RecordDecodeError:
                 tally.parse_errors += 1
+                rows = []
+            if not rows:
+                if not rowless:
+                    rowless_from = record.offset
+                rowless += 1
+                if rowless > limits.max_rowless_run:
+                    raise limits.rowless_error(rowless, rowless_from)
                 continue
+            rowless = 0
             for row in rows:
                 row.update(per_file)
                 row["record_index"] = record.index
@@ -64,11 +78,15 @@ def convert_file(
     source_path: str,
     source_sha256: str,
     engine: Engine = "fast",
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ConversionReport:
     """Convert the MRT file ``src`` into the Avro file ``dst`` (deflate), streaming.
 
-    Never raises for bad input: whole records before any damage are converted and the damage
-    is described in the report; records mrtparse cannot decode are counted and skipped.
+    Damage is not an error: whole records before it are converted and the damage is described
+    in the report (:attr:`ConversionReport.not_mrt` says when nothing in the file was MRT);
+    records mrtparse cannot decode are counted and skipped. A file that crosses one of
+    ``limits`` (a decompression bomb) raises :class:`~cloudz.convert.limits.LimitExceeded`
+    and leaves ``dst`` as it was.
 
     ``engine="fast"`` (default) runs the compiled converter (:mod:`cloudz.convert.fast_path`),
     which writes the same rows and report; ``"python"`` is the mrtparse reference. The fast
@@ -85,6 +103,7 @@ def convert_file(
                 collector=collector,
                 source_path=source_path,
                 source_sha256=source_sha256,
+                limits=limits,
             )
         log.warning("fast MRT converter unavailable for this schema/build: using engine=python")
     elif engine != "python":
@@ -99,6 +118,7 @@ def convert_file(
         collector=collector,
         source_path=source_path,
         source_sha256=source_sha256,
+        limits=limits,
     )
     write_avro_atomically(dst, avro_schema(), rows)
     return ConversionReport(

@@ -10,10 +10,13 @@ an exception that would lose the bytes buffered inside the library.
 from __future__ import annotations
 
 import bz2
+import os
 import zlib
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Final, Protocol
+
+from cloudz.convert.limits import DEFAULT_LIMITS, Limits
 
 GZIP_MAGIC: Final = b"\x1f\x8b"
 BZ2_MAGIC: Final = b"BZh"
@@ -58,13 +61,20 @@ class DecompressedStream:
     """Read-only byte stream over a raw, gzip or bz2 file (multi-member streams included).
 
     ``read`` never raises for bad input: it returns what could be decoded and sets ``error``
-    to a human reason ("bz2 stream ends early", "gzip data corrupt: ...").
+    to a human reason ("bz2 stream ends early", "gzip data corrupt: ..."). The one exception is
+    a compressed file that expands past ``limits`` (:meth:`Limits.max_decompressed` of its
+    size): :class:`~cloudz.convert.limits.LimitExceeded`, raised by the first ``read`` that
+    needs a byte beyond :attr:`max_bytes` while the stream holds one.
     """
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, limits: Limits = DEFAULT_LIMITS) -> None:
         self._f: BinaryIO = path.open("rb")
         self.kind = detect_compression(self._f.read(3))
         self._f.seek(0)
+        self._limits = limits
+        self._size = os.fstat(self._f.fileno()).st_size
+        #: decompressed bytes the stream may give; None: raw, the file is its own limit
+        self.max_bytes = None if self.kind == "raw" else limits.max_decompressed(self._size)
         self._dec: _Decompressor | None = None
         self._buf = bytearray()
         self._done = False
@@ -134,7 +144,16 @@ class DecompressedStream:
             self._done = True
 
     def read(self, n: int) -> bytes:
-        """Up to ``n`` bytes; fewer only at the end of the stream or at damage."""
+        """Up to ``n`` bytes; fewer only at the end of the stream or at damage.
+
+        Raises :class:`~cloudz.convert.limits.LimitExceeded` when the ``n`` bytes would go past
+        :attr:`max_bytes` and the stream does hold more than that: whether it raises depends on
+        what the caller needs, not on how far it read ahead, so both engines agree.
+        """
+        if self.max_bytes is not None and self.position + n > self.max_bytes:
+            self._fill(self.max_bytes - self.position + 1)
+            if self.position + len(self._buf) > self.max_bytes:
+                raise self._limits.expansion_error(self.kind, self._size)
         self._fill(n)
         out = bytes(self._buf[:n])
         del self._buf[:n]

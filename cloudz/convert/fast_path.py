@@ -31,6 +31,7 @@ from cloudz.convert.avro_writer import atomic_output
 from cloudz.convert.decode import RecordDecodeError
 from cloudz.convert.decompress import DecompressedStream
 from cloudz.convert.framing import KNOWN_TYPES, MAX_RECORD_LEN, MrtRecord, read_records
+from cloudz.convert.limits import DEFAULT_LIMITS, Limits
 from cloudz.convert.report import ConversionReport, Damage, merge, widen
 from cloudz.convert.rows import TABLE_DUMP_V2, TD2_PEER_INDEX_TABLE, RowBuilder
 
@@ -176,6 +177,10 @@ class _TailStream:
         self.position = offset
 
     @property
+    def kind(self) -> str:
+        return self._stream.kind
+
+    @property
     def error(self) -> str | None:
         return self._stream.error
 
@@ -202,6 +207,7 @@ class _Run:
         codec: str,
         level: int,
         block_size: int,
+        limits: Limits,
     ) -> None:
         from cloudz.schema import avro_schema
 
@@ -221,7 +227,9 @@ class _Run:
             sorted(KNOWN_TYPES),
             MAX_RECORD_LEN,
             block_size,
+            limits.max_rowless_run,
         )
+        self.limits = limits
         self.builder = RowBuilder()
         #: time range of the rows the reference encoded (the C side keeps its own)
         self.time_range: tuple[int, int] | None = None
@@ -277,7 +285,9 @@ class _Run:
         self.conv.add_rows(buf.getvalue(), len(rows))
 
     def drain(self) -> bool:
-        """Convert the buffered whole records; True when framing must stop (damage)."""
+        """Convert the buffered whole records; True when framing must stop (damage).
+
+        Raises :class:`LimitExceeded` when too many records in a row gave no rows."""
         assert _fastmrt is not None
         conv = self.conv
         while True:
@@ -289,20 +299,27 @@ class _Run:
             elif status == _fastmrt.FALLBACK:
                 index, offset, ts, t, st, raw = conv.pending()
                 self.reference(MrtRecord(index, offset, ts, t, st, raw))
+            elif status == _fastmrt.LIMIT:
+                raise self.limits.rowless_error(*conv.rowless)
             else:
                 return True
 
     def convert(self, stream: DecompressedStream) -> ConversionReport:
         damage: list[Damage] = []
         while True:
-            chunk = stream.read(READ_SIZE)
+            # up to the stream's limit, never past it: a read beyond it raises when the stream
+            # has more, which the reference engine does only when a record needs those bytes
+            want = READ_SIZE
+            if stream.max_bytes is not None:
+                want = max(1, min(want, stream.max_bytes - stream.position))
+            chunk = stream.read(want)
             self.conv.feed(chunk)
-            if self.drain() or len(chunk) < READ_SIZE:
+            if self.drain() or len(chunk) < want:
                 break
         offset, rest = self.conv.leftover()
         base = self.conv.records
-        for record in read_records(_TailStream(stream, offset, rest), damage):  # type: ignore[arg-type]
-            self.conv.add_record()
+        for record in read_records(_TailStream(stream, offset, rest), damage):
+            self.conv.add_record(record.offset)
             self.reference(
                 MrtRecord(
                     base + record.index,
@@ -313,6 +330,8 @@ class _Run:
                     record.raw,
                 )
             )
+            if self.conv.rowless[0] > self.limits.max_rowless_run:
+                raise self.limits.rowless_error(*self.conv.rowless)
         self.flush()
         return ConversionReport(
             rows=self.conv.rows,
@@ -333,6 +352,7 @@ def convert_file_fast(
     codec: str = CODEC,
     level: int | None = None,
     block_size: int = BLOCK_SIZE,
+    limits: Limits = DEFAULT_LIMITS,
 ) -> ConversionReport:
     """``convert_file`` on the compiled path; ValueError if it cannot write the row schema.
 
@@ -346,7 +366,7 @@ def convert_file_fast(
         raise ValueError("the fast converter cannot write this row schema")
     if level is None:
         level = ZSTD_LEVEL if codec == "zstandard" else DEFLATE_LEVEL
-    with DecompressedStream(src) as stream, atomic_output(dst) as f:
+    with DecompressedStream(src, limits) as stream, atomic_output(dst) as f:
         run = _Run(
             ids,
             f,
@@ -358,6 +378,7 @@ def convert_file_fast(
             if level is None
             else level,
             block_size=block_size,
+            limits=limits,
         )
         report = run.convert(stream)
     return report

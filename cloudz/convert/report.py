@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Final, Literal
+
+REST_UNREADABLE: Final = "rest of file unreadable"
+"""How a damage reason ends when bytes after the damage were left unread."""
+NOT_MRT: Final = "not an MRT file: "
+"""How the reason of a file with no MRT record in it starts."""
 
 
 @dataclass(frozen=True)
@@ -52,6 +57,21 @@ class ConversionReport:
     parse_errors: int
     damage: Damage | None = None
     time_range: tuple[int, int] | None = None
+
+    @property
+    def not_mrt(self) -> str | None:
+        """Why the file is not MRT at all, or None: no record decoded and the records (if any)
+        ran into damage, so nothing says it was ever an MRT file (random bytes, text, an
+        empty or zero-filled stream). Such a file fails conversion instead of loading 0 rows as
+        *partial*. A file whose records all frame but none decodes stays *partial*: it is MRT
+        that this converter cannot read.
+        """
+        if self.damage is None or self.records > self.parse_errors:
+            return None
+        what = self.damage.reason.removesuffix(f"; {REST_UNREADABLE}")
+        if self.records:
+            what = f"none of its {self.records} records decodes, then {what}"
+        return f"{NOT_MRT}{what}"
 
     @property
     def status(self) -> Literal["ok", "partial"]:

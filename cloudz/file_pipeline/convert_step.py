@@ -3,8 +3,11 @@
 One task for three stages because they share the download: the bytes are hashed as they
 arrive, so verifying costs no second read, and the converter reads the local copy. A size or
 sha256 mismatch fails the run at stage ``verify`` without retries (the archived object is
-wrong, not the task). The Avro object is written next to the raw one; its generation and
-creation time go in the result so the load can tell a new conversion from one it loaded.
+wrong, not the task). A file with no MRT record in it, or one that crosses a conversion limit
+(a decompression bomb), fails at stage ``convert``, also without retries: the archive keeps its
+bytes, but there is nothing to load. The Avro object is written next to the raw one; its
+generation and creation time go in the result so the load can tell a new conversion from one
+it loaded.
 """
 
 from __future__ import annotations
@@ -66,6 +69,7 @@ def fetch_verify_convert(gcp_conn_id: str, file: dict[str, Any]) -> dict[str, An
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
     from cloudz.convert import convert_file
+    from cloudz.convert.limits import LimitExceeded
 
     bucket = GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(file["bucket"])
     uri = f"gs://{file['bucket']}/{file['archive_path']}"
@@ -96,13 +100,19 @@ def fetch_verify_convert(gcp_conn_id: str, file: dict[str, Any]) -> dict[str, An
                 contract.STAGE_VERIFY, f"{uri} has sha256 {actual}, expected {file['sha256']}"
             )
         log.info("%s: %d bytes, sha256 verified", uri, sink.size)
-        report = convert_file(
-            raw,
-            avro,
-            collector=file["collector"],
-            source_path=file["archive_path"],
-            source_sha256=file["sha256"],
-        )
+        try:
+            report = convert_file(
+                raw,
+                avro,
+                collector=file["collector"],
+                source_path=file["archive_path"],
+                source_sha256=file["sha256"],
+            )
+        except LimitExceeded as exc:
+            raise StageFailed(contract.STAGE_CONVERT, str(exc)) from exc
+        if report.not_mrt is not None:
+            log.info("%s: %s", uri, report.to_dict())
+            raise StageFailed(contract.STAGE_CONVERT, report.not_mrt)
         out = bucket.blob(file["avro_object"])
         out.upload_from_filename(str(avro), content_type="application/avro")
     log.info("%s: %s", uri, report.to_dict())

@@ -343,11 +343,13 @@ def test_empty_file(tmp_path: Path) -> None:
     assert rows == [] and report.records == 0
     assert report.damage == Damage(0, "empty file: no MRT records", 0)
     assert report.status == "partial"
+    assert report.not_mrt == "not an MRT file: empty file: no MRT records"
 
 
 def test_empty_gzip_stream(tmp_path: Path) -> None:
     report, rows = convert(write(tmp_path, "empty.gz", gzip.compress(b"")), tmp_path)
     assert rows == [] and report.damage is not None and report.damage.offset == 0
+    assert report.not_mrt == "not an MRT file: empty gzip stream: it decompressed to 0 bytes"
 
 
 def test_text_file(tmp_path: Path) -> None:
@@ -355,6 +357,7 @@ def test_text_file(tmp_path: Path) -> None:
     assert rows == [] and report.records == 0
     assert report.damage is not None and report.damage.offset == 0
     assert report.damage.records_skipped == 1
+    assert report.not_mrt is not None and report.not_mrt.startswith("not an MRT file: ")
 
 
 def test_compression_is_chosen_by_magic_not_name(tmp_path: Path) -> None:
@@ -484,7 +487,7 @@ def test_rib_generic_of_other_safis_gives_no_rows(tmp_path: Path) -> None:
     vpn = mrt_record(1, 13, 6, struct.pack(">IHB", 0, 1, 128) + b"\x00" + b"\x00\x00")
     errors, rows = _reference_rows(write(tmp_path, "g.mrt", table + vpn))
     assert (errors, rows) == (0, [])
-    short = mrt_record(1, 13, 6, b"\x00\x00")
+    short = mrt_record(1, 13, 6, b"\x00\x01")
     errors, rows = _reference_rows(write(tmp_path, "g.mrt", table + short))
     assert (errors, rows) == (1, [])
 

@@ -16,7 +16,9 @@ from cloudz.settings import PROJECT_ROOT
 DAGS = PROJECT_ROOT / "dags"
 
 
-def _run_in_airflow(code: str, airflow_home: Path) -> subprocess.CompletedProcess[str]:
+def _run_in_airflow(
+    code: str, airflow_home: Path, task_timeout: str | None = None
+) -> subprocess.CompletedProcess[str]:
     """Run ``code`` in a fresh interpreter: Airflow reads its config once, at import."""
     env = {
         **os.environ,
@@ -24,6 +26,9 @@ def _run_in_airflow(code: str, airflow_home: Path) -> subprocess.CompletedProces
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__CORE__DAGS_FOLDER": str(DAGS),
     }
+    env.pop("CLOUDZ_TASK_TIMEOUT_SECONDS", None)
+    if task_timeout is not None:
+        env["CLOUDZ_TASK_TIMEOUT_SECONDS"] = task_timeout
     return subprocess.run(
         [sys.executable, "-c", textwrap.dedent(code)],
         env=env,
@@ -34,8 +39,7 @@ def _run_in_airflow(code: str, airflow_home: Path) -> subprocess.CompletedProces
     )
 
 
-@pytest.fixture(scope="module")
-def dagbag_report(tmp_path_factory: pytest.TempPathFactory) -> str:
+def _dagbag_report(airflow_home: Path, task_timeout: str | None = None) -> str:
     proc = _run_in_airflow(
         f"""
         from airflow.dag_processing.dagbag import DagBag
@@ -44,11 +48,20 @@ def dagbag_report(tmp_path_factory: pytest.TempPathFactory) -> str:
         for dag_id, dag in sorted(bag.dags.items()):
             retries = {{t.task_id: t.retries for t in dag.tasks}}
             print("DAG", dag_id, sorted(dag.tags), bool(dag.doc_md), retries)
+            timeouts = {{t.task_id: t.execution_timeout.total_seconds() for t in dag.tasks
+                         if t.execution_timeout is not None}}
+            print("TIMEOUTS", dag_id, timeouts)
         """,
-        tmp_path_factory.mktemp("airflow-home"),
+        airflow_home,
+        task_timeout,
     )
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
+
+
+@pytest.fixture(scope="module")
+def dagbag_report(tmp_path_factory: pytest.TempPathFactory) -> str:
+    return _dagbag_report(tmp_path_factory.mktemp("airflow-home"))
 
 
 def test_no_import_errors(dagbag_report: str) -> None:
@@ -61,6 +74,15 @@ def test_per_file_dag_has_its_contract(dagbag_report: str) -> None:
     assert " True " in line  # doc_md for the UI
     for task in contract.PER_FILE_TASKS:
         assert f"'{task}': 2" in line, line
+
+
+def test_per_file_tasks_have_a_time_limit(dagbag_report: str, tmp_path: Path) -> None:
+    """Every task of the per-file DAG stops after an hour (the last stop for a hostile file),
+    or after ``CLOUDZ_TASK_TIMEOUT_SECONDS``."""
+    default = {task: 3600.0 for task in contract.PER_FILE_TASKS}
+    assert f"TIMEOUTS mrt_file {default}" in dagbag_report, dagbag_report
+    set_to_90 = {task: 90.0 for task in contract.PER_FILE_TASKS}
+    assert f"TIMEOUTS mrt_file {set_to_90}" in _dagbag_report(tmp_path, "90")
 
 
 #: what a DAG file must not import at parse time: every task process parses it. (Airflow's

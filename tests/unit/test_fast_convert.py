@@ -93,7 +93,16 @@ def test_sample_rows_equal_the_reference(name: str, tmp_path: Path) -> None:
 @needs_samples
 @pytest.mark.parametrize(
     "damage",
-    ["truncate-body", "truncate-header", "bad-length", "huge-length", "garbage", "bad-entry"],
+    [
+        "truncate-body",
+        "truncate-header",
+        "bad-length",
+        "huge-length",
+        "garbage",
+        "bad-entry",
+        "zeros",
+        "zero-body",
+    ],
 )
 @pytest.mark.parametrize("name", ["quagga_bgp", "quagga_rib", "ripe-ris/updates.20160811.1600.gz"])
 def test_damaged_copies_give_the_same_report_and_rows(
@@ -114,6 +123,12 @@ def test_damaged_copies_give_the_same_report_and_rows(
         data = bytes(mrt)
     elif damage == "garbage":
         data = bytes(mrt[:at]) + b"\xff" * 40
+    elif damage == "zeros":
+        data = bytes(mrt[:at]) + bytes(4096) + bytes(mrt[at:])
+    elif damage == "zero-body":  # a sane header, a body of zeros
+        length = struct.unpack_from(">I", mrt, at + 8)[0]
+        mrt[at + 12 : at + 12 + length] = bytes(length)
+        data = bytes(mrt)
     else:  # a sane length around a body that does not decode
         for i in range(at + 16, min(at + 40, len(mrt))):
             mrt[i] ^= 0xFF
