@@ -71,6 +71,9 @@ class Settings:
     #: the Airflow pool of loads into the routes table, and its slots
     table_writes_pool: str = "routes_table_writes"
     table_writes_slots: int = 16
+    #: ``execution_timeout`` of every per-file task (the DAG reads CLOUDZ_TASK_TIMEOUT_SECONDS);
+    #: the largest real file (~100 MB bz2 RIB) converts in well under a tenth of it
+    task_timeout_seconds: int = 3600
     statsd_host: str = "127.0.0.1"
     statsd_port: int = 8125
 

@@ -51,10 +51,14 @@ def record_failure(context: Any) -> None:
     """Keep the stage and reason of a failed try where the receiver reads them (an XCom)."""
     exc = context.get("exception")
     ti = context["ti"]
-    reason = f"{type(exc).__name__}: {exc}" if exc is not None else "failed"
-    stage = getattr(exc, "stage", None) or contract.DEFAULT_STAGE_OF_TASK.get(
-        ti.task_id, ti.task_id
-    )
+    stage = getattr(exc, "stage", None)
+    if exc is None:
+        reason = "failed"
+    elif stage:  # the project's own errors say what happened in words: no type name
+        reason = str(exc)
+    else:
+        reason = f"{type(exc).__name__}: {exc}"
+    stage = stage or contract.DEFAULT_STAGE_OF_TASK.get(ti.task_id, ti.task_id)
     ti.xcom_push(key=contract.XCOM_FAILURE, value={"stage": stage, "reason": reason[:2000]})
 
 
