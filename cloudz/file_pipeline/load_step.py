@@ -163,7 +163,9 @@ class FileLoads:
                 job = self._get(self.job_id(k))
             except NotFound:
                 raise
-            if job.state != "DONE":
+            if not succeeded(job):
+                # still running, or it failed (a dead object store, say): the operator's
+                # error stands and Airflow retries the task with the next job id
                 raise
             log.info("Load job %s was finished by another try", job.job_id)
             return job
