@@ -75,7 +75,7 @@ def parse(path: str) -> ArchivePath:
             f"archive path {path!r} does not follow "
             "<collector>/bgpdata/YYYY.MM/{RIBS,UPDATES}/<file>"
         )
-    if m["name"].endswith(DERIVED_SUFFIXES):
+    if m["name"].lower().endswith(DERIVED_SUFFIXES):
         raise ArchivePathError(
             f"archive path {path!r} ends in {m['name'].rsplit('.', 1)[-1]!r}: that name is kept "
             "for the rows converted from the file beside it"

@@ -33,7 +33,7 @@ import os
 import socket
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import google.auth.exceptions
@@ -59,8 +59,9 @@ CLAIM_PREFIX = "_claims/"
 CLAIM_STALE_SECONDS = 300.0
 #: how long a writer waits for another writer's claim on the same path
 CLAIM_WAIT_SECONDS = 60.0
-#: resumable upload chunk: the most the receiver buffers per upload
-UPLOAD_CHUNK_BYTES = 8 * 1024 * 1024
+#: resumable upload chunk: the most the receiver buffers per upload (a multiple of 256 KiB;
+#: 64 uploads at once hold 256 MiB of it; smaller means more requests per file)
+UPLOAD_CHUNK_BYTES = 4 * 1024 * 1024
 SHA256_METADATA_KEY = "sha256"
 
 
@@ -127,11 +128,19 @@ class ArchiveStore:
         """``ALREADY_ARCHIVED`` or ``CONFLICT`` if something is at ``path``, else ``None``."""
         return self._classify(path, sha256)
 
-    def store(self, path: str, sha256: str, size: int, chunks: Iterable[bytes]) -> StoreOutcome:
+    def store(
+        self,
+        path: str,
+        sha256: str,
+        size: int,
+        chunks: Iterable[bytes],
+        before_publish: Callable[[], None] | None = None,
+    ) -> StoreOutcome:
         """Stream ``chunks`` to ``path`` if and only if they hash to ``sha256`` and ``size``.
 
         Raises ``ContentMismatch`` when they don't; any exception from ``chunks``
-        (an aborted client stream) propagates after the staging object is removed.
+        (an aborted client stream) or from ``before_publish`` (the writer's right to
+        write, checked again) propagates after the staging object is removed.
         """
         staging = self._bucket.blob(f"{STAGING_PREFIX}{uuid.uuid4().hex}")
         digest = hashlib.sha256()
@@ -151,6 +160,8 @@ class ArchiveStore:
                 raise ContentMismatch(
                     f"sha256 of the received bytes is {actual}, header says {sha256}"
                 )
+            if before_publish is not None:
+                before_publish()
             return self._publish(staging, path, sha256)
         finally:
             self._delete_quietly(staging)

@@ -156,6 +156,13 @@ class CredentialFile:
             raise Refused("revoked_credential", f"credential {entry.id} was revoked")
         return Principal(entry.id, entry.name, frozenset(entry.collectors))
 
+    def is_revoked(self, credential_id: str) -> bool:
+        """Revoked (or removed) since a call authenticated with it."""
+        try:
+            return self.current().find(credential_id).revoked is not None
+        except CredentialError:
+            return True
+
     def principal_of_account(self, email: str) -> Principal:
         """The principal of a verified service-account email, or ``Refused``."""
         for entry in self.current().entries:

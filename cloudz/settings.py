@@ -43,6 +43,8 @@ class Settings:
     receiver_status_calls: int = 16
     #: seconds an upload may go without a message before it is cut off
     receiver_idle_seconds: int = 60
+    #: bytes per second an upload must average (after ``receiver_idle_seconds`` of grace)
+    receiver_min_upload_rate: int = 64 * 1024
     #: PEM certificate chain and key of the receiver; empty: the local stack's (``tls_dir``)
     receiver_tls_cert: str = ""
     receiver_tls_key: str = ""

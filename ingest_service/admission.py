@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import collections
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
@@ -19,18 +19,28 @@ import grpc
 from ingest_service import metrics
 from ingest_service.auth import current_principal
 from ingest_service.errors import RpcError
-from ingest_service.interceptors import Behaviour, wrap_behaviour
+from ingest_service.idle_stream import idle_limited
+from ingest_service.interceptors import Behaviour, wrap_behaviour, wrap_bidi
 
 #: what a refused caller is told to wait before trying again
 RETRY_AFTER_SECONDS = 5.0
+#: status calls one credential may hold on a replica (a collector asks about its own files)
+STATUS_CALLS_PER_CREDENTIAL = 4
+#: bidirectional streams (reflection) anyone may hold on a replica, and their idle limit:
+#: reflection answers without a credential, so it must not be able to hold the threads
+OTHER_STREAMS = 4
+OTHER_STREAM_IDLE_SECONDS = 10.0
 
 
 class Admission:
     """Counts of calls held, by kind and by credential."""
 
     def __init__(self, *, uploads: int, uploads_per_credential: int, status_calls: int) -> None:
-        self._limits = {"Upload": uploads, "GetStatus": status_calls}
-        self._per_credential = uploads_per_credential
+        self._limits = {"Upload": uploads, "GetStatus": status_calls, "other": OTHER_STREAMS}
+        self._per_credential = {
+            "Upload": uploads_per_credential,
+            "GetStatus": STATUS_CALLS_PER_CREDENTIAL,
+        }
         self._lock = threading.Lock()
         self._held: collections.Counter[str] = collections.Counter()
         self._by_credential: collections.Counter[str] = collections.Counter()
@@ -41,16 +51,17 @@ class Admission:
             if self._held[method] >= self._limits[method]:
                 reason = "replica_busy"
                 message = f"this replica is serving its limit of {self._limits[method]} calls"
-            elif method == "Upload" and self._by_credential[credential_id] >= self._per_credential:
+            elif self._by_credential[f"{method}/{credential_id}"] >= self._per_credential.get(
+                method, self._limits[method]
+            ):
                 reason = "collector_busy"
                 message = (
-                    f"credential {credential_id} already has {self._per_credential} uploads "
-                    "in progress on this replica"
+                    f"credential {credential_id} already has {self._per_credential[method]} "
+                    f"{method} calls in progress on this replica"
                 )
             else:
                 self._held[method] += 1
-                if method == "Upload":
-                    self._by_credential[credential_id] += 1
+                self._by_credential[f"{method}/{credential_id}"] += 1
                 return
         metrics.REFUSED.labels(method=method, reason=reason).inc()
         raise RpcError(
@@ -61,12 +72,12 @@ class Admission:
         )
 
     def release(self, method: str, credential_id: str) -> None:
+        key = f"{method}/{credential_id}"
         with self._lock:
             self._held[method] -= 1
-            if method == "Upload":
-                self._by_credential[credential_id] -= 1
-                if not self._by_credential[credential_id]:
-                    del self._by_credential[credential_id]
+            self._by_credential[key] -= 1
+            if not self._by_credential[key]:
+                del self._by_credential[key]
 
     def held(self, method: str) -> int:
         with self._lock:
@@ -87,8 +98,10 @@ class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     ) -> grpc.RpcMethodHandler | None:
         handler = continuation(handler_call_details)
         full_method: str = handler_call_details.method
-        if handler is None or not full_method.startswith(self._prefix):
-            return handler
+        if handler is None:
+            return None
+        if not full_method.startswith(self._prefix):
+            return wrap_bidi(handler, self._bounded_stream)
         method = full_method.rsplit("/", 1)[-1]
 
         def admitted(behaviour: Behaviour) -> Behaviour:
@@ -107,3 +120,23 @@ class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
             return wrapper
 
         return wrap_behaviour(handler, admitted)
+
+    def _bounded_stream(self, behaviour: Behaviour) -> Behaviour:
+        """At most ``OTHER_STREAMS`` open, each cut after ``OTHER_STREAM_IDLE_SECONDS`` silent."""
+
+        def wrapper(requests: Iterator[Any], context: grpc.ServicerContext) -> Iterator[Any]:
+            try:
+                self._admission.acquire("other", "anyone")
+            except RpcError as err:
+                context.abort_with_status(err.to_status())
+                raise  # unreachable: abort raises
+            try:
+                yield from behaviour(
+                    idle_limited(requests, OTHER_STREAM_IDLE_SECONDS, "other"), context
+                )
+            except RpcError as err:
+                context.abort_with_status(err.to_status())
+            finally:
+                self._admission.release("other", "anyone")
+
+        return wrapper

@@ -10,11 +10,12 @@ credential id or peer, never with the credential itself.
 
 from __future__ import annotations
 
+import collections
 import contextvars
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import google.auth.exceptions
@@ -33,6 +34,13 @@ log = logging.getLogger(__name__)
 PRINCIPAL: contextvars.ContextVar[Principal | None] = contextvars.ContextVar(
     "principal", default=None
 )
+#: where it came from, to check again before a long call commits (a revocation meanwhile)
+_CREDENTIALS: contextvars.ContextVar[CredentialFile | None] = contextvars.ContextVar(
+    "credentials", default=None
+)
+#: refusals are logged at most once per reason per interval, with the count in between:
+#: an unauthenticated flood must not turn into a flood of log lines
+LOG_INTERVAL_SECONDS = 10.0
 GOOGLE_ISSUERS = ("accounts.google.com", "https://accounts.google.com")
 #: how long fetched signing certificates are trusted before they are fetched again
 CERTS_TTL_SECONDS = 3600.0
@@ -43,6 +51,39 @@ def current_principal() -> Principal:
     if principal is None:  # pragma: no cover - the interceptor always sets it
         raise RuntimeError("IngestService called without AuthInterceptor")
     return principal
+
+
+def check_still_valid(method: str) -> None:
+    """UNAUTHENTICATED if the call's credential was revoked since the call began."""
+    principal, credentials = current_principal(), _CREDENTIALS.get()
+    if credentials is None or not credentials.is_revoked(principal.credential_id):
+        return
+    metrics.REFUSED.labels(method=method, reason="revoked_credential").inc()
+    raise RpcError(
+        grpc.StatusCode.UNAUTHENTICATED,
+        f"credential {principal.credential_id} was revoked during the call; nothing was stored",
+        reason="REVOKED_CREDENTIAL",
+    )
+
+
+class _QuietLog:
+    """Log a refusal at most once per reason per interval, with how many were not logged."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last: dict[str, float] = {}
+        self._skipped: collections.Counter[str] = collections.Counter()
+
+    def refused(self, method: str, peer: str, refused: Refused) -> None:
+        now = time.monotonic()
+        with self._lock:
+            if now - self._last.get(refused.reason, float("-inf")) < LOG_INTERVAL_SECONDS:
+                self._skipped[refused.reason] += 1
+                return
+            self._last[refused.reason] = now
+            skipped = self._skipped.pop(refused.reason, 0)
+        more = f" (and {skipped} more of this reason since the last line)" if skipped else ""
+        log.warning("refused %s from %s: %s%s", method, peer, refused, more)
 
 
 class IdTokenVerifier:
@@ -106,11 +147,15 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         self._prefix = f"/{service}/"
         self._credentials = credentials
         self._id_tokens = id_tokens
+        self._log = _QuietLog()
 
-    def authenticate(self, metadata: Mapping[str, str]) -> Principal:
-        value = metadata.get("authorization", "")
-        if not value:
+    def authenticate(self, metadata: Sequence[tuple[str, str | bytes]]) -> Principal:
+        values = [v for k, v in metadata if k == "authorization"]
+        if not values:
             raise Refused("missing_credential", "the call carries no credential")
+        if len(values) > 1 or not isinstance(values[0], str):
+            raise Refused("malformed_credential", "send exactly one authorization header")
+        value = values[0]
         scheme, _, credential = value.partition(" ")
         if scheme.lower() != "bearer" or not credential.strip():
             raise Refused("malformed_credential", "authorization must be 'Bearer <credential>'")
@@ -135,10 +180,10 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
         def authenticated(behaviour: Behaviour) -> Behaviour:
             def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
                 try:
-                    principal = self.authenticate(dict(context.invocation_metadata()))
+                    principal = self.authenticate(tuple(context.invocation_metadata()))
                 except Refused as refused:
                     metrics.REFUSED.labels(method=method, reason=refused.reason).inc()
-                    log.warning("refused %s from %s: %s", method, context.peer(), refused)
+                    self._log.refused(method, context.peer(), refused)
                     err = RpcError(
                         grpc.StatusCode.UNAUTHENTICATED,
                         f"{refused}: send 'authorization: Bearer <token>' with a credential "
@@ -148,9 +193,11 @@ class AuthInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
                     context.abort_with_status(err.to_status())
                     raise  # unreachable: abort raises
                 reset = PRINCIPAL.set(principal)
+                reset_credentials = _CREDENTIALS.set(self._credentials)
                 try:
                     return behaviour(request, context)
                 finally:
+                    _CREDENTIALS.reset(reset_credentials)
                     PRINCIPAL.reset(reset)
 
             return wrapper

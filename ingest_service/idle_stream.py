@@ -24,7 +24,7 @@ from ingest_service import metrics
 from ingest_service.errors import RpcError
 
 T = TypeVar("T")
-BUFFERED_MESSAGES = 2
+BUFFERED_MESSAGES = 1
 _END = object()
 
 
@@ -60,11 +60,11 @@ def idle_limited(requests: Iterator[T], idle_seconds: float, method: str) -> Ite
                 item = box.get(timeout=idle_seconds)
             except queue.Empty:
                 metrics.REFUSED.labels(method=method, reason="idle").inc()
+                after = "nothing was archived; upload again" if method == "Upload" else "call again"
                 raise RpcError(
                     grpc.StatusCode.DEADLINE_EXCEEDED,
-                    f"no message for {idle_seconds:g} s: the upload was cut off and nothing "
-                    "was archived; upload again",
-                    reason="UPLOAD_IDLE",
+                    f"no message for {idle_seconds:g} s: the call was cut off; {after}",
+                    reason="UPLOAD_IDLE" if method == "Upload" else "STREAM_IDLE",
                 ) from None
             if item is _END:
                 return

@@ -57,6 +57,19 @@ def wrap_behaviour(
     return handler
 
 
+def wrap_bidi(
+    handler: grpc.RpcMethodHandler, decorate: Callable[[Behaviour], Behaviour]
+) -> grpc.RpcMethodHandler:
+    """``handler`` with its bidirectional-streaming behaviour decorated (reflection)."""
+    if handler.stream_stream is None:
+        return handler
+    return grpc.stream_stream_rpc_method_handler(
+        decorate(handler.stream_stream),
+        request_deserializer=handler.request_deserializer,
+        response_serializer=handler.response_serializer,
+    )
+
+
 class MetricsInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
     def intercept_service(
         self,

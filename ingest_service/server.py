@@ -40,8 +40,8 @@ from ingest_service.service import IngestService
 log = logging.getLogger("ingest_service")
 
 SERVICE_NAME = ingest_pb2.DESCRIPTOR.services_by_name["IngestService"].full_name
-#: chunk messages are at most 4 MiB by default; leave room for framing
-MAX_MESSAGE_BYTES = 8 * 1024 * 1024
+#: the CLI sends 1 MiB chunks; a message is buffered whole, so this bounds memory per call
+MAX_MESSAGE_BYTES = 4 * 1024 * 1024
 DRAIN_SECONDS = 30.0
 #: an upload (streaming + waiting) never needs longer; a stalled client is cut off after it
 MAX_CONNECTION_AGE_MS = 2 * 3600 * 1000
@@ -131,7 +131,14 @@ def build_server(
         ],
     )
     ingest_pb2_grpc.add_IngestServiceServicer_to_server(
-        IngestService(store, runs, stopping, watcher, idle_seconds=settings.receiver_idle_seconds),
+        IngestService(
+            store,
+            runs,
+            stopping,
+            watcher,
+            idle_seconds=settings.receiver_idle_seconds,
+            min_upload_rate=settings.receiver_min_upload_rate,
+        ),
         server,
     )
     health_servicer = health.HealthServicer(experimental_non_blocking=True)

@@ -35,7 +35,7 @@ from ingest_service.airflow_runs import (
     AirflowUnavailable,
     RunSnapshot,
 )
-from ingest_service.auth import current_principal
+from ingest_service.auth import check_still_valid, current_principal
 from ingest_service.errors import RpcError, invalid_argument
 from ingest_service.file_status import XCOM_KEYS, apply_run, archive_stage, run_note
 from ingest_service.idle_stream import idle_limited
@@ -57,6 +57,12 @@ REPLY_MARGIN_SECONDS = 1.5
 DEFAULT_WAIT_SECONDS = 60.0
 #: how long an upload may go without a message (``Settings.receiver_idle_seconds``)
 IDLE_SECONDS = 60.0
+#: the slowest an upload may send on average (``Settings.receiver_min_upload_rate``): a
+#: trickle of tiny messages would otherwise hold a slot for as long as the connection lives
+MIN_UPLOAD_RATE = 64 * 1024
+#: the longest a status call waits for a run, whatever the client's deadline: status calls
+#: have few slots, and a collector can always ask again
+STATUS_WAIT_SECONDS = 60.0
 
 
 class IngestService(pb_grpc.IngestServiceServicer):
@@ -67,9 +73,11 @@ class IngestService(pb_grpc.IngestServiceServicer):
         stopping: threading.Event | None = None,
         watcher: RunWatcher | None = None,
         idle_seconds: float = IDLE_SECONDS,
+        min_upload_rate: float = MIN_UPLOAD_RATE,
     ) -> None:
         self._store = store
         self._idle_seconds = idle_seconds
+        self._min_upload_rate = min_upload_rate
         self._runs = runs
         #: set when the replica drains: waiting calls reply "running" at once
         self._stopping = stopping or threading.Event()
@@ -80,9 +88,16 @@ class IngestService(pb_grpc.IngestServiceServicer):
         self, request_iterator: Iterator[pb.UploadRequest], context: grpc.ServicerContext
     ) -> pb.FileStatus:
         try:
-            reply = self._upload(idle_limited(request_iterator, self._idle_seconds, "Upload"))
+            requests = idle_limited(request_iterator, self._idle_seconds, "Upload")
+            reply = self._upload(requests, context)
             self._follow_upload(reply, context)
+        except grpc.RpcError:
+            # the request stream broke: the client cancelled or went away mid-stream
+            self._cancelled(context)
+            raise  # unreachable: abort raises
         except RpcError as err:
+            if not context.is_active():
+                self._cancelled(context)
             metrics.UPLOADS.labels(result=err.reason.lower()).inc()
             log.info("upload refused: %s: %s", err.reason, err.message)
             context.abort_with_status(err.to_status())
@@ -97,6 +112,13 @@ class IngestService(pb_grpc.IngestServiceServicer):
             reply.failure.reason if reply.HasField("failure") else reply.run_state,
         )
         return reply
+
+    @staticmethod
+    def _cancelled(context: grpc.ServicerContext) -> None:
+        """Count and end an upload whose client is gone (not a content mismatch)."""
+        metrics.UPLOADS.labels(result="cancelled").inc()
+        log.info("upload cancelled by the client %s: nothing was archived", context.peer())
+        context.abort(grpc.StatusCode.CANCELLED, "the client cancelled the upload")
 
     def GetStatus(
         self, request: pb.GetStatusRequest, context: grpc.ServicerContext
@@ -116,14 +138,24 @@ class IngestService(pb_grpc.IngestServiceServicer):
             status.archive.CopyFrom(
                 archive_stage(StoreResult.ALREADY_ARCHIVED, obj, self._store.uri(path.path))
             )
-            self._follow_run(status, path, obj.sha256, obj.size, context, trigger_missing=False)
+            self._follow_run(
+                status,
+                path,
+                obj.sha256,
+                obj.size,
+                context,
+                trigger_missing=False,
+                max_wait=STATUS_WAIT_SECONDS,
+            )
             return status
         except RpcError as err:
             context.abort_with_status(err.to_status())
             raise
 
     # --- steps ----------------------------------------------------------------
-    def _upload(self, requests: Iterator[pb.UploadRequest]) -> pb.FileStatus:
+    def _upload(
+        self, requests: Iterator[pb.UploadRequest], context: grpc.ServicerContext
+    ) -> pb.FileStatus:
         """Archive the streamed file; the status of the archive stage (no run yet)."""
         first = next(requests, None)
         if first is None or not first.HasField("header"):
@@ -156,7 +188,7 @@ class IngestService(pb_grpc.IngestServiceServicer):
         # Same path archived already: answer without reading the bytes again.
         outcome = self._store.existing(path.path, sha256)
         if outcome is None:
-            outcome = self._receive(path, sha256, header.size, requests)
+            outcome = self._receive(path, sha256, header.size, requests, context)
         status.archive.CopyFrom(
             archive_stage(outcome.result, outcome.archived, self._store.uri(path.path))
         )
@@ -194,8 +226,16 @@ class IngestService(pb_grpc.IngestServiceServicer):
         )
 
     def _receive(
-        self, path: paths.ArchivePath, sha256: str, size: int, requests: Iterator[pb.UploadRequest]
+        self,
+        path: paths.ArchivePath,
+        sha256: str,
+        size: int,
+        requests: Iterator[pb.UploadRequest],
+        context: grpc.ServicerContext,
     ) -> StoreOutcome:
+        allowed = self._idle_seconds + size / self._min_upload_rate
+        started = time.monotonic()
+
         def chunks() -> Iterator[bytes]:
             for req in requests:
                 if not req.HasField("chunk"):
@@ -204,11 +244,30 @@ class IngestService(pb_grpc.IngestServiceServicer):
                         field="chunk",
                         reason="UNEXPECTED_HEADER",
                     )
+                if not req.chunk:
+                    raise invalid_argument(
+                        "a chunk message must carry bytes", field="chunk", reason="EMPTY_CHUNK"
+                    )
+                if time.monotonic() - started > allowed:
+                    metrics.REFUSED.labels(method="Upload", reason="too_slow").inc()
+                    raise RpcError(
+                        grpc.StatusCode.DEADLINE_EXCEEDED,
+                        f"{size} bytes must arrive within {allowed:.0f} s (at least "
+                        f"{self._min_upload_rate / 1024:.0f} KiB/s on average): the upload was "
+                        "cut off and nothing was archived; upload again",
+                        reason="UPLOAD_TOO_SLOW",
+                    )
                 metrics.BYTES_RECEIVED.inc(len(req.chunk))
                 yield req.chunk
 
         try:
-            return self._store.store(path.path, sha256, size, chunks())
+            return self._store.store(
+                path.path,
+                sha256,
+                size,
+                chunks(),
+                before_publish=lambda: check_still_valid("Upload"),
+            )
         except STORE_ERRORS as exc:
             raise RpcError(
                 grpc.StatusCode.UNAVAILABLE,
@@ -241,15 +300,15 @@ class IngestService(pb_grpc.IngestServiceServicer):
         context: grpc.ServicerContext,
         *,
         trigger_missing: bool,
+        max_wait: float | None = None,
     ) -> None:
         """Trigger the file's run if it has none, then wait for it within the deadline."""
         run_id = paths.run_id(path, sha256)
         status.run_id = run_id
         status.run_url = self._runs.run_url(run_id)
         remaining = context.time_remaining()
-        deadline = time.monotonic() + (
-            DEFAULT_WAIT_SECONDS if remaining is None else remaining - REPLY_MARGIN_SECONDS
-        )
+        wait = DEFAULT_WAIT_SECONDS if remaining is None else remaining - REPLY_MARGIN_SECONDS
+        deadline = time.monotonic() + (wait if max_wait is None else min(wait, max_wait))
         with self._runs.within(deadline):
             self._trigger_and_wait(
                 status, run_id, path, sha256, size, context, deadline, trigger_missing

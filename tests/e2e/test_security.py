@@ -39,6 +39,7 @@ from stack_session import BIN, Stack, issue_token, upload_cli
 
 from cloudz import archive_path as paths
 from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
+from cloudz.collector_credentials import CredentialFile
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from cloudz.stack.local_tls import make_ca
@@ -468,5 +469,123 @@ def test_hostile_headers_are_refused_by_name_and_nothing_is_stored(
     assert err.value.code() == grpc.StatusCode.INVALID_ARGUMENT
     assert _reason(err.value) == reason
     assert says in str(err.value.details())
+    assert _blob(stack, path) is None
+    assert _runs_of_path(stack, path) == []
+
+
+# --- found by a hostile tester ----------------------------------------------------
+def test_reflection_streams_are_bounded_and_cut_when_idle(stack: Stack) -> None:
+    """Reflection answers anyone: 20 silent reflection streams must not fill the threads."""
+    from grpc_reflection.v1alpha import reflection_pb2, reflection_pb2_grpc
+
+    release = threading.Event()
+
+    def silent() -> Iterator[reflection_pb2.ServerReflectionRequest]:
+        yield reflection_pb2.ServerReflectionRequest(list_services="")
+        release.wait(120)
+
+    with extra_replica(stack) as replica, replica.channel() as channel:
+        stub = reflection_pb2_grpc.ServerReflectionStub(channel)
+        streams = [stub.ServerReflectionInfo(silent(), timeout=100) for _ in range(20)]
+        try:
+            ends: dict[str, int] = {}
+            with replica.channel() as probe:
+                health = health_pb2_grpc.HealthStub(probe).Check(
+                    health_pb2.HealthCheckRequest(), timeout=10
+                )
+            assert health.status == health_pb2.HealthCheckResponse.SERVING
+            for stream in streams:
+                try:
+                    for _ in stream:
+                        pass
+                    ends["OK"] = ends.get("OK", 0) + 1
+                except grpc.RpcError as err:
+                    key = f"{err.code().name}/{_reason(err)}"
+                    ends[key] = ends.get(key, 0) + 1
+        finally:
+            release.set()
+    assert ends == {"DEADLINE_EXCEEDED/STREAM_IDLE": 4, "RESOURCE_EXHAUSTED/REPLICA_BUSY": 16}
+
+
+def test_trickles_empty_chunks_and_duplicate_credentials_are_refused(
+    stack: Stack, tmp_path: Path
+) -> None:
+    data = SMALL.read_bytes()
+    release = threading.Event()
+
+    def trickle(path: str) -> Iterator[pb.UploadRequest]:
+        """One byte every 2 s, well inside the idle limit, far below the minimum rate."""
+        yield pb.UploadRequest(header=_header(path, data))
+        for i in range(len(data)):
+            if release.wait(2):
+                return
+            yield pb.UploadRequest(chunk=data[i : i + 1])
+
+    with stack.channel() as channel:
+        stub = pb_grpc.IngestServiceStub(channel)
+        slow = "sec-slow/bgpdata/2026.11/RIBS/trickle"
+        try:
+            with pytest.raises(grpc.RpcError) as err:
+                stub.Upload(trickle(slow), timeout=200, metadata=stack.metadata)
+        finally:
+            release.set()
+        assert (err.value.code(), _reason(err.value)) == (
+            grpc.StatusCode.DEADLINE_EXCEEDED,
+            "UPLOAD_TOO_SLOW",
+        )
+        assert _blob(stack, slow) is None
+
+        empty = "sec-slow/bgpdata/2026.11/RIBS/empty-chunks"
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Upload(
+                iter([pb.UploadRequest(header=_header(empty, data)), pb.UploadRequest(chunk=b"")]),
+                timeout=30,
+                metadata=stack.metadata,
+            )
+        assert (err.value.code(), _reason(err.value)) == (
+            grpc.StatusCode.INVALID_ARGUMENT,
+            "EMPTY_CHUNK",
+        )
+
+        twice = [*stack.metadata, ("authorization", "Bearer czk_000000000000_" + "A" * 43)]
+        with pytest.raises(grpc.RpcError) as err:
+            stub.GetStatus(pb.GetStatusRequest(archive_path=slow), timeout=30, metadata=twice)
+        assert (err.value.code(), _reason(err.value)) == (
+            grpc.StatusCode.UNAUTHENTICATED,
+            "MALFORMED_CREDENTIAL",
+        )
+
+
+def test_a_credential_revoked_during_an_upload_stores_nothing(stack: Stack, tmp_path: Path) -> None:
+    token_file = tmp_path / "revoked-mid.token"
+    credential_id = issue_token(stack, "revoked mid-stream", "sec-revoke", token_file)
+    data = SMALL.read_bytes()
+    path = "sec-revoke/bgpdata/2026.11/RIBS/revoked-mid-stream"
+    half = threading.Event()
+    revoked = threading.Event()
+
+    def requests() -> Iterator[pb.UploadRequest]:
+        yield pb.UploadRequest(header=_header(path, data))
+        yield pb.UploadRequest(chunk=data[:100])
+        half.set()
+        revoked.wait(60)
+        yield pb.UploadRequest(chunk=data[100:])
+
+    def revoke() -> None:
+        half.wait(60)
+        CredentialFile(stack.settings.credentials_file).revoke(credential_id)
+        revoked.set()
+
+    threading.Thread(target=revoke, daemon=True).start()
+    with stack.channel() as channel, pytest.raises(grpc.RpcError) as err:
+        pb_grpc.IngestServiceStub(channel).Upload(
+            requests(),
+            timeout=90,
+            metadata=[("authorization", f"Bearer {token_file.read_text().strip()}")],
+        )
+    assert (err.value.code(), _reason(err.value)) == (
+        grpc.StatusCode.UNAUTHENTICATED,
+        "REVOKED_CREDENTIAL",
+    )
     assert _blob(stack, path) is None
     assert _runs_of_path(stack, path) == []
