@@ -1,0 +1,290 @@
+"""What a source lists and fetches: months, dump files, fetched copies, and the one error type.
+
+A dump file is known by its name, ``{rib,updates}.YYYYMMDD.HHMM.bz2``, and by the directory it
+was found in, ``<archive dir>/YYYY.MM/{RIBS,UPDATES}/``. Its archive path (the object name in
+the bucket) is always ``<collector>/bgpdata/YYYY.MM/{RIBS,UPDATES}/<name>``, whatever directory
+the source keeps the collector in (route-views2 lives at the archive root).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import os
+import re
+import tempfile
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from types import TracebackType
+from typing import BinaryIO, Final
+from zoneinfo import ZoneInfo
+
+from cloudz import archive_path
+
+#: what ``FetchedFile.chunks`` yields by default: the receiver's and the CLI's chunk size
+CHUNK_BYTES: Final = 1024 * 1024
+#: the time zone RouteViews named files in before ``pacific_names_before`` (FIELD-NOTES §9)
+PACIFIC: Final = ZoneInfo("America/Los_Angeles")
+
+_MONTH = re.compile(r"(?P<year>[0-9]{4})\.(?P<month>[0-9]{2})", re.ASCII)
+_DUMP_NAME = re.compile(
+    r"(?P<prefix>rib|updates)\.(?P<date>[0-9]{8})\.(?P<time>[0-9]{4})\.(?:bz2|gz)", re.ASCII
+)
+
+
+class SourceError(Exception):
+    """A source could not be read: the message names the URL or path and says why.
+
+    Listing never degrades to an empty answer on an error: a missing page, a page that is
+    not an index, or a server that keeps failing raises this instead.
+    """
+
+    def __init__(self, message: str, *, url: str | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+
+
+class FileKind(enum.Enum):
+    """The two kinds of dump, named as their directories are."""
+
+    RIBS = "RIBS"
+    UPDATES = "UPDATES"
+
+    @property
+    def prefix(self) -> str:
+        """The file-name prefix of this kind: ``rib`` or ``updates``."""
+        return "rib" if self is FileKind.RIBS else "updates"
+
+
+ALL_KINDS: Final = (FileKind.RIBS, FileKind.UPDATES)
+
+
+@dataclass(frozen=True, order=True)
+class Month:
+    """One month directory, ``YYYY.MM``."""
+
+    year: int
+    month: int
+
+    def __post_init__(self) -> None:
+        if not (1000 <= self.year <= 9999 and 1 <= self.month <= 12):
+            raise ValueError(f"not a month: {self.year}.{self.month:02d}")
+
+    @classmethod
+    def parse(cls, text: str) -> Month | None:
+        """``"2024.01"`` gives ``Month(2024, 1)``; anything else gives ``None``."""
+        m = _MONTH.fullmatch(text)
+        if m is None or not 1 <= int(m["month"]) <= 12:
+            return None
+        return cls(int(m["year"]), int(m["month"]))
+
+    @classmethod
+    def of(cls, day: date) -> Month:
+        return cls(day.year, day.month)
+
+    def __str__(self) -> str:
+        return f"{self.year:04d}.{self.month:02d}"
+
+    def next(self) -> Month:
+        return Month(self.year + 1, 1) if self.month == 12 else Month(self.year, self.month + 1)
+
+
+def months_between(first: Month, last: Month) -> list[Month]:
+    """Every month from ``first`` to ``last``, both included."""
+    out: list[Month] = []
+    m = first
+    while m <= last:
+        out.append(m)
+        m = m.next()
+    return out
+
+
+def as_utc(value: date | datetime) -> datetime:
+    """A range bound as an aware UTC datetime; a date is its midnight UTC.
+
+    A naive datetime is refused: whether it meant UTC or local time cannot be told, and a
+    wrong guess shifts every day of a backfill by hours.
+    """
+    if isinstance(value, datetime):
+        if value.tzinfo is None:
+            raise ValueError(f"{value} has no time zone: give an aware datetime or a date")
+        return value.astimezone(UTC)
+    return datetime(value.year, value.month, value.day, tzinfo=UTC)
+
+
+def parse_dump_name(
+    name: str, *, pacific_names_before: date | None
+) -> tuple[FileKind, datetime, bool] | None:
+    """Kind, dump time (UTC) and whether the name was in Pacific time; ``None`` if not a dump.
+
+    Names before ``pacific_names_before`` carry Pacific wall-clock time (RouteViews named files
+    so until 2003-02-03): their time is converted to UTC. Either way it is only the name's
+    word: the records' own timestamps are the truth.
+    """
+    m = _DUMP_NAME.fullmatch(name)
+    if m is None:
+        return None
+    try:
+        named = datetime.strptime(m["date"] + m["time"], "%Y%m%d%H%M")
+    except ValueError:
+        return None
+    kind = FileKind.RIBS if m["prefix"] == "rib" else FileKind.UPDATES
+    pacific = pacific_names_before is not None and named.date() < pacific_names_before
+    if pacific:
+        return kind, named.replace(tzinfo=PACIFIC).astimezone(UTC), True
+    return kind, named.replace(tzinfo=UTC), False
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """One dump file as a source lists it.
+
+    ``size`` is exact for a local tree; an Apache index shows sizes rounded (``6.4M``) unless
+    they are under 973 bytes, so ``size_exact`` says which. The size that counts is the one
+    ``fetch_to_temp`` measures.
+    """
+
+    collector: str
+    kind: FileKind
+    name: str
+    month: Month  # the month directory it was found in (not always the name's month)
+    dump_time: datetime  # from the name, UTC
+    size: int
+    size_exact: bool
+    source: str  # the URL or local path it is fetched from
+    modified: datetime | None  # the listing's "last modified", as shown
+    pacific_name: bool = False
+
+    @property
+    def archive_path(self) -> str:
+        """Where this file goes in the bucket: always under ``<collector>/``."""
+        return f"{self.collector}/bgpdata/{self.month}/{self.kind.value}/{self.name}"
+
+
+def make_source_file(
+    *,
+    collector: str,
+    kind: FileKind,
+    name: str,
+    month: Month,
+    size: int,
+    size_exact: bool,
+    source: str,
+    modified: datetime | None,
+    pacific_names_before: date | None,
+) -> SourceFile | None:
+    """A ``SourceFile`` for a name found in ``month/kind``; ``None`` for a name that is not a
+    dump of that kind (such names are skipped, as RouteViews' directories hold nothing else)."""
+    parsed = parse_dump_name(name, pacific_names_before=pacific_names_before)
+    if parsed is None or parsed[0] is not kind:
+        return None
+    _, dump_time, pacific = parsed
+    f = SourceFile(
+        collector=collector,
+        kind=kind,
+        name=name,
+        month=month,
+        dump_time=dump_time,
+        size=size,
+        size_exact=size_exact,
+        source=source,
+        modified=modified,
+        pacific_name=pacific,
+    )
+    try:
+        archive_path.parse(f.archive_path)
+    except archive_path.ArchivePathError as e:
+        raise SourceError(f"{source}: no valid archive path: {e}", url=source) from e
+    return f
+
+
+#: a file named near a month's edge may sit in the neighbouring month's directory (Pacific
+#: names, late rotation): listing a range also reads the months this far beyond its ends
+MONTH_EDGE: Final = timedelta(days=1)
+
+
+def months_to_scan(available: Iterable[Month], start: datetime, end: datetime) -> list[Month]:
+    """The available months whose directories may hold files named in ``[start, end)``."""
+    lo = Month.of((start - MONTH_EDGE).date())
+    hi = Month.of((end + MONTH_EDGE).date())
+    return sorted(m for m in set(available) if lo <= m <= hi)
+
+
+def in_range(files: Iterable[SourceFile], start: datetime, end: datetime) -> list[SourceFile]:
+    """The files whose dump time is in ``[start, end)``, in dump-time order.
+
+    Ranges select by the name's time, so consecutive ranges partition the archive: every
+    file belongs to exactly one daily (or monthly) run, wherever its directory is.
+    """
+    chosen = [f for f in files if start <= f.dump_time < end]
+    return sorted(chosen, key=lambda f: (f.dump_time, f.kind.value, f.name, str(f.month)))
+
+
+@dataclass
+class FetchedFile:
+    """A dump copied to a private temporary file, with the sha256 and size of that copy.
+
+    ``ArchiveStore.store`` needs the sha256 before it streams, so the bytes are hashed once
+    on the way in and then read back from this copy with ``chunks()``: what was hashed is
+    exactly what is stored. Use it as a context manager (or call ``remove``) to delete it.
+    """
+
+    file: SourceFile
+    path: Path
+    sha256: str
+    size: int
+
+    def chunks(self, chunk_size: int = CHUNK_BYTES) -> Iterator[bytes]:
+        """The copy's bytes, ``chunk_size`` at a time."""
+        with self.path.open("rb") as f:
+            while chunk := f.read(chunk_size):
+                yield chunk
+
+    def remove(self) -> None:
+        self.path.unlink(missing_ok=True)
+
+    def __enter__(self) -> FetchedFile:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.remove()
+
+
+class HashingTempFile:
+    """A temporary file that hashes what is written to it; removed unless ``keep`` is called."""
+
+    def __init__(self, temp_dir: Path | None) -> None:
+        fd, name = tempfile.mkstemp(prefix="cloudz-source-", suffix=".part", dir=temp_dir)
+        self.path = Path(name)
+        self._out: BinaryIO = os.fdopen(fd, "wb")
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def write(self, chunk: bytes) -> None:
+        self._digest.update(chunk)
+        self._out.write(chunk)
+        self.size += len(chunk)
+
+    def restart(self) -> None:
+        """Forget what was written (a retried download starts from byte 0)."""
+        self._out.seek(0)
+        self._out.truncate()
+        self._digest = hashlib.sha256()
+        self.size = 0
+
+    def keep(self, file: SourceFile) -> FetchedFile:
+        self._out.close()
+        return FetchedFile(
+            file=file, path=self.path, sha256=self._digest.hexdigest(), size=self.size
+        )
+
+    def discard(self) -> None:
+        self._out.close()
+        self.path.unlink(missing_ok=True)
