@@ -156,9 +156,9 @@ def _exit_of_error(err: grpc.RpcError) -> Exit:
     if code in _REJECTED_CODES:
         return Exit.REJECTED
     if code == grpc.StatusCode.DEADLINE_EXCEEDED:
-        # the receiver cut off a stalled stream: nothing was archived
-        idle = _error_summary(err).get("reason") == "UPLOAD_IDLE"
-        return Exit.UNREACHABLE if idle else Exit.RUNNING
+        # the receiver cut off a stalled or too slow stream: nothing was archived
+        cut_off = _error_summary(err).get("reason") in ("UPLOAD_IDLE", "UPLOAD_TOO_SLOW")
+        return Exit.UNREACHABLE if cut_off else Exit.RUNNING
     if code in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
         return Exit.UNREACHABLE
     return Exit.FAILED

@@ -10,7 +10,7 @@ import os
 import subprocess
 from pathlib import Path
 
-from cloudz.settings import Settings
+from cloudz.settings import PROJECT_ROOT, Settings
 from cloudz.stack.layout import BQ_SETUP_SCRIPT, BQ_VENV, Layout
 
 #: variables of the Airflow venv that must not leak into another interpreter
@@ -39,9 +39,14 @@ def ensure_installed(log_path: Path) -> None:
         raise RuntimeError(f"{BQ_SETUP_SCRIPT.name} failed; see {log_path}")
 
 
+#: ends the jobs a killed emulator left RUNNING, then execs the emulator (see the script)
+SERVE_SCRIPT = PROJECT_ROOT / "scripts" / "bigquery-emulator-serve"
+
+
 def command(settings: Settings) -> list[str]:
     return [
-        str(executable()),
+        str(executable().with_name("python")),
+        str(SERVE_SCRIPT),
         "serve",
         "--host",
         "127.0.0.1",

@@ -13,9 +13,10 @@ half-written is at the archive path, and that after recovery the table holds eac
 the file exactly once (one successful job in the file's load-job ledger). Every test leaves
 the component it broke serving.
 
-One test is marked ``xfail(strict=True)``: it asserts the correct behaviour and fails today
-because of the bug its reason names (reported, not fixed here); once fixed, it XPASSes and
-the marker must go.
+The emulator killed while it runs a load job used to come back reporting that job RUNNING
+for ever (local-bigquery keeps its jobs in a file), so the load task waited on it until its
+timeout, three times; ``scripts/bigquery-emulator-serve`` now ends such jobs with a
+``backendError`` before the emulator serves again, as BigQuery ends a job whose worker died.
 """
 
 from __future__ import annotations
@@ -510,15 +511,6 @@ def test_bigquery_emulator_killed_before_the_load_heals_and_keeps_its_data(
     assert (job.state, job.output_rows) == ("DONE", earlier.rows)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (open): the BigQuery emulator killed while a load job runs comes back "
-    "reporting that job RUNNING forever (local-bigquery keeps its jobs in its DuckDB file and "
-    "nothing ends the ones the dead process ran). The load task waits on it with no timeout "
-    "(the provider's job.result(timeout=None); on the next try FileLoads.history's "
-    "job.result()) until its 1 h execution_timeout, on each of its 3 tries: the run fails "
-    "after ~3 h, and the CLI says RUNNING (exit 5) meanwhile.",
-)
 def test_bigquery_emulator_killed_during_the_load_job_heals(
     stack: Stack, airflow: Airflow, tmp_path: Path
 ) -> None:
@@ -546,8 +538,8 @@ def test_bigquery_emulator_killed_during_the_load_job_heals(
         assert _rows(stack, path) in (0, rib.rows)
         after = bq.get_job(job.job_id, project=stack.settings.gcp_project)
         assert after.state == "DONE", (
-            f"BUG: the restarted emulator reports {job.job_id}, which died with the old "
-            f"process, as {after.state}; the load task waits on it until its execution_timeout"
+            f"the restarted emulator reports {job.job_id}, which died with the old "
+            f"process, as {after.state}; the load task would wait on it until its timeout"
         )
         code, reply, stderr = outcome()
     assert code == 0, (json.dumps(reply, indent=2), stderr)
