@@ -29,6 +29,8 @@ class Settings:
     bucket: str = "routeviews-archive"
     dataset: str = "routeviews"
     table: str = "routes"
+    #: the files catalog (``cloudz.file_catalog``), beside the routes table
+    files_table: str = "files"
     #: where ``upload-to-cloudz`` and the replicas meet
     receiver_host: str = "127.0.0.1"
     receiver_port: int = 50051
@@ -117,6 +119,11 @@ class Settings:
     @property
     def receiver_endpoint(self) -> str:
         return f"{self.receiver_host}:{self.receiver_port}"
+
+    @property
+    def files_ref(self) -> str:
+        """``project.dataset.files``: one row per outcome of an archived file version."""
+        return f"{self.gcp_project}.{self.dataset}.{self.files_table}"
 
     @property
     def table_ref(self) -> str:

@@ -59,7 +59,11 @@ def record_failure(context: Any) -> None:
     else:
         reason = f"{type(exc).__name__}: {exc}"
     stage = stage or contract.DEFAULT_STAGE_OF_TASK.get(ti.task_id, ti.task_id)
-    ti.xcom_push(key=contract.XCOM_FAILURE, value={"stage": stage, "reason": reason[:2000]})
+    failure = {"stage": stage, "reason": reason[:2000]}
+    ti.xcom_push(key=contract.XCOM_FAILURE, value=failure)
+    from cloudz.file_pipeline import catalog_step
+
+    catalog_step.record_failed(context, GCP_CONN_ID, _settings().files_ref, failure)
 
 
 def _settings() -> Any:
@@ -110,15 +114,14 @@ def mrt_file() -> None:
 
     @task(task_id=contract.TASK_LOAD, pool=TABLE_WRITES_POOL)
     def load(converted: dict[str, Any]) -> dict[str, Any]:
-        from cloudz.file_pipeline import load_step
+        from cloudz.file_pipeline import catalog_step, load_step
 
-        return load_step.load_and_check(
-            get_current_context(),
-            GCP_CONN_ID,
-            _settings().table_ref,
-            converted["file"],
-            converted["report"],
-        )
+        context = get_current_context()
+        settings = _settings()
+        file, report = converted["file"], converted["report"]
+        result = load_step.load_and_check(context, GCP_CONN_ID, settings.table_ref, file, report)
+        catalog_step.record_loaded(context, GCP_CONN_ID, settings.files_ref, file, report, result)
+        return result
 
     load(convert())
 

@@ -44,6 +44,7 @@ def provision(
     from google.api_core.exceptions import Conflict
     from google.cloud import bigquery
 
+    from cloudz import file_catalog
     from cloudz import schema as routes
     from cloudz.cloud_clients import bigquery_client, storage_client
 
@@ -68,6 +69,7 @@ def provision(
     if cluster_fields:
         table.clustering_fields = list(cluster_fields)
     bq.create_table(table, exists_ok=True)
+    file_catalog.ensure_tables(bq, settings.files_ref)
 
 
 def main() -> None:

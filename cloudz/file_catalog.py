@@ -1,0 +1,176 @@
+"""The files catalog: one row per archived file version and what became of it.
+
+BigQuery table ``files`` (beside ``routes``) answers "which files of collector X on day D
+are archived, loaded, partial, failed, missing" without touching the routes table. It is
+append-only: each final outcome of a file's run adds a row by a streaming insert (no
+mutating DML, no load job against the table-write quotas in the hot path), with an
+``insertId`` per run and try so BigQuery drops a resent row. A file run again (a cleared
+task, a re-upload after a failure) adds a newer row; the view ``files_latest`` keeps the
+newest row per (archive path, sha256). docs/catalog.md has the example queries, which the
+tests run.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+from cloudz import archive_path as paths
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery
+
+log = logging.getLogger(__name__)
+
+STATE_LOADED = "loaded"
+STATE_PARTIAL = "partial"
+STATE_FAILED = "failed"
+#: RouteViews named files in Pacific time before this day (include/collectors.yaml)
+PACIFIC_NAMES_BEFORE = dt.date(2003, 2, 3)
+
+#: (name, type, mode, description) of the table's columns
+COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("archive_path", "STRING", "REQUIRED", "<collector>/bgpdata/YYYY.MM/{RIBS,UPDATES}/<file>"),
+    ("collector", "STRING", "REQUIRED", "the collector, from the archive path"),
+    ("kind", "STRING", "REQUIRED", "RIBS or UPDATES"),
+    ("dump_time", "TIMESTAMP", "NULLABLE", "the time in the file's name, in UTC (a label)"),
+    ("month", "DATE", "REQUIRED", "first day of the YYYY.MM of the path: the partition"),
+    ("sha256", "STRING", "REQUIRED", "sha256 of the archived bytes"),
+    ("size", "INT64", "NULLABLE", "bytes archived"),
+    ("state", "STRING", "REQUIRED", "loaded, partial or failed"),
+    ("stage", "STRING", "NULLABLE", "the stage that failed (verify, convert, load, check)"),
+    ("reason", "STRING", "NULLABLE", "why it failed, or the damage"),
+    ("rows", "INT64", "NULLABLE", "rows converted (= rows loaded when loaded or partial)"),
+    ("records", "INT64", "NULLABLE", "MRT records read"),
+    ("parse_errors", "INT64", "NULLABLE", "records that did not decode"),
+    ("damage_offset", "INT64", "NULLABLE", "byte offset of the damage in the MRT stream"),
+    ("first_record", "TIMESTAMP", "NULLABLE", "earliest record timestamp"),
+    ("last_record", "TIMESTAMP", "NULLABLE", "latest record timestamp"),
+    ("run_id", "STRING", "NULLABLE", "the Airflow run"),
+    ("load_job", "STRING", "NULLABLE", "the BigQuery load job that appended the rows"),
+    ("recorded_at", "TIMESTAMP", "REQUIRED", "when this row was written"),
+)
+
+LATEST_VIEW_SQL = """
+SELECT * EXCEPT (newest)
+FROM (
+  SELECT *, ROW_NUMBER() OVER (
+    PARTITION BY archive_path, sha256 ORDER BY recorded_at DESC) = 1 AS newest
+  FROM `{table}`
+)
+WHERE newest
+"""
+
+
+@dataclass(frozen=True)
+class CatalogRow:
+    archive_path: str
+    collector: str
+    kind: str
+    dump_time: str | None
+    month: str
+    sha256: str
+    size: int | None
+    state: str
+    stage: str | None
+    reason: str | None
+    rows: int | None
+    records: int | None
+    parse_errors: int | None
+    damage_offset: int | None
+    first_record: str | None
+    last_record: str | None
+    run_id: str | None
+    load_job: str | None
+    recorded_at: str
+
+
+def dump_time(path: paths.ArchivePath) -> dt.datetime | None:
+    """The time in a RouteViews file name (``rib.YYYYMMDD.HHMM.bz2``), in UTC; else None."""
+    from cloudz.sources.files import parse_dump_name
+
+    parsed = parse_dump_name(path.name, pacific_names_before=PACIFIC_NAMES_BEFORE)
+    return parsed[1] if parsed else None
+
+
+def _iso(value: dt.datetime | None) -> str | None:
+    return value.astimezone(dt.UTC).isoformat() if value else None
+
+
+def _micros(value: Any) -> str | None:
+    """The converter's ``time_range`` ends are microseconds since the epoch."""
+    if value is None:
+        return None
+    return _iso(dt.datetime.fromtimestamp(int(value) / 1e6, dt.UTC))
+
+
+def row_of(
+    archive_path: str,
+    sha256: str,
+    *,
+    state: str,
+    size: int | None = None,
+    report: dict[str, Any] | None = None,
+    stage: str | None = None,
+    reason: str | None = None,
+    run_id: str | None = None,
+    load_job: str | None = None,
+) -> CatalogRow:
+    """The catalog row of one outcome; ``report`` is the converter's report (a dict)."""
+    path = paths.parse(archive_path)
+    report = report or {}
+    damage = report.get("damage") or {}
+    time_range = report.get("time_range") or (None, None)
+    if state == STATE_PARTIAL and not reason and damage:
+        reason = damage.get("reason")
+    return CatalogRow(
+        archive_path=path.path,
+        collector=path.collector,
+        kind=path.kind,
+        dump_time=_iso(dump_time(path)),
+        month=f"{path.year:04d}-{path.month:02d}-01",
+        sha256=sha256,
+        size=size,
+        state=state,
+        stage=stage,
+        reason=reason[:2000] if reason else None,
+        rows=report.get("rows"),
+        records=report.get("records"),
+        parse_errors=report.get("parse_errors"),
+        damage_offset=damage.get("offset"),
+        first_record=_micros(time_range[0]),
+        last_record=_micros(time_range[1]),
+        run_id=run_id,
+        load_job=load_job,
+        recorded_at=_iso(dt.datetime.now(dt.UTC)) or "",
+    )
+
+
+def record(client: bigquery.Client, table_ref: str, row: CatalogRow, row_id: str) -> None:
+    """Append ``row``; ``row_id`` (the run and try) lets BigQuery drop a resent copy."""
+    errors = client.insert_rows_json(table_ref, [asdict(row)], row_ids=[row_id])
+    if errors:
+        raise RuntimeError(f"the files catalog refused a row of {row.archive_path}: {errors}")
+
+
+def ensure_tables(client: bigquery.Client, table_ref: str) -> None:
+    """Create the ``files`` table (MONTH-partitioned on ``month``) and ``files_latest``."""
+    from google.cloud import bigquery
+
+    table = bigquery.Table(
+        table_ref,
+        schema=[
+            bigquery.SchemaField(name, kind, mode=mode, description=description)
+            for name, kind, mode, description in COLUMNS
+        ],
+    )
+    table.time_partitioning = bigquery.TimePartitioning(
+        type_=bigquery.TimePartitioningType.MONTH, field="month"
+    )
+    table.clustering_fields = ["collector", "kind", "state"]
+    client.create_table(table, exists_ok=True)
+    view = bigquery.Table(f"{table_ref}_latest")
+    view.view_query = LATEST_VIEW_SQL.format(table=table_ref)
+    client.create_table(view, exists_ok=True)

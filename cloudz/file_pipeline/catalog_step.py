@@ -1,0 +1,68 @@
+"""The per-file DAG's rows in the files catalog (``cloudz.file_catalog``): its last word.
+
+The load task adds *loaded* or *partial* once the rows are proven; the failure callback
+adds *failed* with the stage and reason when a task fails for good. Both are appends with
+an id per run and try, so a cleared and re-run task adds a newer row, never a duplicate.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from cloudz import file_catalog
+from cloudz import pipeline_contract as contract
+
+log = logging.getLogger(__name__)
+
+
+def _client(gcp_conn_id: str, files_ref: str) -> Any:
+    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+
+    hook = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False)
+    return hook.get_client(project_id=files_ref.split(".", 1)[0])
+
+
+def record_loaded(
+    context: Any,
+    gcp_conn_id: str,
+    files_ref: str,
+    file: dict[str, Any],
+    report: dict[str, Any],
+    result: dict[str, Any],
+) -> None:
+    ti = context["ti"]
+    state = file_catalog.STATE_PARTIAL if report.get("status") == "partial" else "loaded"
+    row = file_catalog.row_of(
+        file["archive_path"],
+        file["sha256"],
+        state=state,
+        size=file.get("size"),
+        report=report,
+        run_id=ti.run_id,
+        load_job=result.get("load_job"),
+    )
+    file_catalog.record(
+        _client(gcp_conn_id, files_ref), files_ref, row, f"{ti.run_id}/{ti.try_number}/{state}"
+    )
+
+
+def record_failed(context: Any, gcp_conn_id: str, files_ref: str, failure: dict[str, str]) -> None:
+    """Best effort: a failure callback must not fail (the reconcile DAG heals gaps)."""
+    ti = context["ti"]
+    params = context.get("params") or {}
+    try:
+        row = file_catalog.row_of(
+            params[contract.CONF_ARCHIVE_PATH],
+            params[contract.CONF_SHA256],
+            state=file_catalog.STATE_FAILED,
+            size=params.get(contract.CONF_SIZE),
+            stage=failure["stage"],
+            reason=failure["reason"],
+            run_id=ti.run_id,
+        )
+        file_catalog.record(
+            _client(gcp_conn_id, files_ref), files_ref, row, f"{ti.run_id}/{ti.try_number}/failed"
+        )
+    except Exception:
+        log.exception("could not add the failure of %s to the files catalog", ti.run_id)
