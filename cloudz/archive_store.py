@@ -42,6 +42,8 @@ from google.api_core import exceptions as gexc
 from google.cloud import storage
 from google.cloud.storage import exceptions as storage_errors
 
+from cloudz.archive_path import DERIVED_SUFFIXES
+
 #: what a failing bucket raises: API errors, and transport errors below them
 STORE_ERRORS: tuple[type[Exception], ...] = (
     gexc.GoogleAPIError,
@@ -123,6 +125,14 @@ class ArchiveStore:
         if existing.sha256 == sha256:
             return StoreOutcome(StoreResult.ALREADY_ARCHIVED, existing)
         return StoreOutcome(StoreResult.CONFLICT, existing)
+
+    def names_under(self, prefix: str) -> set[str]:
+        """The archive paths under ``prefix`` (a month directory): one listing, paged."""
+        return {
+            blob.name
+            for blob in self._bucket.list_blobs(prefix=prefix, fields="items(name),nextPageToken")
+            if not blob.name.endswith(DERIVED_SUFFIXES)
+        }
 
     def existing(self, path: str, sha256: str) -> StoreOutcome | None:
         """``ALREADY_ARCHIVED`` or ``CONFLICT`` if something is at ``path``, else ``None``."""

@@ -1,0 +1,107 @@
+"""Bring a range of a source archive into the bucket: list, diff, fetch what is missing.
+
+The step the mirror and backfill DAGs run first for each range (issue 10). What the
+bucket already holds is never fetched again: the diff lists the bucket once per
+collector-month (one request per 1,000 objects, not one per file). What is missing is
+fetched to a temporary copy while hashed and stored through ``ArchiveStore``, the
+receiver's own path (claim, create-only copy, read back), so a file a collector uploaded
+meanwhile is archived once, and a different file at the same path is a CONFLICT that
+leaves the archived one untouched.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime
+
+from cloudz.archive_store import ArchiveStore, StoreResult
+from cloudz.sources import ArchiveSource, Collector, SourceError, SourceFile
+
+log = logging.getLogger(__name__)
+
+#: files fetched at once: the source's bandwidth is shared, and each holds a temp copy
+DEFAULT_FETCHES = 4
+
+
+@dataclass(frozen=True)
+class Archived:
+    """One file of the range as the bucket now holds it."""
+
+    archive_path: str
+    sha256: str
+    size: int
+    result: str  # a StoreResult value: stored, already_archived, conflict
+
+
+@dataclass
+class MirrorResult:
+    listed: int = 0
+    present: list[str] = field(default_factory=list)  # archived before this run
+    archived: list[Archived] = field(default_factory=list)  # fetched by this run
+    failed: dict[str, str] = field(default_factory=dict)  # archive path -> why
+
+    @property
+    def stored(self) -> list[Archived]:
+        return [a for a in self.archived if a.result == StoreResult.STORED.value]
+
+
+def present_in_bucket(store: ArchiveStore, files: Iterable[SourceFile]) -> set[str]:
+    """The archive paths among ``files`` that the bucket holds, one listing per month dir."""
+    prefixes = {f.archive_path.rsplit("/", 1)[0] + "/" for f in files}
+    held: set[str] = set()
+    for prefix in sorted(prefixes):
+        held.update(store.names_under(prefix))
+    return held
+
+
+def mirror_range(
+    source: ArchiveSource,
+    store: ArchiveStore,
+    collectors: Sequence[Collector],
+    start: date | datetime,
+    end: date | datetime,
+    *,
+    fetches: int = DEFAULT_FETCHES,
+) -> MirrorResult:
+    """Archive every file of ``collectors`` named in ``[start, end)`` that is not there yet.
+
+    A listing that fails raises (never read as "no files"); a file that cannot be fetched is
+    reported in ``failed`` and the others go on: the next run of the range tries it again.
+    """
+    result = MirrorResult()
+    listed: list[SourceFile] = []
+    for collector in collectors:
+        listed.extend(source.list_files(collector, start, end))
+    result.listed = len(listed)
+    held = present_in_bucket(store, listed)
+    result.present = sorted(f.archive_path for f in listed if f.archive_path in held)
+    missing = [f for f in listed if f.archive_path not in held]
+    log.info(
+        "%d files listed, %d archived already, %d to fetch", len(listed), len(held), len(missing)
+    )
+
+    def fetch(f: SourceFile) -> Archived | tuple[str, str]:
+        try:
+            with source.fetch_to_temp(f) as copy:
+                outcome = store.store(f.archive_path, copy.sha256, copy.size, copy.chunks())
+        except SourceError as exc:
+            return f.archive_path, str(exc)
+        if outcome.result is StoreResult.CONFLICT:
+            log.error(
+                "%s: the source has sha256 %s, the archive holds %s: left as archived",
+                f.archive_path,
+                copy.sha256,
+                outcome.archived.sha256,
+            )
+        return Archived(f.archive_path, copy.sha256, copy.size, outcome.result.value)
+
+    with ThreadPoolExecutor(max_workers=max(1, fetches), thread_name_prefix="fetch") as pool:
+        for done in pool.map(fetch, missing):
+            if isinstance(done, Archived):
+                result.archived.append(done)
+            else:
+                result.failed[done[0]] = done[1]
+    return result

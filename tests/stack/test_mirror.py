@@ -1,0 +1,119 @@
+"""The mirror step against real processes: a generated archive served by an Apache-style
+HTTP server process, and fake-gcs-server as the bucket (no Airflow needed for this step)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from archive_server import ArchiveServer, ArchiveTree, build_archive, serve_archive
+from free_ports import free_ports
+
+from cloudz.archive_store import ArchiveStore, StoreResult
+from cloudz.cloud_clients import storage_client
+from cloudz.mirror import mirror_range
+from cloudz.settings import Settings
+from cloudz.sources import HttpArchive
+from cloudz.stack import readiness
+from cloudz.stack.processes import gcs_binary
+
+pytestmark = pytest.mark.stack
+
+DAY = date(2024, 1, 31)
+
+
+@pytest.fixture(scope="module")
+def store() -> Iterator[ArchiveStore]:
+    (port,) = free_ports(1)
+    root = Path(tempfile.mkdtemp(prefix="cloudz-mirror-gcs-"))
+    url = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen(
+        [str(gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
+         "-backend", "filesystem", "-filesystem-root", str(root), "-external-url", url,
+         "-public-host", "127.0.0.1"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    saved = os.environ.get("STORAGE_EMULATOR_HOST")
+    os.environ["STORAGE_EMULATOR_HOST"] = url
+    settings = Settings.from_env({"CLOUDZ_GCS_PORT": str(port)})
+    try:
+        deadline = time.monotonic() + 30
+        while not readiness.gcs_ready(settings):
+            assert time.monotonic() < deadline, "fake-gcs-server did not start"
+            time.sleep(0.1)
+        client = storage_client(settings)
+        client.create_bucket(settings.bucket)
+        yield ArchiveStore(client, settings.bucket)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+        if saved is None:
+            os.environ.pop("STORAGE_EMULATOR_HOST", None)
+        else:
+            os.environ["STORAGE_EMULATOR_HOST"] = saved
+
+
+@pytest.fixture(scope="module")
+def served(tmp_path_factory: pytest.TempPathFactory) -> Iterator[ArchiveServer]:
+    tree = build_archive(
+        tmp_path_factory.mktemp("archive"), days=[DAY], updates_every=timedelta(hours=1)
+    )
+    with serve_archive(tree) as server:
+        yield server
+
+
+def _file_gets(server: ArchiveServer) -> int:
+    return sum(n for path, n in server.requests().items() if path.endswith(".bz2"))
+
+
+def test_a_range_is_archived_byte_exact_once_and_a_rerun_fetches_nothing(
+    served: ArchiveServer, store: ArchiveStore
+) -> None:
+    tree = served.tree
+    assert isinstance(tree, ArchiveTree)
+    collectors = [tree.collector(c.name) for c in tree.collectors]
+    end = DAY + timedelta(days=1)
+    # a collector uploaded one file before the mirror ran: it is not fetched again
+    pushed = next(f for f in tree.files if f.collector == "route-views2")
+    data = pushed.local_path.read_bytes()
+    assert store.store(pushed.archive_path, pushed.sha256, len(data), [data]).result is (
+        StoreResult.STORED
+    )
+
+    with HttpArchive(served.url) as source:
+        first = mirror_range(source, store, collectors, DAY, end)
+        in_day = list(tree.files)  # the tree holds this one day only
+        assert first.failed == {}
+        assert first.present == [pushed.archive_path]
+        assert first.listed == len(in_day)
+        assert {a.archive_path for a in first.stored} == {f.archive_path for f in in_day} - {
+            pushed.archive_path
+        }
+        bucket = storage_client(Settings()).bucket(store.bucket_name)
+        for f in in_day:
+            blob = bucket.get_blob(f.archive_path)
+            assert blob is not None, f.archive_path
+            assert blob.metadata["sha256"] == f.sha256
+            assert hashlib.sha256(blob.download_as_bytes()).hexdigest() == f.sha256
+
+        gets = _file_gets(served)
+        again = mirror_range(source, store, collectors, DAY, end)
+        assert (again.listed, len(again.present), again.archived) == (
+            first.listed,
+            first.listed,
+            [],
+        )
+        assert _file_gets(served) == gets  # not one file fetched
+
+        # a file that appears between two runs is fetched by the next one
+        late = tree.add_file("route-views.sg", "UPDATES", datetime(2024, 1, 31, 23, 59, tzinfo=UTC))
+        third = mirror_range(source, store, collectors, DAY, end)
+        assert [a.archive_path for a in third.stored] == [late.archive_path]
+        assert _file_gets(served) == gets + 1
