@@ -12,7 +12,6 @@ plaintext is served only on a loopback address and only when asked for.
 from __future__ import annotations
 
 import argparse
-import ipaddress
 import logging
 import signal
 import threading
@@ -26,6 +25,7 @@ from prometheus_client import start_http_server
 
 from cloudz import pipeline_contract as contract
 from cloudz.archive_store import ArchiveStore
+from cloudz.cli.endpoint import is_loopback
 from cloudz.cloud_clients import storage_client
 from cloudz.collector_credentials import CredentialFile
 from cloudz.ingest.v1 import ingest_pb2, ingest_pb2_grpc
@@ -54,20 +54,11 @@ class ConfigError(RuntimeError):
     """The replica's settings would make it unsafe to serve."""
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
 def bind(server: grpc.Server, settings: Settings, port: int | None = None) -> int:
     """Bind the port with TLS, or plaintext on loopback when asked; the port bound."""
     address = f"{settings.receiver_host}:{settings.receiver_port if port is None else port}"
     if settings.receiver_plaintext:
-        if not _is_loopback(settings.receiver_host):
+        if not is_loopback(settings.receiver_host):
             raise ConfigError(
                 f"plaintext refused on {settings.receiver_host}: it is not a loopback address, "
                 "and credentials would cross the network in clear; serve TLS "

@@ -33,7 +33,8 @@ class Endpoint:
         return grpc.insecure_channel(self.target, options=options)
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback address (IPv4 or IPv6, bracketed or not)."""
     if host == "localhost":
         return True
     try:
@@ -62,7 +63,7 @@ def _parse(raw: str) -> Endpoint:
         tls = parts.scheme == "https"
         port = parts.port or (443 if tls else DEFAULT_PORT)
         host = parts.hostname
-        if not tls and not _is_loopback(host):
+        if not tls and not is_loopback(host):
             raise EndpointError(
                 f"endpoint {raw!r}: plaintext is refused off loopback (the credential would "
                 "cross the network in clear); use https://"

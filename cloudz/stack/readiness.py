@@ -63,13 +63,18 @@ def airflow_ready(settings: Settings) -> bool:
     return all((health.get(k) or {}).get("status") == "healthy" for k in AIRFLOW_HEALTH_KEYS)
 
 
-def receiver_channel(settings: Settings, target: str | None = None) -> grpc.Channel:
+def receiver_channel(
+    settings: Settings,
+    target: str | None = None,
+    options: list[tuple[str, int]] | None = None,
+) -> grpc.Channel:
     """A channel to the local receiver: TLS trusting the stack's CA, unless it is plaintext."""
     target = target or settings.receiver_endpoint
     if settings.receiver_plaintext:
-        return grpc.insecure_channel(target)
+        return grpc.insecure_channel(target, options=options)
     ca = settings.tls_ca_cert.read_bytes() if settings.tls_ca_cert.exists() else None
-    return grpc.secure_channel(target, grpc.ssl_channel_credentials(root_certificates=ca))
+    credentials = grpc.ssl_channel_credentials(root_certificates=ca)
+    return grpc.secure_channel(target, credentials, options=options)
 
 
 def grpc_serving(

@@ -36,12 +36,7 @@ class Replica:
         return f"https://127.0.0.1:{self.port}"
 
     def channel(self, options: list[tuple[str, int]] | None = None) -> grpc.Channel:
-        ca = self.settings.tls_ca_cert.read_bytes()
-        return grpc.secure_channel(
-            f"127.0.0.1:{self.port}",
-            grpc.ssl_channel_credentials(root_certificates=ca),
-            options=options,
-        )
+        return readiness.receiver_channel(self.settings, f"127.0.0.1:{self.port}", options)
 
 
 @contextmanager

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 import grpc
+import httpx
 import pytest
 from free_ports import free_ports
 
@@ -47,9 +48,21 @@ class Stack:
     def metadata(self) -> list[tuple[str, str]]:
         return call_metadata(self.token)
 
-    def channel(self, target: str | None = None) -> grpc.Channel:
+    def channel(
+        self, target: str | None = None, options: list[tuple[str, int]] | None = None
+    ) -> grpc.Channel:
         """A TLS channel to the receiver that trusts the stack's CA."""
-        return readiness.receiver_channel(self.settings, target)
+        return readiness.receiver_channel(self.settings, target, options)
+
+    def airflow(self) -> httpx.Client:
+        """A client of Airflow's REST API, logged in as the admin (close it, or use ``with``)."""
+        s = self.settings
+        client = httpx.Client(base_url=s.airflow_url, timeout=30)
+        token = client.post(
+            "/auth/token", json={"username": "admin", "password": s.airflow_admin_password}
+        ).json()["access_token"]
+        client.headers["Authorization"] = f"Bearer {token}"
+        return client
 
     def run(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
         return subprocess.run(

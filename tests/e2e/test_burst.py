@@ -13,7 +13,6 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from stack_session import Stack, issue_token, upload_cli
 
@@ -33,15 +32,10 @@ def _upload(
 
 
 def _run_ids(stack: Stack, nonce: str) -> set[str]:
-    s = stack.settings
-    with httpx.Client(base_url=s.airflow_url, timeout=30) as client:
-        token = client.post(
-            "/auth/token", json={"username": "admin", "password": s.airflow_admin_password}
-        ).json()["access_token"]
+    with stack.airflow() as client:
         resp = client.get(
             "/api/v2/dags/mrt_file/dagRuns",
             params={"run_id_pattern": f"%burst-{nonce}-%", "limit": 100},
-            headers={"Authorization": f"Bearer {token}"},
         )
         resp.raise_for_status()
         body = resp.json()

@@ -253,12 +253,7 @@ def _assert_loaded_once(stack: Stack, path: str, rib: MrtFile, reply: dict[str, 
 # --- Airflow, from the outside ---------------------------------------------------------
 class Airflow:
     def __init__(self, stack: Stack) -> None:
-        s = stack.settings
-        self.client = httpx.Client(base_url=s.airflow_url, timeout=30)
-        token = self.client.post(
-            "/auth/token", json={"username": "admin", "password": s.airflow_admin_password}
-        ).json()["access_token"]
-        self.client.headers["Authorization"] = f"Bearer {token}"
+        self.client = stack.airflow()
 
     def task(self, run_id: str, task_id: str) -> dict[str, Any] | None:
         """The task instance, or None while the run does not exist."""

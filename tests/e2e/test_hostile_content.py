@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import httpx
 import pytest
 from samples import SAMPLES_DIR
 from stack_session import Stack, upload_cli
@@ -69,15 +68,8 @@ def _reason(reply: dict[str, Any]) -> str:
 
 def _convert_tries(stack: Stack, run_id: str) -> int:
     """How many times the run's ``convert`` task ran (Airflow's REST API)."""
-    s = stack.settings
-    with httpx.Client(base_url=s.airflow_url, timeout=30) as client:
-        token = client.post(
-            "/auth/token", json={"username": "admin", "password": s.airflow_admin_password}
-        ).json()["access_token"]
-        resp = client.get(
-            f"/api/v2/dags/mrt_file/dagRuns/{run_id}/taskInstances/convert",
-            headers={"Authorization": f"Bearer {token}"},
-        )
+    with stack.airflow() as client:
+        resp = client.get(f"/api/v2/dags/mrt_file/dagRuns/{run_id}/taskInstances/convert")
         resp.raise_for_status()
         return int(resp.json()["try_number"])
 

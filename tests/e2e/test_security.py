@@ -103,16 +103,8 @@ def _header(path: str, data: bytes) -> pb.FileHeader:
 
 def _runs_of_path(stack: Stack, path: str) -> list[str]:
     """The ids of every run of any version of the file at ``path``."""
-    s = stack.settings
-    with httpx.Client(base_url=s.airflow_url, timeout=30) as client:
-        token = client.post(
-            "/auth/token", json={"username": "admin", "password": s.airflow_admin_password}
-        ).json()["access_token"]
-        reply = client.get(
-            "/api/v2/dags/mrt_file/dagRuns",
-            params={"limit": 1000},
-            headers={"Authorization": f"Bearer {token}"},
-        )
+    with stack.airflow() as client:
+        reply = client.get("/api/v2/dags/mrt_file/dagRuns", params={"limit": 1000})
         reply.raise_for_status()
     prefix = f"mrt:{path.replace('/', '~')}:"
     return [r["dag_run_id"] for r in reply.json()["dag_runs"] if r["dag_run_id"].startswith(prefix)]
@@ -395,12 +387,7 @@ def test_two_different_files_to_one_path_at_once(stack: Stack) -> None:
     files = [SMALL.read_bytes(), OTHER.read_bytes()]
 
     def upload(path: str, data: bytes) -> pb.FileStatus:
-        channel = grpc.secure_channel(
-            stack.settings.receiver_endpoint,
-            grpc.ssl_channel_credentials(stack.settings.tls_ca_cert.read_bytes()),
-            options=OWN_CONNECTION,
-        )
-        with channel:
+        with stack.channel(options=OWN_CONNECTION) as channel:
             reply: pb.FileStatus = pb_grpc.IngestServiceStub(channel).Upload(
                 iter([pb.UploadRequest(header=_header(path, data)), pb.UploadRequest(chunk=data)]),
                 timeout=60,

@@ -20,7 +20,6 @@ from typing import Any
 
 import fastavro
 import grpc
-import httpx
 import pytest
 from google.cloud import bigquery
 from samples import SAMPLES_DIR
@@ -96,12 +95,7 @@ class Airflow:
     """Just enough of Airflow's REST API to look at runs from the outside."""
 
     def __init__(self, stack: Stack) -> None:
-        s = stack.settings
-        self.client = httpx.Client(base_url=s.airflow_url, timeout=30)
-        token = self.client.post(
-            "/auth/token", json={"username": "admin", "password": s.airflow_admin_password}
-        ).json()["access_token"]
-        self.client.headers["Authorization"] = f"Bearer {token}"
+        self.client = stack.airflow()
 
     def runs(self) -> list[dict[str, Any]]:
         resp = self.client.get("/api/v2/dags/mrt_file/dagRuns", params={"limit": 1000})
