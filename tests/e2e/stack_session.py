@@ -55,7 +55,8 @@ class Stack:
         return readiness.receiver_channel(self.settings, target, options)
 
     def airflow(self) -> httpx.Client:
-        """A client of Airflow's REST API, logged in as the admin (close it, or use ``with``)."""
+        """A client of Airflow's REST API, logged in as the admin; the caller closes it
+        (``contextlib.closing``: httpx refuses ``with`` on a client that has sent a request)."""
         s = self.settings
         client = httpx.Client(base_url=s.airflow_url, timeout=30)
         token = client.post(

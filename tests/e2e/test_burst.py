@@ -8,6 +8,7 @@ bench/burst.py, drives 60 and measures.)
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -32,7 +33,7 @@ def _upload(
 
 
 def _run_ids(stack: Stack, nonce: str) -> set[str]:
-    with stack.airflow() as client:
+    with contextlib.closing(stack.airflow()) as client:
         resp = client.get(
             "/api/v2/dags/mrt_file/dagRuns",
             params={"run_id_pattern": f"%burst-{nonce}-%", "limit": 100},

@@ -9,6 +9,7 @@ object is written. No timing thresholds: each file is refused by what it holds.
 from __future__ import annotations
 
 import bz2
+import contextlib
 import gzip
 import json
 import random
@@ -68,7 +69,7 @@ def _reason(reply: dict[str, Any]) -> str:
 
 def _convert_tries(stack: Stack, run_id: str) -> int:
     """How many times the run's ``convert`` task ran (Airflow's REST API)."""
-    with stack.airflow() as client:
+    with contextlib.closing(stack.airflow()) as client:
         resp = client.get(f"/api/v2/dags/mrt_file/dagRuns/{run_id}/taskInstances/convert")
         resp.raise_for_status()
         return int(resp.json()["try_number"])

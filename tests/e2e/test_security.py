@@ -7,6 +7,7 @@ what the client got, what the bucket holds, and what Airflow runs exist.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import hashlib
 import http.server
@@ -103,7 +104,7 @@ def _header(path: str, data: bytes) -> pb.FileHeader:
 
 def _runs_of_path(stack: Stack, path: str) -> list[str]:
     """The ids of every run of any version of the file at ``path``."""
-    with stack.airflow() as client:
+    with contextlib.closing(stack.airflow()) as client:
         reply = client.get("/api/v2/dags/mrt_file/dagRuns", params={"limit": 1000})
         reply.raise_for_status()
     prefix = f"mrt:{path.replace('/', '~')}:"
