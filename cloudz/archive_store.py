@@ -134,6 +134,20 @@ class ArchiveStore:
             if not blob.name.endswith(DERIVED_SUFFIXES)
         }
 
+    def objects_under(self, prefix: str) -> dict[str, ArchivedObject]:
+        """The archived objects under ``prefix`` with their sha256 (one listing, paged)."""
+        fields = "items(name,size,generation,metadata),nextPageToken"
+        return {
+            blob.name: ArchivedObject(
+                path=blob.name,
+                sha256=(blob.metadata or {}).get(SHA256_METADATA_KEY, ""),
+                size=int(blob.size or 0),
+                generation=int(blob.generation or 0),
+            )
+            for blob in self._bucket.list_blobs(prefix=prefix, fields=fields)
+            if not blob.name.endswith(DERIVED_SUFFIXES)
+        }
+
     def existing(self, path: str, sha256: str) -> StoreOutcome | None:
         """``ALREADY_ARCHIVED`` or ``CONFLICT`` if something is at ``path``, else ``None``."""
         return self._classify(path, sha256)

@@ -155,6 +155,17 @@ def record(client: bigquery.Client, table_ref: str, row: CatalogRow, row_id: str
         raise RuntimeError(f"the files catalog refused a row of {row.archive_path}: {errors}")
 
 
+def record_many(
+    client: bigquery.Client, table_ref: str, rows: list[CatalogRow], row_ids: list[str]
+) -> None:
+    """Append ``rows`` in requests of 500 (BigQuery's recommended streaming batch)."""
+    for i in range(0, len(rows), 500):
+        part, ids = rows[i : i + 500], row_ids[i : i + 500]
+        errors = client.insert_rows_json(table_ref, [asdict(r) for r in part], row_ids=ids)
+        if errors:
+            raise RuntimeError(f"the files catalog refused rows: {errors[:3]}")
+
+
 def ensure_tables(client: bigquery.Client, table_ref: str) -> None:
     """Create the ``files`` table (MONTH-partitioned on ``month``) and ``files_latest``."""
     from google.cloud import bigquery

@@ -78,6 +78,20 @@ class Settings:
     #: ``execution_timeout`` of every per-file task (the DAG reads CLOUDZ_TASK_TIMEOUT_SECONDS);
     #: the largest real file (~100 MB bz2 RIB) converts in well under a tenth of it
     task_timeout_seconds: int = 3600
+    #: where the mirror and backfill DAGs read files: an archive URL or a local directory
+    archive_source: str = "https://archive.routeviews.org/"
+    #: the collectors list (``include/collectors.yaml``); empty: the one in the repository
+    collectors_file: str = ""
+    #: comma-separated collectors the mirror and backfill take; empty: every listed one
+    archive_collectors: str = ""
+    #: the mirror's window: files named in the last N hours before its run
+    mirror_lookback_hours: int = 48
+    #: files named less than N minutes before the run are left to the next (may be growing)
+    mirror_settle_minutes: int = 60
+    #: the Airflow pool of mirror and backfill conversions, and its slots: live uploads
+    #: are never in it, so a backfill never holds more than these task slots
+    backfill_pool: str = "backfill"
+    backfill_slots: int = 2
     statsd_host: str = "127.0.0.1"
     statsd_port: int = 8125
 

@@ -87,6 +87,9 @@ def _settings() -> Any:
         "retry_exponential_backoff": 2.0,
         "on_failure_callback": record_failure,
         "execution_timeout": TASK_TIMEOUT,
+        # a collector waits for this run: it goes before mirror and backfill tasks (weight 1)
+        "priority_weight": 100,
+        "weight_rule": "absolute",
     },
     params={
         contract.CONF_ARCHIVE_PATH: Param(

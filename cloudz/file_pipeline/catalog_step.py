@@ -16,7 +16,7 @@ from cloudz import pipeline_contract as contract
 log = logging.getLogger(__name__)
 
 
-def _client(gcp_conn_id: str, files_ref: str) -> Any:
+def client(gcp_conn_id: str, files_ref: str) -> Any:
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
 
     hook = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False)
@@ -43,7 +43,7 @@ def record_loaded(
         load_job=result.get("load_job"),
     )
     file_catalog.record(
-        _client(gcp_conn_id, files_ref), files_ref, row, f"{ti.run_id}/{ti.try_number}/{state}"
+        client(gcp_conn_id, files_ref), files_ref, row, f"{ti.run_id}/{ti.try_number}/{state}"
     )
 
 
@@ -62,7 +62,7 @@ def record_failed(context: Any, gcp_conn_id: str, files_ref: str, failure: dict[
             run_id=ti.run_id,
         )
         file_catalog.record(
-            _client(gcp_conn_id, files_ref), files_ref, row, f"{ti.run_id}/{ti.try_number}/failed"
+            client(gcp_conn_id, files_ref), files_ref, row, f"{ti.run_id}/{ti.try_number}/failed"
         )
     except Exception:
         log.exception("could not add the failure of %s to the files catalog", ti.run_id)

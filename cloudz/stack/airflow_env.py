@@ -121,6 +121,15 @@ def table_writes_pool(settings: Settings) -> tuple[str, int, str]:
     )
 
 
+def backfill_pool(settings: Settings) -> tuple[str, int, str]:
+    """The pool of mirror and backfill conversions: (name, slots, description)."""
+    return (
+        settings.backfill_pool,
+        settings.backfill_slots,
+        "mirror and backfill conversions (live uploads never wait for these slots)",
+    )
+
+
 def airflow_env(settings: Settings, dags_folder: Path | None = None) -> dict[str, str]:
     """The variables (on top of ``os.environ``) of every Airflow process of this stack.
 

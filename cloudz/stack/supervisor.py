@@ -457,14 +457,15 @@ class Supervisor:
         if "airflow" in self.groups:
             env = {**os.environ, **airflow_env.airflow_env(self.settings, self.dags_folder)}
             airflow = shlex.quote(str(processes.airflow_bin()))
-            pool = airflow_env.table_writes_pool(self.settings)
+            pools = " && ".join(
+                f"{airflow} pools set " + " ".join(shlex.quote(str(x)) for x in pool)
+                for pool in (
+                    airflow_env.table_writes_pool(self.settings),
+                    airflow_env.backfill_pool(self.settings),
+                )
+            )
             jobs["airflow-migrate"] = self._one_shot(
-                [
-                    "sh",
-                    "-c",
-                    f"{airflow} db migrate && {airflow} pools set "
-                    + " ".join(shlex.quote(str(x)) for x in pool),
-                ],
+                ["sh", "-c", f"{airflow} db migrate && {pools}"],
                 env,
                 "airflow-migrate",
             )

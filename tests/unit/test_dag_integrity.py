@@ -51,6 +51,10 @@ def _dagbag_report(airflow_home: Path, task_timeout: str | None = None) -> str:
             timeouts = {{t.task_id: t.execution_timeout.total_seconds() for t in dag.tasks
                          if t.execution_timeout is not None}}
             print("TIMEOUTS", dag_id, timeouts)
+            shape = {{t.task_id: (t.pool, t.priority_weight, str(t.weight_rule),
+                                  type(t).__name__) for t in dag.tasks}}
+            print("SHAPE", dag_id, repr(getattr(dag.timetable, "summary", None)), dag.catchup,
+                  dag.max_active_runs, shape)
         """,
         airflow_home,
         task_timeout,
@@ -85,6 +89,25 @@ def test_per_file_tasks_have_a_time_limit(dagbag_report: str, tmp_path: Path) ->
     assert f"TIMEOUTS mrt_file {set_to_90}" in _dagbag_report(tmp_path, "90")
 
 
+@pytest.mark.parametrize(
+    ("dag_id", "schedule"), [("mrt_mirror", "0 * * * *"), ("mrt_backfill", "0 0 * * *")]
+)
+def test_archive_dags_keep_live_uploads_first(
+    dagbag_report: str, dag_id: str, schedule: str
+) -> None:
+    """The mirror and backfill DAGs: time-scheduled (a backfill needs that), never caught up
+    by the scheduler, one run at a time, conversions mapped in the backfill pool, every task
+    weighing 1 against the per-file DAG's 100."""
+    line = next(x for x in dagbag_report.splitlines() if x.startswith(f"SHAPE {dag_id} "))
+    assert f"SHAPE {dag_id} '{schedule}' False 1 " in line, line
+    assert "'plan': ('backfill', 1, 'absolute', '_PythonDecoratedOperator')" in line
+    assert "'convert': ('backfill', 1, 'absolute', 'DecoratedMappedOperator')" in line, line
+    assert "'load': ('routes_table_writes', 1, 'absolute', '_PythonDecoratedOperator')" in line
+    live = next(x for x in dagbag_report.splitlines() if x.startswith("SHAPE mrt_file "))
+    assert "'convert': ('default_pool', 100, 'absolute'" in live, live
+    assert "'load': ('routes_table_writes', 100, 'absolute'" in live, live
+
+
 #: what a DAG file must not import at parse time: every task process parses it. (Airflow's
 #: provider discovery itself loads ``airflow.providers.google.get_provider_info`` and the
 #: ``google.cloud`` namespace package: metadata, not clients.)
@@ -103,6 +126,9 @@ HEAVY_MODULES = (
     "cloudz.schema",
     "cloudz.file_pipeline",
     "cloudz.file_rows",
+    "cloudz.batch",
+    "cloudz.sources",
+    "cloudz.load_claims",
 )
 
 

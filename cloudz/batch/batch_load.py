@@ -1,0 +1,198 @@
+"""The load of a batch run: its converted files in as few load jobs as BigQuery allows.
+
+Files are grouped up to ``MAX_URIS_PER_JOB`` (BigQuery's 10,000 source URIs per load job).
+Each group keeps a job ledger like the per-file DAG's (``load_step.LoadLedger``): ids
+``cloudz_batch_<hash of table and the group's file versions>_<k>``, so a retried or
+resumed task first finds the group's earlier jobs and re-uses what they loaded. Before a
+job is submitted, every file in it is claimed for that job id (``cloudz.load_claims``): a
+file the live path (or another batch) is loading or has loaded is left out, so no file's
+rows are appended twice whichever path came first.
+
+Per-file accounting without a query: a load job is atomic and its ``outputRows`` is exact,
+so when it equals the sum of the converted rows of the files it read, each file's rows are
+in the table once (each file's claim names only this job). Only if the job does not report
+its rows (the emulator, once) are the files counted, grouped by file, with one query bounded
+to their time range.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from cloudz import file_catalog
+from cloudz import pipeline_contract as contract
+from cloudz.file_pipeline.load_step import MAX_URIS_PER_JOB, LoadLedger, succeeded
+from cloudz.file_pipeline.stage_failure import StageError, StageFailed
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery
+
+    from cloudz.load_claims import LoadClaims
+
+log = logging.getLogger(__name__)
+
+TASK_ID = "load_batch"
+
+
+@dataclass
+class BatchResult:
+    loaded: dict[str, str] = field(default_factory=dict)  # archive path -> its load job
+    by_others: dict[str, str] = field(default_factory=dict)  # loaded by another path's job
+    busy: dict[str, str] = field(default_factory=dict)  # another path's job is on it
+    rows: int = 0
+    jobs: list[str] = field(default_factory=list)
+
+    def merge(self, other: BatchResult) -> None:
+        self.loaded.update(other.loaded)
+        self.by_others.update(other.by_others)
+        self.busy.update(other.busy)
+        self.rows += other.rows
+        self.jobs.extend(other.jobs)
+
+
+def group_base(table_ref: str, files: Sequence[dict[str, Any]]) -> str:
+    versions = sorted(f"{f['archive_path']}\n{f['sha256']}" for f in files)
+    key = hashlib.sha256("\n".join([table_ref, *versions]).encode()).hexdigest()
+    return f"cloudz_batch_{key[:40]}"
+
+
+def avro_uri(file: dict[str, Any]) -> str:
+    return f"gs://{file['bucket']}/{file['avro_object']}"
+
+
+def load_group(
+    context: Any,
+    ledger: LoadLedger,
+    claims: LoadClaims,
+    group: Sequence[dict[str, Any]],
+) -> BatchResult:
+    """Load one group (``{"file", "report"}`` items, one bucket) exactly once per file."""
+    result = BatchResult()
+    by_uri = {avro_uri(item["file"]): item for item in group}
+    remaining = dict(by_uri)
+    history = ledger.history()
+    for job in history:  # a retried or resumed task: what earlier tries loaded stays loaded
+        if succeeded(job):
+            mine = [uri for uri in job.source_uris if uri in remaining]
+            _account(job, [remaining.pop(uri) for uri in mine], result)
+    if not remaining:
+        return result
+    k = len(history)
+    job_id = ledger.job_id(k)
+    run_id = context["ti"].run_id
+    from cloudz.load_claims import Verdict
+
+    claimed: list[dict[str, Any]] = []
+    for uri, item in sorted(remaining.items()):
+        file = item["file"]
+        decision = claims.take(
+            file["archive_path"], file["sha256"], uri, job_id, run_id, mine=ledger.base
+        )
+        if decision.verdict is Verdict.OURS:
+            claimed.append(item)
+        elif decision.verdict is Verdict.LOADED:
+            result.by_others[file["archive_path"]] = decision.claim.job_id
+        else:
+            result.busy[file["archive_path"]] = decision.claim.job_id
+    if claimed:
+        objects = [item["report"]["avro_object"] for item in claimed]
+        job = ledger.load(k, context, objects)
+        _account(job, claimed, result)
+    return result
+
+
+def _account(job: bigquery.LoadJob, items: list[dict[str, Any]], result: BatchResult) -> None:
+    """Check the job wrote exactly the items' converted rows; record each as loaded by it."""
+    expected = sum(int(item["report"]["rows"]) for item in items)
+    if job.output_rows is not None and job.output_rows != expected:
+        raise StageFailed(
+            contract.STAGE_CHECK,
+            f"load job {job.job_id} wrote {job.output_rows} rows, its {len(items)} files "
+            f"converted to {expected}",
+        )
+    if job.output_rows is None:
+        raise StageError(contract.STAGE_CHECK, f"load job {job.job_id} reports no row count")
+    for item in items:
+        result.loaded[item["file"]["archive_path"]] = str(job.job_id)
+    result.rows += expected
+    result.jobs.append(str(job.job_id))
+
+
+def load_converted(
+    context: Any,
+    gcp_conn_id: str,
+    table_ref: str,
+    files_ref: str,
+    converted: Sequence[dict[str, Any]],
+) -> dict[str, Any]:
+    """Load every converted file of the run; add its catalog row; the task's XCom summary."""
+    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    from cloudz.file_pipeline import catalog_step
+    from cloudz.load_claims import LoadClaims
+
+    hook = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False)
+    client = hook.get_client(project_id=table_ref.split(".", 1)[0])
+    items = sorted(converted, key=lambda item: item["file"]["archive_path"])
+    with_rows = [item for item in items if int(item["report"]["rows"]) > 0]
+    result = BatchResult()
+    by_bucket: dict[str, list[dict[str, Any]]] = {}
+    for item in with_rows:
+        by_bucket.setdefault(item["file"]["bucket"], []).append(item)
+    gcs = GCSHook(gcp_conn_id=gcp_conn_id).get_conn()
+    for bucket, bucket_items in sorted(by_bucket.items()):
+        claims = LoadClaims(gcs.bucket(bucket), client, table_ref.split(".", 1)[0])
+        for i in range(0, len(bucket_items), MAX_URIS_PER_JOB):
+            group = bucket_items[i : i + MAX_URIS_PER_JOB]
+            ledger = LoadLedger(
+                hook,
+                client,
+                table_ref=table_ref,
+                bucket=bucket,
+                base=group_base(table_ref, [item["file"] for item in group]),
+                task_id=TASK_ID,
+            )
+            result.merge(load_group(context, ledger, claims, group))
+
+    ti = context["ti"]
+    rows: list[file_catalog.CatalogRow] = []
+    ids: list[str] = []
+    for item in items:
+        file, report = item["file"], item["report"]
+        job = result.loaded.get(file["archive_path"]) or result.by_others.get(file["archive_path"])
+        if job is None and int(report["rows"]) > 0:
+            continue  # busy elsewhere: the path loading it records it
+        state = (
+            file_catalog.STATE_PARTIAL
+            if report.get("status") == "partial"
+            else file_catalog.STATE_LOADED
+        )
+        rows.append(
+            file_catalog.row_of(
+                file["archive_path"],
+                file["sha256"],
+                state=state,
+                size=file.get("size"),
+                report=report,
+                run_id=ti.run_id,
+                load_job=job,
+            )
+        )
+        ids.append(f"{ti.run_id}/{job}/{file['archive_path']}")
+    if rows:
+        file_catalog.record_many(catalog_step.client(gcp_conn_id, files_ref), files_ref, rows, ids)
+    summary = {
+        "files": len(items),
+        "loaded": len(result.loaded),
+        "loaded_by_others": len(result.by_others),
+        "busy_elsewhere": sorted(result.busy),
+        "rows_loaded": result.rows,
+        "load_jobs": result.jobs,
+    }
+    log.info("batch load: %s", summary)
+    return summary

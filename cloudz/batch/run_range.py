@@ -1,0 +1,55 @@
+"""The settings-driven entry points the mirror and backfill DAGs call, one per task."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from cloudz.settings import Settings
+from cloudz.sources import ArchiveSource, Collector, HttpArchive, LocalTree, load_collectors
+from cloudz.sources.collectors import DEFAULT_PATH
+
+
+@contextlib.contextmanager
+def open_source(where: str) -> Iterator[ArchiveSource]:
+    """An ``http(s)://`` archive or a local directory in the archive's layout."""
+    if where.startswith(("http://", "https://")):
+        with HttpArchive(where) as source:
+            yield source
+    else:
+        path = Path(where.removeprefix("file://"))
+        if not path.is_dir():
+            raise ValueError(f"archive source {where!r} is neither a URL nor a directory")
+        yield LocalTree(path)
+
+
+def collectors_for(settings: Settings, start: datetime, end: datetime) -> list[Collector]:
+    """The collectors to read for ``[start, end)``: the list, narrowed by the settings."""
+    listed = load_collectors(settings.collectors_file or DEFAULT_PATH)
+    chosen = [name.strip() for name in settings.archive_collectors.split(",") if name.strip()]
+    unknown = sorted(set(chosen) - {c.name for c in listed})
+    if unknown:
+        raise ValueError(f"CLOUDZ_ARCHIVE_COLLECTORS names collectors not in the list: {unknown}")
+    active = listed.active_between(start.date(), (end + timedelta(days=1)).date())
+    return [c for c in active if not chosen or c.name in chosen]
+
+
+def plan(gcp_conn_id: str, settings: Settings, start: datetime, end: datetime) -> dict[str, Any]:
+    """Mirror the range and cut what is left to convert into chunks (the ``plan`` task)."""
+    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    from cloudz.archive_store import ArchiveStore
+    from cloudz.batch.plan import chunked, plan_range
+
+    store = ArchiveStore(GCSHook(gcp_conn_id=gcp_conn_id).get_conn(), settings.bucket)
+    catalog = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False).get_client(
+        project_id=settings.gcp_project
+    )
+    collectors = collectors_for(settings, start, end)
+    with open_source(settings.archive_source) as source:
+        planned = plan_range(source, store, catalog, settings.files_ref, collectors, start, end)
+    return {"summary": planned.summary(), "chunks": chunked(planned.to_convert)}

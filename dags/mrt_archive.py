@@ -1,0 +1,135 @@
+"""
+### RouteViews' archive, mirrored and backfilled in batches
+
+Two DAGs, one logic (`cloudz.batch`), each run covering a time range of the source archive
+(`CLOUDZ_ARCHIVE_SOURCE`: archive.routeviews.org, or a local tree in its layout):
+
+- **`mrt_mirror`**, hourly: the files named in the last `CLOUDZ_MIRROR_LOOKBACK_HOURS`
+  (48) up to `CLOUDZ_MIRROR_SETTLE_MINUTES` (60) before the run, so a file that appeared
+  late, or that a collector never uploaded, comes in within the hour.
+- **`mrt_backfill`**, daily and never scheduled by itself (`catchup=False`): history comes in
+  as an Airflow backfill of it, one run per day,
+  `airflow backfill create --dag-id mrt_backfill --from-date 2003-01-01 --to-date 2003-12-31`.
+  A day because a day of RouteViews (~6,400 files today, fewer in early years) fits one
+  load job (10,000 URIs) and the task-mapping limit, fails and re-runs alone, and reads one
+  index page per collector and kind; a month would be ~190,000 files per run.
+
+Each run: **plan** lists the source for its range, fetches into the bucket what the bucket
+lacks (through the receiver's `ArchiveStore`: sha256 in metadata, create-only, never
+replaced), and diffs against the files catalog; **convert** (mapped, one task per chunk of
+files, within `max_map_length`) verifies and converts each file with the per-file DAG's own
+step; **load** loads them all in as few load jobs as BigQuery allows, each file claimed
+first so the live path never loads it twice, and writes each file's catalog row. A re-run
+of a range finds everything in the catalog and converts nothing; a killed run resumes from
+the load jobs' ledger.
+
+Live uploads keep priority: these tasks weigh 1 against the per-file DAG's 100, the
+conversions take slots of the `backfill` pool (`CLOUDZ_BACKFILL_SLOTS`), the load a slot of
+the routes-table pool, and one run of each DAG is active at a time.
+"""
+
+from __future__ import annotations
+
+import os
+from datetime import datetime, timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import dag, get_current_context, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+GCP_CONN_ID = "google_cloud_default"
+TABLE_WRITES_POOL = os.environ.get("CLOUDZ_TABLE_WRITES_POOL") or "routes_table_writes"
+BACKFILL_POOL = os.environ.get("CLOUDZ_BACKFILL_POOL") or "backfill"
+TASK_TIMEOUT = timedelta(seconds=float(os.environ.get("CLOUDZ_TASK_TIMEOUT_SECONDS") or 3600))
+#: RouteViews' first MRT files (route-views2, late 2001)
+FIRST_DAY = pendulum.datetime(2001, 10, 1, tz="UTC")
+
+
+def _settings() -> Any:
+    from cloudz.settings import Settings
+
+    return Settings.from_env()
+
+
+def _range(mirror: bool) -> tuple[datetime, datetime]:
+    """The run's range of file names: its data interval, or the mirror's window."""
+    context = get_current_context()
+    start, end = context["data_interval_start"], context["data_interval_end"]
+    if start is None or end is None:
+        raise ValueError("a mirror or backfill run needs a data interval (a scheduled run)")
+    if mirror:
+        settings = _settings()
+        end = end - timedelta(minutes=settings.mirror_settle_minutes)
+        start = end - timedelta(hours=settings.mirror_lookback_hours)
+    return start, end
+
+
+def archive_dag(dag_id: str, *, schedule: str, mirror: bool, doc: str) -> Any:
+    @dag(
+        dag_id=dag_id,
+        # data intervals (a bare "@daily" gives none in Airflow 3): a run covers [start, end)
+        schedule=CronDataIntervalTimetable(schedule, timezone="UTC"),
+        start_date=FIRST_DAY,
+        catchup=False,
+        max_active_runs=1,
+        tags=["cloudz", "mrt", "batch"],
+        doc_md=doc,
+        default_args={
+            "owner": "cloudz",
+            "retries": 2,
+            "retry_delay": timedelta(seconds=30),
+            "retry_exponential_backoff": 2.0,
+            "execution_timeout": TASK_TIMEOUT,
+            "priority_weight": 1,
+            "weight_rule": "absolute",
+        },
+    )
+    def archive_range() -> None:
+        @task(pool=BACKFILL_POOL)
+        def plan() -> list[list[dict[str, Any]]]:
+            """The chunks to convert; what was listed, fetched and skipped: XCom ``summary``."""
+            from cloudz.batch import run_range
+
+            start, end = _range(mirror)
+            planned = run_range.plan(GCP_CONN_ID, _settings(), start, end)
+            get_current_context()["ti"].xcom_push(key="summary", value=planned["summary"])
+            chunks: list[list[dict[str, Any]]] = planned["chunks"]
+            return chunks
+
+        @task(pool=BACKFILL_POOL)
+        def convert(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+            from cloudz.batch.convert_chunk import convert_chunk
+
+            ti = get_current_context()["ti"]
+            return convert_chunk(
+                GCP_CONN_ID, _settings().files_ref, ti.run_id, ti.try_number, chunk
+            )
+
+        @task(pool=TABLE_WRITES_POOL)
+        def load(converted: Any) -> dict[str, Any]:
+            from cloudz.batch.batch_load import load_converted
+
+            settings = _settings()
+            items = [item for chunk in converted for item in chunk]
+            return load_converted(
+                get_current_context(), GCP_CONN_ID, settings.table_ref, settings.files_ref, items
+            )
+
+        load(convert.expand(chunk=plan()))
+
+    return archive_range()
+
+
+archive_dag(
+    "mrt_mirror",
+    schedule="@hourly",
+    mirror=True,
+    doc=__doc__ or "",
+)
+archive_dag(
+    "mrt_backfill",
+    schedule="@daily",
+    mirror=False,
+    doc=__doc__ or "",
+)
