@@ -8,7 +8,7 @@ UV_VERSION := 0.13.9
 SAMPLE ?= ../shared/mrt-samples/ripe-ris/updates.20160811.1600.gz
 SAMPLE_PATH ?= rrc00/bgpdata/2016.08/UPDATES/updates.20160811.1600.gz
 
-.PHONY: setup demo test lint up down status clean-state
+.PHONY: setup demo backfill-demo test lint up down status clean-state
 
 $(VENV)/.installed: requirements.lock pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -27,6 +27,11 @@ setup: $(VENV)/.installed .venv-bq/.cloudz-setup-stamp
 demo: setup
 	$(BIN)/cloudz-stack up
 	scripts/demo "$(SAMPLE)" "$(SAMPLE_PATH)"
+
+## backfill two days of a generated archive (3 collectors, served over HTTP) into the stack
+backfill-demo: setup
+	$(BIN)/cloudz-stack up
+	scripts/backfill-demo
 
 ## the whole test suite (unit, DAG, stack, end-to-end, then the >=1M-row differential tests); .ci/run calls this
 test: setup

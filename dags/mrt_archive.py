@@ -23,7 +23,8 @@ first so the live path never loads it twice, and writes each file's catalog row.
 of a range finds everything in the catalog and converts nothing; a killed run resumes from
 the load jobs' ledger.
 
-Live uploads keep priority: these tasks weigh 1 against the per-file DAG's 100, the
+Both are paused when first deployed: set the source, then turn them on (a backfill's runs
+only start while its DAG is on). Live uploads keep priority: these tasks weigh 1 against the per-file DAG's 100, the
 conversions take slots of the `backfill` pool (`CLOUDZ_BACKFILL_SLOTS`), the load a slot of
 the routes-table pool, and one run of each DAG is active at a time.
 """
@@ -35,7 +36,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import pendulum
-from airflow.sdk import dag, get_current_context, task
+from airflow.sdk import Param, dag, get_current_context, task
 from airflow.timetables.interval import CronDataIntervalTimetable
 
 GCP_CONN_ID = "google_cloud_default"
@@ -73,7 +74,21 @@ def archive_dag(dag_id: str, *, schedule: str, mirror: bool, doc: str) -> Any:
         start_date=FIRST_DAY,
         catchup=False,
         max_active_runs=1,
+        # off until an operator has set the source and turns it on (a backfill needs it on)
+        is_paused_upon_creation=True,
         tags=["cloudz", "mrt", "batch"],
+        params={
+            "source": Param(
+                "",
+                type="string",
+                description="archive URL or directory (default: CLOUDZ_ARCHIVE_SOURCE)",
+            ),
+            "collectors": Param(
+                "",
+                type="string",
+                description="comma-separated collectors (default: CLOUDZ_ARCHIVE_COLLECTORS)",
+            ),
+        },
         doc_md=doc,
         default_args={
             "owner": "cloudz",
@@ -87,12 +102,21 @@ def archive_dag(dag_id: str, *, schedule: str, mirror: bool, doc: str) -> Any:
     )
     def archive_range() -> None:
         @task(pool=BACKFILL_POOL)
-        def plan() -> list[list[dict[str, Any]]]:
+        def plan(params: dict[str, Any] | None = None) -> list[list[dict[str, Any]]]:
             """The chunks to convert; what was listed, fetched and skipped: XCom ``summary``."""
+            import dataclasses
+
             from cloudz.batch import run_range
 
+            params = params or {}
             start, end = _range(mirror)
-            planned = run_range.plan(GCP_CONN_ID, _settings(), start, end)
+            settings = _settings()
+            settings = dataclasses.replace(
+                settings,
+                archive_source=params.get("source") or settings.archive_source,
+                archive_collectors=params.get("collectors") or settings.archive_collectors,
+            )
+            planned = run_range.plan(GCP_CONN_ID, settings, start, end)
             get_current_context()["ti"].xcom_push(key="summary", value=planned["summary"])
             chunks: list[list[dict[str, Any]]] = planned["chunks"]
             return chunks

@@ -21,6 +21,7 @@ from typing import Any
 import grpc
 import httpx
 import pytest
+from archive_server import DEFAULT_COLLECTORS as ARCHIVE_COLLECTORS
 from free_ports import free_ports
 
 from cloudz.cli.upload import call_metadata
@@ -91,6 +92,14 @@ def _stack_env(state_dir: Path) -> dict[str, str]:
         "CLOUDZ_CA_CERT": str(state_dir / "tls" / "ca.pem"),
         "CLOUDZ_TOKEN_FILE": str(state_dir / "local.token"),
     }
+    # the mirror and backfill DAGs' configured source: the test collectors, with no files yet
+    # (a test gives its runs another source in their conf); scheduled runs find nothing
+    empty = state_dir / "empty-archive"
+    for collector in ARCHIVE_COLLECTORS:
+        top = "bgpdata" if collector == "route-views2" else f"{collector}/bgpdata"
+        (empty / top).mkdir(parents=True, exist_ok=True)
+    env["CLOUDZ_ARCHIVE_SOURCE"] = str(empty)
+    env["CLOUDZ_ARCHIVE_COLLECTORS"] = ",".join(ARCHIVE_COLLECTORS)
     env["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{gcs}"
     env["BIGQUERY_EMULATOR_HOST"] = f"http://127.0.0.1:{bq}"
     return env
