@@ -157,7 +157,7 @@ class LoadClaims:
         from google.api_core.exceptions import Conflict
 
         try:
-            self.bq.query("SELECT 1", job_id=job_id, project=self.project).result()
+            self.bq.query("SELECT 1", job_id=job_id, project=self.project, job_retry=None).result()
         except Conflict:
             return False
         log.warning("fenced abandoned load job id %s", job_id)

@@ -184,6 +184,31 @@ def test_backfill_archives_loads_and_catalogs_every_file_once(
         else:
             assert (row["state"], row["damage_offset"]) == ("partial", f.damage_offset), row
 
+    # a collector uploads a file the backfill brought in: archived once, loaded once (the
+    # per-file run finds the batch job's claim and reports the file loaded by it)
+    mirrored = next(f for f in files.values() if f.collector == "route-views2" and f.rows)
+    code, reply = upload_cli(stack, mirrored.local_path, mirrored.archive_path)
+    assert (code, reply["outcome"]) == (0, "OUTCOME_SUCCEEDED"), reply
+    assert reply["archive"]["result"] == "ARCHIVE_RESULT_ALREADY_ARCHIVED", reply["archive"]
+    assert _rows_per_file(stack)[mirrored.archive_path] == mirrored.rows
+
+    # an operator clears a finished load (as if its task was killed after the job ran): the
+    # re-run finds the group's job in its ledger and appends nothing
+    rows_before = _rows_per_file(stack)
+    first_day = min(states)
+    with contextlib.closing(stack.airflow()) as api:
+        loaded = _xcom(api, "mrt_backfill", first_day, "load", "return_value")
+        cleared = api.post(
+            "/api/v2/dags/mrt_backfill/clearTaskInstances",
+            json={"dry_run": False, "only_failed": False, "task_ids": ["load"],
+                  "dag_run_id": first_day},
+        )  # fmt: skip
+        assert cleared.status_code == 200, cleared.text
+        assert _wait_runs(api, "mrt_backfill", {first_day}) == {first_day: "success"}
+        reloaded = _xcom(api, "mrt_backfill", first_day, "load", "return_value")
+    assert reloaded["load_jobs"] == loaded["load_jobs"] and loaded["rows_loaded"] > 0, reloaded
+    assert _rows_per_file(stack) == rows_before
+
     # a second backfill of the same range: no conversion starts, nothing is written
     before = (_bucket(stack), _catalog(stack)[0], _rows_per_file(stack))
     with contextlib.closing(stack.airflow()) as api:
