@@ -425,17 +425,18 @@ def warehouse_counts(
     from google.cloud import bigquery
 
     from cloudz.cloud_clients import bigquery_client
+    from cloudz.file_rows import TimeWindow
 
     client = bigquery_client(settings)
+    window = TimeWindow(lo, hi)
     job = client.query(
         f"SELECT source_path, COUNT(*) AS n, COUNT(DISTINCT row_index) AS d, "
         f"MIN(row_index) AS lo, MAX(row_index) AS hi FROM `{settings.table_ref}` "
-        "WHERE timestamp >= @lo AND timestamp < @hi AND STARTS_WITH(source_path, @prefix) "
+        f"WHERE {window.where()} AND STARTS_WITH(source_path, @prefix) "
         "GROUP BY source_path",
         job_config=bigquery.QueryJobConfig(
             query_parameters=[
-                bigquery.ScalarQueryParameter("lo", "TIMESTAMP", lo),
-                bigquery.ScalarQueryParameter("hi", "TIMESTAMP", hi),
+                *window.query_parameters(),
                 bigquery.ScalarQueryParameter("prefix", "STRING", prefix),
             ]
         ),

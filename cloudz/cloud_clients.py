@@ -12,6 +12,7 @@ import os
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import bigquery, storage
 
+from cloudz.file_rows import TimeWindow, count_rows, file_window
 from cloudz.settings import Settings
 
 
@@ -48,12 +49,18 @@ def bigquery_client(settings: Settings) -> bigquery.Client:
     return bigquery.Client(project=settings.gcp_project)
 
 
-def count_file_rows(client: bigquery.Client, table_ref: str, archive_path: str) -> int:
-    """How many rows of the file at ``archive_path`` the routes table holds."""
-    job = client.query(
-        f"SELECT COUNT(*) AS n FROM `{table_ref}` WHERE source_path = @path",
-        job_config=bigquery.QueryJobConfig(
-            query_parameters=[bigquery.ScalarQueryParameter("path", "STRING", archive_path)]
-        ),
-    )
-    return int(next(iter(job.result()))["n"])
+def count_file_rows(
+    client: bigquery.Client,
+    settings: Settings,
+    archive_path: str,
+    window: TimeWindow | None = None,
+) -> int:
+    """How many rows of the file at ``archive_path`` the routes table holds.
+
+    The routes table takes no query without a filter on ``timestamp``: the window is the
+    days of the file's rows the files catalog knows (``cloudz.file_rows.file_window``) unless
+    given.
+    """
+    if window is None:
+        window = file_window(client, settings.files_ref, archive_path)
+    return count_rows(client, settings.table_ref, archive_path, window)

@@ -1,22 +1,137 @@
 """The routes-table queries that concern one archived file, each bounded to its partitions.
 
-Every per-file query filters the partition column (``timestamp``, DAY) on the days the file's
-rows fall in, taken from the conversion report's time range, then the clustering column
-``collector``, then ``source_path``. On BigQuery a query without the partition filter is billed
-for the columns it reads in every partition of the table, so its cost would grow with the
-archive; with it, the cost is bounded by the file's own days (docs/warehouse.md gives the
-figures). ``source_sha256`` is not filtered on: an archive path is never overwritten, so the
-path names one file version, and the 64-byte column would add half the bytes read.
+The routes table is MONTH-partitioned on ``timestamp`` with ``require_partition_filter``
+(``cloudz.schema``): BigQuery refuses a query of it without a filter on ``timestamp`` usable
+for partition elimination. :class:`TimeWindow` is that filter, the one every query of the
+table here, in the tools and in the tests carries. A per-file query filters the days the
+file's rows fall in, taken from the conversion report's time range (or the files catalog),
+then ``collector``, then ``source_path``: the day bounds eliminate the other months, and
+within the month the clustering on ``(collector, entry_type, timestamp, prefix)`` prunes the
+blocks of other collectors and other days. Without the filter a query would be billed for the
+columns it reads in every partition of the table, so its cost would grow with the archive;
+with it, the cost is bounded by the file's own days (docs/warehouse.md gives the figures).
+``source_sha256`` is not filtered on: an archive path is never overwritten, so the path names
+one file version, and the 64-byte column would add half the bytes read.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from cloudz import archive_path as paths
+from cloudz.schema import PARTITION_FIELD
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
+
+
+def _midnight(day: date) -> datetime:
+    return datetime.combine(day, time(), UTC)
+
+
+def _day_of(micros: int) -> date:
+    return datetime.fromtimestamp(micros / 1e6, UTC).date()
+
+
+@dataclass(frozen=True)
+class TimeWindow:
+    """``lo <= timestamp < hi``: the partition filter of a query of the routes table."""
+
+    lo: datetime
+    hi: datetime
+
+    def __post_init__(self) -> None:
+        if self.lo.tzinfo is None or self.hi.tzinfo is None:
+            raise ValueError("a time window's ends must be aware datetimes (UTC)")
+        if self.hi <= self.lo:
+            raise ValueError(f"empty time window {self.lo} .. {self.hi}")
+
+    @classmethod
+    def days(cls, first: date, last: date) -> TimeWindow:
+        """The days ``first`` to ``last``, both included."""
+        return cls(_midnight(first), _midnight(last + timedelta(days=1)))
+
+    @classmethod
+    def of_micros(cls, time_range: tuple[int, int]) -> TimeWindow:
+        """The days that first and last row timestamps (microseconds since the epoch) fall in."""
+        lo, hi = time_range
+        return cls.days(_day_of(lo), _day_of(hi))
+
+    @classmethod
+    def month(cls, year: int, month: int) -> TimeWindow:
+        """One calendar month: one partition of the routes table."""
+        first = date(year, month, 1)
+        following = date(year + month // 12, month % 12 + 1, 1)
+        return cls(_midnight(first), _midnight(following))
+
+    @classmethod
+    def of_path_month(cls, archive_path: str) -> TimeWindow:
+        """The month of an archive path's ``YYYY.MM``: where a file's rows belong in the
+        RouteViews layout (a file's records can be minutes outside it, and test files
+        anything: prefer the time range the conversion found)."""
+        path = paths.parse(archive_path)
+        return cls.month(path.year, path.month)
+
+    def where(self, column: str = PARTITION_FIELD) -> str:
+        """The condition (named parameters ``ts_lo``, ``ts_hi``)."""
+        return f"{column} >= @ts_lo AND {column} < @ts_hi"
+
+    def query_parameters(self) -> list[bigquery.ScalarQueryParameter]:
+        from google.cloud import bigquery
+
+        return [
+            bigquery.ScalarQueryParameter("ts_lo", "TIMESTAMP", self.lo),
+            bigquery.ScalarQueryParameter("ts_hi", "TIMESTAMP", self.hi),
+        ]
+
+    def __str__(self) -> str:
+        return f"[{self.lo.isoformat()}, {self.hi.isoformat()})"
+
+
+def file_window(client: bigquery.Client, files_ref: str, archive_path: str) -> TimeWindow:
+    """The days a file's rows fall in, from the files catalog (``cloudz.file_catalog``): the
+    first and last record times of its conversions. A file the catalog has no time for (never
+    converted, or not catalogued yet) gets the month of its path.
+
+    The catalog is partitioned on the path's month, so this reads one partition of it.
+    """
+    from google.cloud import bigquery
+
+    path = paths.parse(archive_path)
+    job = client.query(
+        "SELECT MIN(first_record) AS lo, MAX(last_record) AS hi "
+        f"FROM `{files_ref}` WHERE month = @month AND archive_path = @path",
+        job_config=bigquery.QueryJobConfig(
+            query_parameters=[
+                bigquery.ScalarQueryParameter("month", "DATE", date(path.year, path.month, 1)),
+                bigquery.ScalarQueryParameter("path", "STRING", path.path),
+            ]
+        ),
+    )
+    row = next(iter(job.result()), None)
+    if row is None or row["lo"] is None or row["hi"] is None:
+        return TimeWindow.of_path_month(path.path)
+    return TimeWindow.days(row["lo"].astimezone(UTC).date(), row["hi"].astimezone(UTC).date())
+
+
+def count_rows(
+    client: bigquery.Client, table_ref: str, archive_path: str, window: TimeWindow
+) -> int:
+    """How many rows of the file at ``archive_path`` the routes table holds in ``window``."""
+    from google.cloud import bigquery
+
+    job = client.query(
+        f"SELECT COUNT(*) AS n FROM `{table_ref}` WHERE {window.where()} AND source_path = @path",
+        job_config=bigquery.QueryJobConfig(
+            query_parameters=[
+                *window.query_parameters(),
+                bigquery.ScalarQueryParameter("path", "STRING", archive_path),
+            ]
+        ),
+    )
+    return int(next(iter(job.result()))["n"])
 
 
 @dataclass(frozen=True)
@@ -45,35 +160,30 @@ class FileRows:
     @classmethod
     def of(cls, collector: str, source_path: str, time_range: tuple[int, int]) -> FileRows:
         """``time_range``: first and last row timestamp, microseconds since the epoch."""
-        lo, hi = (datetime.fromtimestamp(t / 1e6, UTC).date() for t in time_range)
+        lo, hi = (_day_of(t) for t in time_range)
         return cls(collector, source_path, lo, hi)
 
     @property
     def days(self) -> int:
-        """How many DAY partitions the file's rows fall in."""
+        """How many days the file's rows fall in."""
         return (self.last_day - self.first_day).days + 1
 
-    def where(self) -> str:
-        """The WHERE clause (named parameters ``day_lo``, ``day_hi``, ``collector``, ``path``)."""
-        return (
-            "timestamp >= @day_lo AND timestamp < @day_hi "
-            "AND collector = @collector AND source_path = @path"
-        )
+    @property
+    def window(self) -> TimeWindow:
+        return TimeWindow.days(self.first_day, self.last_day)
 
-    def _values(self) -> list[tuple[str, str, Any]]:
-        lo = datetime.combine(self.first_day, time(), UTC)
-        hi = datetime.combine(self.last_day + timedelta(days=1), time(), UTC)
-        return [
-            ("day_lo", "TIMESTAMP", lo),
-            ("day_hi", "TIMESTAMP", hi),
-            ("collector", "STRING", self.collector),
-            ("path", "STRING", self.source_path),
-        ]
+    def where(self) -> str:
+        """The WHERE clause (named parameters ``ts_lo``, ``ts_hi``, ``collector``, ``path``)."""
+        return f"{self.window.where()} AND collector = @collector AND source_path = @path"
 
     def query_parameters(self) -> list[bigquery.ScalarQueryParameter]:
         from google.cloud import bigquery
 
-        return [bigquery.ScalarQueryParameter(n, t, v) for n, t, v in self._values()]
+        return [
+            *self.window.query_parameters(),
+            bigquery.ScalarQueryParameter("collector", "STRING", self.collector),
+            bigquery.ScalarQueryParameter("path", "STRING", self.source_path),
+        ]
 
     # --- the queries ----------------------------------------------------------
     def count(self, client: bigquery.Client, table_ref: str) -> FileRowCounts:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import copy
 import json
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
@@ -18,8 +19,15 @@ REPO_ROOT: Final = Path(__file__).resolve().parent.parent
 AVSC_PATH: Final = REPO_ROOT / "include/schemas/mrt_row.avsc"
 TABLE_JSON_PATH: Final = REPO_ROOT / "include/schemas/routes_table.json"
 
+#: the routes table's layout (docs/warehouse-layout.md): MONTH partitions on ``timestamp``
+#: (300 for 2001-2025, far below BigQuery's 10,000 per table; DAY would reach it in 2028),
+#: every query must filter ``timestamp`` (BigQuery refuses one that does not), and clustering
+#: on ``timestamp`` after ``collector, entry_type`` gives a one-day query its day back by block
+#: pruning within the month; ``prefix`` last prunes a prefix's history in RIB rows
 PARTITION_FIELD: Final = "timestamp"
-CLUSTER_FIELDS: Final = ["collector", "peer_asn"]
+PARTITION_TYPE: Final = "MONTH"
+REQUIRE_PARTITION_FILTER: Final = True
+CLUSTER_FIELDS: Final = ("collector", "entry_type", "timestamp", "prefix")
 
 _PRIMITIVES: Final = {
     "long": "INTEGER",
@@ -97,13 +105,58 @@ def bigquery_schema_fields() -> list[dict[str, Any]]:
     return [_bigquery_field(f) for f in _raw_schema()["fields"]]
 
 
+def load_time_partitioning() -> dict[str, str]:
+    """``time_partitioning`` of a load into the routes table, as ``GCSToBigQueryOperator``
+    takes it (the load's ``timePartitioning``). BigQuery refuses a load whose partitioning
+    differs from the table's; the emulator accepts it silently, so a unit test holds the two
+    together."""
+    return {"type": PARTITION_TYPE, "field": PARTITION_FIELD}
+
+
+def load_cluster_fields() -> list[str]:
+    """``cluster_fields`` of a load into the routes table (the operator's argument)."""
+    return list(CLUSTER_FIELDS)
+
+
 def routes_table_definition() -> dict[str, Any]:
-    """The BigQuery table resource body (schema, DAY partitioning, clustering)."""
+    """The BigQuery table resource body (schema, MONTH partitioning, the required partition
+    filter, clustering)."""
     return {
         "schema": {"fields": bigquery_schema_fields()},
-        "timePartitioning": {"type": "DAY", "field": PARTITION_FIELD},
-        "clustering": {"fields": list(CLUSTER_FIELDS)},
+        "timePartitioning": load_time_partitioning(),
+        "requirePartitionFilter": REQUIRE_PARTITION_FILTER,
+        "clustering": {"fields": load_cluster_fields()},
     }
+
+
+def routes_table_resource(table_ref: str) -> dict[str, Any]:
+    """The definition with its ``tableReference`` (``project.dataset.table``): what
+    ``bigquery.Table.from_api_repr`` takes to create the table."""
+    project, dataset, table = table_ref.split(".")
+    return {
+        "tableReference": {"projectId": project, "datasetId": dataset, "tableId": table},
+        **routes_table_definition(),
+    }
+
+
+def table_layout(resource: Mapping[str, Any]) -> dict[str, Any]:
+    """The layout of a table resource (``Table.to_api_repr()`` or the definition): partition
+    type and column, whether a partition filter is required, clustering columns."""
+    partitioning = resource.get("timePartitioning") or {}
+    required = resource.get("requirePartitionFilter")
+    if required is None:  # the older, deprecated place of the flag
+        required = partitioning.get("requirePartitionFilter")
+    return {
+        "partition_type": partitioning.get("type"),
+        "partition_field": partitioning.get("field"),
+        "require_partition_filter": bool(required),
+        "cluster_fields": list((resource.get("clustering") or {}).get("fields") or []),
+    }
+
+
+def has_routes_layout(resource: Mapping[str, Any]) -> bool:
+    """Does the table (its API resource) have the layout of :func:`routes_table_definition`?"""
+    return table_layout(resource) == table_layout(routes_table_definition())
 
 
 def render_routes_table_json() -> str:

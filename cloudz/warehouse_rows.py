@@ -1,7 +1,9 @@
 """Print how many rows of one archived file the routes table holds, by entry type.
 
 ``python -m cloudz.warehouse_rows <archive path>``: the demo's read-back, and a
-quick check an operator can run against the real warehouse too.
+quick check an operator can run against the real warehouse too. The routes table takes no
+query without a filter on ``timestamp``: the days of the file's rows come from the files
+catalog (the month of the path when the catalog has no time for the file).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import bigquery
 
 from cloudz.cloud_clients import bigquery_client, count_file_rows
+from cloudz.file_rows import file_window
 from cloudz.settings import Settings
 
 
@@ -27,18 +30,23 @@ def main(archive_path: str) -> None:
             f"{exc}\nFor the local stack set BIGQUERY_EMULATOR_HOST=http://127.0.0.1:"
             f"{settings.bigquery_port}"
         ) from exc
-    total = count_file_rows(client, settings.table_ref, archive_path)
+    window = file_window(client, settings.files_ref, archive_path)
+    total = count_file_rows(client, settings, archive_path, window)
     click.echo(f"{settings.table_ref} holds {total} rows of {archive_path}")
     job = client.query(
         f"SELECT entry_type, COUNT(*) AS n, COUNT(DISTINCT peer_ip) AS peers "
-        f"FROM `{settings.table_ref}` WHERE source_path = @path "
+        f"FROM `{settings.table_ref}` WHERE {window.where()} AND source_path = @path "
         "GROUP BY entry_type ORDER BY entry_type",
         job_config=bigquery.QueryJobConfig(
-            query_parameters=[bigquery.ScalarQueryParameter("path", "STRING", archive_path)]
+            query_parameters=[
+                *window.query_parameters(),
+                bigquery.ScalarQueryParameter("path", "STRING", archive_path),
+            ]
         ),
     )
     for row in job.result():
         click.echo(f"  {row['entry_type']:<6} {row['n']:>10} rows from {row['peers']} peers")
+    click.echo(f"  (rows with timestamp in {window})")
     sys.exit(0 if total else 1)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Mapping, Sequence
 from typing import Any
 
 from cloudz.settings import Settings
@@ -29,16 +28,14 @@ def _expire_leftovers(bucket: Any) -> None:
     bucket.patch()
 
 
-def provision(
-    settings: Settings,
-    schema: Sequence[Mapping[str, Any]] | None = None,
-    partition_field: str | None = None,
-    cluster_fields: Sequence[str] | None = None,
-) -> None:
+def provision(settings: Settings) -> None:
     """Create ``settings.bucket``, ``settings.dataset`` and the routes table if missing.
 
-    The table's schema, DAY partitioning column and clustering come from ``cloudz.schema``
-    unless given (tests pass their own). The clients follow ``STORAGE_EMULATOR_HOST`` and
+    The table comes from ``cloudz.schema``'s definition (the one ``routes_table.json`` holds):
+    MONTH-partitioned on ``timestamp`` with ``require_partition_filter``, clustered on
+    ``(collector, entry_type, timestamp, prefix)``. A routes table that exists with another
+    layout is left as it is, with a warning: ``cloudz-migrate-routes`` moves it
+    (docs/warehouse-layout.md). The clients follow ``STORAGE_EMULATOR_HOST`` and
     ``BIGQUERY_EMULATOR_HOST`` (the local stack, docker-compose) or use real Google Cloud.
     """
     from google.api_core.exceptions import Conflict
@@ -48,11 +45,6 @@ def provision(
     from cloudz import schema as routes
     from cloudz.cloud_clients import bigquery_client, storage_client
 
-    if schema is None:
-        schema = routes.bigquery_schema_fields()
-        partition_field = routes.PARTITION_FIELD
-        cluster_fields = list(routes.CLUSTER_FIELDS)
-
     with contextlib.suppress(Conflict):
         storage_client(settings).create_bucket(settings.bucket)
     _expire_leftovers(storage_client(settings).get_bucket(settings.bucket))
@@ -61,14 +53,18 @@ def provision(
     bq.create_dataset(
         bigquery.Dataset(f"{settings.gcp_project}.{settings.dataset}"), exists_ok=True
     )
-    table = bigquery.Table(settings.table_ref, schema=[dict(f) for f in schema])
-    if partition_field:
-        table.time_partitioning = bigquery.TimePartitioning(
-            type_=bigquery.TimePartitioningType.DAY, field=partition_field
+    table = bq.create_table(
+        bigquery.Table.from_api_repr(routes.routes_table_resource(settings.table_ref)),
+        exists_ok=True,
+    )
+    if not routes.has_routes_layout(table.to_api_repr()):
+        log.warning(
+            "%s exists with the layout %s, not %s: run cloudz-migrate-routes "
+            "(docs/warehouse-layout.md)",
+            settings.table_ref,
+            routes.table_layout(table.to_api_repr()),
+            routes.table_layout(routes.routes_table_definition()),
         )
-    if cluster_fields:
-        table.clustering_fields = list(cluster_fields)
-    bq.create_table(table, exists_ok=True)
     file_catalog.ensure_tables(bq, settings.files_ref)
 
 

@@ -15,9 +15,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from google.cloud import bigquery
 from stack_session import Stack, issue_token, upload_cli
 
 from cloudz.cloud_clients import bigquery_client
+from cloudz.file_rows import TimeWindow
 from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
 
 pytestmark = pytest.mark.stack
@@ -67,10 +69,15 @@ def test_a_burst_of_uploads_all_load_exactly_once(stack: Stack, tmp_path: Path) 
         assert int(reply["load"]["rowsLoaded"]) == ROWS, reply
 
     bq = bigquery_client(stack.settings)
+    # the generated rows start at the spec's timestamp, at most a second apart
+    start = UpdatesSpec(rows=ROWS).timestamp
+    window = TimeWindow.of_micros((start * 10**6, (start + ROWS) * 10**6))
     counts = bq.query(
         "SELECT source_path, COUNT(*) AS n, COUNT(DISTINCT row_index) AS d, "
         f"MIN(row_index) AS lo, MAX(row_index) AS hi FROM `{stack.settings.table_ref}` "
-        f"WHERE STARTS_WITH(source_path, 'burst-{nonce}-') GROUP BY source_path"
+        f"WHERE {window.where()} AND STARTS_WITH(source_path, 'burst-{nonce}-') "
+        "GROUP BY source_path",
+        job_config=bigquery.QueryJobConfig(query_parameters=window.query_parameters()),
     ).result()
     by_path = {r["source_path"]: (r["n"], r["d"], r["lo"], r["hi"]) for r in counts}
     assert by_path == {path: (ROWS, ROWS, 0, ROWS - 1) for _, path, _ in files}

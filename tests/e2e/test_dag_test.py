@@ -53,5 +53,5 @@ def test_dag_test_converts_and_loads_a_file(stack: Stack) -> None:
     result = json.loads(line.removeprefix("RESULT "))
     assert result["state"].endswith("success"), result
     assert set(result["tasks"]) == set(contract.PER_FILE_TASKS)
-    rows = count_file_rows(bigquery_client(stack.settings), stack.settings.table_ref, ARCHIVE_PATH)
+    rows = count_file_rows(bigquery_client(stack.settings), stack.settings, ARCHIVE_PATH)
     assert rows == STATE_AND_ROUTE_ROWS

@@ -235,7 +235,7 @@ def _load_jobs(stack: Stack, path: str, sha256: str) -> list[Any]:
 
 
 def _rows(stack: Stack, path: str) -> int:
-    return count_file_rows(bigquery_client(stack.settings), stack.settings.table_ref, path)
+    return count_file_rows(bigquery_client(stack.settings), stack.settings, path)
 
 
 def _assert_loaded_once(stack: Stack, path: str, rib: MrtFile, reply: dict[str, Any]) -> None:

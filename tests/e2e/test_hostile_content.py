@@ -103,4 +103,4 @@ def test_hostile_content_fails_conversion_and_keeps_the_bytes(
     bucket = storage_client(stack.settings).bucket(stack.settings.bucket)
     assert bucket.blob(path).download_as_bytes() == file.read_bytes()
     assert bucket.get_blob(f"{path}.avro") is None
-    assert count_file_rows(bigquery_client(stack.settings), stack.settings.table_ref, path) == 0
+    assert count_file_rows(bigquery_client(stack.settings), stack.settings, path) == 0

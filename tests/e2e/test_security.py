@@ -429,7 +429,7 @@ def test_the_same_file_on_two_replicas_at_once(stack: Stack) -> None:
     assert _runs_of_path(stack, path) == [run_id]
     rows = int(replies[0][1]["conversion"]["rows"])
     assert rows > 0
-    assert count_file_rows(bigquery_client(stack.settings), stack.settings.table_ref, path) == rows
+    assert count_file_rows(bigquery_client(stack.settings), stack.settings, path) == rows
 
 
 # --- hostile headers ------------------------------------------------------------

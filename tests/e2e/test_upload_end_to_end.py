@@ -27,6 +27,7 @@ from stack_session import BIN, Stack, upload_cli
 
 from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
 from cloudz.convert import convert_file
+from cloudz.file_rows import file_window
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from cloudz.mrtgen import RibSpec, generate_rib, write_file
@@ -166,9 +167,7 @@ def test_sample_goes_end_to_end(
         reply["conversion"]["avroUri"] == f"gs://{stack.settings.bucket}/{sample.archive_path}.avro"
     )
 
-    rows = count_file_rows(
-        bigquery_client(stack.settings), stack.settings.table_ref, sample.archive_path
-    )
+    rows = count_file_rows(bigquery_client(stack.settings), stack.settings, sample.archive_path)
     assert rows == int(reply["conversion"]["rows"]) == int(reply["load"]["rowsLoaded"])
     if sample.name not in BGPDUMP_DIFFERS:
         assert rows == bgpdump_lines(sample.file)
@@ -181,7 +180,7 @@ def test_second_upload_is_already_archived_and_starts_nothing(
     _, first = uploaded[sample.name]
     runs_before = {r["dag_run_id"] for r in airflow.runs()}
     bq = bigquery_client(stack.settings)
-    rows_before = count_file_rows(bq, stack.settings.table_ref, sample.archive_path)
+    rows_before = count_file_rows(bq, stack.settings, sample.archive_path)
 
     code, again = upload(stack, sample.file, sample.archive_path)
 
@@ -189,7 +188,7 @@ def test_second_upload_is_already_archived_and_starts_nothing(
     assert again["archive"]["result"] == "ARCHIVE_RESULT_ALREADY_ARCHIVED"
     assert again["runId"] == first["runId"]
     assert {r["dag_run_id"] for r in airflow.runs()} == runs_before
-    assert count_file_rows(bq, stack.settings.table_ref, sample.archive_path) == rows_before
+    assert count_file_rows(bq, stack.settings, sample.archive_path) == rows_before
     assert int(again["load"]["rowsLoaded"]) == rows_before
 
 
@@ -240,7 +239,7 @@ def test_truncated_file_is_archived_and_reported_partial(
         assert int(conv["damage"]["offset"]) > 0
         assert int(conv["rows"]) > 0
         assert bucket.blob(path).download_as_bytes() == cut.read_bytes()
-        assert count_file_rows(bq, stack.settings.table_ref, path) == int(conv["rows"])
+        assert count_file_rows(bq, stack.settings, path) == int(conv["rows"])
 
 
 def _stub(stack: Stack) -> pb_grpc.IngestServiceStub:
@@ -360,25 +359,25 @@ def test_clearing_tasks_never_duplicates_rows(
     run_id = uploaded[sample.name][1]["runId"]
     bq = bigquery_client(stack.settings)
     expected = bgpdump_lines(sample.file)
-    assert count_file_rows(bq, stack.settings.table_ref, sample.archive_path) == expected
+    assert count_file_rows(bq, stack.settings, sample.archive_path) == expected
     first = airflow.load_result(run_id)
     assert first["rows_loaded"] == expected and "replaced_rows" not in first
 
     airflow.clear(run_id, ["load"], downstream=False)
     code, reply = _wait_status(stack, sample.archive_path)
     assert code == 0, reply
-    assert count_file_rows(bq, stack.settings.table_ref, sample.archive_path) == expected
+    assert count_file_rows(bq, stack.settings, sample.archive_path) == expected
     assert airflow.load_result(run_id) == first  # the same job: nothing loaded again
 
     airflow.clear(run_id, ["convert"], downstream=False)
     code, reply = _wait_status(stack, sample.archive_path)
     assert code == 0, reply
-    assert count_file_rows(bq, stack.settings.table_ref, sample.archive_path) == expected
+    assert count_file_rows(bq, stack.settings, sample.archive_path) == expected
 
     airflow.clear(run_id, ["convert"], downstream=True)
     code, reply = _wait_status(stack, sample.archive_path)
     assert code == 0, reply
-    assert count_file_rows(bq, stack.settings.table_ref, sample.archive_path) == expected
+    assert count_file_rows(bq, stack.settings, sample.archive_path) == expected
     again = airflow.load_result(run_id)
     assert again["load_job"] != first["load_job"]
     # the DELETE took the earlier conversion's rows and this load's, then it loaded once more
@@ -446,7 +445,7 @@ def test_truncated_rib_loads_its_readable_rows_exactly(
     assert int(conv["rows"]) == readable
     assert reply["load"]["state"] == "STAGE_STATE_SUCCEEDED"
     bq = bigquery_client(stack.settings)
-    assert count_file_rows(bq, stack.settings.table_ref, path) == readable
+    assert count_file_rows(bq, stack.settings, path) == readable
     bucket = storage_client(stack.settings).bucket(stack.settings.bucket)
     assert bucket.blob(path).download_as_bytes() == cut.read_bytes()
     # the Airflow run says so too, on the run's page
@@ -479,12 +478,16 @@ def test_generated_rib_with_every_column_round_trips_through_the_warehouse(
     assert code == 0, reply
     assert int(reply["load"]["rowsLoaded"]) == written.rows == len(local)
     bq = bigquery_client(stack.settings)
+    window = file_window(bq, stack.settings.files_ref, path)
     job = bq.query(
         f"SELECT row_index, a.type AS type, a.flags AS flags, a.value AS value "
         f"FROM `{stack.settings.table_ref}`, UNNEST(other_attributes) AS a "
-        "WHERE source_path = @path",
+        f"WHERE {window.where()} AND source_path = @path",
         job_config=bigquery.QueryJobConfig(
-            query_parameters=[bigquery.ScalarQueryParameter("path", "STRING", path)]
+            query_parameters=[
+                *window.query_parameters(),
+                bigquery.ScalarQueryParameter("path", "STRING", path),
+            ]
         ),
     )
     loaded = sorted(
@@ -495,9 +498,12 @@ def test_generated_rib_with_every_column_round_trips_through_the_warehouse(
         f"SELECT COUNT(*) AS n, COUNTIF(only_to_customer IS NOT NULL) AS otc, "
         f"SUM(ARRAY_LENGTH(large_communities)) AS large, "
         f"SUM(ARRAY_LENGTH(extended_communities)) AS ext, COUNTIF(path_id IS NOT NULL) AS ap "
-        f"FROM `{stack.settings.table_ref}` WHERE source_path = @path",
+        f"FROM `{stack.settings.table_ref}` WHERE {window.where()} AND source_path = @path",
         job_config=bigquery.QueryJobConfig(
-            query_parameters=[bigquery.ScalarQueryParameter("path", "STRING", path)]
+            query_parameters=[
+                *window.query_parameters(),
+                bigquery.ScalarQueryParameter("path", "STRING", path),
+            ]
         ),
     )
     got = dict(next(iter(job.result())).items())

@@ -74,11 +74,84 @@ def test_bigquery_fields() -> None:
 
 
 def test_table_definition() -> None:
+    """The layout docs/warehouse-layout.md chose: MONTH, a required partition filter, and
+    clustering on (collector, entry_type, timestamp, prefix)."""
     table = schema.routes_table_definition()
-    assert table["timePartitioning"] == {"type": "DAY", "field": "timestamp"}
-    assert table["clustering"] == {"fields": ["collector", "peer_asn"]}
+    assert table["timePartitioning"] == {"type": "MONTH", "field": "timestamp"}
+    assert table["requirePartitionFilter"] is True
+    assert table["clustering"] == {"fields": ["collector", "entry_type", "timestamp", "prefix"]}
     names = [f["name"] for f in table["schema"]["fields"]]
     assert schema.PARTITION_FIELD in names and set(schema.CLUSTER_FIELDS) <= set(names)
+    assert len(schema.CLUSTER_FIELDS) <= 4  # BigQuery's limit (the emulator accepts more)
+    fields = {f["name"]: f for f in table["schema"]["fields"]}
+    assert (fields["timestamp"]["type"], fields["timestamp"]["mode"]) == ("TIMESTAMP", "REQUIRED")
+
+
+def test_load_config_matches_the_table_definition() -> None:
+    """BigQuery refuses a load whose partitioning differs from the table's ("Incompatible
+    table partitioning specification"); the emulator accepts it silently, so only this test
+    can catch a load step that drifts from the table."""
+    table = schema.routes_table_definition()
+    assert schema.load_time_partitioning() == table["timePartitioning"]
+    assert schema.load_cluster_fields() == table["clustering"]["fields"]
+    # what the provider's operator sends as the load's configuration (its own code path)
+    from airflow.providers.google.cloud.transfers.gcs_to_bigquery import GCSToBigQueryOperator
+
+    cleansed = GCSToBigQueryOperator._cleanse_time_partitioning(
+        cast(Any, None), "p.d.routes", schema.load_time_partitioning()
+    )
+    assert cleansed == table["timePartitioning"]
+    # and every load into the table passes exactly these (by the source: the emulator cannot
+    # tell, and running the operator needs the stack)
+    loads = 0
+    for path in [
+        *(schema.REPO_ROOT / "cloudz").rglob("*.py"),
+        *(schema.REPO_ROOT / "dags").glob("*.py"),
+    ]:
+        source = path.read_text(encoding="utf-8")
+        for arg, helper in (
+            ("time_partitioning", "schema.load_time_partitioning()"),
+            ("cluster_fields", "schema.load_cluster_fields()"),
+        ):
+            for value in re.findall(rf"\b{arg}=([^,\n]*)", source):
+                assert value == helper, f"{path}: {arg}={value}"
+                loads += 1
+    assert loads >= 2  # the load step's call
+
+
+def test_table_layout_reads_an_api_resource() -> None:
+    assert schema.has_routes_layout(schema.routes_table_resource("p.d.routes"))
+    assert schema.routes_table_resource("p.d.t")["tableReference"] == {
+        "projectId": "p", "datasetId": "d", "tableId": "t"
+    }  # fmt: skip
+    day = {
+        "timePartitioning": {"type": "DAY", "field": "timestamp"},
+        "clustering": {"fields": ["collector", "peer_asn"]},
+    }
+    assert schema.table_layout(day) == {
+        "partition_type": "DAY",
+        "partition_field": "timestamp",
+        "require_partition_filter": False,
+        "cluster_fields": ["collector", "peer_asn"],
+    }
+    assert not schema.has_routes_layout(day)
+    # the flag's older place, inside timePartitioning, counts too
+    old_style = {
+        "timePartitioning": {"type": "MONTH", "field": "timestamp", "requirePartitionFilter": True},
+        "clustering": {"fields": list(schema.CLUSTER_FIELDS)},
+    }
+    assert schema.has_routes_layout(old_style)
+    assert not schema.has_routes_layout({**old_style, "requirePartitionFilter": False})
+
+
+def test_the_bigquery_client_reads_the_definition() -> None:
+    """The resource provision and the migration create the table from."""
+    bigquery = pytest.importorskip("google.cloud.bigquery")
+    table = bigquery.Table.from_api_repr(schema.routes_table_resource("p.d.routes"))
+    assert (table.time_partitioning.type_, table.time_partitioning.field) == ("MONTH", "timestamp")
+    assert table.require_partition_filter is True
+    assert table.clustering_fields == list(schema.CLUSTER_FIELDS)
+    assert schema.has_routes_layout(table.to_api_repr())
 
 
 def test_bigquery_client_accepts_the_fields() -> None:
