@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 
+#: BigQuery's limit of source URIs in one load job
+MAX_URIS_PER_JOB = 10_000
 #: how often a load job is polled: from 0.2 s, x1.5, at most 5 s. The client's default
 #: polling first looks after 1 s, then 2.5 s: a load done in 1.1 s was seen at 2.5 s.
 LOAD_POLLING_INITIAL, LOAD_POLLING_MAX = 0.2, 5.0
@@ -69,8 +71,12 @@ def job_id_base(table_ref: str, archive_path: str, sha256: str) -> str:
     return f"cloudz_load_{key[:40]}"
 
 
-class FileLoads:
-    """The load jobs of one file version, in the order they were made."""
+class LoadLedger:
+    """The load jobs with ids ``<base>_<k>`` into one table, in the order they were made.
+
+    The per-file DAG keeps one ledger per file version (:class:`FileLoads`); a batch run
+    keeps one per group of files (:mod:`cloudz.batch.batch_load`).
+    """
 
     def __init__(
         self,
@@ -78,16 +84,17 @@ class FileLoads:
         client: bigquery.Client,
         *,
         table_ref: str,
-        file: dict[str, Any],
-        report: dict[str, Any],
+        bucket: str,
+        base: str,
+        task_id: str = contract.TASK_LOAD,
     ) -> None:
         self.hook = hook
         self.client = client
         self.table_ref = table_ref
         self.project = table_ref.split(".", 1)[0]
-        self.file = file
-        self.report = report
-        self.base = job_id_base(table_ref, file["archive_path"], file["sha256"])
+        self.bucket = bucket
+        self.base = base
+        self.task_id = task_id
 
     def job_id(self, k: int) -> str:
         """The k-th job id exactly as the operator derives it (the hook's own method)."""
@@ -95,7 +102,7 @@ class FileLoads:
             self.hook.generate_job_id(
                 job_id=f"{self.base}_{k}",
                 dag_id=contract.DAG_ID,
-                task_id=contract.TASK_LOAD,
+                task_id=self.task_id,
                 logical_date=None,
                 configuration={},
                 force_rerun=False,
@@ -103,13 +110,14 @@ class FileLoads:
         )
 
     def history(self) -> list[bigquery.LoadJob]:
-        """Every earlier load job of the file, each finished (waits for running ones)."""
+        """Every earlier load job of the ledger, each finished (waits for running ones)."""
         from google.api_core.exceptions import GoogleAPICallError, NotFound
 
         jobs: list[bigquery.LoadJob] = []
         for k in itertools.count():
             try:
-                job = self._get(self.job_id(k))
+                # a fenced id (cloudz.load_claims) holds a query job: it appended nothing
+                job = self._get(self.job_id(k), fenced_ok=True)
             except NotFound:
                 return jobs
             if job.state != "DONE":
@@ -124,18 +132,21 @@ class FileLoads:
             jobs.append(job)
         raise AssertionError("unreachable")
 
-    def load(self, k: int, context: Any) -> bigquery.LoadJob:
-        """Run the provider's GCS-to-BigQuery operator with the k-th job id; the finished job."""
+    def load(self, k: int, context: Any, objects: list[str]) -> bigquery.LoadJob:
+        """Run the provider's GCS-to-BigQuery operator with the k-th job id; the finished job.
+
+        ``objects``: the Avro objects to append, at most ``MAX_URIS_PER_JOB``.
+        """
         from airflow.sdk.bases.operator import ExecutorSafeguard
 
         from cloudz import schema
 
         op = _load_operator()(
-            task_id=f"{contract.TASK_LOAD}_{k}",
+            task_id=f"{self.task_id}_{k}",
             gcp_conn_id=self.hook.gcp_conn_id,
             project_id=self.project,
-            bucket=self.file["bucket"],
-            source_objects=[self.report["avro_object"]],
+            bucket=self.bucket,
+            source_objects=list(objects),
             destination_project_dataset_table=self.table_ref,
             source_format="AVRO",
             write_disposition="WRITE_APPEND",
@@ -163,6 +174,10 @@ class FileLoads:
                 job = self._get(self.job_id(k))
             except NotFound:
                 raise
+            except StageFailed as fenced:
+                # the id was fenced by a claim take-over (cloudz.load_claims): the retry
+                # reads the claim again and loads with the next id, or finds the file loaded
+                raise StageError(contract.STAGE_LOAD, str(fenced)) from fenced
             if not succeeded(job):
                 # still running, or it failed (a dead object store, say): the operator's
                 # error stands and Airflow retries the task with the next job id
@@ -181,13 +196,42 @@ class FileLoads:
             )
         return self._get(str(op.job_id))
 
-    def _get(self, job_id: str) -> bigquery.LoadJob:
+    def _get(self, job_id: str, *, fenced_ok: bool = False) -> bigquery.LoadJob:
         from google.cloud import bigquery
 
         job = self.client.get_job(job_id, project=self.project)
+        if fenced_ok and isinstance(job, bigquery.QueryJob):
+            return job  # type: ignore[return-value]  # never succeeded(): not a load
         if not isinstance(job, bigquery.LoadJob):
             raise StageFailed(contract.STAGE_LOAD, f"job {job_id} is not a load job: {job!r}")
         return job
+
+
+
+class FileLoads(LoadLedger):
+    """The load jobs of one file version (the per-file DAG's ledger)."""
+
+    def __init__(
+        self,
+        hook: BigQueryHook,
+        client: bigquery.Client,
+        *,
+        table_ref: str,
+        file: dict[str, Any],
+        report: dict[str, Any],
+    ) -> None:
+        super().__init__(
+            hook,
+            client,
+            table_ref=table_ref,
+            bucket=file["bucket"],
+            base=job_id_base(table_ref, file["archive_path"], file["sha256"]),
+        )
+        self.file = file
+        self.report = report
+
+    def load_file(self, k: int, context: Any) -> bigquery.LoadJob:
+        return self.load(k, context, [self.report["avro_object"]])
 
     def loaded_this_object(self, job: bigquery.LoadJob) -> bool:
         """Did ``job`` succeed, reading the Avro object this run's conversion wrote?
@@ -205,7 +249,7 @@ class FileLoads:
 
 def succeeded(job: bigquery.LoadJob) -> bool:
     """Finished without error: its rows are in the table (load jobs are atomic)."""
-    return job.state == "DONE" and job.error_result is None
+    return job.state == "DONE" and job.error_result is None and job.job_type == "load"
 
 
 def _check_output(job: bigquery.LoadJob, expected: int) -> bool:
@@ -234,6 +278,40 @@ def _count(rows: FileRows, client: bigquery.Client, table_ref: str) -> Any:
         raise
 
 
+def _claim_load(
+    context: Any, hook: BigQueryHook, client: bigquery.Client, loads: FileLoads, k: int
+) -> str | None:
+    """Claim the file's load for the k-th ledger job (:mod:`cloudz.load_claims`).
+
+    None: ours, load it. Otherwise the id of another path's job that loaded the file (after
+    waiting for it, if it is still running): its rows are in the table, do not append more.
+    """
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    from cloudz.load_claims import LoadClaims, Verdict
+
+    file = loads.file
+    bucket = GCSHook(gcp_conn_id=hook.gcp_conn_id).get_conn().bucket(file["bucket"])
+    claims = LoadClaims(bucket, client, loads.project)
+    avro_uri = f"gs://{file['bucket']}/{loads.report['avro_object']}"
+    try:
+        decision = claims.settle(
+            file["archive_path"],
+            file["sha256"],
+            avro_uri,
+            loads.job_id(k),
+            context["ti"].run_id,
+            mine=loads.base,
+        )
+    except Exception as exc:
+        at_stage(contract.STAGE_LOAD, exc)
+        raise
+    if decision.verdict is Verdict.LOADED:
+        log.info("%s was loaded by job %s", file["archive_path"], decision.claim.job_id)
+        return decision.claim.job_id
+    return None
+
+
 def load_and_check(
     context: Any, gcp_conn_id: str, table_ref: str, file: dict[str, Any], report: dict[str, Any]
 ) -> dict[str, Any]:
@@ -255,7 +333,11 @@ def load_and_check(
         job = done[-1]
         log.info("Job %s already loaded this conversion: not loading again", job.job_id)
     else:
-        job = loads.load(len(history), context)
+        other = _claim_load(context, hook, client, loads, len(history))
+        if other is not None:  # a batch load of a mirror or backfill run has these rows
+            result.update(rows_loaded=expected, load_job=other, proof="claimed load job")
+            return result
+        job = loads.load_file(len(history), context)
     reported = _check_output(job, expected)
 
     others = [j for j in history if succeeded(j) and j.job_id != job.job_id]
@@ -283,7 +365,7 @@ def load_and_check(
             at_stage(contract.STAGE_CHECK, exc)
             raise
         log.info("Deleted %d rows of %s", deleted, file["archive_path"])
-        job = loads.load(len(loads.history()), context)
+        job = loads.load_file(len(loads.history()), context)
         _check_output(job, expected)
         counts = _count(rows, client, table_ref)
         result["replaced_rows"] = deleted
