@@ -24,9 +24,10 @@ of a range finds everything in the catalog and converts nothing; a killed run re
 the load jobs' ledger.
 
 Both are paused when first deployed: set the source, then turn them on (a backfill's runs
-only start while its DAG is on). Live uploads keep priority: these tasks weigh 1 against the per-file DAG's 100, the
-conversions take slots of the `backfill` pool (`CLOUDZ_BACKFILL_SLOTS`), the load a slot of
-the routes-table pool, and one run of each DAG is active at a time.
+only start while its DAG is on). Live uploads keep priority: these tasks weigh 1 against the
+per-file DAG's 100, the conversions take slots of the `backfill` pool
+(`CLOUDZ_BACKFILL_SLOTS`), the load a slot of the routes-table pool, and one run of each DAG
+is active at a time.
 """
 
 from __future__ import annotations

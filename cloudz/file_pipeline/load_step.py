@@ -207,7 +207,6 @@ class LoadLedger:
         return job
 
 
-
 class FileLoads(LoadLedger):
     """The load jobs of one file version (the per-file DAG's ledger)."""
 
