@@ -148,6 +148,22 @@ def row_of(
     )
 
 
+def loaded_row(
+    file: dict[str, Any], report: dict[str, Any], *, run_id: str, load_job: str | None
+) -> CatalogRow:
+    """The row of a file whose rows are in the table: *partial* when the converter said so."""
+    state = STATE_PARTIAL if report.get("status") == "partial" else STATE_LOADED
+    return row_of(
+        file["archive_path"],
+        file["sha256"],
+        state=state,
+        size=file.get("size"),
+        report=report,
+        run_id=run_id,
+        load_job=load_job,
+    )
+
+
 def record(client: bigquery.Client, table_ref: str, row: CatalogRow, row_id: str) -> None:
     """Append ``row``; ``row_id`` (the run and try) lets BigQuery drop a resent copy."""
     errors = client.insert_rows_json(table_ref, [asdict(row)], row_ids=[row_id])

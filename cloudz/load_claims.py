@@ -64,6 +64,17 @@ def claim_name(archive_path: str, sha256: str) -> str:
     return f"{PREFIX}{archive_path}/{sha256}"
 
 
+def _claim_of(blob: Any, archive_path: str, sha256: str, job_id: str, run_id: Any) -> Claim:
+    return Claim(
+        archive_path=archive_path,
+        sha256=sha256,
+        job_id=job_id,
+        run_id=str(run_id or ""),
+        generation=int(blob.generation or 0),
+        created=blob.time_created,
+    )
+
+
 class LoadClaims:
     """Claims in the archive bucket, judged against the load jobs of one project."""
 
@@ -77,14 +88,7 @@ class LoadClaims:
         if blob is None:
             return None
         body = json.loads(blob.download_as_bytes(if_generation_match=blob.generation))
-        return Claim(
-            archive_path=archive_path,
-            sha256=sha256,
-            job_id=str(body["job_id"]),
-            run_id=str(body.get("run_id") or ""),
-            generation=int(blob.generation or 0),
-            created=blob.time_created,
-        )
+        return _claim_of(blob, archive_path, sha256, str(body["job_id"]), body.get("run_id"))
 
     def job(self, job_id: str) -> Any | None:
         from google.api_core.exceptions import NotFound
@@ -171,14 +175,7 @@ class LoadClaims:
         blob.upload_from_string(
             json.dumps(body), content_type="application/json", if_generation_match=generation
         )
-        return Claim(
-            archive_path=archive_path,
-            sha256=sha256,
-            job_id=job_id,
-            run_id=run_id,
-            generation=int(blob.generation or 0),
-            created=blob.time_created,
-        )
+        return _claim_of(blob, archive_path, sha256, job_id, run_id)
 
     def settle(
         self,

@@ -167,22 +167,7 @@ def load_converted(
         job = result.loaded.get(file["archive_path"]) or result.by_others.get(file["archive_path"])
         if job is None and int(report["rows"]) > 0:
             continue  # busy elsewhere: the path loading it records it
-        state = (
-            file_catalog.STATE_PARTIAL
-            if report.get("status") == "partial"
-            else file_catalog.STATE_LOADED
-        )
-        rows.append(
-            file_catalog.row_of(
-                file["archive_path"],
-                file["sha256"],
-                state=state,
-                size=file.get("size"),
-                report=report,
-                run_id=ti.run_id,
-                load_job=job,
-            )
-        )
+        rows.append(file_catalog.loaded_row(file, report, run_id=ti.run_id, load_job=job))
         ids.append(f"{ti.run_id}/{job}/{file['archive_path']}")
     if rows:
         file_catalog.record_many(catalog_step.client(gcp_conn_id, files_ref), files_ref, rows, ids)

@@ -32,18 +32,9 @@ def record_loaded(
     result: dict[str, Any],
 ) -> None:
     ti = context["ti"]
-    state = file_catalog.STATE_PARTIAL if report.get("status") == "partial" else "loaded"
-    row = file_catalog.row_of(
-        file["archive_path"],
-        file["sha256"],
-        state=state,
-        size=file.get("size"),
-        report=report,
-        run_id=ti.run_id,
-        load_job=result.get("load_job"),
-    )
+    row = file_catalog.loaded_row(file, report, run_id=ti.run_id, load_job=result.get("load_job"))
     file_catalog.record(
-        client(gcp_conn_id, files_ref), files_ref, row, f"{ti.run_id}/{ti.try_number}/{state}"
+        client(gcp_conn_id, files_ref), files_ref, row, f"{ti.run_id}/{ti.try_number}/{row.state}"
     )
 
 

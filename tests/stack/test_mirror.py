@@ -4,25 +4,17 @@ HTTP server process, and fake-gcs-server as the bucket (no Airflow needed for th
 from __future__ import annotations
 
 import hashlib
-import os
-import subprocess
-import tempfile
-import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime, timedelta
-from pathlib import Path
 
 import pytest
 from archive_server import ArchiveServer, ArchiveTree, build_archive, serve_archive
-from free_ports import free_ports
 
 from cloudz.archive_store import ArchiveStore, StoreResult
 from cloudz.cloud_clients import storage_client
 from cloudz.mirror import mirror_range
 from cloudz.settings import Settings
 from cloudz.sources import HttpArchive
-from cloudz.stack import readiness
-from cloudz.stack.processes import gcs_binary
 
 pytestmark = pytest.mark.stack
 
@@ -30,34 +22,8 @@ DAY = date(2024, 1, 31)
 
 
 @pytest.fixture(scope="module")
-def store() -> Iterator[ArchiveStore]:
-    (port,) = free_ports(1)
-    root = Path(tempfile.mkdtemp(prefix="cloudz-mirror-gcs-"))
-    url = f"http://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [str(gcs_binary()), "-scheme", "http", "-host", "127.0.0.1", "-port", str(port),
-         "-backend", "filesystem", "-filesystem-root", str(root), "-external-url", url,
-         "-public-host", "127.0.0.1"],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    saved = os.environ.get("STORAGE_EMULATOR_HOST")
-    os.environ["STORAGE_EMULATOR_HOST"] = url
-    settings = Settings.from_env({"CLOUDZ_GCS_PORT": str(port)})
-    try:
-        deadline = time.monotonic() + 30
-        while not readiness.gcs_ready(settings):
-            assert time.monotonic() < deadline, "fake-gcs-server did not start"
-            time.sleep(0.1)
-        client = storage_client(settings)
-        client.create_bucket(settings.bucket)
-        yield ArchiveStore(client, settings.bucket)
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if saved is None:
-            os.environ.pop("STORAGE_EMULATOR_HOST", None)
-        else:
-            os.environ["STORAGE_EMULATOR_HOST"] = saved
+def store(cloud: Settings) -> ArchiveStore:
+    return ArchiveStore(storage_client(cloud), cloud.bucket)
 
 
 @pytest.fixture(scope="module")
