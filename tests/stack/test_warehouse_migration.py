@@ -7,14 +7,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import tempfile
-import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from free_ports import free_ports
 from google.api_core.exceptions import BadRequest
 from google.cloud import bigquery
 
@@ -24,8 +20,6 @@ from cloudz.convert import convert_file
 from cloudz.file_rows import TimeWindow, count_rows
 from cloudz.mrtgen import RibSpec, UpdatesSpec, generate_rib, generate_updates, write_file
 from cloudz.settings import PROJECT_ROOT, Settings
-from cloudz.stack import bigquery_emulator, readiness
-from cloudz.stack.layout import Layout
 from cloudz.warehouse_migration import COPIED, MIGRATED, PLANNED, Migration, MigrationError
 
 pytestmark = pytest.mark.stack
@@ -35,42 +29,9 @@ DECEMBER = 1_701_388_800
 
 
 @pytest.fixture(scope="module")
-def emulator() -> Iterator[Settings]:
-    """local-bigquery on free ports with its own data directory; the clients point at it."""
-    state = Path(tempfile.mkdtemp(prefix="cloudz-migration-"))
-    port, grpc_port = free_ports(2)
-    settings = Settings.from_env(
-        {
-            "CLOUDZ_STATE_DIR": str(state),
-            "CLOUDZ_BIGQUERY_PORT": str(port),
-            "CLOUDZ_BIGQUERY_GRPC_PORT": str(grpc_port),
-        }
-    )
-    bigquery_emulator.ensure_installed(state / "setup.log")
-    Layout.of(settings).bigquery.mkdir(parents=True)
-    with (state / "bigquery.log").open("wb") as log:
-        proc = subprocess.Popen(
-            bigquery_emulator.command(settings),
-            env=bigquery_emulator.environment(settings),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    saved = os.environ.get("BIGQUERY_EMULATOR_HOST")
-    os.environ["BIGQUERY_EMULATOR_HOST"] = settings.bigquery_url
-    try:
-        deadline = time.monotonic() + 120
-        while not readiness.bigquery_ready(settings):
-            assert proc.poll() is None, (state / "bigquery.log").read_text()[-3000:]
-            assert time.monotonic() < deadline, "the BigQuery emulator did not start"
-            time.sleep(0.2)
-        yield settings
-    finally:
-        proc.terminate()
-        proc.wait(timeout=30)
-        if saved is None:
-            os.environ.pop("BIGQUERY_EMULATOR_HOST", None)
-        else:
-            os.environ["BIGQUERY_EMULATOR_HOST"] = saved
+def emulator(cloud: Settings) -> Settings:
+    """The shared emulators (tests/stack/conftest.py); each test makes its own dataset."""
+    return cloud
 
 
 class Warehouse:
