@@ -351,6 +351,7 @@ def build_archive(
     updates_every: timedelta = timedelta(minutes=15),
     truncated: bool = True,
     route_views2_alias: bool = True,
+    rib_peers: int = 4,
     rib_prefixes: int = 40,
     updates_rows: int = 40,
 ) -> ArchiveTree:
@@ -373,6 +374,7 @@ def build_archive(
             )
             for i, name in enumerate(collectors)
         ),
+        rib_peers=rib_peers,
         rib_prefixes=rib_prefixes,
         updates_rows=updates_rows,
     )
