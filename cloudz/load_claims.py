@@ -78,7 +78,7 @@ def _claim_of(blob: Any, archive_path: str, sha256: str, job_id: str, run_id: An
 class LoadClaims:
     """Claims in the archive bucket, judged against the load jobs of one project."""
 
-    def __init__(self, bucket: storage.Bucket, bq: bigquery.Client, project: str) -> None:
+    def __init__(self, bucket: storage.Bucket, bq: bigquery.Client | None, project: str) -> None:
         self.bucket = bucket
         self.bq = bq
         self.project = project
@@ -93,6 +93,8 @@ class LoadClaims:
     def job(self, job_id: str) -> Any | None:
         from google.api_core.exceptions import NotFound
 
+        if self.bq is None:
+            raise RuntimeError("judging a claim needs a BigQuery client")
         try:
             return self.bq.get_job(job_id, project=self.project)
         except NotFound:
@@ -160,12 +162,18 @@ class LoadClaims:
         """Take ``job_id`` with a no-op query so its claimant's load cannot run; False if taken."""
         from google.api_core.exceptions import Conflict
 
+        if self.bq is None:
+            raise RuntimeError("fencing a job id needs a BigQuery client")
         try:
             self.bq.query("SELECT 1", job_id=job_id, project=self.project, job_retry=None).result()
         except Conflict:
             return False
         log.warning("fenced abandoned load job id %s", job_id)
         return True
+
+    def create(self, archive_path: str, sha256: str, job_id: str, run_id: str) -> str:
+        """Claim an unclaimed file for ``job_id``; ``PreconditionFailed`` if it is claimed."""
+        return self._write(archive_path, sha256, job_id, run_id, 0).job_id
 
     def _write(
         self, archive_path: str, sha256: str, job_id: str, run_id: str, generation: int

@@ -110,10 +110,16 @@ def _settings() -> Any:
 def mrt_file() -> None:
     @task(task_id=contract.TASK_CONVERT)
     def convert(params: dict[str, Any]) -> dict[str, Any]:
-        from cloudz.file_pipeline import convert_step
+        from cloudz.file_pipeline import convert_step, load_step
 
-        file = convert_step.check_conf(params, _settings().bucket)
-        return {"file": file, "report": convert_step.fetch_verify_convert(GCP_CONN_ID, file)}
+        settings = _settings()
+        file = convert_step.check_conf(params, settings.bucket)
+        report = convert_step.fetch_verify_convert(GCP_CONN_ID, file)
+        run_id = get_current_context()["ti"].run_id
+        report["load_claim"] = load_step.reserve_first_load(
+            GCP_CONN_ID, settings.table_ref, file, report, run_id
+        )
+        return {"file": file, "report": report}
 
     @task(task_id=contract.TASK_LOAD, pool=TABLE_WRITES_POOL)
     def load(converted: dict[str, Any]) -> dict[str, Any]:

@@ -71,6 +71,20 @@ def job_id_base(table_ref: str, archive_path: str, sha256: str) -> str:
     return f"cloudz_load_{key[:40]}"
 
 
+def ledger_job_id(hook: BigQueryHook, base: str, k: int, task_id: str = contract.TASK_LOAD) -> str:
+    """The k-th job id of a ledger exactly as the operator derives it (the hook's own method)."""
+    return str(
+        hook.generate_job_id(
+            job_id=f"{base}_{k}",
+            dag_id=contract.DAG_ID,
+            task_id=task_id,
+            logical_date=None,
+            configuration={},
+            force_rerun=False,
+        )
+    )
+
+
 class LoadLedger:
     """The load jobs with ids ``<base>_<k>`` into one table, in the order they were made.
 
@@ -97,17 +111,7 @@ class LoadLedger:
         self.task_id = task_id
 
     def job_id(self, k: int) -> str:
-        """The k-th job id exactly as the operator derives it (the hook's own method)."""
-        return str(
-            self.hook.generate_job_id(
-                job_id=f"{self.base}_{k}",
-                dag_id=contract.DAG_ID,
-                task_id=self.task_id,
-                logical_date=None,
-                configuration={},
-                force_rerun=False,
-            )
-        )
+        return ledger_job_id(self.hook, self.base, k, self.task_id)
 
     def history(self) -> list[bigquery.LoadJob]:
         """Every earlier load job of the ledger, each finished (waits for running ones)."""
@@ -311,6 +315,35 @@ def _claim_load(
     return None
 
 
+def reserve_first_load(
+    gcp_conn_id: str, table_ref: str, file: dict[str, Any], report: dict[str, Any], run_id: str
+) -> str | None:
+    """Claim the file for its first load job, if nobody has claimed it; that job id or None.
+
+    Run at the end of ``convert``, while the bucket is known to answer, so the first load
+    submits its job without touching the bucket (a store that hangs then hangs only the job's
+    reads, which fail and are retried). Safe to skip re-reading at load time: a fresh claim
+    whose job does not exist yet is never taken over without fencing that job id first, and
+    a fenced id makes the load fail with a retry, which reads the claim again.
+    """
+    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+    from google.api_core.exceptions import PreconditionFailed
+
+    from cloudz.load_claims import LoadClaims
+
+    if int(report.get("rows") or 0) == 0:
+        return None
+    hook = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False)
+    first = ledger_job_id(hook, job_id_base(table_ref, file["archive_path"], file["sha256"]), 0)
+    bucket = GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(file["bucket"])
+    claims = LoadClaims(bucket, None, table_ref.split(".", 1)[0])  # creates only: no judging
+    try:
+        return claims.create(file["archive_path"], file["sha256"], first, run_id)
+    except PreconditionFailed:
+        return None  # claimed before (a re-run, or a batch): the load task judges the claim
+
+
 def load_and_check(
     context: Any, gcp_conn_id: str, table_ref: str, file: dict[str, Any], report: dict[str, Any]
 ) -> dict[str, Any]:
@@ -332,7 +365,8 @@ def load_and_check(
         job = done[-1]
         log.info("Job %s already loaded this conversion: not loading again", job.job_id)
     else:
-        other = _claim_load(context, hook, client, loads, len(history))
+        reserved = not history and report.get("load_claim") == loads.job_id(0)
+        other = None if reserved else _claim_load(context, hook, client, loads, len(history))
         if other is not None:  # a batch load of a mirror or backfill run has these rows
             result.update(rows_loaded=expected, load_job=other, proof="claimed load job")
             return result
