@@ -11,14 +11,15 @@ leaves the archived one untouched.
 
 from __future__ import annotations
 
+import contextlib
 import logging
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from cloudz.archive_store import ArchiveStore, StoreResult
-from cloudz.sources import ArchiveSource, Collector, SourceError, SourceFile
+from cloudz.sources import ArchiveSource, Collector, FetchedFile, SourceError, SourceFile
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +58,28 @@ def present_in_bucket(store: ArchiveStore, files: Iterable[SourceFile]) -> set[s
     return held
 
 
+@contextlib.contextmanager
+def archived_copy(
+    source: ArchiveSource, store: ArchiveStore, f: SourceFile
+) -> Iterator[tuple[Archived, FetchedFile]]:
+    """Fetch ``f`` to a hashed temporary copy and archive it; the outcome and the copy.
+
+    The copy lives for the ``with`` block, so a caller can convert the very bytes it
+    archived without reading them back from the bucket. A path that holds other bytes is
+    a CONFLICT: the archived file stays, and is what gets converted (by a later plan).
+    """
+    with source.fetch_to_temp(f) as copy:
+        outcome = store.store(f.archive_path, copy.sha256, copy.size, copy.chunks())
+        if outcome.result is StoreResult.CONFLICT:
+            log.error(
+                "%s: the source has sha256 %s, the archive holds %s: left as archived",
+                f.archive_path,
+                copy.sha256,
+                outcome.archived.sha256,
+            )
+        yield Archived(f.archive_path, copy.sha256, copy.size, outcome.result.value), copy
+
+
 def mirror_range(
     source: ArchiveSource,
     store: ArchiveStore,
@@ -85,18 +108,10 @@ def mirror_range(
 
     def fetch(f: SourceFile) -> Archived | tuple[str, str]:
         try:
-            with source.fetch_to_temp(f) as copy:
-                outcome = store.store(f.archive_path, copy.sha256, copy.size, copy.chunks())
+            with archived_copy(source, store, f) as (archived, _):
+                return archived
         except SourceError as exc:
             return f.archive_path, str(exc)
-        if outcome.result is StoreResult.CONFLICT:
-            log.error(
-                "%s: the source has sha256 %s, the archive holds %s: left as archived",
-                f.archive_path,
-                copy.sha256,
-                outcome.archived.sha256,
-            )
-        return Archived(f.archive_path, copy.sha256, copy.size, outcome.result.value)
 
     with ThreadPoolExecutor(max_workers=max(1, fetches), thread_name_prefix="fetch") as pool:
         for done in pool.map(fetch, missing):

@@ -14,14 +14,15 @@ Two DAGs, one logic (`cloudz.batch`), each run covering a time range of the sour
   load job (10,000 URIs) and the task-mapping limit, fails and re-runs alone, and reads one
   index page per collector and kind; a month would be ~190,000 files per run.
 
-Each run: **plan** lists the source for its range, fetches into the bucket what the bucket
-lacks (through the receiver's `ArchiveStore`: sha256 in metadata, create-only, never
-replaced), and diffs against the files catalog; **convert** (mapped, one task per chunk of
-files, within `max_map_length`) verifies and converts each file with the per-file DAG's own
-step; **load** loads them all in as few load jobs as BigQuery allows, each file claimed
-first so the live path never loads it twice, and writes each file's catalog row. A re-run
-of a range finds everything in the catalog and converts nothing; a killed run resumes from
-the load jobs' ledger.
+Each run: **plan** lists the source for its range, the bucket and the files catalog, and
+cuts what the archive lacks (to fetch) or has not loaded (to convert) into chunks of about
+64 MB; **convert** (mapped, one task per chunk, within `max_map_length`) fetches a missing
+file through the receiver's `ArchiveStore` (sha256 in metadata, create-only, never replaced)
+and converts that same copy, or verifies and converts an archived one with the per-file
+DAG's own step; **load** loads them all in as few load jobs as BigQuery allows, each file
+claimed first so the live path never loads it twice, and writes each file's catalog row.
+A re-run of a range finds everything in the catalog and converts nothing; a killed run
+resumes from the load jobs' ledger.
 
 Both are paused when first deployed: set the source, then turn them on (a backfill's runs
 only start while its DAG is on). Live uploads keep priority: these tasks weigh 1 against the

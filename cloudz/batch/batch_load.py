@@ -138,7 +138,10 @@ def load_converted(
 
     hook = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False)
     client = hook.get_client(project_id=table_ref.split(".", 1)[0])
-    items = sorted(converted, key=lambda item: item["file"]["archive_path"])
+    left = {i["file"]["archive_path"]: i["left"] for i in converted if "left" in i}
+    items = sorted(
+        (i for i in converted if "report" in i), key=lambda item: item["file"]["archive_path"]
+    )
     with_rows = [item for item in items if int(item["report"]["rows"]) > 0]
     result = BatchResult()
     by_bucket: dict[str, list[dict[str, Any]]] = {}
@@ -176,6 +179,7 @@ def load_converted(
         "loaded": len(result.loaded),
         "loaded_by_others": len(result.by_others),
         "busy_elsewhere": sorted(result.busy),
+        "left_for_next_run": left,
         "rows_loaded": result.rows,
         "load_jobs": result.jobs,
     }

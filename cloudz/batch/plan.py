@@ -2,14 +2,17 @@
 
 Three sources of truth, read once each: the source's index pages (what exists), the bucket's
 listing per month directory (what is archived, with each object's sha256), and the files
-catalog (what is loaded). A file is converted when it is archived but its version has no
-*loaded* or *partial* row, and no *failed* row for a stage a retry cannot fix (verify,
-convert: a re-run of those is an operator's decision). Files archived by a collector and still
-in their per-file run are converted here too; their load claim keeps the rows single.
+catalog (what is loaded). A file the bucket lacks is to *fetch*: its conversion task fetches,
+archives and converts the same local copy (no second download). An archived file is converted
+when its version has no *loaded* or *partial* row, and no *failed* row for a stage a retry
+cannot fix (verify, convert: a re-run of those is an operator's decision). Files archived by a
+collector and still in their per-file run are converted here too; their load claim keeps the
+rows single.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 from collections.abc import Iterable, Sequence
@@ -19,7 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudz import archive_path as paths
 from cloudz import file_catalog
-from cloudz.mirror import MirrorResult, mirror_range
+from cloudz.sources.files import SourceFile, source_file_to_dict
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -31,8 +34,12 @@ log = logging.getLogger(__name__)
 
 #: stages whose failure another run would only repeat
 PERMANENT_STAGES = frozenset({"verify", "convert"})
-#: files per conversion task: each task costs a process start (~2 s), a file seconds to minutes
-FILES_PER_CHUNK = 8
+#: compressed bytes per conversion task (~30 s of conversion on one core)
+CHUNK_BYTES = 64 * 1024 * 1024
+#: files per conversion task at most (a day of small update files still spreads out)
+MAX_FILES_PER_CHUNK = 64
+#: conversion tasks per run at least, when there are that many files
+MIN_CHUNKS = 4
 #: mapped tasks per run, under Airflow's ``max_map_length`` (1024)
 MAX_CHUNKS = 512
 
@@ -41,12 +48,10 @@ MAX_CHUNKS = 512
 class Plan:
     listed: int = 0
     archived_before: int = 0
-    fetched: int = 0
-    fetch_failed: dict[str, str] = field(default_factory=dict)
-    conflicts: list[str] = field(default_factory=list)
-    unverified: list[str] = field(default_factory=list)  # objects with no sha256 metadata
+    to_fetch: int = 0
     done: int = 0  # loaded or partial already
     failed_before: int = 0  # failed at verify/convert: left to an operator
+    unverified: list[str] = field(default_factory=list)  # objects with no sha256 metadata
     to_convert: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -88,74 +93,77 @@ def catalog_states(
 
 
 def chunked(files: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Cut ``files`` into at most ``MAX_CHUNKS`` chunks of about ``FILES_PER_CHUNK``.
+    """Cut ``files`` into chunks of about ``CHUNK_BYTES`` (at most ``MAX_CHUNKS``).
 
-    RIBs are far bigger than update files: ordered by size and dealt round-robin, every
-    chunk gets a similar share of work.
+    Each chunk is one task start (~1-2 s of Airflow's own work), so small update files
+    share a task, while a real RIB (80-160 MB) has one of its own. At least
+    ``MIN_CHUNKS`` when there are that many files, so the pool's slots all have work; files
+    are dealt largest first to the lightest chunk, so chunks weigh about the same.
     """
     if not files:
         return []
-    n = min(MAX_CHUNKS, math.ceil(len(files) / FILES_PER_CHUNK))
-    ordered = sorted(files, key=lambda f: (-int(f.get("size") or 0), f["archive_path"]))
-    return [ordered[i::n] for i in range(n)]
+    total = sum(max(1, int(f.get("size") or 0)) for f in files)
+    n = max(math.ceil(total / CHUNK_BYTES), math.ceil(len(files) / MAX_FILES_PER_CHUNK))
+    n = min(len(files), MAX_CHUNKS, max(n, MIN_CHUNKS))
+    heap = [(0, i) for i in range(n)]
+    chunks: list[list[dict[str, Any]]] = [[] for _ in range(n)]
+    for f in sorted(files, key=lambda f: (-int(f.get("size") or 0), f["archive_path"])):
+        weight, i = heapq.heappop(heap)
+        chunks[i].append(f)
+        if len(chunks[i]) < MAX_FILES_PER_CHUNK:  # a full chunk takes no more
+            heapq.heappush(heap, (weight + max(1, int(f.get("size") or 0)), i))
+    return chunks
 
 
 def plan_range(
     source: ArchiveSource,
+    where: str,
     store: ArchiveStore,
     catalog: bigquery.Client,
     files_ref: str,
     collectors: Sequence[Collector],
     start: date | datetime,
     end: date | datetime,
-    *,
-    fetches: int = 4,
 ) -> Plan:
-    """Mirror ``[start, end)`` into the bucket, then list what is archived and not loaded."""
-    mirrored: MirrorResult = mirror_range(source, store, collectors, start, end, fetches=fetches)
-    plan = Plan(
-        listed=mirrored.listed,
-        archived_before=len(mirrored.present),
-        fetched=len(mirrored.stored),
-        fetch_failed=dict(mirrored.failed),
-        conflicts=[a.archive_path for a in mirrored.archived if a.result == "conflict"],
-    )
-    wanted = set(mirrored.present) | {
-        a.archive_path for a in mirrored.archived if a.result != "conflict"
-    }
-    # the archived version of each (what a collector uploaded may differ from the source:
-    # the archive's own copy is the one converted)
+    """List ``[start, end)`` of ``source`` (found at ``where``) against the bucket and catalog."""
+    listed: list[SourceFile] = []
+    for collector in collectors:
+        listed.extend(source.list_files(collector, start, end))
     objects: dict[str, Any] = {}
-    for prefix in sorted({p.rsplit("/", 1)[0] + "/" for p in wanted}):
+    for prefix in sorted({f.archive_path.rsplit("/", 1)[0] + "/" for f in listed}):
         objects.update(store.objects_under(prefix))
-    parsed = {p: paths.parse(p) for p in wanted if p in objects}
+    plan = Plan(listed=len(listed))
+    parsed = {f.archive_path: paths.parse(f.archive_path) for f in listed}
     states = catalog_states(
         catalog,
         files_ref,
         {p.collector for p in parsed.values()},
         {f"{p.year:04d}-{p.month:02d}-01" for p in parsed.values()},
     )
-    for path_text, path in sorted(parsed.items()):
-        obj = objects[path_text]
-        if not obj.sha256:  # not written through ArchiveStore: nothing to verify against
-            plan.unverified.append(path_text)
+    for f in listed:
+        path = parsed[f.archive_path]
+        item: dict[str, Any] = {
+            "bucket": store.bucket_name,
+            "archive_path": path.path,
+            "collector": path.collector,
+            "avro_object": path.avro_path,
+        }
+        obj = objects.get(f.archive_path)
+        if obj is None:  # not archived: the conversion task fetches it
+            plan.to_fetch += 1
+            item.update(size=f.size, fetch={"where": where, "file": source_file_to_dict(f)})
+            plan.to_convert.append(item)
             continue
-        state, stage = states.get((path_text, obj.sha256), (None, None))
+        plan.archived_before += 1
+        if not obj.sha256:  # not written through ArchiveStore: nothing to verify against
+            plan.unverified.append(f.archive_path)
+            continue
+        state, stage = states.get((f.archive_path, obj.sha256), (None, None))
         if state in (file_catalog.STATE_LOADED, file_catalog.STATE_PARTIAL):
             plan.done += 1
-            continue
-        if state == file_catalog.STATE_FAILED and stage in PERMANENT_STAGES:
+        elif state == file_catalog.STATE_FAILED and stage in PERMANENT_STAGES:
             plan.failed_before += 1
-            continue
-        plan.to_convert.append(
-            {
-                "bucket": store.bucket_name,
-                "archive_path": path.path,
-                "collector": path.collector,
-                "sha256": obj.sha256,
-                "size": obj.size,
-                "avro_object": path.avro_path,
-            }
-        )
+        else:
+            plan.to_convert.append({**item, "sha256": obj.sha256, "size": obj.size})
     log.info("plan for %s..%s: %s", start, end, plan.summary())
     return plan

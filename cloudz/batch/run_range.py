@@ -38,18 +38,21 @@ def collectors_for(settings: Settings, start: datetime, end: datetime) -> list[C
 
 
 def plan(gcp_conn_id: str, settings: Settings, start: datetime, end: datetime) -> dict[str, Any]:
-    """Mirror the range and cut what is left to convert into chunks (the ``plan`` task)."""
+    """Plan the range and cut what is left to fetch and convert into chunks (``plan``)."""
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
     from cloudz.archive_store import ArchiveStore
     from cloudz.batch.plan import chunked, plan_range
 
+    where = settings.archive_source
     store = ArchiveStore(GCSHook(gcp_conn_id=gcp_conn_id).get_conn(), settings.bucket)
     catalog = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False).get_client(
         project_id=settings.gcp_project
     )
     collectors = collectors_for(settings, start, end)
-    with open_source(settings.archive_source) as source:
-        planned = plan_range(source, store, catalog, settings.files_ref, collectors, start, end)
+    with open_source(where) as source:
+        planned = plan_range(
+            source, where, store, catalog, settings.files_ref, collectors, start, end
+        )
     return {"summary": planned.summary(), "chunks": chunked(planned.to_convert)}

@@ -2,7 +2,7 @@
 
 A thin client of Airflow's REST API (what the UI's "Backfill" dialog calls): it turns
 ``mrt_backfill`` on (a paused DAG's backfill runs never start), creates one backfill of a
-run per day, waits, and prints each day's plan (listed, fetched, already loaded, converted)
+run per day, waits, and prints each day's plan (listed, to fetch, already loaded, to convert)
 and load. The same can be done with ``airflow backfill create --dag-id mrt_backfill ...``.
 """
 
@@ -128,11 +128,12 @@ def main(
             plan = _xcom(api, run["dag_run_id"], "plan", "summary") or {}
             load = _xcom(api, run["dag_run_id"], "load", "return_value") or {}
             failed += run["state"] != "success"
+            left = load.get("left_for_next_run")
             click.echo(
-                f"{day} {run['state']}: listed {plan.get('listed', '?')}, fetched "
-                f"{plan.get('fetched', '?')}, loaded before {plan.get('done', '?')}, converted "
+                f"{day} {run['state']}: listed {plan.get('listed', '?')}, to fetch "
+                f"{plan.get('to_fetch', '?')}, loaded before {plan.get('done', '?')}, to convert "
                 f"{plan.get('to_convert', '?')}, rows loaded {load.get('rows_loaded', 0)} in "
                 f"{len(load.get('load_jobs') or [])} load job(s)"
-                + (f", fetch failures {plan['fetch_failed']}" if plan.get("fetch_failed") else "")
+                + (f", left for the next run: {left}" if left else "")
             )
         sys.exit(1 if failed else 0)

@@ -68,9 +68,6 @@ def fetch_verify_convert(gcp_conn_id: str, file: dict[str, Any]) -> dict[str, An
     """Run the three stages for ``file`` (from :func:`check_conf`); return the XCom result."""
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
-    from cloudz.convert import convert_file
-    from cloudz.convert.limits import LimitExceeded
-
     bucket = GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(file["bucket"])
     uri = f"gs://{file['bucket']}/{file['archive_path']}"
     try:
@@ -100,26 +97,47 @@ def fetch_verify_convert(gcp_conn_id: str, file: dict[str, Any]) -> dict[str, An
                 contract.STAGE_VERIFY, f"{uri} has sha256 {actual}, expected {file['sha256']}"
             )
         log.info("%s: %d bytes, sha256 verified", uri, sink.size)
-        try:
-            report = convert_file(
-                raw,
-                avro,
-                collector=file["collector"],
-                source_path=file["archive_path"],
-                source_sha256=file["sha256"],
-            )
-        except LimitExceeded as exc:
-            raise StageFailed(contract.STAGE_CONVERT, str(exc)) from exc
-        if report.not_mrt is not None:
-            log.info("%s: %s", uri, report.to_dict())
-            raise StageFailed(contract.STAGE_CONVERT, report.not_mrt)
-        out = bucket.blob(file["avro_object"])
-        out.upload_from_filename(str(avro), content_type="application/avro")
+        return _convert_and_publish(bucket, file, raw, avro, sink.size)
+
+
+def convert_archived_copy(gcp_conn_id: str, file: dict[str, Any], raw: Path) -> dict[str, Any]:
+    """Convert a local copy of the archived file (the mirror's fetched bytes, hashed as they
+    arrived and archived with that sha256) and publish its Avro object: no second download."""
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    bucket = GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(file["bucket"])
+    with tempfile.TemporaryDirectory(prefix="cloudz-convert-") as tmp:
+        return _convert_and_publish(bucket, file, raw, Path(tmp) / "rows.avro", raw.stat().st_size)
+
+
+def _convert_and_publish(
+    bucket: Any, file: dict[str, Any], raw: Path, avro: Path, verified_bytes: int
+) -> dict[str, Any]:
+    """Convert ``raw`` (whose sha256 is ``file["sha256"]``), write the Avro object, report."""
+    from cloudz.convert import convert_file
+    from cloudz.convert.limits import LimitExceeded
+
+    uri = f"gs://{file['bucket']}/{file['archive_path']}"
+    try:
+        report = convert_file(
+            raw,
+            avro,
+            collector=file["collector"],
+            source_path=file["archive_path"],
+            source_sha256=file["sha256"],
+        )
+    except LimitExceeded as exc:
+        raise StageFailed(contract.STAGE_CONVERT, str(exc)) from exc
+    if report.not_mrt is not None:
+        log.info("%s: %s", uri, report.to_dict())
+        raise StageFailed(contract.STAGE_CONVERT, report.not_mrt)
+    out = bucket.blob(file["avro_object"])
+    out.upload_from_filename(str(avro), content_type="application/avro")
     log.info("%s: %s", uri, report.to_dict())
     return {
         **report.to_dict(),
         "status": report.status,
-        "verified_bytes": sink.size,
+        "verified_bytes": verified_bytes,
         "avro_object": file["avro_object"],
         "avro_uri": f"gs://{file['bucket']}/{file['avro_object']}",
         "avro_generation": int(out.generation or 0),

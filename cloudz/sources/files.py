@@ -163,6 +163,39 @@ class SourceFile:
         return f"{self.collector}/bgpdata/{self.month}/{self.kind.value}/{self.name}"
 
 
+def source_file_to_dict(f: SourceFile) -> dict[str, object]:
+    """``f`` as JSON-able values (an XCom between the plan and a conversion task)."""
+    return {
+        "collector": f.collector,
+        "kind": f.kind.value,
+        "name": f.name,
+        "month": str(f.month),
+        "dump_time": f.dump_time.isoformat(),
+        "size": f.size,
+        "size_exact": f.size_exact,
+        "source": f.source,
+        "pacific_name": f.pacific_name,
+    }
+
+
+def source_file_from_dict(d: dict[str, object]) -> SourceFile:
+    month = Month.parse(str(d["month"]))
+    if month is None:
+        raise ValueError(f"not a month directory: {d['month']!r}")
+    return SourceFile(
+        collector=str(d["collector"]),
+        kind=FileKind(d["kind"]),
+        name=str(d["name"]),
+        month=month,
+        dump_time=datetime.fromisoformat(str(d["dump_time"])),
+        size=int(str(d["size"])),
+        size_exact=bool(d["size_exact"]),
+        source=str(d["source"]),
+        modified=None,
+        pacific_name=bool(d.get("pacific_name")),
+    )
+
+
 def make_source_file(
     *,
     collector: str,

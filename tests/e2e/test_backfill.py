@@ -216,7 +216,7 @@ def test_backfill_archives_loads_and_catalogs_every_file_once(
         assert set(again.values()) == {"success"}, again
         for run_id in again:
             summary = _xcom(api, "mrt_backfill", run_id, "plan", "summary")
-            assert (summary["fetched"], summary["to_convert"]) == (0, 0), summary
+            assert (summary["to_fetch"], summary["to_convert"]) == (0, 0), summary
             assert summary["done"] == summary["listed"] > 0, summary
             # the re-run expanded no conversion: the first run's mapped instances are
             # "removed" by the empty expansion (or a lone "skipped" placeholder)
@@ -247,7 +247,7 @@ def test_backfill_archives_loads_and_catalogs_every_file_once(
         assert trigger.status_code == 200, trigger.text
         assert _wait_runs(api, "mrt_mirror", {run_id}) == {run_id: "success"}
         summary = _xcom(api, "mrt_mirror", run_id, "plan", "summary")
-        assert (summary["fetched"], summary["to_convert"]) == (1, 1), summary
+        assert (summary["to_fetch"], summary["to_convert"]) == (1, 1), summary
     rows = _rows_per_file(stack)
     assert rows[late.archive_path] == late.rows
     assert {p: n for p, n in rows.items() if p != late.archive_path} == before[2]
