@@ -619,15 +619,19 @@ def log_breakdown(
         task["start -> end of Pre Execute (DAG parse)"] += pre_end - start
         if ti["task_id"] == "convert":
             last = pre_end
-            verified_at = pre_end
+            verified_at: float | None = None
             for t, e in events:
                 if m := _VERIFIED.match(e):
                     task["fetch + verify (get_blob, download, sha256)"] += t - last
                     verified_at = t
                 elif m := _CONVERTED.match(e):
-                    task["convert + write the Avro object"] += t - verified_at
-                    in_task[m.group(1)] = t - verified_at
-                    last = t
+                    if verified_at is None:  # fetched from the source: fetch, archive, convert
+                        task["fetch from the source + archive + convert + Avro"] += t - last
+                        in_task[m.group(1)] = t - last
+                    else:
+                        task["convert + write the Avro object"] += t - verified_at
+                        in_task[m.group(1)] = t - verified_at
+                    last, verified_at = t, None
             task["after the last file (return, XCom)"] += end - last
         elif ti["task_id"] == "load":
             submit = first_at(events, lambda e: e.startswith("Inserting job"))
