@@ -22,7 +22,7 @@ from cloudz.cloud_clients import bigquery_client, storage_client
 
 pytestmark = pytest.mark.stack
 
-DAYS = (date(2024, 1, 31), date(2024, 2, 1))
+DAYS = (date(2023, 1, 31), date(2023, 2, 1))
 RUN_TIMEOUT = 900
 
 
@@ -91,6 +91,24 @@ def _backfill(api: httpx.Client, conf: dict[str, str], **extra: Any) -> dict[str
     return _wait_runs(api, "mrt_backfill", ours)
 
 
+def _mirror(api: httpx.Client, served: ArchiveServer, run_id: str, logical: str) -> Any:
+    """Trigger ``mrt_mirror`` whose window (48 h up to an hour before its interval's end)
+    covers both days; wait; its plan's summary."""
+    trigger = api.post(
+        "/api/v2/dags/mrt_mirror/dagRuns",
+        json={
+            "dag_run_id": run_id,
+            "logical_date": logical,
+            "data_interval_start": "2023-02-02T00:00:00Z",
+            "data_interval_end": "2023-02-02T01:00:00Z",
+            "conf": _conf(served),
+        },
+    )
+    assert trigger.status_code == 200, trigger.text
+    assert _wait_runs(api, "mrt_mirror", {run_id}) == {run_id: "success"}
+    return _xcom(api, "mrt_mirror", run_id, "plan", "summary")
+
+
 def _task_instances(api: httpx.Client, dag_id: str, run_id: str) -> list[dict[str, Any]]:
     reply = api.get(f"/api/v2/dags/{dag_id}/dagRuns/{run_id}/taskInstances", params={"limit": 1000})
     assert reply.status_code == 200, reply.text
@@ -110,7 +128,7 @@ def _rows_per_file(stack: Stack) -> dict[str, int]:
     s = stack.settings
     sql = (
         f"SELECT source_path, COUNT(*) AS n, COUNT(DISTINCT row_index) AS d FROM `{s.table_ref}` "
-        "WHERE timestamp >= TIMESTAMP '2024-01-30' AND timestamp < TIMESTAMP '2024-02-03' "
+        "WHERE timestamp >= TIMESTAMP '2023-01-30' AND timestamp < TIMESTAMP '2023-02-03' "
         f"AND collector IN UNNEST({list(DEFAULT_COLLECTORS)!r}) GROUP BY source_path"
     )
     out = {}
@@ -124,7 +142,7 @@ def _catalog(stack: Stack) -> tuple[int, dict[str, dict[str, Any]]]:
     """(rows in the catalog for the test's months, the newest row per archive path)."""
     s = stack.settings
     sql = (
-        f"SELECT * FROM `{s.files_ref}` WHERE month IN (DATE '2024-01-01', DATE '2024-02-01') "
+        f"SELECT * FROM `{s.files_ref}` WHERE month IN (DATE '2023-01-01', DATE '2023-02-01') "
         f"AND collector IN UNNEST({list(DEFAULT_COLLECTORS)!r})"
     )
     rows = [dict(r.items()) for r in bigquery_client(s).query(sql).result()]
@@ -228,26 +246,17 @@ def test_backfill_archives_loads_and_catalogs_every_file_once(
             assert all(state in ("removed", "skipped") for _, state in converts), converts
     assert (_bucket(stack), _catalog(stack)[0], _rows_per_file(stack)) == before
 
-    # a file that appears after the backfill is brought in by the next mirror run, alone
-    late = tree.add_file("route-views.linx", "UPDATES", datetime(2024, 2, 1, 23, 50, tzinfo=UTC))
+    # two mirror runs over the same window: the first finds nothing new; a file that appears
+    # before the second is brought in by it, alone
     with contextlib.closing(stack.airflow()) as api:
         _turn_on(api, "mrt_mirror")
-        # the mirror's window: 48 h up to an hour before its interval's end
-        run_id = "mirror-after-backfill"
-        trigger = api.post(
-            "/api/v2/dags/mrt_mirror/dagRuns",
-            json={
-                "dag_run_id": run_id,
-                "logical_date": "2024-02-02T00:00:00Z",
-                "data_interval_start": "2024-02-02T00:00:00Z",
-                "data_interval_end": "2024-02-02T01:00:00Z",
-                "conf": _conf(served),
-            },
+        first = _mirror(api, served, "mirror-1", "2023-02-02T00:00:00Z")
+        assert (first["to_fetch"], first["to_convert"]) == (0, 0), first
+        late = tree.add_file(
+            "route-views.linx", "UPDATES", datetime(2023, 2, 1, 23, 50, tzinfo=UTC)
         )
-        assert trigger.status_code == 200, trigger.text
-        assert _wait_runs(api, "mrt_mirror", {run_id}) == {run_id: "success"}
-        summary = _xcom(api, "mrt_mirror", run_id, "plan", "summary")
-        assert (summary["to_fetch"], summary["to_convert"]) == (1, 1), summary
+        second = _mirror(api, served, "mirror-2", "2023-02-02T00:05:00Z")
+        assert (second["to_fetch"], second["to_convert"]) == (1, 1), second
     rows = _rows_per_file(stack)
     assert rows[late.archive_path] == late.rows
     assert {p: n for p, n in rows.items() if p != late.archive_path} == before[2]
