@@ -29,6 +29,8 @@ class Settings:
     bucket: str = "routeviews-archive"
     dataset: str = "routeviews"
     table: str = "routes"
+    #: the datasets' BigQuery location (e.g. ``us-east1``); empty: the US or EU multi-region
+    bigquery_location: str = ""
     #: the files catalog (``cloudz.file_catalog``), beside the routes table
     files_table: str = "files"
     #: where ``upload-to-cloudz`` and the replicas meet

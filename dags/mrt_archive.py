@@ -7,7 +7,8 @@ Two DAGs, one logic (`cloudz.batch`), each run covering a time range of the sour
 - **`mrt_mirror`**, hourly: the files named in the last `CLOUDZ_MIRROR_LOOKBACK_HOURS`
   (48) up to `CLOUDZ_MIRROR_SETTLE_MINUTES` (60) before the run, so a file that appeared
   late, or that a collector never uploaded, comes in within the hour.
-- **`mrt_backfill`**, daily and never scheduled by itself (`catchup=False`): history comes in
+- **`mrt_backfill`**, daily with `catchup=False`: once turned on, the scheduler runs only
+  the latest complete day (yesterday, beside the mirror, finding it done); history comes in
   as an Airflow backfill of it, one run per day,
   `airflow backfill create --dag-id mrt_backfill --from-date 2003-01-01 --to-date 2003-12-31`.
   A day because a day of RouteViews (~6,400 files today, fewer in early years) fits one

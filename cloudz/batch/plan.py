@@ -84,16 +84,23 @@ def catalog_states(
             bigquery.ArrayQueryParameter("collectors", "STRING", sorted(set(collectors))),
         ]
     )
-    newest: dict[tuple[str, str], tuple[Any, str, str | None]] = {}
+    # the newest row wins, except that a row saying the rows are in the table is never
+    # undone by a later failure the other load path had with the same file
+    newest: dict[tuple[str, str], tuple[bool, Any, str, str | None]] = {}
     for row in client.query(sql, job_config=config).result():
         key = (row["archive_path"], row["sha256"])
-        if key not in newest or row["recorded_at"] > newest[key][0]:
-            newest[key] = (row["recorded_at"], row["state"], row["stage"])
-    return {key: (state, stage) for key, (_, state, stage) in newest.items()}
+        loaded = row["state"] in (file_catalog.STATE_LOADED, file_catalog.STATE_PARTIAL)
+        rank = (loaded, row["recorded_at"], row["state"], row["stage"])
+        if key not in newest or rank[:2] > newest[key][:2]:
+            newest[key] = rank
+    return {key: (state, stage) for key, (_, _, state, stage) in newest.items()}
 
 
 def chunked(files: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     """Cut ``files`` into chunks of about ``CHUNK_BYTES`` (at most ``MAX_CHUNKS``).
+
+    At most ``MAX_FILES_PER_CHUNK`` files each, unless more than ``MAX_CHUNKS`` times that
+    many are planned (a long mirror window): then the chunks grow instead.
 
     Each chunk is one task start (~1-2 s of Airflow's own work), so small update files
     share a task, while a real RIB (80-160 MB) has one of its own. At least
@@ -105,12 +112,13 @@ def chunked(files: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     total = sum(max(1, int(f.get("size") or 0)) for f in files)
     n = max(math.ceil(total / CHUNK_BYTES), math.ceil(len(files) / MAX_FILES_PER_CHUNK))
     n = min(len(files), MAX_CHUNKS, max(n, MIN_CHUNKS))
+    per_chunk = max(MAX_FILES_PER_CHUNK, math.ceil(len(files) / n))  # > 32,768 files: grows
     heap = [(0, i) for i in range(n)]
     chunks: list[list[dict[str, Any]]] = [[] for _ in range(n)]
     for f in sorted(files, key=lambda f: (-int(f.get("size") or 0), f["archive_path"])):
         weight, i = heapq.heappop(heap)
         chunks[i].append(f)
-        if len(chunks[i]) < MAX_FILES_PER_CHUNK:  # a full chunk takes no more
+        if len(chunks[i]) < per_chunk:  # a full chunk takes no more
             heapq.heappush(heap, (weight + max(1, int(f.get("size") or 0)), i))
     return chunks
 

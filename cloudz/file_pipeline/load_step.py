@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
     from google.cloud import bigquery
 
+    from cloudz.load_claims import LoadClaims
+
 log = logging.getLogger(__name__)
 
 
@@ -109,6 +111,7 @@ class LoadLedger:
         self.bucket = bucket
         self.base = base
         self.task_id = task_id
+        self.location = bigquery_location()
 
     def job_id(self, k: int) -> str:
         return ledger_job_id(self.hook, self.base, k, self.task_id)
@@ -128,7 +131,7 @@ class LoadLedger:
                 log.info("Waiting for the earlier load job %s (%s)", job.job_id, job.state)
                 with contextlib.suppress(GoogleAPICallError):  # a failed job appended nothing
                     job.result()
-                job = self._get(job.job_id)
+                job = self._get(job.job_id, fenced_ok=True)
                 if job.state != "DONE":  # the wait itself failed: do not guess
                     raise StageError(
                         contract.STAGE_LOAD, f"earlier load job {job.job_id} is still {job.state}"
@@ -163,13 +166,14 @@ class LoadLedger:
             job_id=f"{self.base}_{k}",
             force_rerun=False,
             reattach_states={"PENDING", "RUNNING"},
+            location=self.location,
         )
         # the operator runs inside this task on purpose (its module is too heavy for the DAG
         # file): tell Airflow's nested-operator guard so it does not log a false alarm
         token = ExecutorSafeguard.tracker.set(op)
         try:
             op.execute(context)
-        except Exception:
+        except Exception as failed:
             # another try took this id first and its job finished: the provider will not
             # re-attach to a DONE job, but that job is this load
             from google.api_core.exceptions import NotFound
@@ -177,7 +181,7 @@ class LoadLedger:
             try:
                 job = self._get(self.job_id(k))
             except NotFound:
-                raise
+                raise failed from None
             except StageFailed as fenced:
                 # the id was fenced by a claim take-over (cloudz.load_claims): the retry
                 # reads the claim again and loads with the next id, or finds the file loaded
@@ -203,7 +207,7 @@ class LoadLedger:
     def _get(self, job_id: str, *, fenced_ok: bool = False) -> bigquery.LoadJob:
         from google.cloud import bigquery
 
-        job = self.client.get_job(job_id, project=self.project)
+        job = self.client.get_job(job_id, project=self.project, location=self.location)
         if fenced_ok and isinstance(job, bigquery.QueryJob):
             return job  # type: ignore[return-value]  # never succeeded(): not a load
         if not isinstance(job, bigquery.LoadJob):
@@ -281,30 +285,60 @@ def _count(rows: FileRows, client: bigquery.Client, table_ref: str) -> Any:
         raise
 
 
+def bigquery_location() -> str | None:
+    """The dataset's location (``CLOUDZ_BIGQUERY_LOCATION``): jobs of a single-region dataset
+    are found only with it; None for the US and EU multi-regions."""
+    from cloudz.settings import Settings
+
+    return Settings.from_env().bigquery_location or None
+
+
+def _claims(
+    hook: BigQueryHook, client: bigquery.Client | None, table_ref: str, bucket: str
+) -> LoadClaims:
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    from cloudz.load_claims import LoadClaims
+
+    gcs = GCSHook(gcp_conn_id=hook.gcp_conn_id).get_conn().bucket(bucket)
+    return LoadClaims(gcs, client, table_ref, bigquery_location() or "")
+
+
+def _mark_loaded(hook: BigQueryHook, loads: FileLoads, job_id: str) -> None:
+    """Best effort: the claim says loaded, so it is judged without the job (which BigQuery
+    forgets after months)."""
+    try:
+        claims = _claims(hook, loads.client, loads.table_ref, loads.bucket)
+        claims.mark_loaded_by(loads.file["archive_path"], loads.file["sha256"], job_id)
+    except Exception as exc:  # the rows are proven; the mark only spares a later look-up
+        log.warning("could not mark the load claim of %s: %s", loads.file["archive_path"], exc)
+
+
 def _claim_load(
-    context: Any, hook: BigQueryHook, client: bigquery.Client, loads: FileLoads, k: int
+    context: Any,
+    hook: BigQueryHook,
+    client: bigquery.Client,
+    loads: FileLoads,
+    history: list[bigquery.LoadJob],
 ) -> str | None:
     """Claim the file's load for the k-th ledger job (:mod:`cloudz.load_claims`).
 
     None: ours, load it. Otherwise the id of another path's job that loaded the file (after
     waiting for it, if it is still running): its rows are in the table, do not append more.
     """
-    from airflow.providers.google.cloud.hooks.gcs import GCSHook
-
-    from cloudz.load_claims import LoadClaims, Verdict
+    from cloudz.load_claims import Verdict
 
     file = loads.file
-    bucket = GCSHook(gcp_conn_id=hook.gcp_conn_id).get_conn().bucket(file["bucket"])
-    claims = LoadClaims(bucket, client, loads.project)
+    claims = _claims(hook, client, loads.table_ref, file["bucket"])
     avro_uri = f"gs://{file['bucket']}/{loads.report['avro_object']}"
     try:
         decision = claims.settle(
             file["archive_path"],
             file["sha256"],
             avro_uri,
-            loads.job_id(k),
+            loads.job_id(len(history)),
             context["ti"].run_id,
-            mine=loads.base,
+            mine={str(job.job_id) for job in history},
         )
     except Exception as exc:
         at_stage(contract.STAGE_LOAD, exc)
@@ -327,17 +361,13 @@ def reserve_first_load(
     a fenced id makes the load fail with a retry, which reads the claim again.
     """
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
-    from airflow.providers.google.cloud.hooks.gcs import GCSHook
     from google.api_core.exceptions import PreconditionFailed
-
-    from cloudz.load_claims import LoadClaims
 
     if int(report.get("rows") or 0) == 0:
         return None
     hook = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False)
     first = ledger_job_id(hook, job_id_base(table_ref, file["archive_path"], file["sha256"]), 0)
-    bucket = GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(file["bucket"])
-    claims = LoadClaims(bucket, None, table_ref.split(".", 1)[0])  # creates only: no judging
+    claims = _claims(hook, None, table_ref, file["bucket"])  # creates only: no judging
     try:
         return claims.create(file["archive_path"], file["sha256"], first, run_id)
     except PreconditionFailed:
@@ -366,7 +396,7 @@ def load_and_check(
         log.info("Job %s already loaded this conversion: not loading again", job.job_id)
     else:
         reserved = not history and report.get("load_claim") == loads.job_id(0)
-        other = None if reserved else _claim_load(context, hook, client, loads, len(history))
+        other = None if reserved else _claim_load(context, hook, client, loads, history)
         if other is not None:  # a batch load of a mirror or backfill run has these rows
             result.update(rows_loaded=expected, load_job=other, proof="claimed load job")
             return result
@@ -377,6 +407,7 @@ def load_and_check(
     if file.get("ledger") and not others and reported:
         # the ledger: no other job ever appended rows of this file, and this one wrote them all
         result.update(rows_loaded=expected, load_job=job.job_id, proof="load job")
+        _mark_loaded(hook, loads, str(job.job_id))
         return result
 
     # an earlier load succeeded too (a retry after a lost answer, a cleared convert), or the
@@ -411,4 +442,5 @@ def load_and_check(
             f"the conversion wrote {expected}",
         )
     result.update(rows_loaded=counts.rows, load_job=job.job_id, proof="count")
+    _mark_loaded(hook, loads, str(job.job_id))
     return result

@@ -57,7 +57,7 @@ def _rows(settings: Settings, path: str) -> int:
 
 def _claims(settings: Settings) -> LoadClaims:
     bucket = storage_client(settings).bucket(settings.bucket)
-    return LoadClaims(bucket, bigquery_client(settings), settings.gcp_project)
+    return LoadClaims(bucket, bigquery_client(settings), settings.table_ref)
 
 
 def test_first_claim_loads_and_the_other_path_sees_it_loaded(
@@ -128,9 +128,48 @@ def test_of_two_racing_claimants_exactly_one_wins(cloud: Settings, tmp_path: Pat
 
 def test_the_bucket_refuses_a_claim_write_on_a_stale_generation(cloud: Settings) -> None:
     """What the take-over relies on: fake-gcs-server (like GCS) enforces the precondition."""
-    blob = storage_client(cloud).bucket(cloud.bucket).blob(claim_name("x/bgpdata/p", SHA))
+    blob = (
+        storage_client(cloud)
+        .bucket(cloud.bucket)
+        .blob(claim_name(cloud.table_ref, "x/bgpdata/p", SHA))
+    )
     blob.upload_from_string("{}", if_generation_match=0)
     first = int(blob.generation or 0)
     blob.upload_from_string("{}", if_generation_match=first)
     with pytest.raises(PreconditionFailed):
         blob.upload_from_string("{}", if_generation_match=first)
+
+
+def test_a_loaded_mark_outlives_the_job_and_claims_are_per_table(
+    cloud: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path, uri, rows = _avro(cloud, tmp_path, "0100", 5)
+    claims = _claims(cloud)
+    taken = claims.take(path, SHA, uri, "cloudz_batch_t5_0", "r1")
+    _load(cloud, uri, "cloudz_batch_t5_0").result()
+    claims.mark_loaded(taken.claim)
+    held = claims.read(path, SHA)
+    assert held is not None and held.loaded
+    # BigQuery forgets jobs after months: the mark alone says LOADED
+    monkeypatch.setattr(claims, "job", lambda job_id: None)
+    assert claims.take(path, SHA, uri, "cloudz_load_t5_0", "r2").verdict is Verdict.LOADED
+    # another table has claims of its own: this file is not loaded there
+    other = LoadClaims(claims.bucket, claims.bq, f"{cloud.table_ref}_rebuilt")
+    assert other.take(path, SHA, uri, "cloudz_load_t5_1", "r3").verdict is Verdict.OURS
+    assert _rows(cloud, path) == rows
+
+
+def test_a_claim_whose_job_is_forgotten_is_never_fenced(
+    cloud: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An unmarked claim older than a day whose job BigQuery does not know (forgotten after
+    months) is left BUSY and reported, not taken over: its rows may well be in the table.
+    The test sets the age limits to 0 instead of waiting a day."""
+    path, uri, _ = _avro(cloud, tmp_path, "0115", 6)
+    claims = _claims(cloud)
+    assert claims.take(path, SHA, uri, "cloudz_batch_t6_0", "old-run").verdict is Verdict.OURS
+    monkeypatch.setattr(load_claims, "STALE_SECONDS", 0.0)
+    monkeypatch.setattr(load_claims, "NEVER_FENCE_AFTER", 0.0)
+    busy = claims.take(path, SHA, uri, "cloudz_load_t6_0", "new-run")
+    assert (busy.verdict, busy.claim.job_id) == (Verdict.BUSY, "cloudz_batch_t6_0")
+    assert claims.job("cloudz_batch_t6_0") is None  # not fenced

@@ -17,7 +17,7 @@ def _files(n: int, big_every: int = 9) -> list[dict[str, Any]]:
 
 
 def test_chunks_cover_every_file_once_within_the_mapping_limit() -> None:
-    for n in (0, 1, MIN_CHUNKS, MAX_FILES_PER_CHUNK + 1, 6_400, 20_000):
+    for n in (0, 1, MIN_CHUNKS, MAX_FILES_PER_CHUNK + 1, 6_400, 20_000, 40_000):
         files = _files(n)
         chunks = chunked(files)
         assert len(chunks) <= MAX_CHUNKS
