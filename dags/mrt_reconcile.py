@@ -26,7 +26,7 @@ Safe to clear and re-run: a healed file is found loaded the next time.
 from __future__ import annotations
 
 import os
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pendulum
@@ -93,7 +93,7 @@ def mrt_reconcile() -> None:
         from cloudz.reconcile import run
 
         settings = _settings()
-        window = run.Window.of(settings, params or {}, pendulum.now("UTC"))
+        window = run.Window.of(settings, params or {}, datetime.now(UTC))
         scanned = run.scan(GCP_CONN_ID, settings, window)
         ti = get_current_context()["ti"]
         ti.xcom_push(key="findings", value=scanned["findings"])

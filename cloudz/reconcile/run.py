@@ -39,6 +39,8 @@ class Window:
     @classmethod
     def of(cls, settings: Settings, params: dict[str, Any], now: dt.datetime) -> Window:
         """From the run's params, else the last ``reconcile_lookback_days`` up to today."""
+        # a plain datetime: pendulum's (Airflow's) intervals do not divide by a timedelta
+        now = dt.datetime.fromtimestamp(now.timestamp(), dt.UTC)
         last = _day(params.get("to_day")) or now.date()
         first = _day(params.get("from_day")) or last - dt.timedelta(
             days=max(settings.reconcile_lookback_days - 1, 0)

@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import textwrap
+from typing import Any
 
 import pytest
 from samples import SAMPLES_DIR
@@ -28,17 +29,14 @@ ARCHIVE_PATH = "dagtest/bgpdata/2002.07/UPDATES/updates.20020722.2238.gz"
 STATE_AND_ROUTE_ROWS = 3337  # bgpdump -m lines of this sample
 
 
-def test_dag_test_converts_and_loads_a_file(stack: Stack) -> None:
-    data = SAMPLE.read_bytes()
-    sha256 = hashlib.sha256(data).hexdigest()
-    bucket = storage_client(stack.settings).bucket(stack.settings.bucket)
-    bucket.blob(ARCHIVE_PATH).upload_from_string(data)
-    conf = {"archive_path": ARCHIVE_PATH, "sha256": sha256, "size": len(data), "bucket": ""}
+def _dag_test(stack: Stack, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
+    """``dag.test(run_conf=conf)`` in a fresh interpreter with the stack's Airflow config;
+    the run's state and its tasks' states."""
     script = textwrap.dedent(
         f"""
         import json
         from airflow.dag_processing.dagbag import DagBag
-        dag = DagBag(dag_folder={str(PROJECT_ROOT / "dags")!r}).get_dag("mrt_file")
+        dag = DagBag(dag_folder={str(PROJECT_ROOT / "dags")!r}).get_dag({dag_id!r})
         run = dag.test(run_conf={conf!r})
         states = {{ti.task_id: str(ti.state) for ti in run.get_task_instances()}}
         print("RESULT " + json.dumps({{"state": str(run.state), "tasks": states}}))
@@ -50,8 +48,39 @@ def test_dag_test_converts_and_loads_a_file(stack: Stack) -> None:
     )
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line is not None, proc.stdout[-3000:] + proc.stderr[-3000:]
-    result = json.loads(line.removeprefix("RESULT "))
+    result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
+    return result
+
+
+def test_dag_test_converts_and_loads_a_file(stack: Stack) -> None:
+    data = SAMPLE.read_bytes()
+    sha256 = hashlib.sha256(data).hexdigest()
+    bucket = storage_client(stack.settings).bucket(stack.settings.bucket)
+    bucket.blob(ARCHIVE_PATH).upload_from_string(data)
+    conf = {"archive_path": ARCHIVE_PATH, "sha256": sha256, "size": len(data), "bucket": ""}
+    result = _dag_test(stack, "mrt_file", conf)
     assert result["state"].endswith("success"), result
     assert set(result["tasks"]) == set(contract.PER_FILE_TASKS)
     rows = count_file_rows(bigquery_client(stack.settings), stack.settings, ARCHIVE_PATH)
+    assert rows == STATE_AND_ROUTE_ROWS
+
+
+def test_dag_test_of_the_reconcile_heals_a_file_left_in_the_bucket(stack: Stack) -> None:
+    """A file archived with no run (its sha256 in its metadata, as the receiver writes it):
+    ``dag.test()`` of ``mrt_reconcile`` over its day converts and loads it."""
+    archive_path = "dagtest-reconcile/bgpdata/2002.07/UPDATES/updates.20020722.2238.gz"
+    data = SAMPLE.read_bytes()
+    blob = storage_client(stack.settings).bucket(stack.settings.bucket).blob(archive_path)
+    blob.metadata = {"sha256": hashlib.sha256(data).hexdigest()}
+    blob.upload_from_string(data)
+    conf = {
+        "from_day": "2002-07-22",
+        "to_day": "2002-07-22",
+        "collectors": "dagtest-reconcile",
+        "settle_minutes": 0,
+    }
+    result = _dag_test(stack, "mrt_reconcile", conf)
+    assert result["state"].endswith("success"), result
+    assert set(result["tasks"]) == {"scan", "convert", "load", "recount", "report"}
+    rows = count_file_rows(bigquery_client(stack.settings), stack.settings, archive_path)
     assert rows == STATE_AND_ROUTE_ROWS

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import hashlib
 import shutil
 import signal
 import time
@@ -109,7 +110,7 @@ def test_a_file_archived_while_airflow_was_down_is_loaded_by_reconcile(
     assert reply["archive"]["result"] == "ARCHIVE_RESULT_STORED", reply
     assert reply["failure"]["stage"] == "trigger", reply
     assert "will be picked up" in reply["failure"]["reason"], reply
-    sha256 = reply["archive"]["sha256"]
+    sha256 = hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
     run_id = paths.run_id(paths.parse(archive_path), sha256)
 
     with contextlib.closing(stack.airflow()) as api:

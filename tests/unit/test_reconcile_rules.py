@@ -142,3 +142,27 @@ def test_recount_takes_the_loaded_files_still_archived() -> None:
     # a later mismatch of the same file (after the reload's own catalog row) gets a new ledger
     assert ledger_base("t", every[0]) != ledger_base("t", {**every[0], "recorded_at": "x"})
     assert ledger_base("t", every[0]) == ledger_base("t", dict(every[0]))
+
+
+def test_a_window_from_params_or_the_lookback() -> None:
+    import pendulum
+
+    from cloudz.reconcile.run import Window
+    from cloudz.settings import Settings
+
+    settings = Settings.from_env({"CLOUDZ_RECONCILE_LOOKBACK_DAYS": "3"})
+    window = Window.of(settings, {}, pendulum.datetime(2026, 3, 10, 12, tz="UTC"))
+    assert (window.first, window.last) == (dt.date(2026, 3, 8), dt.date(2026, 3, 10))
+    assert type(window.now) is dt.datetime  # the freshness arithmetic needs a plain one
+    assert expected(_collector("rv.a"), "RIBS", window.last, window.now, window.settle) == 5
+    given = Window.of(
+        settings,
+        {"from_day": "2024-01-01", "to_day": "2024-01-31", "collectors": "a, b", "recount": "all"},
+        NOW,
+    )
+    assert (given.first, given.last, given.collectors) == (
+        dt.date(2024, 1, 1),
+        dt.date(2024, 1, 31),
+        ("a", "b"),
+    )
+    assert given.recount == "all" and given.settle == HOUR
