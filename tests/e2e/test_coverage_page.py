@@ -1,0 +1,336 @@
+"""The coverage page in a real browser: a file's run fails at the load (its Avro object was
+spoiled between convert and load), the page shows it with its reason, its Re-run button clears
+the run as the UI's Clear does, and the file's rows are then in the table exactly once.
+
+Headless Chromium (Debian's, installed by ``scripts/ensure-chromium``) driven by playwright,
+logged in as Airflow's UI logs in (the ``_token`` cookie), on the session's stack.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import hashlib
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Frame, Page, sync_playwright
+from stack_session import Stack, upload_cli
+
+from cloudz import archive_path as paths
+from cloudz import coverage_report, coverage_table
+from cloudz import pipeline_contract as contract
+from cloudz.cli.upload import Exit
+from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
+from cloudz.coverage_report import DayRange
+from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
+from cloudz.settings import PROJECT_ROOT
+
+pytestmark = pytest.mark.stack
+
+CHROMIUM = "/usr/bin/chromium"
+#: hang guards only: nothing here is a performance expectation
+GUARD_SECONDS = 600.0
+#: a collector and day no other test uses (not in include/collectors.yaml: "unknown")
+COLLECTOR = "route-views.pagetest"
+DAY = dt.date(2025, 4, 15)
+ARCHIVE_PATH = f"{COLLECTOR}/bgpdata/2025.04/UPDATES/updates.20250415.1200.bz2"
+
+
+def screenshot_dir(tmp_path: Path) -> Path:
+    """``CLOUDZ_SCREENSHOT_DIR`` if set (docs/images/coverage-page.png is one of these)."""
+    where = os.environ.get("CLOUDZ_SCREENSHOT_DIR")
+    directory = Path(where) if where else tmp_path / "screenshots"
+    directory.mkdir(parents=True, exist_ok=True)
+    return directory
+
+
+def _wait_for(what: str, done: Callable[[], bool]) -> None:
+    deadline = time.monotonic() + GUARD_SECONDS
+    while not done():
+        if time.monotonic() > deadline:
+            pytest.fail(f"hang guard: {what} not within {GUARD_SECONDS:.0f} s")
+        time.sleep(0.5)
+
+
+class Airflow:
+    """The REST API as the admin."""
+
+    def __init__(self, client: httpx.Client) -> None:
+        self.client = client
+
+    def task_state(self, run_id: str, task_id: str) -> str | None:
+        reply = self.client.get(
+            f"/api/v2/dags/{contract.DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}"
+        )
+        if reply.status_code == 404:  # the run is not there yet
+            return None
+        reply.raise_for_status()
+        return reply.json()["state"]  # type: ignore[no-any-return]
+
+    def run_state(self, run_id: str) -> str | None:
+        reply = self.client.get(f"/api/v2/dags/{contract.DAG_ID}/dagRuns/{run_id}")
+        if reply.status_code == 404:
+            return None
+        reply.raise_for_status()
+        return reply.json()["state"]  # type: ignore[no-any-return]
+
+    def pool_slots(self, pool: str, slots: int) -> None:
+        """Set the pool's slots (the patch body must name the pool and its deferred rule)."""
+        current = self.client.get(f"/api/v2/pools/{pool}")
+        current.raise_for_status()
+        body = {
+            "pool": pool,
+            "slots": slots,
+            "include_deferred": current.json()["include_deferred"],
+        }
+        reply = self.client.patch(
+            f"/api/v2/pools/{pool}", params={"update_mask": "slots"}, json=body
+        )
+        assert reply.status_code == 200, reply.text
+        assert reply.json()["slots"] == slots
+
+
+@pytest.fixture
+def airflow(stack: Stack) -> Iterator[Airflow]:
+    with contextlib.closing(stack.airflow()) as client:
+        yield Airflow(client)
+
+
+@contextlib.contextmanager
+def loads_held(airflow: Airflow, stack: Stack) -> Iterator[None]:
+    """No load into the routes table starts (its pool has no slot) until the block ends."""
+    pool = stack.settings.table_writes_pool
+    airflow.pool_slots(pool, 0)
+    try:
+        yield
+    finally:
+        airflow.pool_slots(pool, stack.settings.table_writes_slots)
+
+
+def check_reconcile_report(stack: Stack, archive_path: str, reason: str) -> None:
+    """Where the reconcile DAG's report of the failed file (with ``reason``) is checked."""
+
+
+def _newest_catalog_row(stack: Stack, archive_path: str) -> dict[str, Any]:
+    from google.cloud import bigquery
+
+    path = paths.parse(archive_path)
+    sql = (
+        f"SELECT state, stage, reason, run_id, recorded_at FROM `{stack.settings.files_ref}` "
+        "WHERE month = @month AND archive_path = @path ORDER BY recorded_at DESC LIMIT 1"
+    )
+    config = bigquery.QueryJobConfig(
+        query_parameters=[
+            bigquery.ScalarQueryParameter("month", "DATE", dt.date(path.year, path.month, 1)),
+            bigquery.ScalarQueryParameter("path", "STRING", archive_path),
+        ]
+    )
+    (row,) = bigquery_client(stack.settings).query(sql, job_config=config).result()
+    return dict(row.items())
+
+
+def _good_load_jobs(stack: Stack, archive_path: str, sha256: str) -> list[Any]:
+    """The file version's load jobs that succeeded (their ids are a deterministic sequence)."""
+    from cloudz.file_pipeline.load_step import job_id_base
+
+    base = job_id_base(stack.settings.table_ref, archive_path, sha256) + "_"
+    jobs = bigquery_client(stack.settings).list_jobs(project=stack.settings.gcp_project)
+    return [
+        j
+        for j in jobs
+        if j.job_id.startswith(base) and j.state == "DONE" and j.error_result is None
+    ]
+
+
+# --- the page in the browser -------------------------------------------------------------
+def _log_in(stack: Stack) -> str:
+    """The JWT the UI's login puts in the ``_token`` cookie."""
+    reply = httpx.post(
+        f"{stack.settings.airflow_url}/auth/token",
+        json={"username": "admin", "password": stack.settings.airflow_admin_password},
+        timeout=30,
+    )
+    assert reply.status_code == 201, reply.text
+    return str(reply.json()["access_token"])
+
+
+@contextlib.contextmanager
+def browser_page(stack: Stack) -> Iterator[Page]:
+    """A logged-in page of headless Chromium."""
+    with sync_playwright() as p:
+        browser = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
+        )
+        try:
+            context = browser.new_context(viewport={"width": 1440, "height": 900})
+            context.add_cookies(
+                [{"name": "_token", "value": _log_in(stack), "url": stack.settings.airflow_url}]
+            )
+            page = context.new_page()
+            page.set_default_timeout(GUARD_SECONDS * 1000)
+            yield page
+        finally:
+            browser.close()
+
+
+def _coverage_frame(page: Page) -> Frame:
+    """The UI's iframe that holds the page (Browse > Coverage)."""
+    handle = page.locator("iframe").element_handle()
+    frame = handle.content_frame()
+    assert frame is not None
+    frame.wait_for_load_state()
+    return frame
+
+
+def _show_day(coverage: Frame, day: dt.date) -> None:
+    """Fill the page's own form (the week ending ``day``) and submit it, as an operator does;
+    returns once the frame holds the new page."""
+    coverage.locator("input[name=end]").fill(day.isoformat())
+    coverage.locator("input[name=days]").fill("7")
+    with coverage.expect_navigation():
+        coverage.locator("button[type=submit]").click()
+
+
+def _grid_row(coverage: Frame, day: dt.date, kind: str) -> dict[str, str]:
+    section = coverage.locator(f'section[data-collector="{COLLECTOR}"]')
+    row = section.locator(f'tr[data-day="{day.isoformat()}"][data-kind="{kind}"]')
+    columns = ("expected", "archived", "missing", "loaded", "partial", "failed", "unaccounted")
+    return {c: row.locator(f"td.{c}").inner_text().strip() for c in columns}
+
+
+def test_a_failed_file_is_rerun_from_the_coverage_page(
+    stack: Stack, airflow: Airflow, tmp_path: Path
+) -> None:
+    shots = screenshot_dir(tmp_path)
+    mrt = tmp_path / "updates.bz2"
+    written = write_file(mrt, generate_updates(UpdatesSpec(rows=400, seed=1504)))
+    sha256 = hashlib.sha256(mrt.read_bytes()).hexdigest()
+    run_id = paths.run_id(paths.parse(ARCHIVE_PATH), sha256)
+    avro = (
+        storage_client(stack.settings)
+        .bucket(stack.settings.bucket)
+        .blob(paths.parse(ARCHIVE_PATH).avro_path)
+    )
+
+    # 1. the run converts, then its Avro object is spoiled before the load may start
+    with ThreadPoolExecutor(1) as pool:
+        with loads_held(airflow, stack):
+            upload = pool.submit(upload_cli, stack, mrt, ARCHIVE_PATH, wait=900)
+            _wait_for(
+                "convert done",
+                lambda: upload.done() or airflow.task_state(run_id, "convert") == "success",
+            )
+            assert not upload.done(), upload.result()
+            assert airflow.task_state(run_id, contract.TASK_LOAD) in (None, "scheduled")
+            avro.upload_from_string(b"this is not an Avro object", content_type="text/plain")
+        # the load fails, is retried twice with backoff, and the run fails
+        code, reply = upload.result(timeout=GUARD_SECONDS + 300)
+    assert (code, reply["outcome"]) == (Exit.FAILED, "OUTCOME_FAILED"), reply
+    assert airflow.run_state(run_id) == "failed"
+    failed_row = _newest_catalog_row(stack, ARCHIVE_PATH)
+    assert (failed_row["state"], failed_row["stage"], failed_row["run_id"]) == (
+        "failed", contract.STAGE_LOAD, run_id
+    )  # fmt: skip
+    assert failed_row["reason"]
+    assert count_file_rows(bigquery_client(stack.settings), stack.settings, ARCHIVE_PATH) == 0
+
+    # 2. ---- the reconcile DAG's report names the failed file and its reason --------------
+    check_reconcile_report(stack, ARCHIVE_PATH, failed_row["reason"])
+
+    # what a reconcile check of that day would have written (the collector sends 96 a day)
+    checked_at = dt.datetime.now(dt.UTC).isoformat()
+    coverage_table.record(
+        bigquery_client(stack.settings),
+        stack.settings.coverage_ref,
+        [
+            coverage_table.CoverageRow(
+                DAY.isoformat(), COLLECTOR, "UPDATES", 96, 1,
+                f"{DAY.isoformat()}T12:00:00+00:00", False, False, checked_at,
+            ),
+            coverage_table.CoverageRow(
+                DAY.isoformat(), COLLECTOR, "RIBS", 12, 0, None, False, True, checked_at
+            ),
+        ],
+    )  # fmt: skip
+
+    # 3. the page, inside the Airflow UI, shows the file with its reason; Re-run
+    with browser_page(stack) as page:
+        page.goto(f"{stack.settings.airflow_url}/plugin/coverage")
+        coverage = _coverage_frame(page)
+        _show_day(coverage, DAY)
+        failed = coverage.locator(f'tr[data-archive-path="{ARCHIVE_PATH}"]')
+        failed.wait_for()
+        assert failed.locator("td.stage").inner_text() == contract.STAGE_LOAD
+        assert failed.locator("td.reason").inner_text().strip() == failed_row["reason"].strip()
+        link = failed.locator("a").get_attribute("href")
+        assert link == f"/dags/{contract.DAG_ID}/runs/{run_id.replace(':', '%3A')}"
+        assert _grid_row(coverage, DAY, "UPDATES") == {
+            "expected": "96", "archived": "1", "missing": "95", "loaded": "0", "partial": "0",
+            "failed": "1", "unaccounted": "0",
+        }  # fmt: skip
+        assert coverage.locator(f'section[data-collector="{COLLECTOR}"] h2').inner_text() == (
+            f"{COLLECTOR}unknown collectorsilent: RIBS"
+        )
+        page.screenshot(path=shots / "coverage-page.png")
+
+        failed.locator("button.rerun").click()
+        status = failed.locator(".rerun-status.ok")
+        status.wait_for()
+        assert status.inner_text() == "re-run queued: cleared convert, load"
+        page.screenshot(path=shots / "coverage-page-rerun.png")
+
+        _wait_for("the re-run ends", lambda: airflow.run_state(run_id) in ("success", "failed"))
+        assert airflow.run_state(run_id) == "success"
+
+        _show_day(coverage, DAY)
+        assert _grid_row(coverage, DAY, "UPDATES")["loaded"] == "1"
+        assert _grid_row(coverage, DAY, "UPDATES")["failed"] == "0"
+        assert coverage.locator(f'tr[data-archive-path="{ARCHIVE_PATH}"]').count() == 0
+        page.screenshot(path=shots / "coverage-page-after.png")
+
+    # 4. loaded exactly once: every row once, one successful load job, the catalog says loaded
+    client = bigquery_client(stack.settings)
+    assert count_file_rows(client, stack.settings, ARCHIVE_PATH) == written.rows
+    assert len(_good_load_jobs(stack, ARCHIVE_PATH, sha256)) == 1
+    assert _newest_catalog_row(stack, ARCHIVE_PATH)["state"] == "loaded"
+    window = DayRange.ending(DAY, 7)
+    files_ref = stack.settings.files_ref
+    assert coverage_report.failed_files(client, files_ref, window, COLLECTOR) == []
+
+
+def test_the_plugin_module_is_cheap_to_import() -> None:
+    """Every task process imports the plugins folder: the page's imports wait for the
+    api-server."""
+    code = (
+        "import sys\n"
+        "from airflow._shared.plugins_manager.plugins_manager import "
+        "_load_plugins_from_plugin_directory as load\n"
+        f"plugins, errors = load({str(PROJECT_ROOT / 'plugins')!r})\n"
+        "assert not errors, errors\n"
+        "assert [p.name for p in plugins] == ['cloudz_coverage'], plugins\n"
+        "heavy = ('fastapi', 'google.cloud.bigquery', 'airflow.api_fastapi.core_api.security')\n"
+        "print(sorted(m for m in heavy if m in sys.modules))\n"
+        "print(plugins[0].external_views[0]['href'])\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=GUARD_SECONDS,
+        cwd=tempfile.gettempdir(),
+        check=False,
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.splitlines() == ["[]", "/coverage/"]
