@@ -362,24 +362,18 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 )
             else:
                 status.outcome = pb.OUTCOME_FAILED
-                status.failure.reason = (
-                    f"{exc}. {PICKED_UP}"
-                )
+                status.failure.reason = f"{exc}. {PICKED_UP}"
             return
         except AirflowRejected as exc:
             log.warning("Airflow problem for %s: %s", run_id, exc)
             status.outcome = pb.OUTCOME_FAILED
             status.failure.stage = "trigger"
-            status.failure.reason = (
-                f"{exc}. {PICKED_UP}"
-            )
+            status.failure.reason = f"{exc}. {PICKED_UP}"
             return
         if run is None:
             status.outcome = pb.OUTCOME_FAILED
             status.failure.stage = "trigger"
-            status.failure.reason = (
-                f"no Airflow run {run_id} exists for this file. {PICKED_UP}"
-            )
+            status.failure.reason = f"no Airflow run {run_id} exists for this file. {PICKED_UP}"
             return
         run = self._wait(run, deadline, context)
         apply_run(status, run, self._runs.run_url(run_id))
