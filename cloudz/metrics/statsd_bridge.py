@@ -154,3 +154,39 @@ class StatsdBridge:
                 except TimeoutError:
                     continue
                 self.handle_packet(data)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """``python -m cloudz.metrics.statsd_bridge``: StatsD on UDP in, Prometheus on HTTP out."""
+    import argparse
+    import signal
+
+    from prometheus_client import start_http_server
+
+    from cloudz.settings import Settings
+
+    settings = Settings.from_env()
+    parser = argparse.ArgumentParser(description=main.__doc__)
+    parser.add_argument("--udp-host", default=settings.statsd_host)
+    parser.add_argument("--udp-port", type=int, default=settings.statsd_port)
+    parser.add_argument("--http-host", default="127.0.0.1")
+    parser.add_argument("--http-port", type=int, default=9102)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s statsd-bridge %(message)s")
+    bridge = StatsdBridge()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    server, _ = start_http_server(args.http_port, addr=args.http_host, registry=bridge.registry)
+    log.info(
+        "StatsD on udp://%s:%d, metrics on http://%s:%d/metrics",
+        args.udp_host, args.udp_port, args.http_host, args.http_port,
+    )  # fmt: skip
+    try:
+        bridge.serve_udp(args.udp_host, args.udp_port, stop)
+    finally:
+        server.shutdown()
+
+
+if __name__ == "__main__":
+    main()
