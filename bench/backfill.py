@@ -238,24 +238,13 @@ def stack_env(
 ) -> dict[str, str]:
     """The e2e tests' environment (``tests/e2e/stack_session.py``): free ports, own state."""
     _tests_on_path()
-    from free_ports import free_ports
+    from free_ports import stack_ports_env
 
-    pg, gcs, bq, bq_grpc, airflow, receiver, metrics, statsd = free_ports(8, runs=2)
     env = {
         **os.environ,
-        "CLOUDZ_STATE_DIR": str(state_dir),
-        "CLOUDZ_POSTGRES_PORT": str(pg),
-        "CLOUDZ_GCS_PORT": str(gcs),
-        "CLOUDZ_BIGQUERY_PORT": str(bq),
-        "CLOUDZ_BIGQUERY_GRPC_PORT": str(bq_grpc),
-        "CLOUDZ_AIRFLOW_PORT": str(airflow),
-        "CLOUDZ_RECEIVER_PORT": str(receiver),
-        "CLOUDZ_RECEIVER_METRICS_PORT": str(metrics),
-        "CLOUDZ_STATSD_PORT": str(statsd),
+        **stack_ports_env(state_dir),
         "CLOUDZ_ARCHIVE_SOURCE": source,
         "CLOUDZ_ARCHIVE_COLLECTORS": ",".join(collectors),
-        "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{gcs}",
-        "BIGQUERY_EMULATOR_HOST": f"http://127.0.0.1:{bq}",
     }
     if slots is not None:
         env["CLOUDZ_BACKFILL_SLOTS"] = str(slots)

@@ -33,6 +33,13 @@ class Settings:
     bigquery_location: str = ""
     #: the files catalog (``cloudz.file_catalog``), beside the routes table
     files_table: str = "files"
+    #: per collector, day and kind: files expected, archived, the newest, flags
+    #: (``cloudz.coverage_table``, written by the reconcile DAG)
+    coverage_table: str = "coverage"
+    #: the days of file names each reconcile run looks at (today and the days before)
+    reconcile_lookback_days: int = 3
+    #: an archived file younger than this is left to its own run by the reconcile
+    reconcile_settle_minutes: int = 60
     #: where ``upload-to-cloudz`` and the replicas meet
     receiver_host: str = "127.0.0.1"
     receiver_port: int = 50051
@@ -140,6 +147,11 @@ class Settings:
     def files_ref(self) -> str:
         """``project.dataset.files``: one row per outcome of an archived file version."""
         return f"{self.gcp_project}.{self.dataset}.{self.files_table}"
+
+    @property
+    def coverage_ref(self) -> str:
+        """``project.dataset.coverage``: what each collector sent, per day and kind."""
+        return f"{self.gcp_project}.{self.dataset}.{self.coverage_table}"
 
     @property
     def table_ref(self) -> str:

@@ -58,3 +58,23 @@ def free_ports(n: int, *, runs: int = 1) -> list[int]:
         for s in held:
             s.close()
     return chosen
+
+
+def stack_ports_env(state_dir: Path) -> dict[str, str]:
+    """A stack of its own: its state dir, a free port for every component, and the
+    emulator variables the Google clients follow (the e2e tests' and the benches' stacks)."""
+    # runs=2: receiver replica i serves metrics on metrics + i
+    pg, gcs, bq, bq_grpc, airflow, receiver, metrics, statsd = free_ports(8, runs=2)
+    return {
+        "CLOUDZ_STATE_DIR": str(state_dir),
+        "CLOUDZ_POSTGRES_PORT": str(pg),
+        "CLOUDZ_GCS_PORT": str(gcs),
+        "CLOUDZ_BIGQUERY_PORT": str(bq),
+        "CLOUDZ_BIGQUERY_GRPC_PORT": str(bq_grpc),
+        "CLOUDZ_AIRFLOW_PORT": str(airflow),
+        "CLOUDZ_RECEIVER_PORT": str(receiver),
+        "CLOUDZ_RECEIVER_METRICS_PORT": str(metrics),
+        "CLOUDZ_STATSD_PORT": str(statsd),
+        "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{gcs}",
+        "BIGQUERY_EMULATOR_HOST": f"http://127.0.0.1:{bq}",
+    }

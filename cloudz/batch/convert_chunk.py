@@ -46,7 +46,7 @@ def convert_chunk(
                     if isinstance(raw, _Left):
                         converted.append({"file": file, "left": raw.reason})
                         continue
-                    report = _convert(gcp_conn_id, file, raw)
+                    report = _convert(gcp_conn_id, file, raw, fetcher.bucket(file["bucket"]))
             except StageFailed as exc:
                 log.error("%s failed at %s: %s", file["archive_path"], exc.stage, exc)
                 failed.append(
@@ -73,12 +73,14 @@ def convert_chunk(
     return converted
 
 
-def _convert(gcp_conn_id: str, file: dict[str, Any], raw: Path | str) -> dict[str, Any]:
+def _convert(
+    gcp_conn_id: str, file: dict[str, Any], raw: Path | str, bucket: Any
+) -> dict[str, Any]:
     from cloudz.file_pipeline import convert_step
 
     if raw == "archived":
-        return convert_step.fetch_verify_convert(gcp_conn_id, file)
-    return convert_step.convert_archived_copy(gcp_conn_id, file, Path(raw))
+        return convert_step.fetch_verify_convert(gcp_conn_id, file, bucket)
+    return convert_step.convert_archived_copy(gcp_conn_id, file, Path(raw), bucket)
 
 
 class _Left:
@@ -87,13 +89,14 @@ class _Left:
 
 
 class _Fetcher:
-    """Opens each source once per task, and the bucket once."""
+    """Opens each source once per task, and the object store's client once."""
 
     def __init__(self, gcp_conn_id: str, stack: ExitStack) -> None:
         self.gcp_conn_id = gcp_conn_id
         self.stack = stack
         self.sources: dict[str, Any] = {}
         self.stores: dict[str, Any] = {}
+        self._client: Any = None
 
     @contextmanager
     def copy(self, item: dict[str, Any], file: dict[str, Any]) -> Iterator[Path | str | _Left]:
@@ -132,12 +135,19 @@ class _Fetcher:
             self.sources[where] = self.stack.enter_context(open_source(where))
         return self.sources[where]
 
-    def _store(self, bucket: str) -> Any:
-        if bucket not in self.stores:
+    def client(self) -> Any:
+        if self._client is None:
             from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
+            self._client = GCSHook(gcp_conn_id=self.gcp_conn_id).get_conn()
+        return self._client
+
+    def bucket(self, name: str) -> Any:
+        return self.client().bucket(name)
+
+    def _store(self, bucket: str) -> Any:
+        if bucket not in self.stores:
             from cloudz.archive_store import ArchiveStore
 
-            client = GCSHook(gcp_conn_id=self.gcp_conn_id).get_conn()
-            self.stores[bucket] = ArchiveStore(client, bucket)
+            self.stores[bucket] = ArchiveStore(self.client(), bucket)
         return self.stores[bucket]

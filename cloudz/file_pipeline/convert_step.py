@@ -64,11 +64,18 @@ def check_conf(params: dict[str, Any], default_bucket: str) -> dict[str, Any]:
     }
 
 
-def fetch_verify_convert(gcp_conn_id: str, file: dict[str, Any]) -> dict[str, Any]:
-    """Run the three stages for ``file`` (from :func:`check_conf`); return the XCom result."""
+def archive_bucket(gcp_conn_id: str, name: str) -> Any:
+    """The bucket through the connection's client (a caller with many files keeps it)."""
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
-    bucket = GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(file["bucket"])
+    return GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(name)
+
+
+def fetch_verify_convert(
+    gcp_conn_id: str, file: dict[str, Any], bucket: Any = None
+) -> dict[str, Any]:
+    """Run the three stages for ``file`` (from :func:`check_conf`); return the XCom result."""
+    bucket = bucket or archive_bucket(gcp_conn_id, file["bucket"])
     uri = f"gs://{file['bucket']}/{file['archive_path']}"
     try:
         blob = bucket.get_blob(file["archive_path"])
@@ -100,12 +107,12 @@ def fetch_verify_convert(gcp_conn_id: str, file: dict[str, Any]) -> dict[str, An
         return _convert_and_publish(bucket, file, raw, avro, sink.size)
 
 
-def convert_archived_copy(gcp_conn_id: str, file: dict[str, Any], raw: Path) -> dict[str, Any]:
+def convert_archived_copy(
+    gcp_conn_id: str, file: dict[str, Any], raw: Path, bucket: Any = None
+) -> dict[str, Any]:
     """Convert a local copy of the archived file (the mirror's fetched bytes, hashed as they
     arrived and archived with that sha256) and publish its Avro object: no second download."""
-    from airflow.providers.google.cloud.hooks.gcs import GCSHook
-
-    bucket = GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(file["bucket"])
+    bucket = bucket or archive_bucket(gcp_conn_id, file["bucket"])
     with tempfile.TemporaryDirectory(prefix="cloudz-convert-") as tmp:
         return _convert_and_publish(bucket, file, raw, Path(tmp) / "rows.avro", raw.stat().st_size)
 

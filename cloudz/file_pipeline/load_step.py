@@ -304,22 +304,17 @@ def _claims(
     return LoadClaims(gcs, client, table_ref, bigquery_location() or "")
 
 
-def _mark_loaded(hook: BigQueryHook, loads: FileLoads, job_id: str) -> None:
+def _mark_loaded(claims: LoadClaims, loads: FileLoads, job_id: str) -> None:
     """Best effort: the claim says loaded, so it is judged without the job (which BigQuery
     forgets after months)."""
     try:
-        claims = _claims(hook, loads.client, loads.table_ref, loads.bucket)
         claims.mark_loaded_by(loads.file["archive_path"], loads.file["sha256"], job_id)
     except Exception as exc:  # the rows are proven; the mark only spares a later look-up
         log.warning("could not mark the load claim of %s: %s", loads.file["archive_path"], exc)
 
 
 def _claim_load(
-    context: Any,
-    hook: BigQueryHook,
-    client: bigquery.Client,
-    loads: FileLoads,
-    history: list[bigquery.LoadJob],
+    context: Any, claims: LoadClaims, loads: FileLoads, history: list[bigquery.LoadJob]
 ) -> str | None:
     """Claim the file's load for the k-th ledger job (:mod:`cloudz.load_claims`).
 
@@ -329,7 +324,6 @@ def _claim_load(
     from cloudz.load_claims import Verdict
 
     file = loads.file
-    claims = _claims(hook, client, loads.table_ref, file["bucket"])
     avro_uri = f"gs://{file['bucket']}/{loads.report['avro_object']}"
     try:
         decision = claims.settle(
@@ -387,6 +381,7 @@ def load_and_check(
     hook = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False)
     client = hook.get_client(project_id=table_ref.split(".", 1)[0])
     loads = FileLoads(hook, client, table_ref=table_ref, file=file, report=report)
+    claims = _claims(hook, client, table_ref, file["bucket"])  # the load's one GCS client
     rows = FileRows.of(file["collector"], file["archive_path"], tuple(report["time_range"]))
 
     history = loads.history()
@@ -396,7 +391,7 @@ def load_and_check(
         log.info("Job %s already loaded this conversion: not loading again", job.job_id)
     else:
         reserved = not history and report.get("load_claim") == loads.job_id(0)
-        other = None if reserved else _claim_load(context, hook, client, loads, history)
+        other = None if reserved else _claim_load(context, claims, loads, history)
         if other is not None:  # a batch load of a mirror or backfill run has these rows
             result.update(rows_loaded=expected, load_job=other, proof="claimed load job")
             return result
@@ -407,7 +402,7 @@ def load_and_check(
     if file.get("ledger") and not others and reported:
         # the ledger: no other job ever appended rows of this file, and this one wrote them all
         result.update(rows_loaded=expected, load_job=job.job_id, proof="load job")
-        _mark_loaded(hook, loads, str(job.job_id))
+        _mark_loaded(claims, loads, str(job.job_id))
         return result
 
     # an earlier load succeeded too (a retry after a lost answer, a cleared convert), or the
@@ -442,5 +437,5 @@ def load_and_check(
             f"the conversion wrote {expected}",
         )
     result.update(rows_loaded=counts.rows, load_job=job.job_id, proof="count")
-    _mark_loaded(hook, loads, str(job.job_id))
+    _mark_loaded(claims, loads, str(job.job_id))
     return result

@@ -41,7 +41,7 @@ def provision(settings: Settings) -> None:
     from google.api_core.exceptions import Conflict
     from google.cloud import bigquery
 
-    from cloudz import file_catalog
+    from cloudz import coverage_table, file_catalog
     from cloudz import schema as routes
     from cloudz.cloud_clients import bigquery_client, storage_client
 
@@ -66,6 +66,7 @@ def provision(settings: Settings) -> None:
             routes.table_layout(routes.routes_table_definition()),
         )
     file_catalog.ensure_tables(bq, settings.files_ref)
+    coverage_table.ensure_tables(bq, settings.coverage_ref)
 
 
 def main() -> None:

@@ -22,7 +22,7 @@ import grpc
 import httpx
 import pytest
 from archive_server import DEFAULT_COLLECTORS as ARCHIVE_COLLECTORS
-from free_ports import free_ports
+from free_ports import stack_ports_env
 
 from cloudz.cli.upload import call_metadata
 from cloudz.settings import Settings
@@ -73,19 +73,9 @@ class Stack:
 
 
 def _stack_env(state_dir: Path) -> dict[str, str]:
-    # runs=2: replica i serves metrics on metrics + i
-    pg, gcs, bq, bq_grpc, airflow, receiver, metrics, statsd = free_ports(8, runs=2)
     env = {
         **os.environ,
-        "CLOUDZ_STATE_DIR": str(state_dir),
-        "CLOUDZ_POSTGRES_PORT": str(pg),
-        "CLOUDZ_GCS_PORT": str(gcs),
-        "CLOUDZ_BIGQUERY_PORT": str(bq),
-        "CLOUDZ_BIGQUERY_GRPC_PORT": str(bq_grpc),
-        "CLOUDZ_AIRFLOW_PORT": str(airflow),
-        "CLOUDZ_RECEIVER_PORT": str(receiver),
-        "CLOUDZ_RECEIVER_METRICS_PORT": str(metrics),
-        "CLOUDZ_STATSD_PORT": str(statsd),
+        **stack_ports_env(state_dir),
         # an upload that stalls is cut off sooner than in production, so tests of it are short
         "CLOUDZ_RECEIVER_IDLE_SECONDS": "10",
         # what every ``upload-to-cloudz`` the tests run trusts and sends (made by ``up``)
@@ -100,8 +90,6 @@ def _stack_env(state_dir: Path) -> dict[str, str]:
         (empty / top).mkdir(parents=True, exist_ok=True)
     env["CLOUDZ_ARCHIVE_SOURCE"] = str(empty)
     env["CLOUDZ_ARCHIVE_COLLECTORS"] = ",".join(ARCHIVE_COLLECTORS)
-    env["STORAGE_EMULATOR_HOST"] = f"http://127.0.0.1:{gcs}"
-    env["BIGQUERY_EMULATOR_HOST"] = f"http://127.0.0.1:{bq}"
     return env
 
 

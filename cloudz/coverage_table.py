@@ -1,0 +1,100 @@
+"""The coverage table: per collector, day and kind, what the cadence promises and what came.
+
+The reconcile DAG lists the bucket for its days and appends one row per (day, collector,
+kind) it looked at: files *expected* by the collector's cadence (RIBs every 2 hours, UPDATES
+every 15 minutes; for today only the slots already past), files *archived* (raw objects whose
+name falls on that day), the newest file's time, and two flags: *known* (the collector is in
+``include/collectors.yaml``) and *silent* (no file of the kind for longer than the cadence
+allows). Rows are appended by streaming insert, never updated; ``coverage_latest`` keeps the
+newest row of each (day, collector, kind). With the files catalog (loaded / partial / failed
+per file) it answers "what is missing, what failed, who went silent" in one query
+(docs/operations.md).
+
+MONTH-partitioned on ``day`` (a table holds at most 10,000 partitions; days of 25 years
+would be 9,000) and clustered on collector and kind: a query of some days reads their month.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery
+
+#: (name, type, mode, description) of the table's columns
+COLUMNS: tuple[tuple[str, str, str, str], ...] = (
+    ("day", "DATE", "REQUIRED", "UTC day of the files' names"),
+    ("collector", "STRING", "REQUIRED", "the collector, from the archive paths"),
+    ("kind", "STRING", "REQUIRED", "RIBS or UPDATES"),
+    ("expected", "INT64", "REQUIRED", "files the cadence promises that day (so far, today)"),
+    ("archived", "INT64", "REQUIRED", "raw files in the bucket named on that day"),
+    ("latest_dump", "TIMESTAMP", "NULLABLE", "newest file of the kind seen by the check"),
+    ("known", "BOOL", "REQUIRED", "the collector is in include/collectors.yaml"),
+    ("silent", "BOOL", "REQUIRED", "no file of the kind for longer than its cadence allows"),
+    ("checked_at", "TIMESTAMP", "REQUIRED", "when the reconcile run looked"),
+)
+
+LATEST_VIEW_SQL = """
+SELECT * EXCEPT (newest)
+FROM (
+  SELECT *, ROW_NUMBER() OVER (
+    PARTITION BY day, collector, kind ORDER BY checked_at DESC) = 1 AS newest
+  FROM `{table}`
+)
+WHERE newest
+"""
+
+
+@dataclass(frozen=True)
+class CoverageRow:
+    day: str
+    collector: str
+    kind: str
+    expected: int
+    archived: int
+    latest_dump: str | None
+    known: bool
+    silent: bool
+    checked_at: str
+
+    def row_id(self) -> str:
+        """BigQuery's insertId: a resent row of the same check is dropped."""
+        return f"{self.day}|{self.collector}|{self.kind}|{self.checked_at}"
+
+
+def month_of(day: dt.date) -> dt.date:
+    return day.replace(day=1)
+
+
+def record(client: bigquery.Client, table_ref: str, rows: list[CoverageRow]) -> None:
+    """Append ``rows`` in requests of 500 (BigQuery's recommended streaming batch)."""
+    for i in range(0, len(rows), 500):
+        part = rows[i : i + 500]
+        errors = client.insert_rows_json(
+            table_ref, [asdict(r) for r in part], row_ids=[r.row_id() for r in part]
+        )
+        if errors:
+            raise RuntimeError(f"the coverage table refused rows: {errors[:3]}")
+
+
+def ensure_tables(client: bigquery.Client, table_ref: str) -> None:
+    """Create the ``coverage`` table (MONTH-partitioned on ``day``) and ``coverage_latest``."""
+    from google.cloud import bigquery
+
+    table = bigquery.Table(
+        table_ref,
+        schema=[
+            bigquery.SchemaField(name, kind, mode=mode, description=description)
+            for name, kind, mode, description in COLUMNS
+        ],
+    )
+    table.time_partitioning = bigquery.TimePartitioning(
+        type_=bigquery.TimePartitioningType.MONTH, field="day"
+    )
+    table.clustering_fields = ["collector", "kind"]
+    client.create_table(table, exists_ok=True)
+    view = bigquery.Table(f"{table_ref}_latest")
+    view.view_query = LATEST_VIEW_SQL.format(table=table_ref)
+    client.create_table(view, exists_ok=True)
