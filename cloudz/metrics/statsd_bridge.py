@@ -141,19 +141,34 @@ class StatsdBridge:
             return Counter(s.name, doc, labels, registry=self.registry)
         if s.kind == "g":
             return Gauge(s.name, doc, labels, registry=self.registry)
-        return Summary(f"{s.name}_seconds", doc, labels, registry=self.registry)
+        name = s.name if s.name.endswith("_seconds") else f"{s.name}_seconds"
+        return Summary(name, doc, labels, registry=self.registry)
 
     def serve_udp(self, host: str, port: int, stop: threading.Event) -> None:
-        """Receive packets until ``stop`` is set (checked every half second)."""
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-            sock.bind((host, port))
-            sock.settimeout(0.5)
-            while not stop.is_set():
-                try:
-                    data = sock.recv(MAX_PACKET)
-                except TimeoutError:
-                    continue
-                self.handle_packet(data)
+        """Receive packets on ``host:port`` until ``stop`` is set."""
+        with bind_udp(host, port) as sock:
+            self.serve(sock, stop)
+
+    def serve(self, sock: socket.socket, stop: threading.Event) -> None:
+        """Receive packets on a bound socket until ``stop`` is set (checked every half second)."""
+        sock.settimeout(0.5)
+        while not stop.is_set():
+            try:
+                data = sock.recv(MAX_PACKET)
+            except TimeoutError:
+                continue
+            self.handle_packet(data)
+
+
+def bind_udp(host: str, port: int) -> socket.socket:
+    """The StatsD socket, bound (an ``OSError`` when the port is taken)."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -170,22 +185,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--udp-host", default=settings.statsd_host)
     parser.add_argument("--udp-port", type=int, default=settings.statsd_port)
     parser.add_argument("--http-host", default="127.0.0.1")
-    parser.add_argument("--http-port", type=int, default=9102)
+    parser.add_argument("--http-port", type=int, default=settings.statsd_metrics_port)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s statsd-bridge %(message)s")
     bridge = StatsdBridge()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    server, _ = start_http_server(args.http_port, addr=args.http_host, registry=bridge.registry)
-    log.info(
-        "StatsD on udp://%s:%d, metrics on http://%s:%d/metrics",
-        args.udp_host, args.udp_port, args.http_host, args.http_port,
-    )  # fmt: skip
-    try:
-        bridge.serve_udp(args.udp_host, args.udp_port, stop)
-    finally:
-        server.shutdown()
+    # UDP first: the HTTP port answering is the readiness probe, so it must mean "receiving"
+    with bind_udp(args.udp_host, args.udp_port) as sock:
+        server, _ = start_http_server(args.http_port, addr=args.http_host, registry=bridge.registry)
+        log.info(
+            "StatsD on udp://%s:%d, metrics on http://%s:%d/metrics",
+            args.udp_host, args.udp_port, args.http_host, args.http_port,
+        )  # fmt: skip
+        try:
+            bridge.serve(sock, stop)
+        finally:
+            server.shutdown()
 
 
 if __name__ == "__main__":

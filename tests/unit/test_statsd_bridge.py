@@ -42,7 +42,8 @@ def test_udp_packets_are_scraped_as_prometheus_metrics() -> None:
         lines = [
             "cloudz.files,collector=route-views2,kind=RIBS:1|c",
             "cloudz.files,collector=route-views2,kind=RIBS:1|c|@0.5",
-            "cloudz.convert.seconds,collector=route-views2:2500|ms",
+            "cloudz.convert,collector=route-views2:2500|ms",
+            "cloudz.load_seconds:1500|ms",
             "airflow.pool.open_slots.backfill:2|g",
             "airflow.pool.open_slots.backfill:-1|g",
             "cloudz.files:1|g",  # a counter's name as a gauge: dropped, counted
@@ -59,7 +60,8 @@ def test_udp_packets_are_scraped_as_prometheus_metrics() -> None:
             assert time.monotonic() < deadline, text
             time.sleep(0.05)
         assert 'cloudz_files_total{collector="route-views2",kind="RIBS"} 3.0' in text
-        assert 'cloudz_convert_seconds_seconds_sum{collector="route-views2"} 2.5' in text
+        assert 'cloudz_convert_seconds_sum{collector="route-views2"} 2.5' in text
+        assert "cloudz_load_seconds_sum 1.5" in text
         assert "airflow_pool_open_slots_backfill 1.0" in text
         assert 'statsd_bridge_dropped_total{reason="clash"} 1.0' in text
         assert 'statsd_bridge_dropped_total{reason="unparsed"} 1.0' in text
