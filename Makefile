@@ -36,6 +36,7 @@ backfill-demo: setup
 ## the whole test suite (unit, DAG, stack, end-to-end, then the >=1M-row differential tests); .ci/run calls this
 test: setup
 	scripts/ensure-bgpdump
+	scripts/ensure-chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy

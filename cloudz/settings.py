@@ -40,6 +40,8 @@ class Settings:
     reconcile_lookback_days: int = 3
     #: an archived file younger than this is left to its own run by the reconcile
     reconcile_settle_minutes: int = 60
+    #: a per-file run queued or running for longer than this is reported stuck
+    reconcile_stuck_minutes: int = 240
     #: where ``upload-to-cloudz`` and the replicas meet
     receiver_host: str = "127.0.0.1"
     receiver_port: int = 50051

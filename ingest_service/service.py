@@ -43,6 +43,12 @@ from ingest_service.run_watcher import RunWatcher
 
 log = logging.getLogger(__name__)
 
+#: what a collector is told when its file is archived but no run could be started
+PICKED_UP = (
+    "The file is archived and will be picked up: the hourly reconcile (mrt_reconcile) loads "
+    "an archived file that no run will load, with no new upload (uploading again starts "
+    "its run sooner)."
+)
 #: the largest file accepted (the biggest RouteViews RIBs are ~100 MB bz2)
 MAX_FILE_BYTES = 8 * 1024**3
 #: how often a waiting call reads its run even if the watcher has not said it ended
@@ -351,12 +357,13 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 status.ClearField("run_url")  # no run is known to exist
                 status.failure.reason = (
                     f"{exc}. The file is archived and its run may have started: ask again "
-                    "with `upload-to-cloudz status`; if no run exists, uploading again starts it."
+                    "with `upload-to-cloudz status`; if no run exists, the hourly reconcile "
+                    "(mrt_reconcile) loads the file with no new upload."
                 )
             else:
                 status.outcome = pb.OUTCOME_FAILED
                 status.failure.reason = (
-                    f"{exc}. The file is archived; upload it again later to start its run."
+                    f"{exc}. {PICKED_UP}"
                 )
             return
         except AirflowRejected as exc:
@@ -364,14 +371,14 @@ class IngestService(pb_grpc.IngestServiceServicer):
             status.outcome = pb.OUTCOME_FAILED
             status.failure.stage = "trigger"
             status.failure.reason = (
-                f"{exc}. The file is archived; upload it again later to start its run."
+                f"{exc}. {PICKED_UP}"
             )
             return
         if run is None:
             status.outcome = pb.OUTCOME_FAILED
             status.failure.stage = "trigger"
             status.failure.reason = (
-                f"no Airflow run {run_id} exists for this file; upload it again to start one"
+                f"no Airflow run {run_id} exists for this file. {PICKED_UP}"
             )
             return
         run = self._wait(run, deadline, context)

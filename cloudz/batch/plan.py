@@ -60,10 +60,11 @@ class Plan:
         return out
 
 
-def catalog_states(
+def catalog_newest(
     client: bigquery.Client, files_ref: str, collectors: Iterable[str], months: Iterable[str]
-) -> dict[tuple[str, str], tuple[str, str | None]]:
-    """(archive path, sha256) -> (state, stage) of the newest catalog row, for some months.
+) -> dict[tuple[str, str], dict[str, Any]]:
+    """(archive path, sha256) -> the newest catalog row (state, stage, reason, run_id, rows,
+    recorded_at), for some months.
 
     Reads the base table bounded to the months' partitions (the ``files_latest`` view's
     window function would read them all) and picks the newest row here.
@@ -74,7 +75,8 @@ def catalog_states(
     if not months:
         return {}
     sql = (
-        f"SELECT archive_path, sha256, state, stage, recorded_at FROM `{files_ref}` "
+        "SELECT archive_path, sha256, state, stage, reason, run_id, rows, recorded_at "
+        f"FROM `{files_ref}` "
         "WHERE month >= @first AND month <= @last AND collector IN UNNEST(@collectors)"
     )
     config = bigquery.QueryJobConfig(
@@ -86,14 +88,22 @@ def catalog_states(
     )
     # the newest row wins, except that a row saying the rows are in the table is never
     # undone by a later failure the other load path had with the same file
-    newest: dict[tuple[str, str], tuple[bool, Any, str, str | None]] = {}
+    newest: dict[tuple[str, str], tuple[bool, Any, dict[str, Any]]] = {}
     for row in client.query(sql, job_config=config).result():
         key = (row["archive_path"], row["sha256"])
         loaded = row["state"] in (file_catalog.STATE_LOADED, file_catalog.STATE_PARTIAL)
-        rank = (loaded, row["recorded_at"], row["state"], row["stage"])
-        if key not in newest or rank[:2] > newest[key][:2]:
-            newest[key] = rank
-    return {key: (state, stage) for key, (_, _, state, stage) in newest.items()}
+        rank = (loaded, row["recorded_at"])
+        if key not in newest or rank > newest[key][:2]:
+            newest[key] = (*rank, dict(row.items()))
+    return {key: row for key, (_, _, row) in newest.items()}
+
+
+def catalog_states(
+    client: bigquery.Client, files_ref: str, collectors: Iterable[str], months: Iterable[str]
+) -> dict[tuple[str, str], tuple[str, str | None]]:
+    """(archive path, sha256) -> (state, stage) of the newest catalog row, for some months."""
+    rows = catalog_newest(client, files_ref, collectors, months)
+    return {key: (row["state"], row["stage"]) for key, row in rows.items()}
 
 
 def chunked(files: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:

@@ -117,7 +117,7 @@ def test_dead_airflow_loses_nothing(saved_emulator_host: None, tmp_path: Path) -
         assert reply["archive"]["result"] == "ARCHIVE_RESULT_STORED"
         assert reply["failure"]["stage"] == "trigger"
         assert "unreachable" in reply["failure"]["reason"]
-        assert "upload it again" in reply["failure"]["reason"]
+        assert "will be picked up" in reply["failure"]["reason"]
         bucket = storage_client(receiver.settings).bucket(receiver.settings.bucket)
         assert bucket.blob(path).download_as_bytes() == sample.read_bytes()
         metrics = httpx.get(

@@ -108,6 +108,18 @@ def test_archive_dags_keep_live_uploads_first(
     assert "'load': ('routes_table_writes', 100, 'absolute'" in live, live
 
 
+def test_reconcile_dag_runs_hourly_behind_live_uploads(dagbag_report: str) -> None:
+    """The reconcile DAG: hourly at :15 (after the mirror's :00), one run at a time, its
+    healing in the backfill and table-writes pools at weight 1, and a report that runs
+    when there was nothing to heal (its upstream skipped)."""
+    line = next(x for x in dagbag_report.splitlines() if x.startswith("SHAPE mrt_reconcile "))
+    assert "SHAPE mrt_reconcile '15 * * * *' False 1 " in line, line
+    assert "'scan': ('default_pool', 1, 'absolute', '_PythonDecoratedOperator')" in line
+    assert "'convert': ('backfill', 1, 'absolute', 'DecoratedMappedOperator')" in line, line
+    assert "'load': ('routes_table_writes', 1, 'absolute', '_PythonDecoratedOperator')" in line
+    assert "'report': ('default_pool', 1, 'absolute'" in line, line
+
+
 #: what a DAG file must not import at parse time: every task process parses it. (Airflow's
 #: provider discovery itself loads ``airflow.providers.google.get_provider_info`` and the
 #: ``google.cloud`` namespace package: metadata, not clients.)
@@ -129,6 +141,7 @@ HEAVY_MODULES = (
     "cloudz.batch",
     "cloudz.sources",
     "cloudz.load_claims",
+    "cloudz.reconcile",
 )
 
 

@@ -1,0 +1,117 @@
+"""What the reconcile finds in the bucket, the files catalog and Airflow, file by file.
+
+Each archived file of the window falls in one class:
+
+- **loaded**: its newest catalog row says loaded or partial;
+- **failed**: its newest row says failed (with stage, reason and run): reported, not
+  retried here. Its run already retried; the coverage page re-runs it after a look;
+- **in flight**: no row yet, and its per-file run is queued or running, or it was archived
+  less than the settle time ago: its own run is on it;
+- **to heal**: no row, no run on it, archived long enough ago: no run will ever load it
+  (Airflow was down at upload, the run was deleted). The reconcile converts and loads it
+  in batch, without any collector action; its load claim keeps the rows single should a
+  late run of its own load it too;
+- **unverified**: no sha256 in its metadata (not written by the receiver or the mirror):
+  nothing to check the bytes against, left for a person.
+
+Besides files: Avro objects without their raw object, and per-file runs unfinished for
+longer than ``stuck_after``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from cloudz import archive_path as paths
+from cloudz import file_catalog
+from cloudz.reconcile.airflow_api import ActiveRun
+from cloudz.reconcile.bucket_scan import BucketScan
+
+#: entries of each list kept in the report (the counts are always whole)
+REPORT_LIMIT = 200
+
+
+@dataclass
+class Findings:
+    archived: int = 0
+    loaded: int = 0
+    in_flight: int = 0
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    to_heal: list[dict[str, Any]] = field(default_factory=list)
+    unverified: list[str] = field(default_factory=list)
+    orphan_avro: list[str] = field(default_factory=list)
+    stuck_runs: list[dict[str, Any]] = field(default_factory=list)
+    strays: list[str] = field(default_factory=list)
+
+    def report(self) -> dict[str, Any]:
+        """A JSON-able summary: counts, and the first entries of each list."""
+        out: dict[str, Any] = {
+            "archived": self.archived,
+            "loaded": self.loaded,
+            "in_flight": self.in_flight,
+            "to_heal": len(self.to_heal),
+        }
+        for name in ("failed", "unverified", "orphan_avro", "stuck_runs", "strays"):
+            entries = getattr(self, name)
+            out[f"{name}_count"] = len(entries)
+            out[name] = entries[:REPORT_LIMIT]
+        return out
+
+
+def classify(
+    scan: BucketScan,
+    catalog: Mapping[tuple[str, str], Mapping[str, Any]],
+    active: Iterable[ActiveRun],
+    *,
+    bucket: str,
+    now: dt.datetime,
+    settle: dt.timedelta,
+    stuck_after: dt.timedelta,
+) -> Findings:
+    """Sort the scanned files (see the module's docstring)."""
+    active = list(active)
+    running = {run.run_id for run in active}
+    found = Findings(
+        archived=len(scan.raw), orphan_avro=scan.orphan_avro, strays=sorted(scan.strays)
+    )
+    for obj in scan.raw:
+        if not obj.sha256:
+            found.unverified.append(obj.path)
+            continue
+        row = catalog.get((obj.path, obj.sha256))
+        state = row["state"] if row else None
+        if state in (file_catalog.STATE_LOADED, file_catalog.STATE_PARTIAL):
+            found.loaded += 1
+        elif row is not None and state == file_catalog.STATE_FAILED:
+            found.failed.append(
+                {
+                    "archive_path": obj.path,
+                    "sha256": obj.sha256,
+                    "stage": row.get("stage"),
+                    "reason": row.get("reason"),
+                    "run_id": row.get("run_id"),
+                }
+            )
+        elif paths.run_id(paths.parse(obj.path), obj.sha256) in running or (
+            obj.created is not None and now - obj.created < settle
+        ):
+            found.in_flight += 1
+        else:
+            path = paths.parse(obj.path)
+            found.to_heal.append(
+                {
+                    "bucket": bucket,
+                    "archive_path": obj.path,
+                    "collector": path.collector,
+                    "avro_object": path.avro_path,
+                    "sha256": obj.sha256,
+                    "size": obj.size,
+                }
+            )
+    found.stuck_runs = [
+        run.to_dict() for run in active if run.since is not None and now - run.since > stuck_after
+    ]
+    return found

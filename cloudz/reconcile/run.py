@@ -1,0 +1,168 @@
+"""The reconcile DAG's entry points, one per task: scan (and flag), then report.
+
+Between them the DAG converts and loads the files to heal with the mirror's own tasks
+(``cloudz.batch``), so a healed file goes through the same claims, ledger and catalog rows
+as every batch-loaded file.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from cloudz import coverage_table, task_metrics
+from cloudz import pipeline_contract as contract
+from cloudz.reconcile import airflow_api, bucket_scan, freshness
+from cloudz.reconcile.findings import classify
+from cloudz.settings import Settings
+from cloudz.sources import load_collectors
+from cloudz.sources.collectors import DEFAULT_PATH
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Window:
+    """The days of file names a run looks at, the collectors, and its clock."""
+
+    first: dt.date
+    last: dt.date
+    now: dt.datetime
+    #: only these collectors (empty: every collector of the list and of the bucket)
+    collectors: tuple[str, ...] = ()
+    settle: dt.timedelta = dt.timedelta(hours=1)
+
+    @classmethod
+    def of(cls, settings: Settings, params: dict[str, Any], now: dt.datetime) -> Window:
+        """From the run's params, else the last ``reconcile_lookback_days`` up to today."""
+        last = _day(params.get("to_day")) or now.date()
+        first = _day(params.get("from_day")) or last - dt.timedelta(
+            days=max(settings.reconcile_lookback_days - 1, 0)
+        )
+        if first > last:
+            raise ValueError(f"from_day {first} is after to_day {last}")
+        names = tuple(
+            n.strip() for n in str(params.get("collectors") or "").split(",") if n.strip()
+        )
+        settle = params.get("settle_minutes")
+        minutes = settings.reconcile_settle_minutes if settle in (None, "") else int(settle)
+        return cls(first, last, now, names, dt.timedelta(minutes=minutes))
+
+
+def _day(value: Any) -> dt.date | None:
+    return dt.date.fromisoformat(str(value)) if value else None
+
+
+def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]:
+    """List the window, compare with the catalog and Airflow, write coverage rows, emit
+    the freshness gauges; ``{"findings", "flagged", "to_heal"}`` (files to convert)."""
+    from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
+    from airflow.providers.google.cloud.hooks.gcs import GCSHook
+
+    from cloudz.batch.plan import catalog_newest
+
+    bucket = GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(settings.bucket)
+    client = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False).get_client(
+        project_id=settings.gcp_project
+    )
+    listed = load_collectors(settings.collectors_file or DEFAULT_PATH)
+    chosen = set(window.collectors) or {
+        n.strip() for n in settings.archive_collectors.split(",") if n.strip()
+    }
+    expected = [
+        c for c in listed.active_between(window.first, window.last + dt.timedelta(days=1))
+        if not chosen or c.name in chosen
+    ]  # fmt: skip
+    names = set(window.collectors) or (
+        bucket_scan.bucket_collectors(bucket) | {c.name for c in listed}
+    )
+    found_in_bucket = bucket_scan.scan(bucket, names, window.first, window.last)
+    months = {f"{r.path.split('/')[2].replace('.', '-')}-01" for r in found_in_bucket.raw}
+    catalog = catalog_newest(
+        client, settings.files_ref, {r.collector for r in found_in_bucket.raw}, months
+    )
+    active = airflow_api.active_runs(
+        settings.airflow_url, settings.airflow_user, settings.airflow_password, contract.DAG_ID
+    )
+    findings = classify(
+        found_in_bucket,
+        catalog,
+        active,
+        bucket=settings.bucket,
+        now=window.now,
+        settle=window.settle,
+        stuck_after=dt.timedelta(minutes=settings.reconcile_stuck_minutes),
+    )
+    days = bucket_scan.days_between(window.first, window.last)
+    rows, fresh = freshness.check(
+        found_in_bucket.raw, expected, {c.name for c in listed}, days, window.now, window.settle
+    )
+    coverage_table.record(client, settings.coverage_ref, rows)
+    for f in fresh:
+        tags = {"collector": f.collector, "kind": f.kind}
+        age = f.age_seconds(window.now)
+        if age is not None:
+            task_metrics.gauge("collector.last_file_age_seconds", age, **tags)
+        task_metrics.gauge("collector.silent", int(f.silent), **tags)
+        task_metrics.gauge("collector.unknown", int(not f.known), **tags)
+    flagged = [
+        {
+            "collector": f.collector,
+            "kind": f.kind,
+            "latest": f.latest.isoformat() if f.latest else None,
+            "silent": f.silent,
+            "known": f.known,
+        }
+        for f in fresh
+        if f.silent or not f.known
+    ]
+    report = findings.report()
+    log.info("reconcile of %s..%s: %s", window.first, window.last, report)
+    for item in flagged:
+        log.warning(
+            "collector %s %s: %s (newest file %s)",
+            item["collector"],
+            item["kind"],
+            "silent" if item["silent"] else "not in the collector list",
+            item["latest"] or "none in the window",
+        )
+    return {"findings": report, "flagged": flagged, "to_heal": findings.to_heal}
+
+
+def report(scanned: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
+    """The run's report (its XCom), logged for the task log, and the backlog gauges."""
+    findings = scanned["findings"]
+    out = {
+        **findings,
+        "healed": int(loaded.get("loaded", 0)) + int(loaded.get("loaded_by_others", 0)),
+        "heal_rows": int(loaded.get("rows_loaded", 0)),
+        "heal_left": loaded.get("left_for_next_run") or {},
+        "heal_busy": loaded.get("busy_elsewhere") or [],
+        "flagged": scanned["flagged"],
+    }
+    task_metrics.gauge("reconcile.backlog", findings["to_heal"] + findings["in_flight"])
+    task_metrics.gauge("reconcile.failed_files", findings["failed_count"])
+    task_metrics.gauge("reconcile.stuck_runs", findings["stuck_runs_count"])
+    task_metrics.gauge("reconcile.orphan_avro", findings["orphan_avro_count"])
+    lines = [
+        f"archived {out['archived']}, loaded {out['loaded']}, in flight {out['in_flight']}, "
+        f"healed {out['healed']} of {out['to_heal']} ({out['heal_rows']} rows)",
+    ]
+    lines += [
+        f"FAILED {f['archive_path']} at {f['stage']}: {f['reason']} (run {f['run_id']})"
+        for f in findings["failed"]
+    ]
+    lines += [
+        f"STUCK run {r['run_id']} {r['state']} since {r['since']}" for r in findings["stuck_runs"]
+    ]
+    lines += [f"AVRO WITHOUT RAW {name}" for name in findings["orphan_avro"]]
+    lines += [f"UNVERIFIED (no sha256) {name}" for name in findings["unverified"]]
+    lines += [
+        f"{'SILENT' if f['silent'] else 'UNKNOWN'} {f['collector']} {f['kind']}, "
+        f"newest {f['latest']}"
+        for f in scanned["flagged"]
+    ]
+    log.info("reconcile report:\n%s", "\n".join(lines))
+    return out

@@ -1,0 +1,114 @@
+"""The reconcile's sorting of files and its freshness rules, on hand-made scans."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cloudz import archive_path as paths
+from cloudz.reconcile.airflow_api import ActiveRun
+from cloudz.reconcile.bucket_scan import BucketScan, RawObject, months_of
+from cloudz.reconcile.findings import classify
+from cloudz.reconcile.freshness import check, expected, silent_after
+from cloudz.sources import Collector
+
+NOW = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+HOUR = dt.timedelta(hours=1)
+SHA = "ab" * 32
+
+
+def _raw(collector: str, kind: str, when: dt.datetime, sha: str = SHA, age: float = 5) -> RawObject:
+    name = ("rib" if kind == "RIBS" else "updates") + when.strftime(".%Y%m%d.%H%M.bz2")
+    path = f"{collector}/bgpdata/{when:%Y.%m}/{kind}/{name}"
+    return RawObject(path, collector, kind, when, sha, 100, NOW - age * HOUR)
+
+
+def _collector(name: str, first: dt.date = dt.date(2001, 1, 1)) -> Collector:
+    return Collector(name=name, archive_dir=f"{name}/bgpdata", first_date=first)
+
+
+def test_each_file_falls_in_one_class() -> None:
+    loaded = _raw("rv.a", "UPDATES", NOW - 3 * HOUR)
+    failed = _raw("rv.a", "UPDATES", NOW - 4 * HOUR)
+    lost = _raw("rv.a", "UPDATES", NOW - 5 * HOUR)  # no row, no run: to heal
+    running = _raw("rv.a", "UPDATES", NOW - 6 * HOUR)  # its run is on it
+    fresh = _raw("rv.a", "UPDATES", NOW - 7 * HOUR, age=0.25)  # archived 15 min ago
+    unverified = _raw("rv.a", "RIBS", NOW - 2 * HOUR, sha="")
+    scan = BucketScan(
+        raw=[loaded, failed, lost, running, fresh, unverified],
+        avro={loaded.path + ".avro", "rv.a/bgpdata/2026.03/RIBS/rib.20260310.0000.bz2.avro"},
+    )
+    catalog = {
+        (loaded.path, SHA): {"state": "loaded"},
+        (failed.path, SHA): {"state": "failed", "stage": "load", "reason": "bad", "run_id": "r1"},
+    }
+    run = paths.run_id(paths.parse(running.path), SHA)
+    stuck = ActiveRun("mrt:old", "queued", NOW - 10 * HOUR)
+    found = classify(
+        scan,
+        catalog,
+        [ActiveRun(run, "running", NOW - HOUR), stuck],
+        bucket="b",
+        now=NOW,
+        settle=HOUR,
+        stuck_after=4 * HOUR,
+    )
+    assert (found.archived, found.loaded, found.in_flight) == (6, 1, 2)
+    assert [f["archive_path"] for f in found.failed] == [failed.path]
+    assert found.failed[0]["reason"] == "bad" and found.failed[0]["run_id"] == "r1"
+    assert [f["archive_path"] for f in found.to_heal] == [lost.path]
+    assert found.to_heal[0]["avro_object"] == lost.path + ".avro"
+    assert found.unverified == [unverified.path]
+    assert found.orphan_avro == ["rv.a/bgpdata/2026.03/RIBS/rib.20260310.0000.bz2.avro"]
+    assert [r["run_id"] for r in found.stuck_runs] == ["mrt:old"]
+    report = found.report()
+    assert report["to_heal"] == 1 and report["failed_count"] == 1
+
+
+def test_expected_files_follow_the_cadence_and_today_counts_only_slots_over() -> None:
+    rv = _collector("rv.a")
+    yesterday = NOW.date() - dt.timedelta(days=1)
+    assert expected(rv, "RIBS", yesterday, NOW, HOUR) == 12
+    assert expected(rv, "UPDATES", yesterday, NOW, HOUR) == 96
+    # 12:00 with an hour's grace: 11 hours are over today
+    assert expected(rv, "RIBS", NOW.date(), NOW, HOUR) == 5
+    assert expected(rv, "UPDATES", NOW.date(), NOW, HOUR) == 44
+    assert expected(_collector("rv.new", NOW.date()), "RIBS", yesterday, NOW, HOUR) == 0
+    assert expected(None, "RIBS", yesterday, NOW, HOUR) == 0  # not in the list: no promise
+
+
+def test_a_silent_collector_and_an_unknown_one_are_flagged() -> None:
+    sending, stopped = _collector("rv.sending"), _collector("rv.stopped")
+    raw = [
+        _raw("rv.sending", "UPDATES", NOW - 0.5 * HOUR),
+        _raw("rv.sending", "RIBS", NOW - 2 * HOUR),
+        _raw("rv.stopped", "UPDATES", NOW - 6 * HOUR),
+        _raw("rv.unlisted", "UPDATES", NOW - 0.5 * HOUR),
+    ]
+    days = [NOW.date() - dt.timedelta(days=1), NOW.date()]
+    rows, fresh = check(raw, [sending, stopped], {"rv.sending", "rv.stopped"}, days, NOW, HOUR)
+    flags = {(f.collector, f.kind): (f.silent, f.known) for f in fresh}
+    assert flags[("rv.sending", "UPDATES")] == (False, True)
+    assert flags[("rv.sending", "RIBS")] == (False, True)
+    assert flags[("rv.stopped", "UPDATES")] == (True, True)
+    assert flags[("rv.stopped", "RIBS")] == (True, True)  # never seen in the window
+    assert flags[("rv.unlisted", "UPDATES")] == (False, False)
+    today = {(r.collector, r.kind): r for r in rows if r.day == NOW.date().isoformat()}
+    assert today[("rv.sending", "UPDATES")].archived == 1
+    assert today[("rv.stopped", "UPDATES")].archived == 1
+    assert today[("rv.stopped", "UPDATES")].silent is True
+    assert today[("rv.unlisted", "UPDATES")].known is False
+    assert today[("rv.unlisted", "UPDATES")].expected == 0
+    assert len(rows) == 3 * 2 * len(days)
+
+
+def test_silence_allows_two_intervals_and_the_grace() -> None:
+    assert silent_after("UPDATES", HOUR) == dt.timedelta(minutes=90)
+    assert silent_after("RIBS", HOUR) == dt.timedelta(hours=5)
+
+
+def test_months_of_a_window_cross_the_year() -> None:
+    assert months_of(dt.date(2025, 11, 30), dt.date(2026, 1, 2)) == [
+        "2025.11",
+        "2025.12",
+        "2026.01",
+    ]
