@@ -45,6 +45,22 @@ def prom_name(name: str) -> str:
     return out if not out[:1].isdigit() else f"_{out}"
 
 
+def series_names(statsd_name: str, kind: str) -> tuple[str, ...]:
+    """The Prometheus series a StatsD metric (type ``c``, ``g`` or ``ms``) is exposed as."""
+    name = prom_name(statsd_name)
+    if kind == "c":
+        return (f"{name}_total",)
+    if kind == "g":
+        return (name,)
+    family = timer_name(name)
+    return (f"{family}_sum", f"{family}_count")
+
+
+def timer_name(name: str) -> str:
+    """A timer's summary is in seconds, and its name says so once."""
+    return name if name.endswith("_seconds") else f"{name}_seconds"
+
+
 def label_name(name: str) -> str:
     out = _LABEL_BAD.sub("_", name)
     return out if out and not out[:1].isdigit() else f"_{out}"
@@ -141,8 +157,7 @@ class StatsdBridge:
             return Counter(s.name, doc, labels, registry=self.registry)
         if s.kind == "g":
             return Gauge(s.name, doc, labels, registry=self.registry)
-        name = s.name if s.name.endswith("_seconds") else f"{s.name}_seconds"
-        return Summary(name, doc, labels, registry=self.registry)
+        return Summary(timer_name(s.name), doc, labels, registry=self.registry)
 
     def serve_udp(self, host: str, port: int, stop: threading.Event) -> None:
         """Receive packets on ``host:port`` until ``stop`` is set."""
