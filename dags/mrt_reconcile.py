@@ -15,7 +15,10 @@ or the days and collectors of a manual run's params:
    collector is silent or missing from the collector list (also as StatsD gauges).
 2. **convert** and **load** heal the files with the mirror's own steps (claims, ledger,
    catalog rows): no collector action is needed.
-3. **report** puts it together in the task log and its XCom, and sets the backlog gauges.
+3. **recount** counts the rows of the files loaded since the last run (or, with
+   `recount=all`, of the whole window) and reloads a file whose count differs from its
+   catalog row (delete its rows, load its Avro object again, count).
+4. **report** puts it together in the task log and its XCom, and sets the backlog gauges.
 
 Safe to clear and re-run: a healed file is found loaded the next time.
 """
@@ -59,6 +62,12 @@ def _settings() -> Any:
         "collectors": Param(
             "", type="string", description="comma-separated collectors (default: all)"
         ),
+        "recount": Param(
+            "recent",
+            enum=["recent", "all", "none"],
+            description="recount loaded files: those catalogued in the last 2 hours, all of "
+            "the window, or none; a file whose rows differ is reloaded",
+        ),
         "settle_minutes": Param(
             "",
             type=["string", "integer"],
@@ -89,6 +98,7 @@ def mrt_reconcile() -> None:
         ti = get_current_context()["ti"]
         ti.xcom_push(key="findings", value=scanned["findings"])
         ti.xcom_push(key="flagged", value=scanned["flagged"])
+        ti.xcom_push(key="to_recount", value=scanned["to_recount"])
         return chunked(scanned["to_heal"])
 
     @task(pool=BACKFILL_POOL)
@@ -108,8 +118,17 @@ def mrt_reconcile() -> None:
             get_current_context(), GCP_CONN_ID, settings.table_ref, settings.files_ref, items
         )
 
+    @task(pool=TABLE_WRITES_POOL)
+    def recount() -> dict[str, Any]:
+        from cloudz.reconcile.recount import recount
+
+        context = get_current_context()
+        settings = _settings()
+        entries = context["ti"].xcom_pull(task_ids="scan", key="to_recount") or []
+        return recount(context, GCP_CONN_ID, settings.table_ref, settings.files_ref, entries)
+
     @task(trigger_rule="none_failed")
-    def report(loaded: Any) -> dict[str, Any]:
+    def report(loaded: Any, recounted: Any) -> dict[str, Any]:
         from cloudz.reconcile import run
 
         ti = get_current_context()["ti"]
@@ -117,10 +136,12 @@ def mrt_reconcile() -> None:
             "findings": ti.xcom_pull(task_ids="scan", key="findings"),
             "flagged": ti.xcom_pull(task_ids="scan", key="flagged"),
         }
-        return run.report(scanned, dict(loaded or {}))
+        return run.report(scanned, dict(loaded or {}), dict(recounted or {}))
 
     chunks = scan()
-    report(load(convert.expand(chunk=chunks)))
+    recounted = recount()
+    chunks >> recounted
+    report(load(convert.expand(chunk=chunks)), recounted)
 
 
 mrt_reconcile()

@@ -64,7 +64,7 @@ def catalog_newest(
     client: bigquery.Client, files_ref: str, collectors: Iterable[str], months: Iterable[str]
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """(archive path, sha256) -> the newest catalog row (state, stage, reason, run_id, rows,
-    recorded_at), for some months.
+    first and last record, recorded_at), for some months.
 
     Reads the base table bounded to the months' partitions (the ``files_latest`` view's
     window function would read them all) and picks the newest row here.
@@ -75,7 +75,8 @@ def catalog_newest(
     if not months:
         return {}
     sql = (
-        "SELECT archive_path, sha256, state, stage, reason, run_id, rows, recorded_at "
+        "SELECT archive_path, sha256, collector, state, stage, reason, run_id, rows, "
+        "first_record, last_record, recorded_at "
         f"FROM `{files_ref}` "
         "WHERE month >= @first AND month <= @last AND collector IN UNNEST(@collectors)"
     )

@@ -14,7 +14,7 @@ from typing import Any
 
 from cloudz import coverage_table, task_metrics
 from cloudz import pipeline_contract as contract
-from cloudz.reconcile import airflow_api, bucket_scan, freshness
+from cloudz.reconcile import airflow_api, bucket_scan, freshness, recount
 from cloudz.reconcile.findings import classify
 from cloudz.settings import Settings
 from cloudz.sources import load_collectors
@@ -33,6 +33,8 @@ class Window:
     #: only these collectors (empty: every collector of the list and of the bucket)
     collectors: tuple[str, ...] = ()
     settle: dt.timedelta = dt.timedelta(hours=1)
+    #: which loaded files to recount: recent, all or none (``cloudz.reconcile.recount``)
+    recount: str = "recent"
 
     @classmethod
     def of(cls, settings: Settings, params: dict[str, Any], now: dt.datetime) -> Window:
@@ -48,7 +50,8 @@ class Window:
         )
         settle = params.get("settle_minutes")
         minutes = settings.reconcile_settle_minutes if settle in (None, "") else int(settle)
-        return cls(first, last, now, names, dt.timedelta(minutes=minutes))
+        recount = str(params.get("recount") or "recent")
+        return cls(first, last, now, names, dt.timedelta(minutes=minutes), recount)
 
 
 def _day(value: Any) -> dt.date | None:
@@ -57,7 +60,7 @@ def _day(value: Any) -> dt.date | None:
 
 def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]:
     """List the window, compare with the catalog and Airflow, write coverage rows, emit
-    the freshness gauges; ``{"findings", "flagged", "to_heal"}`` (files to convert)."""
+    the freshness gauges; ``{"findings", "flagged", "to_heal", "to_recount"}``."""
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
@@ -128,13 +131,31 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
             "silent" if item["silent"] else "not in the collector list",
             item["latest"] or "none in the window",
         )
-    return {"findings": report, "flagged": flagged, "to_heal": findings.to_heal}
+    to_recount = recount.candidates(
+        catalog,
+        (r.path for r in found_in_bucket.raw),
+        bucket=settings.bucket,
+        now=window.now,
+        mode=window.recount,
+    )
+    return {
+        "findings": report,
+        "flagged": flagged,
+        "to_heal": findings.to_heal,
+        "to_recount": to_recount,
+    }
 
 
-def report(scanned: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
+def report(
+    scanned: dict[str, Any], loaded: dict[str, Any], recounted: dict[str, Any]
+) -> dict[str, Any]:
     """The run's report (its XCom), logged for the task log, and the backlog gauges."""
     findings = scanned["findings"]
     out = {
+        "recounted": int(recounted.get("recounted", 0)),
+        "recount_differed": int(recounted.get("differed", 0)),
+        "reloaded": recounted.get("reloaded") or [],
+        "reload_unresolved": recounted.get("unresolved") or [],
         **findings,
         "healed": int(loaded.get("loaded", 0)) + int(loaded.get("loaded_by_others", 0)),
         "heal_rows": int(loaded.get("rows_loaded", 0)),
@@ -156,6 +177,14 @@ def report(scanned: dict[str, Any], loaded: dict[str, Any]) -> dict[str, Any]:
     ]
     lines += [
         f"STUCK run {r['run_id']} {r['state']} since {r['since']}" for r in findings["stuck_runs"]
+    ]
+    lines += [
+        f"RELOADED {r['archive_path']}: the table held {r['found']} rows of {r['rows']}"
+        for r in out["reloaded"]
+    ]
+    lines += [
+        f"COUNT WRONG {r['archive_path']}, not reloaded: {r['reason']}"
+        for r in out["reload_unresolved"]
     ]
     lines += [f"AVRO WITHOUT RAW {name}" for name in findings["orphan_avro"]]
     lines += [f"UNVERIFIED (no sha256) {name}" for name in findings["unverified"]]

@@ -117,6 +117,7 @@ def test_reconcile_dag_runs_hourly_behind_live_uploads(dagbag_report: str) -> No
     assert "'scan': ('default_pool', 1, 'absolute', '_PythonDecoratedOperator')" in line
     assert "'convert': ('backfill', 1, 'absolute', 'DecoratedMappedOperator')" in line, line
     assert "'load': ('routes_table_writes', 1, 'absolute', '_PythonDecoratedOperator')" in line
+    assert "'recount': ('routes_table_writes', 1, 'absolute'" in line, line
     assert "'report': ('default_pool', 1, 'absolute'" in line, line
 
 

@@ -112,3 +112,33 @@ def test_months_of_a_window_cross_the_year() -> None:
         "2025.12",
         "2026.01",
     ]
+
+
+def test_recount_takes_the_loaded_files_still_archived() -> None:
+    from cloudz.reconcile.recount import candidates, ledger_base
+
+    first = NOW - 30 * HOUR
+    row = {
+        "state": "loaded",
+        "collector": "rv.a",
+        "rows": 10,
+        "first_record": first,
+        "last_record": first,
+        "recorded_at": NOW - 3 * HOUR,
+    }
+    catalog = {
+        ("a/old", SHA): row,
+        ("a/new", SHA): {**row, "recorded_at": NOW - HOUR},
+        ("a/failed", SHA): {**row, "state": "failed"},
+        ("a/empty", SHA): {**row, "rows": 0, "recorded_at": NOW - HOUR},
+        ("a/deleted", SHA): {**row, "recorded_at": NOW - HOUR},
+    }
+    archived = ["a/old", "a/new", "a/failed", "a/empty"]
+    recent = candidates(catalog, archived, bucket="b", now=NOW, mode="recent")
+    assert [e["archive_path"] for e in recent] == ["a/new"]
+    every = candidates(catalog, archived, bucket="b", now=NOW, mode="all")
+    assert [e["archive_path"] for e in every] == ["a/new", "a/old"]
+    assert candidates(catalog, archived, bucket="b", now=NOW, mode="none") == []
+    # a later mismatch of the same file (after the reload's own catalog row) gets a new ledger
+    assert ledger_base("t", every[0]) != ledger_base("t", {**every[0], "recorded_at": "x"})
+    assert ledger_base("t", every[0]) == ledger_base("t", dict(every[0]))
