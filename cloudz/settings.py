@@ -103,8 +103,11 @@ class Settings:
     #: are never in it, so a backfill never holds more than these task slots
     backfill_pool: str = "backfill"
     backfill_slots: int = 2
+    #: where Airflow and the tasks send StatsD (UDP); the stack's bridge listens there
     statsd_host: str = "127.0.0.1"
     statsd_port: int = 8125
+    #: the bridge serves what it received as Prometheus metrics on this HTTP port
+    statsd_metrics_port: int = 9102
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:

@@ -44,9 +44,11 @@ def free_ports(n: int, *, runs: int = 1) -> list[int]:
             socks = []
             try:
                 for p in block:
-                    s = socket.socket()
-                    socks.append(s)
-                    s.bind(("127.0.0.1", p))
+                    # free for TCP and UDP both: the StatsD port is a UDP one
+                    for kind in (socket.SOCK_STREAM, socket.SOCK_DGRAM):
+                        s = socket.socket(socket.AF_INET, kind)
+                        socks.append(s)
+                        s.bind(("127.0.0.1", p))
             except OSError:
                 for s in socks:
                     s.close()
@@ -64,7 +66,7 @@ def stack_ports_env(state_dir: Path) -> dict[str, str]:
     """A stack of its own: its state dir, a free port for every component, and the
     emulator variables the Google clients follow (the e2e tests' and the benches' stacks)."""
     # runs=2: receiver replica i serves metrics on metrics + i
-    pg, gcs, bq, bq_grpc, airflow, receiver, metrics, statsd = free_ports(8, runs=2)
+    pg, gcs, bq, bq_grpc, airflow, receiver, metrics, statsd, statsd_metrics = free_ports(9, runs=2)
     return {
         "CLOUDZ_STATE_DIR": str(state_dir),
         "CLOUDZ_POSTGRES_PORT": str(pg),
@@ -75,6 +77,7 @@ def stack_ports_env(state_dir: Path) -> dict[str, str]:
         "CLOUDZ_RECEIVER_PORT": str(receiver),
         "CLOUDZ_RECEIVER_METRICS_PORT": str(metrics),
         "CLOUDZ_STATSD_PORT": str(statsd),
+        "CLOUDZ_STATSD_METRICS_PORT": str(statsd_metrics),
         "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{gcs}",
         "BIGQUERY_EMULATOR_HOST": f"http://127.0.0.1:{bq}",
     }

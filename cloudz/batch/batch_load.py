@@ -26,7 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cloudz import file_catalog
+from cloudz import file_catalog, task_metrics
 from cloudz import pipeline_contract as contract
 from cloudz.file_pipeline.load_step import (
     MAX_URIS_PER_JOB,
@@ -127,7 +127,8 @@ def load_group(
             else:
                 result.busy[path] = decision.claim.job_id
     if claimed:
-        job = ledger.load(k, context, [item["report"]["avro_object"] for item in claimed])
+        with task_metrics.timer("batch_load"):  # one job for many collectors: no tags
+            job = ledger.load(k, context, [item["report"]["avro_object"] for item in claimed])
         if set(job.source_uris) != {avro_uri(item["file"]) for item in claimed}:
             raise StageError(
                 contract.STAGE_LOAD,
@@ -221,6 +222,8 @@ def load_converted(
         ids.append(f"{ti.run_id}/{job}/{file['archive_path']}")
     if rows:
         file_catalog.record_many(catalog_step.client(gcp_conn_id, files_ref), files_ref, rows, ids)
+    for row in rows:
+        task_metrics.incr("files", state=row.state, collector=row.collector, kind=row.kind)
     summary = {
         "files": len(items),
         "loaded": len(result.loaded),

@@ -22,7 +22,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from cloudz import file_catalog
+from cloudz import file_catalog, task_metrics
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +70,8 @@ def convert_chunk(
             failed,
             [f"{run_id}/{try_number}/failed/{row.archive_path}" for row in failed],
         )
+    for row in failed:
+        task_metrics.incr("files", state=row.state, collector=row.collector, kind=row.kind)
     return converted
 
 

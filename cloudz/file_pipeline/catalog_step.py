@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from cloudz import file_catalog
+from cloudz import file_catalog, task_metrics
 from cloudz import pipeline_contract as contract
 
 log = logging.getLogger(__name__)
@@ -36,12 +36,15 @@ def record_loaded(
     file_catalog.record(
         client(gcp_conn_id, files_ref), files_ref, row, f"{ti.run_id}/{ti.try_number}/{row.state}"
     )
+    task_metrics.incr("files", state=row.state, collector=row.collector, kind=row.kind)
 
 
 def record_failed(context: Any, gcp_conn_id: str, files_ref: str, failure: dict[str, str]) -> None:
     """Best effort: a failure callback must not fail (the reconcile DAG heals gaps)."""
     ti = context["ti"]
     params = context.get("params") or {}
+    tags = task_metrics.file_tags(str(params.get(contract.CONF_ARCHIVE_PATH, "")))
+    task_metrics.incr("files", state=file_catalog.STATE_FAILED, **tags)
     try:
         row = file_catalog.row_of(
             params[contract.CONF_ARCHIVE_PATH],

@@ -20,6 +20,7 @@ from typing import Any
 
 from cloudz import archive_path as paths
 from cloudz import pipeline_contract as contract
+from cloudz import task_metrics
 from cloudz.file_pipeline.stage_failure import StageFailed, at_stage
 
 log = logging.getLogger(__name__)
@@ -125,14 +126,16 @@ def _convert_and_publish(
     from cloudz.convert.limits import LimitExceeded
 
     uri = f"gs://{file['bucket']}/{file['archive_path']}"
+    tags = task_metrics.file_tags(file["archive_path"])
     try:
-        report = convert_file(
-            raw,
-            avro,
-            collector=file["collector"],
-            source_path=file["archive_path"],
-            source_sha256=file["sha256"],
-        )
+        with task_metrics.timer("convert", **tags):
+            report = convert_file(
+                raw,
+                avro,
+                collector=file["collector"],
+                source_path=file["archive_path"],
+                source_sha256=file["sha256"],
+            )
     except LimitExceeded as exc:
         raise StageFailed(contract.STAGE_CONVERT, str(exc)) from exc
     if report.not_mrt is not None:
@@ -141,6 +144,10 @@ def _convert_and_publish(
     out = bucket.blob(file["avro_object"])
     out.upload_from_filename(str(avro), content_type="application/avro")
     log.info("%s: %s", uri, report.to_dict())
+    task_metrics.incr("files", state="converted", **tags)
+    task_metrics.incr("bytes", verified_bytes, **tags)
+    task_metrics.incr("rows", report.rows, **tags)
+    task_metrics.incr("parse_errors", report.parse_errors, **tags)
     return {
         **report.to_dict(),
         "status": report.status,

@@ -29,6 +29,7 @@ import logging
 from typing import TYPE_CHECKING, Any
 
 from cloudz import pipeline_contract as contract
+from cloudz import task_metrics
 from cloudz.file_pipeline.stage_failure import StageError, StageFailed, at_stage
 from cloudz.file_rows import FileRows
 
@@ -372,6 +373,13 @@ def load_and_check(
     context: Any, gcp_conn_id: str, table_ref: str, file: dict[str, Any], report: dict[str, Any]
 ) -> dict[str, Any]:
     """Load the file's rows unless this Avro object is loaded already; prove them; the XCom."""
+    with task_metrics.timer("load", **task_metrics.file_tags(file["archive_path"])):
+        return _load_and_check(context, gcp_conn_id, table_ref, file, report)
+
+
+def _load_and_check(
+    context: Any, gcp_conn_id: str, table_ref: str, file: dict[str, Any], report: dict[str, Any]
+) -> dict[str, Any]:
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
 
     expected = int(report["rows"])

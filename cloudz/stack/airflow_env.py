@@ -178,6 +178,11 @@ def airflow_env(settings: Settings, dags_folder: Path | None = None) -> dict[str
             "AIRFLOW__METRICS__STATSD_HOST": settings.statsd_host,
             "AIRFLOW__METRICS__STATSD_PORT": str(settings.statsd_port),
             "AIRFLOW__METRICS__STATSD_PREFIX": "airflow",
+            # tags in the name (``ti.finish,dag_id=…,task_id=…,state=…``): the StatsD bridge
+            # makes them labels; the legacy names (one metric per DAG, task and state, the same
+            # numbers again) are then left out
+            "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True",
+            "AIRFLOW__METRICS__LEGACY_NAMES_ON": "False",
             "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(gcp_conn, separators=(",", ":")),
         }
     )

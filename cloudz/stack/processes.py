@@ -18,7 +18,7 @@ from cloudz.stack import airflow_env, bigquery_emulator, postgres, readiness
 from cloudz.stack.layout import Layout
 
 #: component groups in start order; the stop order is the reverse
-GROUPS = ("postgres", "gcs", "bigquery", "airflow", "receiver")
+GROUPS = ("postgres", "gcs", "bigquery", "metrics", "airflow", "receiver")
 AIRFLOW_PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
@@ -32,6 +32,7 @@ class ProcessSpec:
     #: the complete environment of the process (not merged with ``os.environ`` later)
     env: dict[str, str]
     ready: Callable[[], bool]
+    #: what it listens on (TCP, and UDP for the StatsD bridge), for the status table
     ports: tuple[int, ...] = ()
     cwd: Path | None = None
     #: sent on a clean stop, and by the kernel when the supervisor dies (PR_SET_PDEATHSIG)
@@ -59,6 +60,8 @@ def probe(settings: Settings, name: str) -> Callable[[], bool]:
         return lambda: readiness.gcs_ready(settings)
     if name == "bigquery":
         return lambda: readiness.bigquery_ready(settings)
+    if name == "statsd-bridge":
+        return lambda: readiness.statsd_bridge_ready(settings)
     if name.startswith("airflow-"):
         part = {
             "api-server": "metadatabase",
@@ -130,6 +133,21 @@ def _bigquery(settings: Settings) -> ProcessSpec:
     )
 
 
+def _statsd_bridge(settings: Settings) -> ProcessSpec:
+    """Airflow's and the tasks' StatsD (UDP ``statsd_port``) as Prometheus metrics
+    (``statsd_metrics_port``); started before Airflow so its first metrics are kept."""
+    env = {**os.environ, **settings.to_env()}
+    env["PYTHONPATH"] = airflow_env.python_path(os.environ.get("PYTHONPATH"))
+    return ProcessSpec(
+        name="statsd-bridge",
+        group="metrics",
+        command=[sys.executable, "-m", "cloudz.metrics.statsd_bridge"],
+        env=env,
+        ready=probe(settings, "statsd-bridge"),
+        ports=(settings.statsd_metrics_port, settings.statsd_port),
+    )
+
+
 def airflow_command(process: str, settings: Settings) -> list[str]:
     base = [str(airflow_bin()), process]
     if process == "api-server":
@@ -198,6 +216,8 @@ def build_specs(
         specs.append(_gcs(settings))
     if "bigquery" in selected:
         specs.append(_bigquery(settings))
+    if "metrics" in selected:
+        specs.append(_statsd_bridge(settings))
     if "airflow" in selected:
         specs.extend(_airflow(settings, dags_folder))
     if "receiver" in selected:
@@ -214,6 +234,8 @@ def all_ports(settings: Settings, groups: Iterable[str]) -> dict[int, str]:
     if "bigquery" in selected:
         ports[settings.bigquery_port] = "bigquery"
         ports[settings.bigquery_grpc_port] = "bigquery (gRPC)"
+    if "metrics" in selected:
+        ports[settings.statsd_metrics_port] = "statsd-bridge metrics"
     if "airflow" in selected:
         ports[settings.airflow_port] = "airflow-api-server"
     if "receiver" in selected:
@@ -221,3 +243,10 @@ def all_ports(settings: Settings, groups: Iterable[str]) -> dict[int, str]:
         for replica in range(settings.receiver_replicas):
             ports[settings.receiver_metrics_port + replica] = f"receiver-{replica} metrics"
     return ports
+
+
+def udp_ports(settings: Settings, groups: Iterable[str]) -> dict[int, str]:
+    """Every UDP port the selected groups listen on."""
+    if "metrics" in set(groups):
+        return {settings.statsd_port: "statsd-bridge (StatsD)"}
+    return {}

@@ -35,6 +35,11 @@ def bigquery_ready(settings: Settings) -> bool:
     return http_ok(f"{settings.bigquery_url}/bigquery/v2/projects/{settings.gcp_project}/datasets")
 
 
+def statsd_bridge_ready(settings: Settings) -> bool:
+    """The bridge binds its StatsD socket before it serves HTTP: ``/metrics`` = 200 means both."""
+    return http_ok(f"http://127.0.0.1:{settings.statsd_metrics_port}/metrics")
+
+
 def airflow_health(settings: Settings) -> dict[str, Any] | None:
     """The api-server's ``/api/v2/monitor/health`` JSON, or None while it does not answer."""
     try:
@@ -96,9 +101,10 @@ def receiver_ready(settings: Settings, replica: int) -> bool:
     return http_ok(metrics) and grpc_serving(settings)
 
 
-def port_in_use(port: int, host: str = "127.0.0.1") -> bool:
-    """True when something listens on ``host:port`` (a bind without SO_REUSEPORT fails)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+def port_in_use(port: int, host: str = "127.0.0.1", kind: int = socket.SOCK_STREAM) -> bool:
+    """True when something listens on ``host:port`` (a bind without SO_REUSEPORT fails);
+    ``kind=socket.SOCK_DGRAM`` for a UDP port."""
+    with socket.socket(socket.AF_INET, kind) as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((host, port))

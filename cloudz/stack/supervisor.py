@@ -21,6 +21,7 @@ import logging
 import os
 import shlex
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -222,6 +223,9 @@ def leftovers(settings: Settings, groups: Iterable[str]) -> list[str]:
     for port, what in processes.all_ports(settings, groups).items():
         if readiness.port_in_use(port):
             problems.append(f"port {port} ({what}) is already in use")
+    for port, what in processes.udp_ports(settings, groups).items():
+        if readiness.port_in_use(port, settings.statsd_host, socket.SOCK_DGRAM):
+            problems.append(f"UDP port {port} ({what}) is already in use")
     other_host = "receiver" in groups and settings.receiver_host != "127.0.0.1"
     if other_host and readiness.port_in_use(settings.receiver_port, settings.receiver_host):
         problems.append(f"port {settings.receiver_endpoint} (receiver) is already in use")
@@ -420,7 +424,8 @@ class Supervisor:
         specs = processes.build_specs(settings, self.groups, self.dags_folder)
         self.children = [Child(spec) for spec in specs]
         # the servers that depend on nothing start together
-        first = [c for c in self.children if c.spec.group in ("postgres", "gcs", "bigquery")]
+        independent = ("postgres", "gcs", "bigquery", "metrics")
+        first = [c for c in self.children if c.spec.group in independent]
         for child in first:
             self._launch(child)
         self._wait_ready(first)

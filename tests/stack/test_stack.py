@@ -89,6 +89,7 @@ def stack() -> Iterator[Stack]:
         "CLOUDZ_RECEIVER_PORT": str(ports[5]),
         "CLOUDZ_RECEIVER_METRICS_PORT": str(ports[6]),
         "CLOUDZ_STATSD_PORT": str(ports[8]),
+        "CLOUDZ_STATSD_METRICS_PORT": str(ports[9]),
         "CLOUDZ_RECEIVER_REPLICAS": "2",
     }
     s = Stack(Settings.from_env(env), env, dags)
@@ -182,7 +183,14 @@ def test_lifecycle(stack: Stack) -> None:
     status = stack.cli("status")
     assert status.returncode == 0, status.stdout + status.stderr
     assert "NOT READY" not in status.stdout
-    for name in ("postgres", "gcs", "bigquery", "airflow-scheduler", "airflow-triggerer"):
+    for name in (
+        "postgres",
+        "gcs",
+        "bigquery",
+        "statsd-bridge",
+        "airflow-scheduler",
+        "airflow-triggerer",
+    ):
         assert name in status.stdout
     for sub in ("pgdata", "run", "logs", "gcs", "bigquery", "airflow"):
         assert (layout.state_dir / sub).is_dir()

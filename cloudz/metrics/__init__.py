@@ -1,0 +1,1 @@
+"""Metrics the stack exposes for Prometheus beyond the receiver's own."""
