@@ -265,7 +265,12 @@ def test_a_failed_file_is_rerun_from_the_coverage_page(
         ],
     )  # fmt: skip
 
-    # 3. the page, inside the Airflow UI, shows the file with its reason; Re-run
+    # 3. the page answers only a logged-in user ...
+    page_url = f"{stack.settings.airflow_url}/coverage/"
+    assert httpx.get(page_url, timeout=30).status_code in (401, 403)
+    assert airflow.client.get(page_url, params={"end": DAY.isoformat()}).status_code == 200
+
+    # ... and inside the Airflow UI shows the file with its reason; Re-run
     with browser_page(stack) as page:
         page.goto(f"{stack.settings.airflow_url}/plugin/coverage")
         coverage = _coverage_frame(page)
