@@ -73,9 +73,9 @@ def test_dag_test_of_the_reconcile_heals_a_file_left_in_the_bucket(stack: Stack)
     blob = storage_client(stack.settings).bucket(stack.settings.bucket).blob(archive_path)
     blob.metadata = {"sha256": hashlib.sha256(data).hexdigest()}
     blob.upload_from_string(data)
-    conf = {
-        "from_day": "2002-07-22",
-        "to_day": "2002-07-22",
+    conf = {  # names before 2003-02-03 are Pacific time: 22:38 on the 22nd is the 23rd in UTC
+        "from_day": "2002-07-23",
+        "to_day": "2002-07-23",
         "collectors": "dagtest-reconcile",
         "settle_minutes": 0,
     }

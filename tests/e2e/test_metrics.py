@@ -6,9 +6,8 @@ from __future__ import annotations
 
 import time
 
-import httpx
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
+from bridge_metrics import Samples, labels, scrape
 from samples import SAMPLES_DIR
 from stack_session import Stack, upload_cli
 
@@ -21,7 +20,6 @@ SAMPLE = SAMPLES_DIR / "ripe-ris" / "updates.20020722.2238.gz"
 #: a hang guard for UDP samples that never arrive, not a latency bound
 PATIENCE = 120.0
 
-Samples = dict[tuple[str, frozenset[tuple[str, str]]], float]
 #: Airflow's own metrics, its tags as labels: the scheduler beats, the run's tasks and the run
 #: succeeded (the scheduler may send the run's duration just after the receiver's reply)
 AIRFLOW = {
@@ -33,20 +31,6 @@ AIRFLOW = {
     "load successes": ("airflow_ti_successes_total", {"dag_id": "mrt_file", "task_id": "load"}),
     "successful runs": ("airflow_dagrun_duration_success_seconds_count", {"dag_id": "mrt_file"}),
 }
-
-
-def scrape(stack: Stack) -> Samples:
-    url = f"http://127.0.0.1:{stack.settings.statsd_metrics_port}/metrics"
-    text = httpx.get(url, timeout=10).text
-    return {
-        (s.name, frozenset(s.labels.items())): s.value
-        for family in text_string_to_metric_families(text)
-        for s in family.samples
-    }
-
-
-def labels(**values: str) -> frozenset[tuple[str, str]]:
-    return frozenset(values.items())
 
 
 def test_the_metrics_endpoint_shows_the_task_metrics_of_an_upload(stack: Stack) -> None:

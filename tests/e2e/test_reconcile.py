@@ -14,14 +14,14 @@ import hashlib
 import shutil
 import signal
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import httpx
 import psutil
 import pytest
+from bridge_metrics import labels, scrape
+from reconcile_run import reconcile
 from samples import SAMPLES_DIR
 from stack_session import Stack, upload_cli
 
@@ -34,7 +34,6 @@ from cloudz.stack.supervisor import read_pid, running_supervisor
 
 pytestmark = pytest.mark.stack
 
-DAG_ID = "mrt_reconcile"
 #: hang guard only: nothing here is a performance expectation
 GUARD_SECONDS = 900.0
 SAMPLE = SAMPLES_DIR / "ripe-ris" / "updates.20160811.1600.gz"
@@ -49,29 +48,6 @@ def _wait_for(what: str, done: Any, timeout: float = GUARD_SECONDS) -> Any:
         if time.monotonic() > deadline:
             pytest.fail(f"hang guard: {what} not within {timeout:.0f} s")
         time.sleep(1)
-
-
-def reconcile(api: httpx.Client, **conf: Any) -> dict[str, Any]:
-    """Trigger a reconcile run with ``conf``, wait for it to succeed; its report (XCom)."""
-    run_id = f"test-{uuid.uuid4().hex[:12]}"
-    reply = api.post(
-        f"/api/v2/dags/{DAG_ID}/dagRuns",
-        json={"dag_run_id": run_id, "logical_date": None, "conf": conf},
-    )
-    assert reply.status_code == 200, reply.text
-
-    def ended() -> str | None:
-        state = str(api.get(f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}").json()["state"])
-        return state if state in ("success", "failed") else None
-
-    assert _wait_for(f"reconcile run {run_id}", ended) == "success"
-    xcom = api.get(
-        f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/report/xcomEntries/return_value",
-        params={"deserialize": True},
-    )
-    assert xcom.status_code == 200, xcom.text
-    report: dict[str, Any] = xcom.json()["value"]
-    return report
 
 
 @contextlib.contextmanager
@@ -236,3 +212,17 @@ def test_a_silent_collector_and_an_unknown_one_are_flagged(stack: Stack, tmp_pat
     assert newest["route-views.fortaleza"]["silent"] is False
     assert newest["route-views.unlisted"]["known"] is False
     assert newest["route-views.gorex"]["silent"] is True
+
+    # and as gauges on the metrics endpoint (StatsD is UDP: polled until they are there)
+    expected = {
+        ("cloudz_collector_silent", labels(collector="route-views.gorex", kind="UPDATES")): 1.0,
+        ("cloudz_collector_silent", labels(collector="route-views.fortaleza", kind="UPDATES")): 0.0,
+        ("cloudz_collector_unknown", labels(collector="route-views.unlisted", kind="UPDATES")): 1.0,
+        ("cloudz_collector_unknown", labels(collector="route-views.gorex", kind="UPDATES")): 0.0,
+    }  # fmt: skip
+
+    def gauges() -> bool:
+        samples = scrape(stack)
+        return all(samples.get(key) == value for key, value in expected.items())
+
+    _wait_for("the freshness gauges on the metrics endpoint", gauges, timeout=120)
