@@ -26,7 +26,7 @@ from samples import SAMPLES_DIR
 from stack_session import Stack, upload_cli
 
 from cloudz import archive_path as paths
-from cloudz.cloud_clients import bigquery_client, count_file_rows
+from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
 from cloudz.file_rows import TimeWindow
 from cloudz.stack import readiness
 from cloudz.stack.layout import Layout
@@ -175,6 +175,14 @@ def test_a_silent_collector_and_an_unknown_one_are_flagged(stack: Stack, tmp_pat
         # an unknown collector's file is accepted, archived and loaded like any other
         assert code == 0 and reply["outcome"] == "OUTCOME_SUCCEEDED", reply
 
+    # an Avro object whose raw object is gone, and a raw object not written by the pipeline
+    bucket = storage_client(stack.settings).bucket(stack.settings.bucket)
+    month = f"{recent:%Y.%m}"
+    orphan = f"route-views.fortaleza/bgpdata/{month}/UPDATES/updates.{recent:%Y%m%d}.0001.gz.avro"
+    bucket.blob(orphan).upload_from_string(b"rows of a file deleted by hand")
+    unverified = f"route-views.fortaleza/bgpdata/{month}/UPDATES/updates.{recent:%Y%m%d}.0002.gz"
+    bucket.blob(unverified).upload_from_string(SAMPLE.read_bytes())
+
     first, last = stopped.date(), now.date()
     with contextlib.closing(stack.airflow()) as api:
         report = reconcile(
@@ -190,6 +198,7 @@ def test_a_silent_collector_and_an_unknown_one_are_flagged(stack: Stack, tmp_pat
     assert flagged[("route-views.fortaleza", "RIBS")]["silent"] is True  # no RIB at all
     assert flagged[("route-views.unlisted", "UPDATES")]["known"] is False
     assert report["loaded"] == 3 and report["to_heal"] == 0, report
+    assert report["orphan_avro"] == [orphan] and report["unverified"] == [unverified], report
 
     client = bigquery_client(stack.settings)
     sql = (
