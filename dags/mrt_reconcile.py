@@ -99,6 +99,7 @@ def mrt_reconcile() -> None:
         ti.xcom_push(key="findings", value=scanned["findings"])
         ti.xcom_push(key="flagged", value=scanned["flagged"])
         ti.xcom_push(key="to_recount", value=scanned["to_recount"])
+        ti.xcom_push(key="live", value=scanned["live"])
         return chunked(scanned["to_heal"])
 
     @task(pool=BACKFILL_POOL)
@@ -127,21 +128,29 @@ def mrt_reconcile() -> None:
         entries = context["ti"].xcom_pull(task_ids="scan", key="to_recount") or []
         return recount(context, GCP_CONN_ID, settings.table_ref, settings.files_ref, entries)
 
-    @task(trigger_rule="none_failed")
-    def report(loaded: Any, recounted: Any) -> dict[str, Any]:
+    # all_done: the findings are reported (and the gauges set) even when a heal failed; the
+    # other tasks' XComs are pulled, not passed, so a failed one reads as nothing done
+    @task(trigger_rule="all_done")
+    def report() -> dict[str, Any]:
         from cloudz.reconcile import run
 
         ti = get_current_context()["ti"]
+        findings = ti.xcom_pull(task_ids="scan", key="findings")
+        if findings is None:
+            raise RuntimeError("the scan failed: nothing to report (see its log)")
         scanned = {
-            "findings": ti.xcom_pull(task_ids="scan", key="findings"),
+            "findings": findings,
             "flagged": ti.xcom_pull(task_ids="scan", key="flagged"),
+            "live": ti.xcom_pull(task_ids="scan", key="live"),
         }
-        return run.report(scanned, dict(loaded or {}), dict(recounted or {}))
+        loaded = ti.xcom_pull(task_ids="load") or {}
+        recounted = ti.xcom_pull(task_ids="recount") or {}
+        return run.report(scanned, dict(loaded), dict(recounted))
 
     chunks = scan()
     recounted = recount()
     chunks >> recounted
-    report(load(convert.expand(chunk=chunks)), recounted)
+    [load(convert.expand(chunk=chunks)), recounted] >> report()
 
 
 mrt_reconcile()

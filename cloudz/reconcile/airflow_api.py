@@ -51,7 +51,7 @@ def active_runs(base_url: str, username: str, password: str, dag_id: str) -> lis
                     ("state", "running"),
                     ("limit", str(PAGE)),
                     ("offset", str(offset)),
-                    ("order_by", "run_after"),
+                    ("order_by", "id"),  # stable while runs end between pages
                 ],
             )
             resp.raise_for_status()

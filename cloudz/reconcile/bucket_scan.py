@@ -81,7 +81,9 @@ def scan(
     A raw object whose name carries no time is kept when its month directory is in range.
     """
     out = BucketScan()
-    months = months_of(first, last)
+    # a directory is the month of the file's name in its own time zone: before 2003-02-03
+    # that was Pacific time, so the first UTC day's files may sit in the month before
+    months = months_of(first - dt.timedelta(days=1), last)
     for collector in sorted(set(collectors)):
         for month in months:
             prefix = f"{collector}/bgpdata/{month}/"

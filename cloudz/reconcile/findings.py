@@ -64,15 +64,17 @@ class Findings:
 def classify(
     scan: BucketScan,
     catalog: Mapping[tuple[str, str], Mapping[str, Any]],
-    active: Iterable[ActiveRun],
+    active: Iterable[ActiveRun] | None,
     *,
     bucket: str,
     now: dt.datetime,
     settle: dt.timedelta,
     stuck_after: dt.timedelta,
 ) -> Findings:
-    """Sort the scanned files (see the module's docstring)."""
-    active = list(active)
+    """Sort the scanned files (see the module's docstring). ``active`` None: the per-file
+    runs are not known (Airflow's API did not answer), so no file is taken to heal."""
+    known_runs = active is not None
+    active = list(active or ())
     running = {run.run_id for run in active}
     found = Findings(
         archived=len(scan.raw), orphan_avro=scan.orphan_avro, strays=sorted(scan.strays)
@@ -95,8 +97,10 @@ def classify(
                     "run_id": row.get("run_id"),
                 }
             )
-        elif paths.run_id(paths.parse(obj.path), obj.sha256) in running or (
-            obj.created is not None and now - obj.created < settle
+        elif (
+            not known_runs
+            or paths.run_id(paths.parse(obj.path), obj.sha256) in running
+            or (obj.created is not None and now - obj.created < settle)
         ):
             found.in_flight += 1
         else:

@@ -62,11 +62,15 @@ def check(
     days: Sequence[dt.date],
     now: dt.datetime,
     grace: dt.timedelta,
+    *,
+    judge_silence: bool = True,
 ) -> tuple[list[CoverageRow], list[Freshness]]:
     """The coverage rows of ``days`` and each collector's freshness, as of ``now``.
 
     ``expected_collectors`` are the active ones this deployment should hear from (the list,
-    narrowed by ``CLOUDZ_ARCHIVE_COLLECTORS``); ``known`` is every name in the list.
+    narrowed by ``CLOUDZ_ARCHIVE_COLLECTORS``); ``known`` is every name in the list. Without
+    ``judge_silence`` (a window of past days: its newest file is not the collector's) no one
+    is flagged silent.
     """
     by_name = {c.name: c for c in expected_collectors}
     known = set(known)
@@ -89,7 +93,11 @@ def check(
             newest = latest.get((name, kind))
             is_known = name in known
             active = name in by_name and _active_now(by_name[name], now)
-            silent = active and (newest is None or now - newest > silent_after(kind, grace))
+            silent = (
+                judge_silence
+                and active
+                and (newest is None or now - newest > silent_after(kind, grace))
+            )
             if name in by_name or newest is not None:
                 fresh.append(Freshness(name, kind, newest, is_known, silent))
             for day in days:

@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import time
 from dataclasses import dataclass
 from typing import Any
+
+import httpx
 
 from cloudz import coverage_table, task_metrics
 from cloudz import pipeline_contract as contract
@@ -21,6 +24,10 @@ from cloudz.sources import load_collectors
 from cloudz.sources.collectors import DEFAULT_PATH
 
 log = logging.getLogger(__name__)
+
+
+#: a run's window at most: its listings, catalog rows and recount list stay one month's
+MAX_WINDOW_DAYS = 31
 
 
 @dataclass(frozen=True)
@@ -36,6 +43,19 @@ class Window:
     #: which loaded files to recount: recent, all or none (``cloudz.reconcile.recount``)
     recount: str = "recent"
 
+    @property
+    def live(self) -> bool:
+        """The scheduled view (every collector, up to today): the only one whose counts and
+        silence flags are the deployment's state, so the only one that sets the gauges."""
+        return not self.collectors and self.judges_silence
+
+    @property
+    def judges_silence(self) -> bool:
+        """Silence is the time since the newest file: known only if the window reaches today
+        and starts a day before (the longest allowance, a RIB's, is hours)."""
+        today = self.now.date()
+        return self.last >= today and self.first < today
+
     @classmethod
     def of(cls, settings: Settings, params: dict[str, Any], now: dt.datetime) -> Window:
         """From the run's params, else the last ``reconcile_lookback_days`` up to today."""
@@ -43,10 +63,14 @@ class Window:
         now = dt.datetime.fromtimestamp(now.timestamp(), dt.UTC)
         last = _day(params.get("to_day")) or now.date()
         first = _day(params.get("from_day")) or last - dt.timedelta(
-            days=max(settings.reconcile_lookback_days - 1, 0)
+            days=max(settings.reconcile_lookback_days - 1, 1)
         )
         if first > last:
             raise ValueError(f"from_day {first} is after to_day {last}")
+        if (last - first).days >= MAX_WINDOW_DAYS:
+            raise ValueError(
+                f"{first}..{last} is longer than {MAX_WINDOW_DAYS} days: run one window per month"
+            )
         names = tuple(
             n.strip() for n in str(params.get("collectors") or "").split(",") if n.strip()
         )
@@ -88,9 +112,14 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
     catalog = catalog_newest(
         client, settings.files_ref, {r.collector for r in found_in_bucket.raw}, months
     )
-    active = airflow_api.active_runs(
-        settings.airflow_url, settings.airflow_user, settings.airflow_password, contract.DAG_ID
-    )
+    try:
+        active: list[airflow_api.ActiveRun] | None = airflow_api.active_runs(
+            settings.airflow_url, settings.airflow_user, settings.airflow_password, contract.DAG_ID
+        )
+    except httpx.HTTPError as exc:
+        # without the runs a file's own run may be on it: heal nothing, still flag and count
+        log.warning("Airflow's REST API did not answer (%s): nothing is healed this run", exc)
+        active = None
     findings = classify(
         found_in_bucket,
         catalog,
@@ -102,10 +131,16 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
     )
     days = bucket_scan.days_between(window.first, window.last)
     rows, fresh = freshness.check(
-        found_in_bucket.raw, expected, {c.name for c in listed}, days, window.now, window.settle
+        found_in_bucket.raw,
+        expected,
+        {c.name for c in listed},
+        days,
+        window.now,
+        window.settle,
+        judge_silence=window.judges_silence,
     )
     coverage_table.record(client, settings.coverage_ref, rows)
-    for f in fresh:
+    for f in fresh if window.judges_silence else ():
         tags = {"collector": f.collector, "kind": f.kind}
         age = f.age_seconds(window.now)
         if age is not None:
@@ -135,7 +170,7 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
         )
     to_recount = recount.candidates(
         catalog,
-        (r.path for r in found_in_bucket.raw),
+        ((r.path, r.sha256) for r in found_in_bucket.raw),
         bucket=settings.bucket,
         now=window.now,
         mode=window.recount,
@@ -143,6 +178,7 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
     return {
         "findings": report,
         "flagged": flagged,
+        "live": window.live,
         "to_heal": findings.to_heal,
         "to_recount": to_recount,
     }
@@ -165,10 +201,15 @@ def report(
         "heal_busy": loaded.get("busy_elsewhere") or [],
         "flagged": scanned["flagged"],
     }
-    task_metrics.gauge("reconcile.backlog", findings["to_heal"] + findings["in_flight"])
-    task_metrics.gauge("reconcile.failed_files", findings["failed_count"])
-    task_metrics.gauge("reconcile.stuck_runs", findings["stuck_runs_count"])
-    task_metrics.gauge("reconcile.orphan_avro", findings["orphan_avro_count"])
+    if scanned.get("live"):
+        # files no run will load that this run did not load either
+        task_metrics.gauge("reconcile.backlog", findings["to_heal"] - out["healed"])
+        task_metrics.gauge("reconcile.in_flight", findings["in_flight"])
+        task_metrics.gauge("reconcile.failed_files", findings["failed_count"])
+        task_metrics.gauge("reconcile.stuck_runs", findings["stuck_runs_count"])
+        task_metrics.gauge("reconcile.orphan_avro", findings["orphan_avro_count"])
+        task_metrics.gauge("reconcile.reload_unresolved", len(out["reload_unresolved"]))
+        task_metrics.gauge("reconcile.last_success_timestamp", time.time())
     lines = [
         f"archived {out['archived']}, loaded {out['loaded']}, in flight {out['in_flight']}, "
         f"healed {out['healed']} of {out['to_heal']} ({out['heal_rows']} rows)",

@@ -183,7 +183,7 @@ def test_a_silent_collector_and_an_unknown_one_are_flagged(stack: Stack, tmp_pat
     unverified = f"route-views.fortaleza/bgpdata/{month}/UPDATES/updates.{recent:%Y%m%d}.0002.gz"
     bucket.blob(unverified).upload_from_string(SAMPLE.read_bytes())
 
-    first, last = stopped.date(), now.date()
+    first, last = now.date() - dt.timedelta(days=1), now.date()
     with contextlib.closing(stack.airflow()) as api:
         report = reconcile(
             api,
@@ -217,7 +217,7 @@ def test_a_silent_collector_and_an_unknown_one_are_flagged(stack: Stack, tmp_pat
     newest: dict[str, dict[str, Any]] = {}
     for row in client.query(sql, job_config=config).result():
         newest.setdefault(row["collector"], dict(row.items()))
-    assert newest["route-views.fortaleza"]["archived"] == 1
+    assert newest["route-views.fortaleza"]["archived"] == 2  # the upload and the unverified one
     assert newest["route-views.fortaleza"]["silent"] is False
     assert newest["route-views.unlisted"]["known"] is False
     assert newest["route-views.gorex"]["silent"] is True

@@ -143,7 +143,8 @@ def test_the_alerts_cover_what_an_operator_must_hear_of() -> None:
     for needed in (
         "CollectorSilent",
         "FilesFailing",
-        "BacklogGrowing",
+        "BacklogNotHealed",
+        "ReconcileNotRunning",
         "SchedulerHeartbeatStopped",
         "DagImportErrors",
         "ReceiverErrors",

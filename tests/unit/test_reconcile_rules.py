@@ -133,7 +133,10 @@ def test_recount_takes_the_loaded_files_still_archived() -> None:
         ("a/empty", SHA): {**row, "rows": 0, "recorded_at": NOW - HOUR},
         ("a/deleted", SHA): {**row, "recorded_at": NOW - HOUR},
     }
-    archived = ["a/old", "a/new", "a/failed", "a/empty"]
+    # a/replaced: archived under another sha256 than the loaded row's (replaced by hand)
+    catalog[("a/replaced", SHA)] = {**row, "recorded_at": NOW - HOUR}
+    archived = [(p, SHA) for p in ("a/old", "a/new", "a/failed", "a/empty")]
+    archived.append(("a/replaced", "cd" * 32))
     recent = candidates(catalog, archived, bucket="b", now=NOW, mode="recent")
     assert [e["archive_path"] for e in recent] == ["a/new"]
     every = candidates(catalog, archived, bucket="b", now=NOW, mode="all")
@@ -166,3 +169,43 @@ def test_a_window_from_params_or_the_lookback() -> None:
         ("a", "b"),
     )
     assert given.recount == "all" and given.settle == HOUR
+
+
+def test_without_the_runs_nothing_is_healed() -> None:
+    """Airflow's API did not answer: a file with no row may have its run going, so it is
+    left in flight, not converted a second time."""
+    lost = _raw("rv.a", "UPDATES", NOW - 5 * HOUR)
+    found = classify(
+        BucketScan(raw=[lost]), {}, None, bucket="b", now=NOW, settle=HOUR, stuck_after=HOUR
+    )
+    assert (found.to_heal, found.in_flight) == ([], 1)
+
+
+def test_silence_is_judged_only_by_a_window_reaching_today() -> None:
+    from cloudz.reconcile.run import Window
+
+    past = Window(dt.date(2024, 1, 1), dt.date(2024, 1, 31), NOW)
+    today_only = Window(NOW.date(), NOW.date(), NOW)
+    scheduled = Window(NOW.date() - dt.timedelta(days=2), NOW.date(), NOW)
+    subset = Window(NOW.date() - dt.timedelta(days=2), NOW.date(), NOW, collectors=("rv.a",))
+    assert [w.judges_silence for w in (past, today_only, scheduled, subset)] == [
+        False,
+        False,
+        True,
+        True,
+    ]
+    assert [w.live for w in (past, scheduled, subset)] == [False, True, False]
+    stopped = _collector("rv.stopped")
+    raw = [_raw("rv.stopped", "UPDATES", NOW - 6 * HOUR)]
+    _, fresh = check(raw, [stopped], {"rv.stopped"}, [NOW.date()], NOW, HOUR, judge_silence=False)
+    assert not any(f.silent for f in fresh)
+
+
+def test_a_window_is_a_month_at_most() -> None:
+    import pytest
+
+    from cloudz.reconcile.run import Window
+    from cloudz.settings import Settings
+
+    with pytest.raises(ValueError, match="longer than 31 days"):
+        Window.of(Settings(), {"from_day": "2024-01-01", "to_day": "2024-03-01"}, NOW)

@@ -1,0 +1,49 @@
+"""The reconcile's bucket scan against fake-gcs-server: which objects a window lists."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from cloudz.cloud_clients import storage_client
+from cloudz.reconcile.bucket_scan import bucket_collectors, scan
+from cloudz.settings import Settings
+
+SHA = "ab" * 32
+
+
+def test_the_scan_sorts_raw_avro_and_strays_and_sees_a_pacific_month_boundary(
+    cloud: Settings,
+) -> None:
+    bucket = storage_client(cloud).bucket(cloud.bucket)
+    raw = {
+        # Pacific time before 2003-02-03: 23:45 on 2002-12-31 is 2003-01-01 07:45 UTC, and the
+        # file sits in 2002.12/: a window of 2003-01-01 must list the month before
+        "scan-rv2/bgpdata/2002.12/UPDATES/updates.20021231.2345.bz2": SHA,
+        "scan-rv2/bgpdata/2003.01/UPDATES/updates.20030101.1200.bz2": "",  # no sha256
+        "scan-rv2/bgpdata/2003.01/UPDATES/updates.20030102.0000.bz2": SHA,  # the next day
+    }
+    for name, sha in raw.items():
+        blob = bucket.blob(name)
+        blob.metadata = {"sha256": sha} if sha else None
+        blob.upload_from_string(b"mrt")
+    bucket.blob("scan-rv2/bgpdata/2003.01/RIBS/rib.20030101.0800.bz2.avro").upload_from_string(b"")
+    bucket.blob("scan-rv2/bgpdata/2003.01/UPDATES/old/notes.txt").upload_from_string(b"")
+    bucket.blob("scan-rv2/bgpdata/2003.01/UPDATES/no-time-in-name").upload_from_string(b"")
+    bucket.blob("_loads/x").upload_from_string(b"")
+
+    found = scan(bucket, ["scan-rv2"], dt.date(2003, 1, 1), dt.date(2003, 1, 1))
+    assert [(r.path, r.sha256, r.day) for r in found.raw] == [
+        (
+            "scan-rv2/bgpdata/2002.12/UPDATES/updates.20021231.2345.bz2",
+            SHA,
+            dt.date(2003, 1, 1),
+        ),
+        # a name with no time is kept by its month: nothing else says when it is from
+        ("scan-rv2/bgpdata/2003.01/UPDATES/no-time-in-name", "", None),
+        ("scan-rv2/bgpdata/2003.01/UPDATES/updates.20030101.1200.bz2", "", dt.date(2003, 1, 1)),
+    ]
+    assert all(r.created is not None for r in found.raw)
+    assert found.orphan_avro == ["scan-rv2/bgpdata/2003.01/RIBS/rib.20030101.0800.bz2.avro"]
+    assert found.strays == ["scan-rv2/bgpdata/2003.01/UPDATES/old/notes.txt"]
+    collectors = bucket_collectors(bucket)
+    assert "scan-rv2" in collectors and "_loads" not in collectors
