@@ -193,6 +193,14 @@ class FailedFile:
     recorded_at: dt.datetime
 
     @property
+    def own_run_id(self) -> str | None:
+        """The run id the file's own ``mrt_file`` run has (or would have)."""
+        try:
+            return paths.run_id(paths.parse(self.archive_path), self.sha256)
+        except ValueError:
+            return None
+
+    @property
     def per_file_run(self) -> bool:
         """The failure is of the file's own ``mrt_file`` run (not a mirror or backfill
         batch), so clearing that run's ``convert`` re-runs this file and nothing else."""

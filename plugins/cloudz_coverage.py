@@ -108,6 +108,7 @@ def build_app() -> "FastAPI":
             page_url=f"{base}{URL_PREFIX}/",
             run_url=lambda run_id: f"{base}/dags/{contract.DAG_ID}/runs/{quote(run_id, safe='')}",
             clear_url=f"{base}/api/v2/dags/{contract.DAG_ID}/clearTaskInstances",
+            trigger_url=f"{base}/api/v2/dags/{contract.DAG_ID}/dagRuns",
             rerun_task=contract.TASK_CONVERT,
             files_ref=settings.files_ref,
             coverage_ref=settings.coverage_ref,
