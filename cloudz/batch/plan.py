@@ -61,13 +61,19 @@ class Plan:
 
 
 def catalog_newest(
-    client: bigquery.Client, files_ref: str, collectors: Iterable[str], months: Iterable[str]
+    client: bigquery.Client,
+    files_ref: str,
+    collectors: Iterable[str],
+    months: Iterable[str],
+    named: tuple[datetime, datetime] | None = None,
 ) -> dict[tuple[str, str], dict[str, Any]]:
     """(archive path, sha256) -> the newest catalog row (state, stage, reason, run_id, rows,
     first and last record, recorded_at), for some months.
 
     Reads the base table bounded to the months' partitions (the ``files_latest`` view's
-    window function would read them all) and picks the newest row here.
+    window function would read them all) and picks the newest row here. ``named``: only the
+    files named in ``[lo, hi)`` (and those whose name has no time), so a few days of a month
+    do not bring the whole month's rows over the wire.
     """
     from google.cloud import bigquery
 
@@ -80,13 +86,18 @@ def catalog_newest(
         f"FROM `{files_ref}` "
         "WHERE month >= @first AND month <= @last AND collector IN UNNEST(@collectors)"
     )
-    config = bigquery.QueryJobConfig(
-        query_parameters=[
-            bigquery.ScalarQueryParameter("first", "DATE", months[0]),
-            bigquery.ScalarQueryParameter("last", "DATE", months[-1]),
-            bigquery.ArrayQueryParameter("collectors", "STRING", sorted(set(collectors))),
+    params: list[Any] = [
+        bigquery.ScalarQueryParameter("first", "DATE", months[0]),
+        bigquery.ScalarQueryParameter("last", "DATE", months[-1]),
+        bigquery.ArrayQueryParameter("collectors", "STRING", sorted(set(collectors))),
+    ]
+    if named is not None:
+        sql += " AND (dump_time IS NULL OR (dump_time >= @named_lo AND dump_time < @named_hi))"
+        params += [
+            bigquery.ScalarQueryParameter("named_lo", "TIMESTAMP", named[0]),
+            bigquery.ScalarQueryParameter("named_hi", "TIMESTAMP", named[1]),
         ]
-    )
+    config = bigquery.QueryJobConfig(query_parameters=params)
     # the newest row wins, except that a row saying the rows are in the table is never
     # undone by a later failure the other load path had with the same file
     newest: dict[tuple[str, str], tuple[bool, Any, dict[str, Any]]] = {}

@@ -109,8 +109,12 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
     )
     found_in_bucket = bucket_scan.scan(bucket, names, window.first, window.last)
     months = {f"{r.path.split('/')[2].replace('.', '-')}-01" for r in found_in_bucket.raw}
+    named = (
+        dt.datetime.combine(window.first, dt.time(), dt.UTC),
+        dt.datetime.combine(window.last + dt.timedelta(days=1), dt.time(), dt.UTC),
+    )
     catalog = catalog_newest(
-        client, settings.files_ref, {r.collector for r in found_in_bucket.raw}, months
+        client, settings.files_ref, {r.collector for r in found_in_bucket.raw}, months, named
     )
     try:
         active: list[airflow_api.ActiveRun] | None = airflow_api.active_runs(
