@@ -20,6 +20,8 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
+from cloudz import append_only_tables
+
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
@@ -35,16 +37,6 @@ COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("silent", "BOOL", "REQUIRED", "no file of the kind for longer than its cadence allows"),
     ("checked_at", "TIMESTAMP", "REQUIRED", "when the reconcile run looked"),
 )
-
-LATEST_VIEW_SQL = """
-SELECT * EXCEPT (newest)
-FROM (
-  SELECT *, ROW_NUMBER() OVER (
-    PARTITION BY day, collector, kind ORDER BY checked_at DESC) = 1 AS newest
-  FROM `{table}`
-)
-WHERE newest
-"""
 
 
 @dataclass(frozen=True)
@@ -69,32 +61,20 @@ def month_of(day: dt.date) -> dt.date:
 
 
 def record(client: bigquery.Client, table_ref: str, rows: list[CoverageRow]) -> None:
-    """Append ``rows`` in requests of 500 (BigQuery's recommended streaming batch)."""
-    for i in range(0, len(rows), 500):
-        part = rows[i : i + 500]
-        errors = client.insert_rows_json(
-            table_ref, [asdict(r) for r in part], row_ids=[r.row_id() for r in part]
-        )
-        if errors:
-            raise RuntimeError(f"the coverage table refused rows: {errors[:3]}")
+    """Append ``rows`` in streaming batches."""
+    append_only_tables.append(
+        client, table_ref, [asdict(r) for r in rows], [r.row_id() for r in rows]
+    )
 
 
 def ensure_tables(client: bigquery.Client, table_ref: str) -> None:
     """Create the ``coverage`` table (MONTH-partitioned on ``day``) and ``coverage_latest``."""
-    from google.cloud import bigquery
-
-    table = bigquery.Table(
+    append_only_tables.ensure(
+        client,
         table_ref,
-        schema=[
-            bigquery.SchemaField(name, kind, mode=mode, description=description)
-            for name, kind, mode, description in COLUMNS
-        ],
+        COLUMNS,
+        partition_field="day",
+        clustering=["collector", "kind"],
+        key="day, collector, kind",
+        order="checked_at",
     )
-    table.time_partitioning = bigquery.TimePartitioning(
-        type_=bigquery.TimePartitioningType.MONTH, field="day"
-    )
-    table.clustering_fields = ["collector", "kind"]
-    client.create_table(table, exists_ok=True)
-    view = bigquery.Table(f"{table_ref}_latest")
-    view.view_query = LATEST_VIEW_SQL.format(table=table_ref)
-    client.create_table(view, exists_ok=True)

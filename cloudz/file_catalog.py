@@ -17,6 +17,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from cloudz import append_only_tables
 from cloudz import archive_path as paths
 
 if TYPE_CHECKING:
@@ -52,16 +53,6 @@ COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("load_job", "STRING", "NULLABLE", "the BigQuery load job that appended the rows"),
     ("recorded_at", "TIMESTAMP", "REQUIRED", "when this row was written"),
 )
-
-LATEST_VIEW_SQL = """
-SELECT * EXCEPT (newest)
-FROM (
-  SELECT *, ROW_NUMBER() OVER (
-    PARTITION BY archive_path, sha256 ORDER BY recorded_at DESC) = 1 AS newest
-  FROM `{table}`
-)
-WHERE newest
-"""
 
 
 @dataclass(frozen=True)
@@ -174,30 +165,18 @@ def record(client: bigquery.Client, table_ref: str, row: CatalogRow, row_id: str
 def record_many(
     client: bigquery.Client, table_ref: str, rows: list[CatalogRow], row_ids: list[str]
 ) -> None:
-    """Append ``rows`` in requests of 500 (BigQuery's recommended streaming batch)."""
-    for i in range(0, len(rows), 500):
-        part, ids = rows[i : i + 500], row_ids[i : i + 500]
-        errors = client.insert_rows_json(table_ref, [asdict(r) for r in part], row_ids=ids)
-        if errors:
-            raise RuntimeError(f"the files catalog refused rows: {errors[:3]}")
+    """Append ``rows`` in streaming batches."""
+    append_only_tables.append(client, table_ref, [asdict(r) for r in rows], row_ids)
 
 
 def ensure_tables(client: bigquery.Client, table_ref: str) -> None:
     """Create the ``files`` table (MONTH-partitioned on ``month``) and ``files_latest``."""
-    from google.cloud import bigquery
-
-    table = bigquery.Table(
+    append_only_tables.ensure(
+        client,
         table_ref,
-        schema=[
-            bigquery.SchemaField(name, kind, mode=mode, description=description)
-            for name, kind, mode, description in COLUMNS
-        ],
+        COLUMNS,
+        partition_field="month",
+        clustering=["collector", "kind", "state"],
+        key="archive_path, sha256",
+        order="recorded_at",
     )
-    table.time_partitioning = bigquery.TimePartitioning(
-        type_=bigquery.TimePartitioningType.MONTH, field="month"
-    )
-    table.clustering_fields = ["collector", "kind", "state"]
-    client.create_table(table, exists_ok=True)
-    view = bigquery.Table(f"{table_ref}_latest")
-    view.view_query = LATEST_VIEW_SQL.format(table=table_ref)
-    client.create_table(view, exists_ok=True)
