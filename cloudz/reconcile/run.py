@@ -18,7 +18,7 @@ import httpx
 from cloudz import coverage_table, task_metrics
 from cloudz import pipeline_contract as contract
 from cloudz.reconcile import airflow_api, bucket_scan, freshness, recount
-from cloudz.reconcile.findings import classify
+from cloudz.reconcile.findings import REPORT_LIMIT, classify
 from cloudz.settings import Settings
 from cloudz.sources import load_collectors
 from cloudz.sources.collectors import DEFAULT_PATH
@@ -159,10 +159,12 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
             "silent": f.silent,
             "known": f.known,
         }
-        for f in fresh
+        # the listed collectors gone silent first: the capped report keeps them
+        for f in sorted(fresh, key=lambda f: (not f.silent, f.collector, f.kind))
         if f.silent or not f.known
     ]
     report = findings.report()
+    report["flagged_count"] = len(flagged)
     log.info("reconcile of %s..%s: %s", window.first, window.last, report)
     for item in flagged:
         log.warning(
@@ -181,7 +183,7 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
     )
     return {
         "findings": report,
-        "flagged": flagged,
+        "flagged": flagged[:REPORT_LIMIT],  # all of them are in the log and the coverage table
         "live": window.live,
         "to_heal": findings.to_heal,
         "to_recount": to_recount,
