@@ -12,7 +12,7 @@ not in the list is *unknown*: its files are archived and loaded like any other, 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from cloudz.coverage_table import CoverageRow
@@ -64,13 +64,15 @@ def check(
     grace: dt.timedelta,
     *,
     judge_silence: bool = True,
+    seen_before: Mapping[tuple[str, str], dt.datetime] | None = None,
 ) -> tuple[list[CoverageRow], list[Freshness]]:
     """The coverage rows of ``days`` and each collector's freshness, as of ``now``.
 
     ``expected_collectors`` are the active ones this deployment should hear from (the list,
     narrowed by ``CLOUDZ_ARCHIVE_COLLECTORS``); ``known`` is every name in the list. Without
     ``judge_silence`` (a window of past days: its newest file is not the collector's) no one
-    is flagged silent.
+    is flagged silent. ``seen_before``: the newest file earlier checks saw, per (collector,
+    kind), so a collector silent for longer than the window still has an age.
     """
     by_name = {c.name: c for c in expected_collectors}
     known = set(known)
@@ -85,6 +87,10 @@ def check(
         if held is None or obj.dump_time > held:
             latest[(obj.collector, obj.kind)] = obj.dump_time
     collectors = sorted(set(by_name) | {c for c, _ in latest})
+    for (name, kind), when in (seen_before or {}).items():
+        held = latest.get((name, kind))
+        if name in collectors and (held is None or when > held):
+            latest[(name, kind)] = when
     checked_at = now.isoformat()
     rows: list[CoverageRow] = []
     fresh: list[Freshness] = []

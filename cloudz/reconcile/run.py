@@ -26,6 +26,8 @@ from cloudz.sources.collectors import DEFAULT_PATH
 log = logging.getLogger(__name__)
 
 
+#: how far back the newest file of a collector silent for longer than the window is looked up
+SEEN_BEFORE_DAYS = 90
 #: a run's window at most: its listings, catalog rows and recount list stay one month's
 MAX_WINDOW_DAYS = 31
 
@@ -134,6 +136,13 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
         stuck_after=dt.timedelta(minutes=settings.reconcile_stuck_minutes),
     )
     days = bucket_scan.days_between(window.first, window.last)
+    seen_before = (
+        coverage_table.last_seen(
+            client, settings.coverage_ref, window.first - dt.timedelta(days=SEEN_BEFORE_DAYS)
+        )
+        if window.judges_silence
+        else {}
+    )
     rows, fresh = freshness.check(
         found_in_bucket.raw,
         expected,
@@ -142,6 +151,7 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
         window.now,
         window.settle,
         judge_silence=window.judges_silence,
+        seen_before=seen_before,
     )
     coverage_table.record(client, settings.coverage_ref, rows)
     for f in fresh if window.judges_silence else ():

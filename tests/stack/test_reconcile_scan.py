@@ -47,3 +47,27 @@ def test_the_scan_sorts_raw_avro_and_strays_and_sees_a_pacific_month_boundary(
     assert found.strays == ["scan-rv2/bgpdata/2003.01/UPDATES/old/notes.txt"]
     collectors = bucket_collectors(bucket)
     assert "scan-rv2" in collectors and "_loads" not in collectors
+
+
+def test_the_newest_file_earlier_checks_saw(cloud: Settings) -> None:
+    from cloudz import coverage_table
+    from cloudz.cloud_clients import bigquery_client
+
+    def row(day: str, latest: str | None, checked: str) -> coverage_table.CoverageRow:
+        return coverage_table.CoverageRow(
+            day, "seen-rv", "RIBS", 12, 1, latest, True, False, checked
+        )
+
+    client = bigquery_client(cloud)
+    coverage_table.record(
+        client,
+        cloud.coverage_ref,
+        [
+            row("2025-02-27", "2025-02-27T10:00:00+00:00", "2025-02-27T11:00:00+00:00"),
+            row("2025-03-02", "2025-03-02T08:00:00+00:00", "2025-03-02T09:00:00+00:00"),
+            row("2025-03-03", None, "2025-03-03T09:00:00+00:00"),
+            row("2024-01-01", "2024-01-01T08:00:00+00:00", "2024-01-01T09:00:00+00:00"),
+        ],
+    )
+    seen = coverage_table.last_seen(client, cloud.coverage_ref, dt.date(2025, 2, 1))
+    assert seen[("seen-rv", "RIBS")] == dt.datetime(2025, 3, 2, 8, tzinfo=dt.UTC)

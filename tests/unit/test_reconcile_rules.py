@@ -209,3 +209,15 @@ def test_a_window_is_a_month_at_most() -> None:
 
     with pytest.raises(ValueError, match="longer than 31 days"):
         Window.of(Settings(), {"from_day": "2024-01-01", "to_day": "2024-03-01"}, NOW)
+
+
+def test_a_collector_silent_for_longer_than_the_window_keeps_its_newest_file() -> None:
+    stopped = _collector("rv.stopped")
+    long_ago = NOW - dt.timedelta(days=20)
+    seen = {("rv.stopped", "UPDATES"): long_ago, ("rv.gone", "UPDATES"): long_ago}
+    rows, fresh = check([], [stopped], {"rv.stopped"}, [NOW.date()], NOW, HOUR, seen_before=seen)
+    updates = next(f for f in fresh if f.kind == "UPDATES")
+    assert (updates.latest, updates.silent) == (long_ago, True)
+    assert updates.age_seconds(NOW) == 20 * 86400
+    # a name no longer expected and with no file in the window is not brought back
+    assert {r.collector for r in rows} == {"rv.stopped"}
