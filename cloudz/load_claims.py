@@ -245,6 +245,14 @@ class LoadClaims:
         except gexc.GoogleAPICallError as exc:
             log.warning("could not mark the claim of %s loaded: %s", claim.archive_path, exc)
 
+    def adopt(self, archive_path: str, sha256: str, job_id: str, run_id: str) -> None:
+        """Record a load made before claims existed: a loaded claim naming ``job_id``,
+        create-only (a claim already there, of any path, stands)."""
+        from google.api_core import exceptions as gexc
+
+        with contextlib.suppress(gexc.PreconditionFailed):
+            self._write(archive_path, sha256, job_id, run_id, 0, loaded=True)
+
     def mark_loaded_by(self, archive_path: str, sha256: str, job_id: str) -> None:
         held = self.read(archive_path, sha256)
         if held is not None and held.job_id == job_id:

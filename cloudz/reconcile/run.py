@@ -17,7 +17,7 @@ import httpx
 
 from cloudz import coverage_table, task_metrics
 from cloudz import pipeline_contract as contract
-from cloudz.reconcile import airflow_api, bucket_scan, freshness, recount
+from cloudz.reconcile import adopt, airflow_api, bucket_scan, freshness, recount
 from cloudz.reconcile.findings import REPORT_LIMIT, classify
 from cloudz.settings import Settings
 from cloudz.sources import load_collectors
@@ -173,7 +173,13 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
         for f in sorted(fresh, key=lambda f: (not f.silent, f.collector, f.kind))
         if f.silent or not f.known
     ]
+    to_heal, adopted = adopt.adopt_loaded(
+        gcp_conn_id, client, bucket, settings.table_ref, settings.files_ref, findings.to_heal
+    )
     report = findings.report()
+    report["to_heal"] = len(to_heal)
+    report["adopted"] = adopted[:REPORT_LIMIT]
+    report["adopted_count"] = len(adopted)
     report["flagged_count"] = len(flagged)
     log.info("reconcile of %s..%s: %s", window.first, window.last, report)
     for item in flagged:
@@ -195,7 +201,7 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
         "findings": report,
         "flagged": flagged[:REPORT_LIMIT],  # all of them are in the log and the coverage table
         "live": window.live,
-        "to_heal": findings.to_heal,
+        "to_heal": to_heal,
         "to_recount": to_recount,
     }
 
@@ -244,6 +250,10 @@ def report(
     lines += [
         f"COUNT WRONG {r['archive_path']}, not reloaded: {r['reason']}"
         for r in out["reload_unresolved"]
+    ]
+    lines += [
+        f"ADOPTED {a['archive_path']}: loaded by its own run's job {a['load_job']}"
+        for a in findings.get("adopted", [])
     ]
     lines += [f"AVRO WITHOUT RAW {name}" for name in findings["orphan_avro"]]
     lines += [f"UNVERIFIED (no sha256) {name}" for name in findings["unverified"]]

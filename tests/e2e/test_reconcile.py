@@ -235,3 +235,56 @@ def test_a_silent_collector_and_an_unknown_one_are_flagged(stack: Stack, tmp_pat
         return all(samples.get(key) == value for key, value in expected.items())
 
     _wait_for("the freshness gauges on the metrics endpoint", gauges, timeout=120)
+
+
+def test_a_file_loaded_before_the_catalog_and_claims_is_adopted_not_loaded_again(
+    stack: Stack,
+) -> None:
+    """A file its own run loaded before the files catalog and the load claims existed: no
+    catalog row, no claim. The reconcile finds the run's load job and adopts it (a loaded
+    claim, a catalog row) instead of appending its rows a second time."""
+    archive_path = "route-views.chile/bgpdata/2022.06/UPDATES/updates.20220601.0000.gz"
+    code, reply = upload_cli(stack, SAMPLE, archive_path)
+    assert code == 0 and reply["outcome"] == "OUTCOME_SUCCEEDED", reply
+    sha256 = hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
+    client = bigquery_client(stack.settings)
+    rows = count_file_rows(client, stack.settings, archive_path)
+    assert rows > 0
+    # what a deployment from before the catalog and the claims holds for it (the emulator
+    # takes DML on streamed rows at once; BigQuery would wait for its streaming buffer)
+    from google.cloud import bigquery
+
+    from cloudz.load_claims import claim_name
+
+    storage_client(stack.settings).bucket(stack.settings.bucket).blob(
+        claim_name(stack.settings.table_ref, archive_path, sha256)
+    ).delete()
+    config = bigquery.QueryJobConfig(
+        query_parameters=[bigquery.ScalarQueryParameter("path", "STRING", archive_path)]
+    )
+    client.query(
+        f"DELETE FROM `{stack.settings.files_ref}` "
+        "WHERE month = DATE '2022-06-01' AND archive_path = @path",
+        job_config=config,
+    ).result()
+
+    with contextlib.closing(stack.airflow()) as api:
+        report = reconcile(
+            api,
+            from_day="2022-06-01",
+            to_day="2022-06-01",
+            collectors="route-views.chile",
+            settle_minutes=0,
+        )
+    assert report["adopted_count"] == 1 and report["adopted"][0]["archive_path"] == archive_path
+    assert (report["to_heal"], report["healed"]) == (0, 0), report
+    # the adopted row has no record times (the job does not say): the sample's are of 2016
+    window = TimeWindow.days(dt.date(2016, 8, 11), dt.date(2016, 8, 12))
+    assert count_file_rows(client, stack.settings, archive_path, window) == rows
+    sql = (
+        f"SELECT state, rows, load_job FROM `{stack.settings.files_ref}` "
+        "WHERE month = DATE '2022-06-01' AND archive_path = @path"
+    )
+    (row,) = client.query(sql, job_config=config).result()
+    assert (row["state"], row["rows"]) == ("loaded", rows)
+    assert row["load_job"] == report["adopted"][0]["load_job"]
