@@ -104,20 +104,15 @@ def mrt_reconcile() -> None:
 
     @task(pool=BACKFILL_POOL)
     def convert(chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        from cloudz.batch.convert_chunk import convert_chunk
+        from cloudz.batch import run_range
 
-        ti = get_current_context()["ti"]
-        return convert_chunk(GCP_CONN_ID, _settings().files_ref, ti.run_id, ti.try_number, chunk)
+        return run_range.convert(GCP_CONN_ID, get_current_context(), chunk)
 
     @task(pool=TABLE_WRITES_POOL)
     def load(converted: Any) -> dict[str, Any]:
-        from cloudz.batch.batch_load import load_converted
+        from cloudz.batch import run_range
 
-        settings = _settings()
-        items = [item for chunk in converted for item in chunk]
-        return load_converted(
-            get_current_context(), GCP_CONN_ID, settings.table_ref, settings.files_ref, items
-        )
+        return run_range.load(GCP_CONN_ID, get_current_context(), converted)
 
     @task(pool=TABLE_WRITES_POOL)
     def recount() -> dict[str, Any]:

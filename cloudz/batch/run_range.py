@@ -56,3 +56,21 @@ def plan(gcp_conn_id: str, settings: Settings, start: datetime, end: datetime) -
             source, where, store, catalog, settings.files_ref, collectors, start, end
         )
     return {"summary": planned.summary(), "chunks": chunked(planned.to_convert)}
+
+
+def convert(gcp_conn_id: str, context: Any, chunk: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One mapped conversion task (``convert``) of a mirror, backfill or reconcile run."""
+    from cloudz.batch.convert_chunk import convert_chunk
+
+    ti = context["ti"]
+    files_ref = Settings.from_env().files_ref
+    return convert_chunk(gcp_conn_id, files_ref, ti.run_id, ti.try_number, chunk)
+
+
+def load(gcp_conn_id: str, context: Any, converted: Any) -> dict[str, Any]:
+    """The run's load task (``load``): every converted chunk in as few load jobs as allowed."""
+    from cloudz.batch.batch_load import load_converted
+
+    settings = Settings.from_env()
+    items = [item for chunk in converted for item in chunk]
+    return load_converted(context, gcp_conn_id, settings.table_ref, settings.files_ref, items)
