@@ -83,6 +83,18 @@ class Settings:
     bigquery_grpc_port: int = 9060
     #: LocalExecutor task slots; 0: four per core (``cloudz.stack.airflow_env.parallelism``)
     airflow_parallelism: int = 0
+    #: ``local`` (Airflow's LocalExecutor) or ``celery`` (a broker and ``celery_workers``)
+    executor: str = "local"
+    #: the stack's Valkey (Redis protocol) broker for the CeleryExecutor, loopback only
+    broker_port: int = 6390
+    #: one Celery worker per ``;``-separated entry, each a comma list of the queues it serves:
+    #: the second also takes RIB conversions, so a RIB burst holds at most its slots
+    celery_workers: str = "default;default,ribs"
+    #: task slots of each Celery worker; 0: the executor's slots shared out among the workers
+    celery_concurrency: int = 0
+    #: the queue of the per-file DAG's conversion of a RIB (``include/airflow_config``'s
+    #: cluster policy); empty: RIBs share the default queue
+    rib_queue: str = "ribs"
     #: the Airflow pool of loads into the routes table, and its slots
     table_writes_pool: str = "routes_table_writes"
     table_writes_slots: int = 16

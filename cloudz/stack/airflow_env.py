@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import fcntl
 import json
 import os
 import secrets
@@ -17,7 +18,7 @@ import tempfile
 from pathlib import Path
 
 from cloudz.settings import PROJECT_ROOT, Settings
-from cloudz.stack import postgres
+from cloudz.stack import celery, postgres
 from cloudz.stack.layout import Layout
 
 SECRETS_FILE = "cloudz-secrets.json"
@@ -55,14 +56,24 @@ def _write_if_changed(path: Path, content: str) -> None:
 def stack_secrets(airflow_home: Path) -> dict[str, str]:
     """JWT secret, API secret key and Fernet key, generated on first use and then kept."""
     path = airflow_home / SECRETS_FILE
+    generated = {
+        "jwt_secret": secrets.token_urlsafe(48),
+        "api_secret_key": secrets.token_urlsafe(48),
+        "fernet_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
+        "broker_password": secrets.token_hex(24),
+    }
     if not path.exists():
-        generated = {
-            "jwt_secret": secrets.token_urlsafe(48),
-            "api_secret_key": secrets.token_urlsafe(48),
-            "fernet_key": base64.urlsafe_b64encode(secrets.token_bytes(32)).decode(),
-        }
         _write_once(path, json.dumps(generated, indent=2) + "\n")
     loaded: dict[str, str] = json.loads(path.read_text())
+    if generated.keys() - loaded.keys():
+        # a state dir from before a secret existed: add it, keep the others (one writer at once)
+        with (airflow_home / f".{SECRETS_FILE}.lock").open("w") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            loaded = json.loads(path.read_text())
+            missing = {k: v for k, v in generated.items() if k not in loaded}
+            if missing:
+                _write_if_changed(path, json.dumps({**loaded, **missing}, indent=2) + "\n")
+                loaded.update(missing)
     return loaded
 
 
@@ -99,7 +110,7 @@ def python_path(extra: str | None = None, *, airflow: bool = False) -> str:
 
 
 def parallelism(settings: Settings) -> int:
-    """Task slots of the LocalExecutor: ``airflow_parallelism``, or 4 per core.
+    """Task slots of the executor: ``airflow_parallelism``, or 4 per core.
 
     A per-file task spends most of its time waiting on the object store and BigQuery (a load
     job is a few seconds of waiting), so a core carries about four of them; past that, task
@@ -184,6 +195,14 @@ def airflow_env(settings: Settings, dags_folder: Path | None = None) -> dict[str
             "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True",
             "AIRFLOW__METRICS__LEGACY_NAMES_ON": "False",
             "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(gcp_conn, separators=(",", ":")),
+            # a task whose process died (a killed worker) is retried after this, not 300 s
+            "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(
+                celery.TASK_HEARTBEAT_TIMEOUT
+            ),
         }
     )
+    if celery.uses_celery(settings):
+        env.update(celery.airflow_celery_env(settings, keys["broker_password"]))
+        # workers on one machine are told apart by name (docs/stack.md "Celery")
+        env["AIRFLOW__CORE__HOSTNAME_CALLABLE"] = "cloudz.stack.celery.worker_hostname"
     return env

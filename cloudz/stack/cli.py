@@ -109,6 +109,23 @@ _dags_option = click.option(
     default=None,
     help="Airflow's DAGs folder (default: <repo>/dags).",
 )
+
+
+def _pick_executor(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    if value:  # every process of the stack reads it from the environment (Settings)
+        os.environ["CLOUDZ_EXECUTOR"] = value
+    return value
+
+
+_executor_option = click.option(
+    "--executor",
+    type=click.Choice(["local", "celery"]),
+    default=None,
+    expose_value=False,
+    callback=_pick_executor,
+    help="Airflow's executor (default: CLOUDZ_EXECUTOR, else local); celery adds a Valkey "
+    "broker and the CLOUDZ_CELERY_WORKERS workers.",
+)
 _timeout_option = click.option(
     "--timeout",
     type=float,
@@ -121,6 +138,7 @@ _timeout_option = click.option(
 @main.command()
 @_without_option
 @_dags_option
+@_executor_option
 @_timeout_option
 def run(without: tuple[str, ...], dags_folder: Path | None, timeout: float) -> None:
     """Start the stack in the foreground; Ctrl-C stops everything."""
@@ -145,6 +163,7 @@ def run(without: tuple[str, ...], dags_folder: Path | None, timeout: float) -> N
 @main.command()
 @_without_option
 @_dags_option
+@_executor_option
 @_timeout_option
 def up(without: tuple[str, ...], dags_folder: Path | None, timeout: float) -> None:
     """Start the stack in the background and wait until it is ready."""

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from cloudz.settings import Settings
-from cloudz.stack import airflow_env, bigquery_emulator, postgres, readiness
+from cloudz.stack import airflow_env, bigquery_emulator, celery, postgres, readiness
 from cloudz.stack.layout import Layout
 
 #: component groups in start order; the stop order is the reverse
-GROUPS = ("postgres", "gcs", "bigquery", "metrics", "airflow", "receiver")
+#: (the broker and workers are there only with ``executor=celery``)
+GROUPS = ("postgres", "gcs", "bigquery", "metrics", "broker", "airflow", "workers", "receiver")
 AIRFLOW_PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
 
 
@@ -70,6 +71,14 @@ def probe(settings: Settings, name: str) -> Callable[[], bool]:
             "triggerer": "triggerer",
         }[name.removeprefix("airflow-")]
         return lambda: readiness.airflow_part_healthy(settings, part)
+    if name == "broker":
+        password = _broker_password(settings)
+        return lambda: celery.broker_ready(settings, password)
+    if name.startswith("celery-"):
+        wanted = name.removeprefix("celery-")
+        password = _broker_password(settings)
+        worker = next(w for w in _celery_workers(settings) if w.name == wanted)
+        return lambda: celery.worker_ready(settings, password, worker)
     if name.startswith("receiver-"):
         replica = int(name.removeprefix("receiver-"))
         return lambda: readiness.receiver_ready(settings, replica)
@@ -177,6 +186,45 @@ def _airflow(settings: Settings, dags_folder: Path | None) -> list[ProcessSpec]:
     ]
 
 
+def _broker_password(settings: Settings) -> str:
+    return airflow_env.stack_secrets(Layout.of(settings).airflow_home)["broker_password"]
+
+
+def _celery_workers(settings: Settings) -> list[celery.Worker]:
+    return celery.workers(settings, airflow_env.parallelism(settings))
+
+
+def _broker(settings: Settings) -> ProcessSpec:
+    config = celery.write_broker_config(settings, _broker_password(settings))
+    return ProcessSpec(
+        name="broker",
+        group="broker",
+        command=[str(celery.broker_binary()), str(config)],
+        env=dict(os.environ),
+        ready=probe(settings, "broker"),
+        ports=(settings.broker_port,),
+        cwd=celery.broker_dir(settings),
+    )
+
+
+def _workers(settings: Settings, dags_folder: Path | None) -> list[ProcessSpec]:
+    env = {**os.environ, **airflow_env.airflow_env(settings, dags_folder)}
+    return [
+        ProcessSpec(
+            name=f"celery-{worker.name}",
+            group="workers",
+            command=celery.worker_command(airflow_bin(), worker),
+            env={**env, celery.WORKER_NAME_VAR: worker.name},
+            ready=probe(settings, f"celery-{worker.name}"),
+            cwd=Layout.of(settings).airflow_home,
+            # a warm stop lets running tasks finish; past this the supervisor kills it and
+            # the scheduler retries what it ran (no heartbeat)
+            stop_timeout=30.0,
+        )
+        for worker in _celery_workers(settings)
+    ]
+
+
 def receiver_env(settings: Settings) -> dict[str, str]:
     env = {**os.environ, **settings.to_env(), **airflow_env.emulator_env(settings)}
     env["PYTHONPATH"] = airflow_env.python_path(os.environ.get("PYTHONPATH"))
@@ -218,8 +266,13 @@ def build_specs(
         specs.append(_bigquery(settings))
     if "metrics" in selected:
         specs.append(_statsd_bridge(settings))
+    with_celery = celery.uses_celery(settings)
+    if "broker" in selected and with_celery:
+        specs.append(_broker(settings))
     if "airflow" in selected:
         specs.extend(_airflow(settings, dags_folder))
+    if "workers" in selected and with_celery:
+        specs.extend(_workers(settings, dags_folder))
     if "receiver" in selected:
         specs.extend(_receivers(settings))
     return specs
@@ -236,6 +289,8 @@ def all_ports(settings: Settings, groups: Iterable[str]) -> dict[int, str]:
         ports[settings.bigquery_grpc_port] = "bigquery (gRPC)"
     if "metrics" in selected:
         ports[settings.statsd_metrics_port] = "statsd-bridge metrics"
+    if "broker" in selected and celery.uses_celery(settings):
+        ports[settings.broker_port] = "broker"
     if "airflow" in selected:
         ports[settings.airflow_port] = "airflow-api-server"
     if "receiver" in selected:

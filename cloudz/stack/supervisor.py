@@ -424,7 +424,7 @@ class Supervisor:
         specs = processes.build_specs(settings, self.groups, self.dags_folder)
         self.children = [Child(spec) for spec in specs]
         # the servers that depend on nothing start together
-        independent = ("postgres", "gcs", "bigquery", "metrics")
+        independent = ("postgres", "gcs", "bigquery", "metrics", "broker")
         first = [c for c in self.children if c.spec.group in independent]
         for child in first:
             self._launch(child)
@@ -436,6 +436,11 @@ class Supervisor:
         for child in airflow:
             self._launch(child)
         self._wait_ready(airflow)
+        # Celery workers run tasks through the api-server's execution API
+        workers = [c for c in self.children if c.spec.group == "workers"]
+        for child in workers:
+            self._launch(child)
+        self._wait_ready(workers)
         receivers = [c for c in self.children if c.spec.group == "receiver"]
         if receivers:
             self._step("receiver-secrets", lambda: ensure_receiver_secrets(settings))

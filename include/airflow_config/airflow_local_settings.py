@@ -10,10 +10,13 @@ which under a burst of 60 files is most of the machine. Copy-on-write keeps it o
 from __future__ import annotations
 
 import logging
+import os
 import sys
+from typing import Any
 
-#: Airflow copies a local settings module's public names into ``airflow.settings``: none here
-__all__: list[str] = []
+#: what Airflow takes from this module: the cluster policy below (nothing else is copied
+#: into ``airflow.settings``)
+__all__ = ["task_instance_mutation_hook"]
 
 #: the ``airflow`` sub-commands whose processes fork task processes
 _FORKS_TASKS = frozenset({"scheduler", "celery"})
@@ -25,3 +28,31 @@ if len(sys.argv) > 1 and sys.argv[1] in _FORKS_TASKS:
         logging.getLogger(__name__).warning("cloudz is not importable: nothing preloaded")
     else:
         preload()
+
+
+def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None:
+    """Cluster policy: the per-file DAG's conversion of a RIB goes to the RIB queue.
+
+    Every two hours ~60 RIBs of minutes of CPU each arrive at once; on a queue of their own,
+    served by the workers sized for them, they cannot take the slots the update files of the
+    next 15 minutes need (docs/deploy.md "Queues"). A queue is a property of a task, not of
+    a run, so this is the one place that can look at the run's file. Airflow calls it while
+    it creates or refreshes task instances; it reads only the run already in hand and never
+    fails the scheduler: anything unexpected leaves the task's own queue.
+    """
+    queue = os.environ.get("CLOUDZ_RIB_QUEUE", "ribs")
+    if not queue or dag_run is None:
+        return
+    try:
+        from cloudz import archive_path, pipeline_contract
+
+        if (task_instance.dag_id, task_instance.task_id) != (
+            pipeline_contract.DAG_ID,
+            pipeline_contract.TASK_CONVERT,
+        ):
+            return
+        path = (dag_run.conf or {}).get("archive_path")
+        if isinstance(path, str) and archive_path.parse(path).kind == "RIBS":
+            task_instance.queue = queue
+    except Exception:  # a bad path fails the run's own check, not the scheduler
+        return
