@@ -33,7 +33,8 @@ backfill-demo: setup
 	$(BIN)/cloudz-stack up
 	scripts/backfill-demo
 
-## the whole test suite (unit, DAG, stack, end-to-end, then the >=1M-row differential tests); .ci/run calls this
+## the whole test suite (unit, DAG, stack, end-to-end, the >=1M-row differential tests, then the
+## CeleryExecutor on a stack of its own); .ci/run calls this
 test: setup
 	scripts/ensure-bgpdump
 	scripts/ensure-chromium
@@ -42,6 +43,7 @@ test: setup
 	$(BIN)/mypy
 	$(BIN)/pytest
 	$(BIN)/pytest -m big tests/big
+	$(BIN)/pytest -m celery tests/e2e/test_celery_workers.py
 
 up: setup
 	$(BIN)/cloudz-stack up

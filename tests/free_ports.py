@@ -66,7 +66,9 @@ def stack_ports_env(state_dir: Path) -> dict[str, str]:
     """A stack of its own: its state dir, a free port for every component, and the
     emulator variables the Google clients follow (the e2e tests' and the benches' stacks)."""
     # runs=2: receiver replica i serves metrics on metrics + i
-    pg, gcs, bq, bq_grpc, airflow, receiver, metrics, statsd, statsd_metrics = free_ports(9, runs=2)
+    pg, gcs, bq, bq_grpc, airflow, receiver, metrics, statsd, statsd_metrics, broker = free_ports(
+        10, runs=2
+    )
     return {
         "CLOUDZ_STATE_DIR": str(state_dir),
         "CLOUDZ_POSTGRES_PORT": str(pg),
@@ -78,6 +80,7 @@ def stack_ports_env(state_dir: Path) -> dict[str, str]:
         "CLOUDZ_RECEIVER_METRICS_PORT": str(metrics),
         "CLOUDZ_STATSD_PORT": str(statsd),
         "CLOUDZ_STATSD_METRICS_PORT": str(statsd_metrics),
+        "CLOUDZ_BROKER_PORT": str(broker),
         "STORAGE_EMULATOR_HOST": f"http://127.0.0.1:{gcs}",
         "BIGQUERY_EMULATOR_HOST": f"http://127.0.0.1:{bq}",
     }

@@ -7,6 +7,7 @@ the project's own ``cloudz-stack``.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -142,15 +143,17 @@ def upload_cli(
         )
 
 
-@pytest.fixture(scope="session")
-def stack() -> Iterator[Stack]:
+@contextlib.contextmanager
+def started_stack(**settings: str) -> Iterator[Stack]:
+    """A stack of its own (free ports, a temp state dir) with ``CLOUDZ_<NAME>`` settings on
+    top of the tests' ones; stopped, and its state removed, at the end."""
     # not tmp_path: pytest's temp root is 0700, and PostgreSQL (run as nobody when the tests
     # run as root) must be able to reach its data directory
     state_dir = Path(tempfile.mkdtemp(prefix="cloudz-e2e-"))
     state_dir.chmod(0o755)
     env = _stack_env(state_dir)
-    settings = Settings.from_env(env)
-    s = Stack(settings=settings, env=env)
+    env.update({f"CLOUDZ_{name.upper()}": value for name, value in settings.items()})
+    s = Stack(settings=Settings.from_env(env), env=env)
     up = s.run(str(BIN / "cloudz-stack"), "up", timeout=900)
     if up.returncode != 0:
         s.run(str(BIN / "cloudz-stack"), "down", timeout=120)
@@ -171,3 +174,10 @@ def stack() -> Iterator[Stack]:
         print(down.stdout, down.stderr)
         if down.returncode == 0:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def stack() -> Iterator[Stack]:
+    """The session's stack, with the default (Local) executor."""
+    with started_stack() as s:
+        yield s
