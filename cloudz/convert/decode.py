@@ -119,7 +119,7 @@ def _read_nlri(
         try:
             p += nlri.unpack(af, saf, add_path=1 if add_path else 0)
         except mrt_base.MrtFormatError as e:
-            too_long = "Invalid prefix length" in str(e)
+            too_long = "Invalid prefix length" in str(getattr(e, "msg", e))
             return out, REPAIR_PREFIX_LENGTH if too_long else REPAIR_NLRI_TRUNCATED
         out.append(nlri.data)
     return out, None
