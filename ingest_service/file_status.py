@@ -108,6 +108,9 @@ def apply_run(status: pb.FileStatus, run: RunSnapshot, run_url: str) -> None:
     conv.records = int(report.get("records", 0))
     conv.parse_errors = int(report.get("parse_errors", 0))
     conv.avro_uri = str(report.get("avro_uri", ""))
+    conv.masked_prefixes = int(report.get("masked_prefixes", 0))
+    conv.repairs.update({str(k): int(v) for k, v in (report.get("repairs") or {}).items()})
+    conv.drops.update({str(k): int(v) for k, v in (report.get("drops") or {}).items()})
     damage = report.get("damage")
     if damage:
         conv.damage.offset = int(damage.get("offset", 0))

@@ -175,6 +175,18 @@ _STAGE_WORDS = {
 }
 
 
+def repair_summary(conv: pb.ConversionStage) -> str:
+    """One line of what conversion repaired or dropped inside records, by reason."""
+
+    def by_reason(counts: Any) -> str:
+        return ", ".join(f"{k} {v}" for k, v in sorted(counts.items())) or "none"
+
+    return (
+        f"{conv.masked_prefixes} prefixes with host bits masked; records repaired: "
+        f"{by_reason(conv.repairs)}; dropped: {by_reason(conv.drops)}"
+    )
+
+
 def human_summary(status: pb.FileStatus) -> str:
     """A few lines an operator reads at a glance."""
     archive = pb.ArchiveResult.Name(status.archive.result).removeprefix("ARCHIVE_RESULT_")
@@ -190,6 +202,8 @@ def human_summary(status: pb.FileStatus) -> str:
             f"  conversion  {_STAGE_WORDS[conv.state]}  {conv.rows} rows from {conv.records} "
             f"records, {conv.parse_errors} parse errors"
         )
+        if conv.masked_prefixes or conv.repairs or conv.drops:
+            lines.append(f"              {repair_summary(conv)}")
         if conv.HasField("damage"):
             lines.append(
                 f"              damage at byte {conv.damage.offset}: {conv.damage.reason} "

@@ -10,11 +10,15 @@
  *
  * The C decoder is strict: it accepts a record only when the mrtparse-based
  * Python row builder (the reference) would decode it to the same rows. Anything
- * unusual (malformed lengths, host bits set, duplicate NLRI that make mrtparse
- * guess ADD-PATH, duplicate attributes, rare types...) rolls back what the
+ * unusual (malformed lengths, duplicate NLRI that make mrtparse guess ADD-PATH,
+ * duplicate attributes, rare types...) rolls back what the
  * record wrote and is handed back to Python ("fallback"), which runs the
  * reference builder for that one record and appends its rows (encoded by
  * fastavro) to the same block. Damage is also left to Python's framing code.
+ *
+ * Prefixes with host bits set ("11.13.0.0/13") are stored with the bits cleared
+ * (RFC 4271 4.3: trailing bits are irrelevant), as decode.py does, and counted
+ * (masked_prefixes).
  *
  * Zero-filled records (an empty body, or nothing but zeros) stop the framing as
  * damage, like an unknown type; the Converter also counts records in a row that
@@ -183,11 +187,21 @@ static int pfx_cmp(const void *a, const void *b) {
     return memcmp(a, b, 17);
 }
 
-/* NLRI list as mrtparse 2.2.0 reads it, strictly: FALLBACK on anything it would treat
- * differently (overrun, length over the maximum, host bits set, or -- without ADD-PATH --
- * a duplicate prefix, which makes mrtparse retry the list as ADD-PATH). */
+/* clears the bits of addr past plen in its last prefix byte; 1 if any was set */
+static int mask_host_bits(uint8_t *addr, int plen) {
+    if (!(plen & 7)) return 0;
+    size_t last = (size_t)(plen - 1) / 8;
+    uint8_t host = (uint8_t)(0xFF >> (plen & 7));
+    if (!(addr[last] & host)) return 0;
+    addr[last] &= (uint8_t)~host;
+    return 1;
+}
+
+/* NLRI list as decode.py reads it: host bits cleared and counted into *masked; FALLBACK on
+ * anything it treats differently (overrun, length over the maximum, or -- without ADD-PATH --
+ * a duplicate prefix, which makes it retry the list as ADD-PATH, then keep what reads). */
 static int parse_nlri(PfxVec *pv, Pfx **sortbuf, size_t *sortcap, const uint8_t *p, size_t len,
-                      int afi, int addpath) {
+                      int afi, int addpath, int64_t *masked) {
     size_t pos = 0;
     int maxlen = afi == 1 ? 32 : 128;
     pv->n = 0;
@@ -204,12 +218,12 @@ static int parse_nlri(PfxVec *pv, Pfx **sortbuf, size_t *sortcap, const uint8_t 
         if (plen > maxlen) return FALLBACK;
         size_t nb = (size_t)(plen + 7) / 8;
         if (len - pos < nb) return FALLBACK;
-        if ((plen & 7) && (p[pos + nb - 1] & (uint8_t)(0xFF >> (plen & 7)))) return FALLBACK;
         int r = pfx_push(pv, &x);
         if (r) return r;
         memset(x, 0, sizeof *x);
         x->plen = (uint8_t)plen;
         memcpy(x->addr, p + pos, nb);
+        *masked += mask_host_bits(x->addr, plen);
         x->has_path_id = (uint8_t)addpath;
         x->path_id = path_id;
         pos += nb;
@@ -666,6 +680,7 @@ typedef struct {
     int stopped;
     /* counters */
     int64_t records, rows, parse_errors;
+    int64_t masked; /* prefixes whose host bits were cleared */
     /* records in a row that gave no rows (a fallback's rows arrive by add_rows), from where */
     int64_t rowless;
     uint64_t rowless_from, max_rowless;
@@ -1024,11 +1039,7 @@ static int do_td2_rib(Conv *c, uint32_t ts, int st, const uint8_t *p, size_t len
     memset(&x, 0, sizeof x);
     x.plen = (uint8_t)plen;
     memcpy(x.addr, p + pos, nb);
-    if (plen & 7) {
-        uint8_t host = x.addr[nb - 1] & (uint8_t)(0xFF >> (plen & 7));
-        if (host && !generic) return FALLBACK; /* mrtparse rejects it; decode.py retries */
-        x.addr[nb - 1] &= (uint8_t)~(0xFF >> (plen & 7)); /* RIB_GENERIC: decode.py masks */
-    }
+    c->masked += mask_host_bits(x.addr, plen);
     pos += nb;
     char prefix[64];
     int prefix_len = fmt_prefix(prefix, &x, afi);
@@ -1068,7 +1079,7 @@ static int do_td2_rib(Conv *c, uint32_t ts, int st, const uint8_t *p, size_t len
         pos += alen;
         if (c->attrs.mp_nlri) { /* a full MP_REACH: mrtparse decodes (and checks) its NLRI */
             rr = parse_nlri(&c->pfx, &c->sortbuf, &c->sortcap, c->attrs.mp_nlri,
-                            c->attrs.mp_nlri_len, afi, addpath);
+                            c->attrs.mp_nlri_len, afi, addpath, &c->masked);
             if (rr) return rr;
         }
         if (encode_attrs(c, &c->attrs, 0, 4)) return PYERR;
@@ -1092,7 +1103,19 @@ static int do_td1(Conv *c, uint32_t ts, int st, const uint8_t *p, size_t len, in
     if (len < fixed) return FALLBACK;
     size_t pos = 4;
     char prefix[64];
-    int n = fmt_addr(prefix, p + pos, st);
+    uint8_t addr[16];
+    memcpy(addr, p + pos, alen_);
+    int plen = p[pos + alen_];
+    if ((size_t)plen <= alen_ * 8) { /* the whole address is stored: clear every host bit */
+        int changed = mask_host_bits(addr, plen);
+        size_t whole = (size_t)(plen + 7) / 8;
+        for (size_t i = whole; i < alen_; i++) {
+            changed |= addr[i] != 0;
+            addr[i] = 0;
+        }
+        c->masked += changed;
+    }
+    int n = fmt_addr(prefix, addr, st);
     if (n < 0) return FALLBACK;
     pos += alen_;
     prefix[n++] = '/';
@@ -1255,11 +1278,12 @@ static int do_bgp4mp(Conv *c, uint32_t ts, int t, int st, const uint8_t *raw, si
     /* withdrawals: IPv4, then MP_UNREACH */
     r.entry = "W";
     r.entry_len = 1;
-    if ((rr = parse_nlri(&c->pfx, &c->sortbuf, &c->sortcap, wd, wlen, 1, addpath))) return rr;
+    if ((rr = parse_nlri(&c->pfx, &c->sortbuf, &c->sortcap, wd, wlen, 1, addpath, &c->masked)))
+        return rr;
     if ((rr = emit_pfx_list(c, &r, 1))) return rr;
     if (a->has_mp_unreach) {
         if ((rr = parse_nlri(&c->pfx, &c->sortbuf, &c->sortcap, a->mpu_nlri, a->mpu_nlri_len,
-                             a->mpu_afi, addpath)))
+                             a->mpu_afi, addpath, &c->masked)))
             return rr;
         if ((rr = emit_pfx_list(c, &r, a->mpu_afi))) return rr;
     }
@@ -1268,13 +1292,14 @@ static int do_bgp4mp(Conv *c, uint32_t ts, int t, int st, const uint8_t *raw, si
     r.entry = "A";
     r.ae = &c->ae;
     r.nh_which = 0;
-    if ((rr = parse_nlri(&c->pfx, &c->sortbuf, &c->sortcap, nlri, nlri_len, 1, addpath)))
+    if ((rr = parse_nlri(&c->pfx, &c->sortbuf, &c->sortcap, nlri, nlri_len, 1, addpath,
+                         &c->masked)))
         return rr;
     if ((rr = emit_pfx_list(c, &r, 1))) return rr;
     if (a->has_mp_reach) {
         r.nh_which = 1;
         if ((rr = parse_nlri(&c->pfx, &c->sortbuf, &c->sortcap, a->mp_nlri, a->mp_nlri_len,
-                             a->mp_afi, addpath)))
+                             a->mp_afi, addpath, &c->masked)))
             return rr;
         if ((rr = emit_pfx_list(c, &r, a->mp_afi))) return rr;
     }
@@ -1286,7 +1311,7 @@ static int do_record(Conv *c, const uint8_t *raw, size_t rawlen, int64_t index) 
     uint32_t ts = rd32(raw);
     int t = (int)rd16(raw + 4), st = (int)rd16(raw + 6);
     size_t out_len = c->out.len;
-    int64_t rows = c->rows, block_rows = c->block_rows;
+    int64_t rows = c->rows, block_rows = c->block_rows, masked = c->masked;
     int64_t ts_min = c->ts_min, ts_max = c->ts_max;
     int have_ts = c->have_ts;
     int r;
@@ -1302,6 +1327,7 @@ static int do_record(Conv *c, const uint8_t *raw, size_t rawlen, int64_t index) 
         c->out.len = out_len;
         c->rows = rows;
         c->block_rows = block_rows;
+        c->masked = masked;
         c->ts_min = ts_min;
         c->ts_max = ts_max;
         c->have_ts = have_ts;
@@ -1559,6 +1585,9 @@ static PyObject *conv_get_records(Conv *c, void *Py_UNUSED(x)) {
 static PyObject *conv_get_parse_errors(Conv *c, void *Py_UNUSED(x)) {
     return PyLong_FromLongLong(c->parse_errors);
 }
+static PyObject *conv_get_masked(Conv *c, void *Py_UNUSED(x)) {
+    return PyLong_FromLongLong(c->masked);
+}
 static PyObject *conv_get_time_range(Conv *c, void *Py_UNUSED(x)) {
     if (!c->have_ts) Py_RETURN_NONE;
     return Py_BuildValue("(LL)", (long long)c->ts_min, (long long)c->ts_max);
@@ -1595,6 +1624,8 @@ static PyGetSetDef conv_getset[] = {
     {"rows", (getter)conv_get_rows, NULL, "rows written", NULL},
     {"records", (getter)conv_get_records, NULL, "whole records read", NULL},
     {"parse_errors", (getter)conv_get_parse_errors, NULL, "records not decoded", NULL},
+    {"masked_prefixes", (getter)conv_get_masked, NULL,
+     "prefixes it read with host bits set, and stored with them cleared", NULL},
     {"block_rows", (getter)conv_get_block_rows, NULL, "rows in the current block", NULL},
     {"rowless", (getter)conv_get_rowless, NULL,
      "(records in a row without rows, stream offset of the first of them)", NULL},

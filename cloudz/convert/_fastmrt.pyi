@@ -16,6 +16,7 @@ class Converter:
     rows: int
     records: int
     parse_errors: int
+    masked_prefixes: int
     block_rows: int
     time_range: tuple[int, int] | None
     rowless: tuple[int, int]

@@ -161,6 +161,10 @@ def parse_attributes(attrs: list[dict[str, Any]], two_byte_as: bool) -> RouteAtt
     as4_aggregator: tuple[int, str] | None = None
     for attr in attrs:
         code = _code(attr["type"])
+        if "undecodable" in attr:  # its value did not decode (decode.py): kept raw, not lost
+            raw = {"type": code, "flags": int(attr["flag"]), "value": attr["raw_value"]}
+            ra.other_attributes.append(raw)
+            continue
         value: Any = attr.get("value")
         if code == ATTR_ORIGIN:
             origin = _code(value)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import logging
+from collections import Counter
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -26,6 +27,8 @@ class _Tally:
     records: int = 0
     parse_errors: int = 0
     time_range: tuple[int, int] | None = None
+    drops: Counter[str] = field(default_factory=Counter)
+    builder: RowBuilder = field(default_factory=RowBuilder)
 
 
 def iter_rows(
@@ -42,7 +45,7 @@ def iter_rows(
 
     Raises :class:`~cloudz.convert.limits.LimitExceeded` past one of ``limits``.
     """
-    builder = RowBuilder()
+    builder = tally.builder
     per_file = {"collector": collector, "source_path": source_path, "source_sha256": source_sha256}
     rowless, rowless_from = 0, 0  # records in a row without rows, and where they start
     with DecompressedStream(src, limits) as stream:
@@ -50,8 +53,9 @@ def iter_rows(
             tally.records += 1
             try:
                 rows = builder.rows(record)
-            except RecordDecodeError:
+            except RecordDecodeError as e:
                 tally.parse_errors += 1
+                tally.drops[e.reason] += 1
                 rows = []
             if not rows:
                 if not rowless:
@@ -127,4 +131,7 @@ def convert_file(
         parse_errors=tally.parse_errors,
         damage=damage[0] if damage else None,
         time_range=tally.time_range,
+        masked_prefixes=tally.builder.notes.masked_prefixes,
+        repairs=dict(tally.builder.notes.repairs),
+        drops=dict(tally.drops),
     )

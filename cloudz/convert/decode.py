@@ -1,18 +1,22 @@
 """Decode one whole MRT record (bytes) into mrtparse's dict form.
 
 mrtparse's ``Reader`` only reads files, so each record framed by :mod:`cloudz.convert.framing`
-is handed to it through a ``BytesIO``. Two gaps of mrtparse 2.2.0 are covered here:
+is handed to it through a ``BytesIO``. Gaps of mrtparse 2.2.0 are covered here:
 
-* a prefix with host bits set ("10.0.0.1/8") makes mrtparse reject the whole record; the record
-  is decoded again with a prefix reader that clears the host bits, so its routes are kept
-  (stored in network form, "10.0.0.0/8");
+* a prefix with host bits set ("11.13.0.0/13") makes mrtparse reject it; RFC 4271 §4.3 says
+  trailing bits are irrelevant, so every prefix is read with the host bits cleared ("11.8.0.0/13",
+  as a current ``bgpdump -m`` prints it) and counted in :class:`RecordNotes`;
+* mrtparse reads a list of prefixes past the end of its field and drops the whole record on a
+  truncated last prefix; :func:`_val_nlri` reads each field within its length and keeps the
+  complete prefixes before a bad one (noted as a repair);
 * BGP4MP_ENTRY (OpenBGPD's RIB dumps) is not decoded at all; :func:`decode_bgp4mp_entry` reads
   its fixed fields and lets mrtparse decode the path attributes;
 * RIB_GENERIC(_ADDPATH) is misread (a 3-byte AFI); :func:`decode_rib_generic` reads it;
 * mrtparse keeps no attribute's bytes and trusts its own parse position over the attribute
   length; :func:`_unpack_attr_framed` (installed on ``BgpAttr`` once, at import) ends every
   attribute where its length says (RFC 4271 §4.3) and keeps its flags and payload as
-  ``raw_value`` for the ``other_attributes`` column.
+  ``raw_value`` for the ``other_attributes`` column. An attribute whose value does not decode
+  but whose length frames it is kept raw (``undecodable``), so the record's routes are kept.
 """
 
 from __future__ import annotations
@@ -21,8 +25,10 @@ import io
 import ipaddress
 import socket
 import struct
+from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import mrtparse
@@ -36,12 +42,46 @@ RIB_GENERIC_ADDPATH: Final = 12
 EXTENDED_LENGTH: Final = 0x10
 
 
+# why a record was dropped whole (ConversionReport.drops) or kept in part (.repairs)
+DROP_MALFORMED: Final = "malformed_record"
+DROP_ATTRIBUTE_OVERRUN: Final = "attribute_overrun"
+DROP_NO_PEER_INDEX: Final = "rib_entry_without_peer"
+DROP_UNSUPPORTED: Final = "unsupported_subtype"
+REPAIR_NLRI_TRUNCATED: Final = "nlri_truncated"
+REPAIR_PREFIX_LENGTH: Final = "prefix_length_invalid"
+REPAIR_ATTRIBUTE: Final = "attribute_undecodable"
+
+
 class RecordDecodeError(Exception):
-    """A whole record that mrtparse (or our BGP4MP_ENTRY reader) could not decode."""
+    """A whole record that mrtparse (or our BGP4MP_ENTRY reader) could not decode.
+
+    ``reason`` is one of the ``DROP_*`` keys the conversion report counts drops by.
+    """
+
+    def __init__(self, message: str, reason: str = DROP_MALFORMED) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+@dataclass
+class RecordNotes:
+    """What decoding one record had to repair: the report sums these over the file."""
+
+    masked_prefixes: int = 0
+    repairs: Counter[str] = field(default_factory=Counter)
+
+
+_notes = RecordNotes()
+"""The notes of the record being decoded (mrtparse's decoder state is module-global already)."""
+
+
+def _host_mask(last: int, plen: int) -> int:
+    """``last`` (the prefix's last byte) without the bits past ``plen``."""
+    return last & (0xFF << (8 - plen % 8)) & 0xFF if plen % 8 else last
 
 
 def _lenient_val_addr(self: Any, af: int, plen: int = -1) -> str:
-    """mrtparse's ``val_addr`` without the host-bit check: clears host bits instead."""
+    """mrtparse's ``val_addr`` that clears host bits (RFC 4271 §4.3) and counts them."""
     if af == 1:
         plen_max, family = 32, socket.AF_INET
     elif af == 2:
@@ -55,11 +95,70 @@ def _lenient_val_addr(self: Any, af: int, plen: int = -1) -> str:
     n = (plen + 7) // 8
     self.chk_buf(n)
     buf = bytearray(self.buf[self.p : self.p + n])
-    if plen % 8:
-        buf[-1] &= (0xFF << (8 - plen % 8)) & 0xFF
+    if n and buf[-1] != _host_mask(buf[-1], plen):
+        buf[-1] = _host_mask(buf[-1], plen)
+        _notes.masked_prefixes += 1
     self.p += n
     return socket.inet_ntop(family, bytes(buf) + b"\x00" * (plen_max // 8 - n))
 
+
+mrt_base.Base.val_addr = _lenient_val_addr
+
+_L3VPN_SAFIS: Final = (128, 129)
+_MRTPARSE_VAL_NLRI: Final = mrt_base.Base.val_nlri
+
+
+def _read_nlri(
+    buf: bytes, start: int, end: int, af: int, saf: int, add_path: bool
+) -> tuple[list[dict[str, Any]], str | None]:
+    """The prefixes of ``buf[start:end]``, and why the rest was left unread (None: all read)."""
+    out: list[dict[str, Any]] = []
+    p = start
+    while p < end:
+        nlri = mrtparse.Nlri(buf[p:end])  # a prefix never runs past its own field
+        try:
+            p += nlri.unpack(af, saf, add_path=1 if add_path else 0)
+        except mrt_base.MrtFormatError as e:
+            too_long = "Invalid prefix length" in str(getattr(e, "msg", e))
+            return out, REPAIR_PREFIX_LENGTH if too_long else REPAIR_NLRI_TRUNCATED
+        out.append(nlri.data)
+    return out, None
+
+
+def _val_nlri(self: Any, n: int, af: int, saf: int = 0) -> list[dict[str, Any]]:
+    """mrtparse's ``val_nlri`` (prefixes up to offset ``n``), keeping what can be kept.
+
+    As mrtparse does, a list that does not read as plain prefixes, or holds one twice, is
+    tried as ADD-PATH (RFC 7911) prefixes (BIRD writes those in non-ADD-PATH subtypes). When
+    neither reads whole, the complete prefixes before the first bad one are kept: the field's
+    length delimits it, so the bad one cannot shift the rest of the message.
+    """
+    if saf in _L3VPN_SAFIS:  # never rows (rows.ROUTE_SAFIS): mrtparse's own reading
+        return list(_MRTPARSE_VAL_NLRI(self, n, af, saf))
+    masked = _notes.masked_prefixes
+    add_path = bool(mrt_base.is_add_path())
+    if not add_path:
+        plain, why = _read_nlri(self.buf, self.p, n, af, saf, add_path=False)
+        keys = {(d["prefix"], d["length"]) for d in plain}
+        if why is None and len(keys) == len(plain):
+            self.p = n
+            return plain
+        _notes.masked_prefixes = masked
+    listed, why = _read_nlri(self.buf, self.p, n, af, saf, add_path=True)
+    if why is None or add_path:
+        if why is not None:
+            _notes.repairs[why] += 1
+        self.p = n
+        return listed
+    _notes.masked_prefixes = masked
+    plain, why = _read_nlri(self.buf, self.p, n, af, saf, add_path=False)
+    if why is not None:
+        _notes.repairs[why] += 1
+    self.p = n
+    return plain
+
+
+mrt_base.Base.val_nlri = _val_nlri
 
 _MRTPARSE_ATTR_UNPACK: Final = mrtparse.BgpAttr.unpack
 
@@ -69,40 +168,42 @@ def _unpack_attr_framed(self: Any) -> int:
 
     mrtparse returns how far its value decoder read, which for a malformed value (an ORIGIN of
     length 0, a NEXT_HOP of length 5) is not where the next attribute starts; the length field
-    is. An attribute running past the buffer is an error rather than a silent short read.
+    is. An attribute running past the buffer is an error rather than a silent short read (its
+    end, and so every later attribute, is unknown). A value that does not decode, or whose
+    decoder read past the attribute's length, is kept raw and marked ``undecodable``: the
+    other attributes and the prefixes stay sound, as bgpdump keeps them too.
     """
-    _MRTPARSE_ATTR_UNPACK(self)
-    data = self.data
-    start = 4 if data["flag"] & EXTENDED_LENGTH else 3
-    end = start + data["length"]
-    if end > len(self.buf):
-        raise mrt_base.MrtFormatError(
-            f"attribute type {_first_key(data['type'])} of length {data['length']} runs past "
-            f"the {len(self.buf)} bytes left"
+    buf = self.buf
+    if len(buf) < 3:
+        raise mrt_base.MrtFormatError(f"attribute header cut short ({len(buf)} bytes)")
+    flag, attr_type = buf[0], buf[1]
+    start = 4 if flag & EXTENDED_LENGTH else 3
+    if len(buf) < start:
+        raise mrt_base.MrtFormatError("attribute length cut short")
+    length = int.from_bytes(buf[2:start], "big")
+    end = start + length
+    if end > len(buf):
+        raise RecordDecodeError(
+            f"attribute type {attr_type} of length {length} runs past the {len(buf)} bytes left",
+            DROP_ATTRIBUTE_OVERRUN,
         )
-    data["raw_value"] = bytes(self.buf[start:end])
+    masked, repairs = _notes.masked_prefixes, _notes.repairs.copy()
+    try:
+        read = _MRTPARSE_ATTR_UNPACK(self)
+        failure = None if read <= end else f"value read {read - end} bytes past its length"
+    except Exception as e:  # mrtparse raises more than MrtFormatError on bad values
+        failure = f"{type(e).__name__}: {e}"
+    if failure is not None:
+        _notes.masked_prefixes, _notes.repairs = masked, repairs
+        _notes.repairs[REPAIR_ATTRIBUTE] += 1
+        self.data = {"flag": flag, "type": {attr_type: ""}, "length": length}
+        self.data["undecodable"] = failure
+    self.data["raw_value"] = bytes(buf[start:end])
     self.p = end
     return int(end)
 
 
-def _first_key(d: Any) -> int:
-    return int(next(iter(d)))
-
-
 mrtparse.BgpAttr.unpack = _unpack_attr_framed
-
-
-@contextmanager
-def _host_bits_cleared() -> Iterator[None]:
-    # mrtparse keeps its decoder state in module globals already, so it is single-threaded
-    # by nature; swapping one method for the duration of one record adds no new hazard.
-    cls = mrt_base.Base
-    strict = cls.val_addr
-    cls.val_addr = _lenient_val_addr
-    try:
-        yield
-    finally:
-        cls.val_addr = strict
 
 
 def _mrtparse(raw: bytes) -> dict[str, Any]:
@@ -113,23 +214,48 @@ def _mrtparse(raw: bytes) -> dict[str, Any]:
     return data
 
 
-def decode_record(raw: bytes, mrt_type: int, subtype: int) -> dict[str, Any]:
-    """mrtparse's dict for one record (header + body); :class:`RecordDecodeError` if it can't."""
-    if mrt_type in BGP4MP_TYPES and subtype == BGP4MP_ENTRY:
-        return decode_bgp4mp_entry(raw)
-    if mrt_type == TABLE_DUMP_V2 and subtype in (RIB_GENERIC, RIB_GENERIC_ADDPATH):
-        return decode_rib_generic(raw)
+@contextmanager
+def noting(notes: RecordNotes) -> Iterator[RecordNotes]:
+    """Decode with ``notes`` collecting the repairs (one record at a time, like mrtparse)."""
+    global _notes
+    outer = _notes
+    _notes = notes
     try:
-        return _mrtparse(raw)
-    except Exception as first:  # mrtparse raises more than MrtFormatError on bad input
+        yield notes
+    finally:
+        _notes = outer
+
+
+def decode_record(
+    raw: bytes, mrt_type: int, subtype: int, notes: RecordNotes | None = None
+) -> dict[str, Any]:
+    """mrtparse's dict for one record (header + body); :class:`RecordDecodeError` if it can't.
+
+    ``notes`` (if given) receives what had to be repaired: masked prefixes, dropped tails.
+    """
+    with noting(RecordNotes() if notes is None else notes):
+        if mrt_type in BGP4MP_TYPES and subtype == BGP4MP_ENTRY:
+            return decode_bgp4mp_entry(raw)
+        if mrt_type == TABLE_DUMP_V2 and subtype in (RIB_GENERIC, RIB_GENERIC_ADDPATH):
+            return decode_rib_generic(raw)
         try:
-            with _host_bits_cleared():
-                return _mrtparse(raw)
-        except Exception:
-            pass
-        if isinstance(first, RecordDecodeError):
-            raise first
-        raise RecordDecodeError(f"{type(first).__name__}: {first}") from first
+            return _mrtparse(raw)
+        except RecordDecodeError:
+            raise
+        except Exception as e:  # mrtparse raises more than MrtFormatError on bad input
+            raise RecordDecodeError(f"{type(e).__name__}: {e}") from e
+
+
+def masked_network(
+    packed: bytes, plen: int, max_len: int
+) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """The network of ``packed`` (a prefix's bytes, or a whole address), host bits cleared
+    (RFC 4271 §4.3: they are irrelevant) and counted in the record's notes when any was set."""
+    full = bytes(packed) + b"\x00" * (max_len // 8 - len(packed))
+    network = ipaddress.ip_network((full, plen), strict=False)
+    if network.network_address.packed != full:
+        _notes.masked_prefixes += 1
+    return network
 
 
 def _addr(buf: bytes, afi: int) -> str:
@@ -175,13 +301,10 @@ def _decode_bgp4mp_entry(raw: bytes) -> dict[str, Any]:
     if plen > max_len:
         raise ValueError(f"prefix length {plen} > {max_len}")
     nbytes = (plen + 7) // 8
-    pbuf = bytearray(body[p : p + nbytes])
-    if len(pbuf) != nbytes:
+    if len(body) < p + nbytes:
         raise ValueError("prefix runs past the record")
+    network = masked_network(body[p : p + nbytes], plen, max_len)
     p += nbytes
-    network = ipaddress.ip_network(
-        (bytes(pbuf) + b"\x00" * (max_len // 8 - nbytes), plen), strict=False
-    )
     (attr_len,) = struct.unpack_from(">H", body, p)
     p += 2
     end = p + attr_len
@@ -242,13 +365,10 @@ def _decode_rib_generic(raw: bytes) -> dict[str, Any]:
     if plen > max_len:
         raise ValueError(f"prefix length {plen} > {max_len}")
     nbytes = (plen + 7) // 8
-    pbuf = body[p + 1 : p + 1 + nbytes]
-    if len(pbuf) != nbytes:
+    if len(body) < p + 1 + nbytes:
         raise ValueError("prefix runs past the record")
+    network = masked_network(body[p + 1 : p + 1 + nbytes], plen, max_len)
     p += 1 + nbytes
-    network = ipaddress.ip_network(
-        (bytes(pbuf) + b"\x00" * (max_len // 8 - nbytes), plen), strict=False
-    )
     (count,) = struct.unpack_from(">H", body, p)
     p += 2
     mrt_base.as_len(4)

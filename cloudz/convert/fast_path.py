@@ -20,6 +20,7 @@ from __future__ import annotations
 import io
 import os
 import zlib
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
@@ -231,6 +232,8 @@ class _Run:
         )
         self.limits = limits
         self.builder = RowBuilder()
+        #: records the reference dropped whole, by reason (the C side only hands records back)
+        self.drops: Counter[str] = Counter()
         #: time range of the rows the reference encoded (the C side keeps its own)
         self.time_range: tuple[int, int] | None = None
         self.per_file = {
@@ -267,8 +270,9 @@ class _Run:
         """Convert one record with the Python row builder, into the current block."""
         try:
             rows = self.builder.rows(record)
-        except RecordDecodeError:
+        except RecordDecodeError as e:
             self.conv.add_parse_error()
+            self.drops[e.reason] += 1
             rows = []
         if record.type == TABLE_DUMP_V2 and record.subtype == TD2_PEER_INDEX_TABLE:
             self.conv.set_peers(self.builder.peers)
@@ -339,6 +343,9 @@ class _Run:
             parse_errors=self.conv.parse_errors,
             damage=damage[0] if damage else None,
             time_range=merge(self.time_range, self.conv.time_range),
+            masked_prefixes=self.conv.masked_prefixes + self.builder.notes.masked_prefixes,
+            repairs=dict(self.builder.notes.repairs),
+            drops=dict(self.drops),
         )
 
 

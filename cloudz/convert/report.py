@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal
 
 REST_UNREADABLE: Final = "rest of file unreadable"
@@ -50,6 +50,13 @@ class ConversionReport:
     ``damage``: set when the file could not be read to its end (or was empty);
     ``time_range``: the first and last row ``timestamp`` in microseconds since the epoch (None
     without rows). The warehouse's per-file queries filter the partition column on it.
+
+    What was repaired or lost inside records that framed whole (keys are the ``DROP_*`` and
+    ``REPAIR_*`` reasons of :mod:`cloudz.convert.decode`): ``masked_prefixes``: prefixes
+    with host bits set, kept with the bits cleared (RFC 4271 §4.3: they are irrelevant, so
+    nothing is lost); ``repairs``: records kept whose part was dropped (a truncated last
+    prefix, an attribute whose value did not decode and is kept raw), by reason; ``drops``:
+    the ``parse_errors`` records, dropped whole, by reason.
     """
 
     rows: int
@@ -57,6 +64,9 @@ class ConversionReport:
     parse_errors: int
     damage: Damage | None = None
     time_range: tuple[int, int] | None = None
+    masked_prefixes: int = 0
+    repairs: dict[str, int] = field(default_factory=dict)
+    drops: dict[str, int] = field(default_factory=dict)
 
     @property
     def not_mrt(self) -> str | None:
@@ -75,8 +85,10 @@ class ConversionReport:
 
     @property
     def status(self) -> Literal["ok", "partial"]:
-        """``"partial"`` when any record was lost: damage or a record that did not decode."""
-        return "ok" if self.damage is None and self.parse_errors == 0 else "partial"
+        """``"partial"`` when anything was lost: damage, a record that did not decode, or part of
+        one (``repairs``). Masked host bits lose nothing."""
+        lost = self.damage is not None or self.parse_errors or self.repairs
+        return "partial" if lost else "ok"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -85,11 +97,15 @@ class ConversionReport:
             "parse_errors": self.parse_errors,
             "damage": None if self.damage is None else self.damage.to_dict(),
             "time_range": None if self.time_range is None else list(self.time_range),
+            "masked_prefixes": self.masked_prefixes,
+            "repairs": dict(sorted(self.repairs.items())),
+            "drops": dict(sorted(self.drops.items())),
         }
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> ConversionReport:
-        """Inverse of :meth:`to_dict`; extra keys (e.g. ``status`` added by the DAG) are ignored."""
+        """Inverse of :meth:`to_dict`; extra keys (e.g. ``status`` added by the DAG) are ignored,
+        missing newer ones (reports of older runs) are empty."""
         damage = d.get("damage")
         span = d.get("time_range")
         return cls(
@@ -98,6 +114,9 @@ class ConversionReport:
             parse_errors=int(d["parse_errors"]),
             damage=None if damage is None else Damage.from_dict(damage),
             time_range=None if span is None else (int(span[0]), int(span[1])),
+            masked_prefixes=int(d.get("masked_prefixes", 0)),
+            repairs={str(k): int(v) for k, v in (d.get("repairs") or {}).items()},
+            drops={str(k): int(v) for k, v in (d.get("drops") or {}).items()},
         )
 
 

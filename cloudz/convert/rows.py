@@ -7,11 +7,20 @@ per-file columns (collector, source, indexes) are added by :mod:`cloudz.convert.
 
 from __future__ import annotations
 
+import ipaddress
 import struct
 from typing import Any, Final
 
 from cloudz.convert.attributes import parse_attributes
-from cloudz.convert.decode import RecordDecodeError, decode_record
+from cloudz.convert.decode import (
+    DROP_NO_PEER_INDEX,
+    DROP_UNSUPPORTED,
+    RecordDecodeError,
+    RecordNotes,
+    decode_record,
+    masked_network,
+    noting,
+)
 from cloudz.convert.framing import HEADER_LEN, MrtRecord
 
 TABLE_DUMP: Final = 12
@@ -101,13 +110,25 @@ def _is_update(record: MrtRecord) -> bool:
 
 
 class RowBuilder:
-    """Turns records into rows; keeps the TABLE_DUMP_V2 peer index table between records."""
+    """Turns records into rows; keeps the TABLE_DUMP_V2 peer index table between records.
+
+    ``notes`` sums what the records it turned into rows had to have repaired (a record that
+    raised adds nothing: it is counted as a drop by the caller).
+    """
 
     def __init__(self) -> None:
         self.peers: list[tuple[str, int]] | None = None
+        self.notes = RecordNotes()
 
     def rows(self, record: MrtRecord) -> list[Row]:
         """The rows of one record; :class:`RecordDecodeError` if it cannot be decoded."""
+        notes = RecordNotes()
+        rows = self._rows(record, notes)
+        self.notes.masked_prefixes += notes.masked_prefixes
+        self.notes.repairs.update(notes.repairs)
+        return rows
+
+    def _rows(self, record: MrtRecord, notes: RecordNotes) -> list[Row]:
         t, st = record.type, record.subtype
         if t == TABLE_DUMP_V2 and st in TD2_RIB_GENERIC:
             if len(record.raw) < HEADER_LEN + 7:
@@ -116,15 +137,16 @@ class RowBuilder:
             if afi not in ROUTE_AFIS or safi not in ROUTE_SAFIS:
                 return []  # VPN, flowspec, L2VPN...: not routes of this table (nor bgpdump's)
         if t in (BGP4MP, BGP4MP_ET) and st == BGP4MP_SNAPSHOT:
-            raise RecordDecodeError("BGP4MP_SNAPSHOT not supported")
+            raise RecordDecodeError("BGP4MP_SNAPSHOT not supported", DROP_UNSUPPORTED)
         if t not in (TABLE_DUMP, TABLE_DUMP_V2, BGP4MP, BGP4MP_ET):
             return []  # OSPF, IS-IS and deprecated types carry no BGP routes (bgpdump agrees)
         if t in (BGP4MP, BGP4MP_ET) and st in BGP4MP_MESSAGE and not _is_update(record):
             return []  # OPEN, KEEPALIVE...: no routes, and mrtparse fails on some OPENs
-        data = decode_record(record.raw, t, st)
+        data = decode_record(record.raw, t, st, notes)
         try:
             if t == TABLE_DUMP:
-                return self._table_dump(data)
+                with noting(notes):
+                    return self._table_dump(data)
             if t == TABLE_DUMP_V2:
                 return self._table_dump_v2(data, st)
             return self._bgp4mp(data, t, st)
@@ -135,6 +157,11 @@ class RowBuilder:
 
     def _table_dump(self, d: dict[str, Any]) -> list[Row]:
         ra = parse_attributes(d["path_attributes"], two_byte_as=True)
+        prefix, plen = d["prefix"], int(d["length"])
+        max_len = 128 if ":" in prefix else 32
+        if plen <= max_len:  # the whole address is stored: mask its host bits (RFC 4271 §4.3)
+            packed = ipaddress.ip_address(prefix).packed
+            prefix = str(masked_network(packed, plen, max_len).network_address)
         next_hop = ra.mp_next_hop if ra.mp_reach is not None else ra.next_hop
         return [
             _row(
@@ -143,7 +170,7 @@ class RowBuilder:
                 "B",
                 d["peer_ip"],
                 int(d["peer_as"]),
-                prefix=f"{d['prefix']}/{d['length']}",
+                prefix=f"{prefix}/{plen}",
                 originated_time=_micros(_code(d["originated_time"])),
                 **ra.columns(next_hop),
             )
@@ -156,7 +183,7 @@ class RowBuilder:
         if st not in TD2_RIB and st not in TD2_RIB_ADDPATH and st not in TD2_RIB_GENERIC:
             return []
         if self.peers is None:
-            raise RecordDecodeError("RIB entry before any PEER_INDEX_TABLE")
+            raise RecordDecodeError("RIB entry before any PEER_INDEX_TABLE", DROP_NO_PEER_INDEX)
         addpath = st in TD2_RIB_ADDPATH or st == TD2_RIB_GENERIC_ADDPATH
         mrt_type = "TABLE_DUMP2_AP" if addpath else "TABLE_DUMP2"
         ts = _micros(_code(d["timestamp"]))
@@ -165,7 +192,9 @@ class RowBuilder:
         for entry in d["rib_entries"]:
             index = entry["peer_index"]
             if index >= len(self.peers):
-                raise RecordDecodeError(f"peer index {index} not in the PEER_INDEX_TABLE")
+                raise RecordDecodeError(
+                    f"peer index {index} not in the PEER_INDEX_TABLE", DROP_NO_PEER_INDEX
+                )
             peer_ip, peer_as = self.peers[index]
             ra = parse_attributes(entry["path_attributes"], two_byte_as=False)
             next_hop = ra.mp_next_hop if ra.mp_reach is not None else ra.next_hop

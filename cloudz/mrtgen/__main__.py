@@ -39,7 +39,8 @@ def _report(path: Path, result: WriteResult, started: float) -> None:
         f"{path}: {result.records} records, {result.mrt_bytes} MRT bytes, "
         f"{path.stat().st_size} file bytes, {time.monotonic() - started:.1f}s"
     )
-    click.echo(f"rows={result.rows} bgpdump_rows={result.bgpdump_rows}")
+    host_bits = f" host_bit_prefixes={result.host_bit_prefixes}" if result.host_bit_prefixes else ""
+    click.echo(f"rows={result.rows} bgpdump_rows={result.bgpdump_rows}{host_bits}")
 
 
 @click.group()
@@ -95,6 +96,13 @@ def rib(
 @click.option("--addpath-share", type=float, default=0.1, show_default=True)
 @click.option("--two-byte-share", type=float, default=0.1, show_default=True)
 @click.option("--state-share", type=float, default=0.02, show_default=True)
+@click.option(
+    "--host-bits-share",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="share of prefixes written with a host bit set (e.g. 11.13.0.0/13)",
+)
 @_SEED
 @_TS
 @_OUT
@@ -106,6 +114,7 @@ def updates(
     addpath_share: float,
     two_byte_share: float,
     state_share: float,
+    host_bits_share: float,
     seed: int,
     timestamp: int,
     output: Path,
@@ -121,6 +130,7 @@ def updates(
         addpath_share=addpath_share,
         two_byte_share=two_byte_share,
         state_share=state_share,
+        host_bits_share=host_bits_share,
     )
     started = time.monotonic()
     _report(output, write_file(output, generate_updates(spec), compression), started)

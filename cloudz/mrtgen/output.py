@@ -18,12 +18,14 @@ COMPRESSIONS: Final = ("raw", "bz2", "gz")
 
 @dataclass(frozen=True)
 class WriteResult:
-    """What was written: records, converter rows, ``bgpdump -m`` lines, MRT bytes."""
+    """What was written: records, converter rows, ``bgpdump -m`` lines, MRT bytes, and the
+    prefixes written with host bits set."""
 
     records: int
     rows: int
     bgpdump_rows: int
     mrt_bytes: int
+    host_bit_prefixes: int = 0
 
 
 def compression_for(path: Path) -> Compression:
@@ -50,7 +52,7 @@ def write_file(
     path: Path, records: Iterable[GeneratedRecord], compression: Compression | None = None
 ) -> WriteResult:
     """Write ``records`` to ``path`` (compression from the suffix unless given)."""
-    n_records = rows = shown = size = 0
+    n_records = rows = shown = size = host_bits = 0
     with ExitStack() as stack:
         f = _open(stack, path, compression or compression_for(path))
         for rec in records:
@@ -59,4 +61,5 @@ def write_file(
             rows += rec.rows
             shown += rec.bgpdump_rows
             size += len(rec.data)
-    return WriteResult(n_records, rows, shown, size)
+            host_bits += rec.host_bit_prefixes
+    return WriteResult(n_records, rows, shown, size, host_bits)

@@ -39,6 +39,26 @@ class GeneratedRecord:
     rows: int
     expected: list[Row] | None
     bgpdump_rows: int
+    host_bit_prefixes: int = 0
+    """Prefixes written with host bits set (the rows hold them masked, RFC 4271 §4.3)."""
+
+
+def with_host_bit(network: str, length: int) -> str:
+    """``network`` with the lowest bit of its last prefix byte set: a host bit when ``length``
+    is not a multiple of 8 ("11.8.0.0"/13 -> "11.9.0.0", written as 11.9/13)."""
+    addr = ipaddress.ip_address(network)
+    bits = addr.max_prefixlen
+    if length % 8 == 0:
+        raise ValueError(f"/{length} has no host bits in its last byte")
+    value = int(addr) | 1 << (bits - 8 * ((length + 7) // 8))
+    return str(ipaddress.ip_address(value)) if bits == 32 else ipv6_text(value)
+
+
+def masked_prefix(network: str, length: int) -> str:
+    """The row's text of a prefix: host bits cleared."""
+    net = ipaddress.ip_network((network, length), strict=False)
+    text = ipv6_text(int(net.network_address)) if net.version == 6 else str(net.network_address)
+    return f"{text}/{length}"
 
 
 def mrt_record(timestamp: int, mrt_type: int, subtype: int, body: bytes) -> bytes:

@@ -40,9 +40,11 @@ from cloudz.mrtgen.records import (
     bgp_update,
     ip_bytes,
     ipv6_text,
+    masked_prefix,
     mrt_record,
     mrt_record_et,
     nlri,
+    with_host_bit,
 )
 
 STATE_CHANGE: Final = 0
@@ -74,6 +76,8 @@ class UpdatesSpec:
     state_share: float = 0.02
     keepalive_share: float = 0.02
     max_prefixes: int = 12
+    host_bits_share: float = 0.0
+    """Prefixes (of lengths not a multiple of 8) written with a host bit set."""
 
 
 @dataclass(frozen=True)
@@ -134,10 +138,11 @@ def _path(rng: random.Random, as_size: int) -> _Path:
 
 
 def _prefixes(
-    rng: random.Random, n: int, v6: bool, addpath: bool
+    rng: random.Random, n: int, v6: bool, addpath: bool, host_bits: float = 0.0
 ) -> list[tuple[str, int, int | None]]:
     """``n`` prefixes, distinct unless ADD-PATH (mrtparse takes duplicates in plain NLRI as a
-    sign of ADD-PATH, RFC 7911 §3 encoding, and real speakers never send them)."""
+    sign of ADD-PATH, RFC 7911 §3 encoding, and real speakers never send them); a share
+    ``host_bits`` of them is written with a host bit set (``with_host_bit``)."""
     out: list[tuple[str, int, int | None]] = []
     seen = set()
     while len(out) < n:
@@ -158,7 +163,9 @@ def _prefixes(
         if key in seen:
             continue
         seen.add(key)
-        out.append(key)
+        if host_bits and length % 8 and rng.random() < host_bits:
+            net = with_host_bit(net, length)
+        out.append((net, length, path_id))
     return out
 
 
@@ -189,6 +196,7 @@ def generate_updates(spec: UpdatesSpec, *, expected: bool = False) -> Iterator[G
     remaining = spec.rows
     r = rng.random
     while remaining > 0:
+        host_bit_prefixes = 0
         ts += rng.randrange(2)
         et = r() < spec.et_share
         micros = rng.randrange(1_000_000) if et else 0
@@ -230,10 +238,15 @@ def generate_updates(spec: UpdatesSpec, *, expected: bool = False) -> Iterator[G
             buckets = [0, 0, 0, 0]  # withdrawn v4, MP_UNREACH v6, NLRI v4, MP_REACH v6
             for _ in range(n_rows):
                 buckets[rng.randrange(4)] += 1
-            w4 = _prefixes(rng, buckets[0], False, addpath)
-            w6 = _prefixes(rng, buckets[1], True, addpath)
-            a4 = _prefixes(rng, buckets[2], False, addpath)
-            a6 = _prefixes(rng, buckets[3], True, addpath)
+            hb = spec.host_bits_share
+            w4 = _prefixes(rng, buckets[0], False, addpath, hb)
+            w6 = _prefixes(rng, buckets[1], True, addpath, hb)
+            a4 = _prefixes(rng, buckets[2], False, addpath, hb)
+            a6 = _prefixes(rng, buckets[3], True, addpath, hb)
+            host_bit_prefixes = sum(
+                masked_prefix(net, length) != f"{net}/{length}"
+                for net, length, _ in w4 + w6 + a4 + a6
+            )
             safi = SAFI_MULTICAST if r() < 0.05 else SAFI_UNICAST
             path = pools[2 if two_byte else 4][rng.randrange(_POOL)]
             attrs = bytearray()
@@ -255,13 +268,13 @@ def generate_updates(spec: UpdatesSpec, *, expected: bool = False) -> Iterator[G
                 ip, asn = peer.ip, peer.asn
                 for net, length, pid in w4 + w6:
                     row = base_row(ts_us, mrt_type, "W", ip, asn)
-                    row.update(prefix=f"{net}/{length}", path_id=pid)
+                    row.update(prefix=masked_prefix(net, length), path_id=pid)
                     rows.append(row)
                 for prefixes, columns in ((a4, path.columns_v4), (a6, path.columns_v6)):
                     for net, length, pid in prefixes:
                         row = base_row(ts_us, mrt_type, "A", ip, asn)
                         row.update(columns)
-                        row.update(prefix=f"{net}/{length}", path_id=pid)
+                        row.update(prefix=masked_prefix(net, length), path_id=pid)
                         rows.append(row)
         remaining -= n_rows
         mrt_t = BGP4MP_ET if et else BGP4MP
@@ -270,4 +283,4 @@ def generate_updates(spec: UpdatesSpec, *, expected: bool = False) -> Iterator[G
             if et
             else mrt_record(ts, mrt_t, subtype, body)
         )
-        yield GeneratedRecord(data, n_rows, rows, n_rows)
+        yield GeneratedRecord(data, n_rows, rows, n_rows, host_bit_prefixes)

@@ -135,3 +135,20 @@ def bgpdump_ipv6_text(text: str) -> str:
     else:
         out = ":".join(groups[:best]) + "::" + ":".join(groups[best + best_len :])
     return out + slash + plen
+
+
+def host_bits_as_printed(ours: dict[str, Any], theirs: dict[str, Any]) -> bool:
+    """Whether ``theirs`` (a parsed line) prints the prefix of ``ours`` with its host bits.
+
+    A prefix written with host bits set (``11.13.0.0/13``) is stored masked by the converter
+    (``11.8.0.0/13``, RFC 4271 §4.3: trailing bits are irrelevant). bgpdump 1.6.2 (Debian 12)
+    prints the prefix bytes as written, so its line shows the host bits; newer releases mask
+    them and print what we store. Either way the two must be the same network: asserted here.
+    """
+    printed = ipaddress.ip_interface(theirs["prefix"])
+    if printed.ip == printed.network.network_address:
+        return False
+    assert printed.network == ipaddress.ip_network(ours["prefix"]), (
+        f"bgpdump's {theirs['prefix']} is not our {ours['prefix']} with host bits"
+    )
+    return True

@@ -506,3 +506,47 @@ def test_local_subtype_rows_carry_the_peer(tmp_path: Path) -> None:
     assert [(r["mrt_type"], r["peer_ip"], r["peer_asn"]) for r in rows] == [
         ("BGP4MP_LOCAL", "192.0.2.1", 64496)
     ]
+
+
+# ---- prefixes with host bits set (RFC 4271 §4.3) ----------------------------------------------
+
+
+@needs_bgpdump
+def test_host_bit_prefixes_equal_bgpdump_masked(tmp_path: Path) -> None:
+    """A generated update file with 30 % of its (non-octet) prefixes written with a host bit:
+    every row is the generator's expected row with the prefix masked, and bgpdump prints the
+    same routes in the same order. Debian's bgpdump 1.6.2 prints those prefixes with the host
+    bits as written ("11.13.0.0/13"), a newer one masked: :func:`host_bits_as_printed` asserts
+    the two are the same network, and here exactly the written ones differ (1.6.2) or none does
+    (a masking bgpdump)."""
+    from bgpdump import host_bits_as_printed
+    from test_mrtgen import known_difference
+
+    from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
+
+    spec = UpdatesSpec(rows=2000, seed=5, host_bits_share=0.3)
+    path = tmp_path / "updates.gz"
+    written = write_file(path, generate_updates(spec))
+    assert written.host_bit_prefixes > 100
+    report, rows = convert(path, tmp_path)
+    assert (report.status, report.masked_prefixes, report.repairs) == (
+        "ok",
+        written.host_bit_prefixes,
+        {},
+    )
+    expected = [row for rec in generate_updates(spec, expected=True) for row in rec.expected or []]
+    assert len(rows) == len(expected) == written.rows
+    for row, want in zip(rows, expected, strict=True):
+        assert {k: row[k] for k in want if k not in ("timestamp", "originated_time")} == {
+            k: v for k, v in want.items() if k not in ("timestamp", "originated_time")
+        }
+    theirs = bgpdump_rows(path)
+    assert len(theirs) == len(rows)
+    printed_with_host_bits = 0
+    for i, (row, line) in enumerate(zip(rows, theirs, strict=True)):
+        ours = row_as_bgpdump(row)
+        if ours.get("prefix") and host_bits_as_printed(ours, line):
+            printed_with_host_bits += 1
+            line = {**line, "prefix": ours["prefix"]}
+        assert ours == known_difference(ours, line), f"row {i}"
+    assert printed_with_host_bits in (0, written.host_bit_prefixes)

@@ -80,6 +80,41 @@ def test_parse_errors_alone_also_make_it_partial() -> None:
     assert not s.conversion.HasField("damage")
 
 
+def test_repairs_and_drops_reach_the_reply_by_reason() -> None:
+    """The report of a real conversion (masked prefixes, a repaired and a dropped record), as
+    the convert task returns it, is what the collector reads; an older report without these
+    keys gives zeros and empty maps."""
+    from cloudz.cli.upload import human_summary
+    from cloudz.convert.report import ConversionReport
+
+    report = ConversionReport(
+        rows=3,
+        records=3,
+        parse_errors=1,
+        masked_prefixes=2,
+        repairs={"nlri_truncated": 1},
+        drops={"attribute_overrun": 1},
+    )
+    s = _status(
+        _run(
+            "success",
+            dict.fromkeys(TASKS, "success"),
+            convert__return_value={"report": {**report.to_dict(), "status": report.status}},
+        )
+    )
+    assert s.outcome == pb.OUTCOME_PARTIAL
+    c = s.conversion
+    assert (c.parse_errors, c.masked_prefixes) == (1, 2)
+    assert (dict(c.repairs), dict(c.drops)) == ({"nlri_truncated": 1}, {"attribute_overrun": 1})
+    assert "2 prefixes with host bits masked" in human_summary(s)
+    assert "dropped: attribute_overrun 1" in human_summary(s)
+
+    old = _status(
+        _run("success", dict.fromkeys(TASKS, "success"), convert__return_value={"report": REPORT})
+    )
+    assert (old.conversion.masked_prefixes, dict(old.conversion.repairs)) == (0, {})
+
+
 def test_a_failed_load_names_its_stage_and_reason() -> None:
     s = _status(
         _run(

@@ -9,8 +9,10 @@ The reply tells what became of the file in each stage of the pipeline,
 read from the file's Airflow run; GetStatus asks again later.
 """
 
+from collections import abc as _abc
 from google.protobuf import descriptor as _descriptor
 from google.protobuf import message as _message
+from google.protobuf.internal import containers as _containers
 from google.protobuf.internal import enum_type_wrapper as _enum_type_wrapper
 import builtins as _builtins
 import sys
@@ -245,19 +247,73 @@ Global___Damage: _TypeAlias = Damage  # noqa: Y015
 class ConversionStage(_message.Message):
     DESCRIPTOR: _descriptor.Descriptor
 
+    @_typing.final
+    class RepairsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
+    @_typing.final
+    class DropsEntry(_message.Message):
+        DESCRIPTOR: _descriptor.Descriptor
+
+        KEY_FIELD_NUMBER: _builtins.int
+        VALUE_FIELD_NUMBER: _builtins.int
+        key: _builtins.str
+        value: _builtins.int
+        def __init__(
+            self,
+            *,
+            key: _builtins.str = ...,
+            value: _builtins.int = ...,
+        ) -> None: ...
+        _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
+        def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
+        _ClearFieldArgType: _TypeAlias = _typing.Literal["key", b"key", "value", b"value"]  # noqa: Y015
+        def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
+        def WhichOneof(self, oneof_group: _Never) -> None: ...
+
     STATE_FIELD_NUMBER: _builtins.int
     ROWS_FIELD_NUMBER: _builtins.int
     RECORDS_FIELD_NUMBER: _builtins.int
     PARSE_ERRORS_FIELD_NUMBER: _builtins.int
     DAMAGE_FIELD_NUMBER: _builtins.int
     AVRO_URI_FIELD_NUMBER: _builtins.int
+    MASKED_PREFIXES_FIELD_NUMBER: _builtins.int
+    REPAIRS_FIELD_NUMBER: _builtins.int
+    DROPS_FIELD_NUMBER: _builtins.int
     state: Global___StageState.ValueType
     rows: _builtins.int
     records: _builtins.int
     parse_errors: _builtins.int
+    """records dropped whole (the sum of drops)"""
     avro_uri: _builtins.str
+    masked_prefixes: _builtins.int
+    """prefixes with host bits set ("11.13.0.0/13"), loaded with them cleared (RFC 4271 4.3)"""
     @_builtins.property
     def damage(self) -> Global___Damage: ...
+    @_builtins.property
+    def repairs(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """records loaded with a part dropped, by reason (nlri_truncated, attribute_undecodable...)"""
+
+    @_builtins.property
+    def drops(self) -> _containers.ScalarMap[_builtins.str, _builtins.int]:
+        """records dropped whole, by reason (malformed_record, attribute_overrun...)"""
+
     def __init__(
         self,
         *,
@@ -267,10 +323,13 @@ class ConversionStage(_message.Message):
         parse_errors: _builtins.int = ...,
         damage: Global___Damage | None = ...,
         avro_uri: _builtins.str = ...,
+        masked_prefixes: _builtins.int = ...,
+        repairs: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
+        drops: _abc.Mapping[_builtins.str, _builtins.int] | None = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _typing.Literal["damage", b"damage"]  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["avro_uri", b"avro_uri", "damage", b"damage", "parse_errors", b"parse_errors", "records", b"records", "rows", b"rows", "state", b"state"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["avro_uri", b"avro_uri", "damage", b"damage", "drops", b"drops", "masked_prefixes", b"masked_prefixes", "parse_errors", b"parse_errors", "records", b"records", "repairs", b"repairs", "rows", b"rows", "state", b"state"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
