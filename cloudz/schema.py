@@ -16,7 +16,19 @@ from pathlib import Path
 from typing import Any, Final
 
 REPO_ROOT: Final = Path(__file__).resolve().parent.parent
-AVSC_PATH: Final = REPO_ROOT / "include/schemas/mrt_row.avsc"
+#: in a checkout (editable install) the repository's file; in an installed wheel, the copy
+#: ``setup.py`` puts in the package
+AVSC_PATH: Final = next(
+    (
+        p
+        for p in (
+            REPO_ROOT / "include/schemas/mrt_row.avsc",
+            Path(__file__).resolve().parent / "schemas/mrt_row.avsc",
+        )
+        if p.exists()
+    ),
+    REPO_ROOT / "include/schemas/mrt_row.avsc",
+)
 TABLE_JSON_PATH: Final = REPO_ROOT / "include/schemas/routes_table.json"
 
 #: the routes table's layout (docs/warehouse-layout.md): MONTH partitions on ``timestamp``

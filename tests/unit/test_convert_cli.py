@@ -113,3 +113,37 @@ def test_the_duckdb_example_of_the_docs(tmp_path: Path) -> None:
     con.execute(f"LOAD '{path}'")
     (count,) = con.execute(f"SELECT count(*) FROM read_avro('{tmp_path / 'rows.avro'}')").fetchone()
     assert count == library_rows(SAMPLE, tmp_path)
+
+
+def test_a_built_wheel_carries_the_schema_and_converts_outside_the_checkout(
+    tmp_path: Path,
+) -> None:
+    """A researcher's plain ``pip install`` (no checkout, no ``include/``) converts too: the
+    wheel carries the row schema (``setup.py`` copies it into ``cloudz/schemas``)."""
+    wheels, target = tmp_path / "wheels", tmp_path / "site"
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "-q"]
+    built = subprocess.run(
+        [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(PROJECT_ROOT)],
+        capture_output=True, text=True, timeout=600, check=False,
+    )  # fmt: skip
+    assert built.returncode == 0, built.stderr
+    (wheel,) = wheels.glob("routeviews_cloudz-*.whl")
+    installed = subprocess.run(
+        [*pip, "install", "--no-deps", "--target", str(target), str(wheel)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )  # fmt: skip
+    assert installed.returncode == 0, installed.stderr
+    assert (target / "cloudz" / "schemas" / "mrt_row.avsc").is_file()
+    assert not (target / "include").exists()
+    done = subprocess.run(
+        [sys.executable, "-c",
+         "import sys, cloudz.schema, cloudz.cli.convert as c; "
+         "print(cloudz.schema.AVSC_PATH, file=sys.stderr); sys.exit(c.main())",
+         str(SAMPLE), "-o", str(tmp_path / "out.avro")],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
+        env={**os.environ, "PYTHONPATH": str(target)},
+    )  # fmt: skip
+    assert done.returncode == Exit.OK, done.stderr
+    assert done.stderr.startswith(str(target / "cloudz" / "schemas" / "mrt_row.avsc")), done.stderr
+    with (tmp_path / "out.avro").open("rb") as f:
+        assert sum(1 for _ in fastavro.reader(f)) == library_rows(SAMPLE, tmp_path)
