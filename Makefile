@@ -37,6 +37,7 @@ backfill-demo: setup
 ## CeleryExecutor on a stack of its own); .ci/run calls this
 test: setup
 	scripts/ensure-bgpdump
+	scripts/ensure-compose
 	scripts/ensure-chromium
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
