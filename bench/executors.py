@@ -64,15 +64,21 @@ def tasks_per_worker(settings: Settings) -> dict[str, int]:
             json={"username": "admin", "password": settings.airflow_admin_password},
         ).json()["access_token"]
         client.headers["Authorization"] = f"Bearer {token}"
-        reply = client.get(
-            f"/api/v2/dags/{contract.DAG_ID}/dagRuns/~/taskInstances", params={"limit": 1000}
-        )
-        reply.raise_for_status()
-    counts: collections.Counter[str] = collections.Counter()
-    for ti in reply.json()["task_instances"]:
-        worker = str(ti.get("hostname") or "?").split("@", 1)[0]
-        counts[f"{worker} {ti['task_id']}"] += 1
-    return dict(sorted(counts.items()))
+        counts: collections.Counter[str] = collections.Counter()
+        offset = 0
+        while True:  # the API answers at most 100 a page
+            reply = client.get(
+                f"/api/v2/dags/{contract.DAG_ID}/dagRuns/~/taskInstances",
+                params={"limit": 100, "offset": offset, "order_by": "id"},
+            )
+            reply.raise_for_status()
+            page = reply.json()["task_instances"]
+            for ti in page:
+                worker = str(ti.get("hostname") or "?").split("@", 1)[0]
+                counts[f"{worker} {ti['task_id']}"] += 1
+            if len(page) < 100:
+                return dict(sorted(counts.items()))
+            offset += len(page)
 
 
 def one_round(executor: str, collectors: int, rows: int, out_dir: Path) -> dict[str, Any]:
