@@ -33,5 +33,5 @@ setup(
             sources=["cloudz/convert/_fastmrt.c"],
             extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
         )
-    ]
+    ],
 )
