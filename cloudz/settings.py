@@ -56,6 +56,9 @@ class Settings:
     receiver_status_calls: int = 16
     #: seconds an upload may go without a message before it is cut off
     receiver_idle_seconds: int = 60
+    #: on SIGTERM, seconds a replica keeps serving while its health says NOT_SERVING, so a
+    #: load balancer's health checks (Envoy: 2 x 5 s) take it out before it stops taking calls
+    receiver_drain_delay_seconds: int = 0
     #: bytes per second an upload must average (after ``receiver_idle_seconds`` of grace)
     receiver_min_upload_rate: int = 64 * 1024
     #: PEM certificate chain and key of the receiver; empty: the local stack's (``tls_dir``)

@@ -2,7 +2,9 @@
 
 Replicas are stateless and bind the same port with ``SO_REUSEPORT``: the kernel
 spreads new connections over them, so the local stack needs no proxy (see
-docs/stack.md). SIGTERM flips health to NOT_SERVING, then drains calls.
+docs/stack.md). SIGTERM flips health to NOT_SERVING, keeps serving for
+``receiver_drain_delay_seconds`` (a load balancer's health checks take the replica out
+first), then drains calls.
 
 Every call to IngestService passes three interceptors: metrics (outermost, so
 refusals are counted too), authentication, and admission. The port speaks TLS;
@@ -15,6 +17,7 @@ import argparse
 import logging
 import signal
 import threading
+import time
 from concurrent import futures
 from types import FrameType
 
@@ -182,6 +185,11 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, on_signal)
     signal.signal(signal.SIGINT, on_signal)
     stopping.wait()
+    if settings.receiver_drain_delay_seconds > 0:
+        # still serving, but unhealthy: the load balancer sends new calls elsewhere first
+        log.info("serving %d s more while the load balancer sees NOT_SERVING",
+                 settings.receiver_drain_delay_seconds)  # fmt: skip
+        time.sleep(settings.receiver_drain_delay_seconds)
     server.stop(DRAIN_SECONDS).wait()
     log.info("stopped")
 
