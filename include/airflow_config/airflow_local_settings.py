@@ -18,6 +18,13 @@ from typing import Any
 #: into ``airflow.settings``)
 __all__ = ["task_instance_mutation_hook"]
 
+# docker-compose passes ``${BIGQUERY_EMULATOR_HOST:-}`` as an empty variable when its
+# ``emulators`` profile is off, and the BigQuery client then takes "" for its endpoint instead
+# of Google's: an empty emulator variable means none, in this process and every task it starts
+for _name in ("STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST"):
+    if os.environ.get(_name) == "":
+        del os.environ[_name]
+
 #: the ``airflow`` sub-commands whose processes fork task processes
 _FORKS_TASKS = frozenset({"scheduler", "celery"})
 

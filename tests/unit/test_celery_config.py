@@ -164,3 +164,15 @@ def test_a_worker_names_itself_before_the_host(monkeypatch: pytest.MonkeyPatch) 
     assert celery.worker_hostname().startswith("worker-1@")
     monkeypatch.delenv(celery.WORKER_NAME_VAR)
     assert "@" not in celery.worker_hostname()
+
+
+def test_an_empty_emulator_variable_means_none(monkeypatch: pytest.MonkeyPatch) -> None:
+    """docker-compose without its ``emulators`` profile sets them empty; the BigQuery client
+    would take "" for its endpoint."""
+    monkeypatch.setenv("BIGQUERY_EMULATOR_HOST", "")
+    monkeypatch.setenv("STORAGE_EMULATOR_HOST", "http://gcs:4443")
+    monkeypatch.syspath_prepend(str(airflow_env.AIRFLOW_CONFIG_DIR))
+    monkeypatch.setattr("sys.argv", ["airflow", "api-server"])
+    importlib.reload(importlib.import_module("airflow_local_settings"))
+    assert "BIGQUERY_EMULATOR_HOST" not in os.environ
+    assert os.environ["STORAGE_EMULATOR_HOST"] == "http://gcs:4443"
