@@ -98,6 +98,15 @@ class Settings:
     #: the queue of the per-file DAG's conversion of a RIB (``include/airflow_config``'s
     #: cluster policy); empty: RIBs share the default queue
     rib_queue: str = "ribs"
+    #: the pool of those conversions: the scheduler queues no more RIBs than its slots, so
+    #: RIBs waiting for a worker never hold the executor's slots; empty: no pool
+    rib_pool: str = "ribs"
+    #: its slots; 0: the slots of the Celery workers serving ``rib_queue`` (or, with the
+    #: LocalExecutor, half the executor's)
+    rib_slots: int = 0
+    #: the queue of every task in ``backfill_pool`` (the batch DAGs' conversions), for
+    #: workers of their own; empty: the default queue
+    backfill_queue: str = ""
     #: the Airflow pool of loads into the routes table, and its slots
     table_writes_pool: str = "routes_table_writes"
     table_writes_slots: int = 16

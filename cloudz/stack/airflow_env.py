@@ -132,6 +132,32 @@ def table_writes_pool(settings: Settings) -> tuple[str, int, str]:
     )
 
 
+def rib_pool(settings: Settings) -> tuple[str, int, str] | None:
+    """The pool of RIB conversions (the cluster policy puts them there), or None without one.
+
+    Its slots are those of the Celery workers serving the RIB queue: the scheduler then
+    queues no more RIBs than they can run, and the rest wait as *scheduled*, holding no
+    executor slot an update file could use. With the LocalExecutor, half its slots.
+    """
+    if not settings.rib_pool:
+        return None
+    slots = settings.rib_slots
+    if not slots and celery.uses_celery(settings) and settings.rib_queue:
+        serving = [
+            w for w in celery.workers(settings, parallelism(settings))
+            if settings.rib_queue in w.queues
+        ]  # fmt: skip
+        if not serving:
+            raise ValueError(
+                f"no worker of CLOUDZ_CELERY_WORKERS={settings.celery_workers!r} serves the "
+                f"RIB queue {settings.rib_queue!r}: RIB conversions would never run"
+            )
+        slots = sum(w.concurrency for w in serving)
+    if not slots:
+        slots = max(1, parallelism(settings) // 2)
+    return (settings.rib_pool, slots, "RIB conversions (the slots of the workers serving them)")
+
+
 def backfill_pool(settings: Settings) -> tuple[str, int, str]:
     """The pool of mirror and backfill conversions: (name, slots, description)."""
     return (

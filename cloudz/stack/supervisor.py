@@ -472,7 +472,9 @@ class Supervisor:
                 for pool in (
                     airflow_env.table_writes_pool(self.settings),
                     airflow_env.backfill_pool(self.settings),
+                    airflow_env.rib_pool(self.settings),
                 )
+                if pool is not None
             )
             jobs["airflow-migrate"] = self._one_shot(
                 ["sh", "-c", f"{airflow} db migrate && {pools}"],

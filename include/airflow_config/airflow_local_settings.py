@@ -38,19 +38,26 @@ if len(sys.argv) > 1 and sys.argv[1] in _FORKS_TASKS:
 
 
 def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None:
-    """Cluster policy: the per-file DAG's conversion of a RIB goes to the RIB queue.
+    """Cluster policy: RIB conversions get a queue and a pool of their own; batch
+    conversions (the ``backfill`` pool) a queue of their own if one is set.
 
-    Every two hours ~60 RIBs of minutes of CPU each arrive at once; on a queue of their own,
+    Every two hours ~60 RIBs of minutes of CPU each arrive at once. On their own queue,
     served by the workers sized for them, they cannot take the slots the update files of the
-    next 15 minutes need (docs/deploy.md "Queues"). A queue is a property of a task, not of
-    a run, so this is the one place that can look at the run's file. Airflow calls it while
-    it creates or refreshes task instances; it reads only the run already in hand and never
-    fails the scheduler: anything unexpected leaves the task's own queue.
+    next 15 minutes need; in their own pool (as many slots as those workers have) the
+    scheduler queues no more of them than can run, so RIBs waiting in the broker never hold
+    the executor's slots either (docs/stack.md "The CeleryExecutor"). A queue and a pool are
+    properties of a task, not of a run, so this is the one place that can look at the run's
+    file. Airflow calls it while it creates or refreshes task instances; it reads only the run
+    already in hand and never fails the scheduler: anything unexpected leaves the task as is.
     """
-    queue = os.environ.get("CLOUDZ_RIB_QUEUE", "ribs")
-    if not queue or dag_run is None:
-        return
     try:
+        backfill_queue = os.environ.get("CLOUDZ_BACKFILL_QUEUE", "")
+        backfill_pool = os.environ.get("CLOUDZ_BACKFILL_POOL", "backfill")
+        if backfill_queue and task_instance.pool == backfill_pool:
+            task_instance.queue = backfill_queue
+            return
+        if dag_run is None:
+            return
         from cloudz import archive_path, pipeline_contract
 
         if (task_instance.dag_id, task_instance.task_id) != (
@@ -59,7 +66,13 @@ def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None
         ):
             return
         path = (dag_run.conf or {}).get("archive_path")
-        if isinstance(path, str) and archive_path.parse(path).kind == "RIBS":
+        if not (isinstance(path, str) and archive_path.parse(path).kind == "RIBS"):
+            return
+        queue = os.environ.get("CLOUDZ_RIB_QUEUE", "ribs")
+        pool = os.environ.get("CLOUDZ_RIB_POOL", "ribs")
+        if queue:
             task_instance.queue = queue
+        if pool:
+            task_instance.pool = pool
     except Exception:  # a bad path fails the run's own check, not the scheduler
         return

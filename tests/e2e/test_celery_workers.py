@@ -59,7 +59,9 @@ TASKS = f"/api/v2/dags/{contract.DAG_ID}/dagRuns"
 @pytest.fixture(scope="module")
 def stack() -> Iterator[Stack]:
     """A stack with the CeleryExecutor and the default two workers."""
-    with started_stack(executor="celery") as s:
+    # two slots a worker whatever the machine's cores: a burst of 7 loads is more than one
+    # worker can hold, so both must take some
+    with started_stack(executor="celery", celery_concurrency="2") as s:
         yield s
 
 
@@ -143,22 +145,46 @@ def _file_rows(tmp_path: Path, mrt: Path, archive_path: str) -> int:
 def _consumers(control: Celery, *, off: dict[str, str]) -> Iterator[None]:
     """Workers stop taking a queue (``{worker hostname: queue}``) until the block ends."""
     for hostname, queue in off.items():
-        control.control.cancel_consumer(queue, destination=[hostname], reply=True, timeout=10)
+        _consumer(control, "cancel_consumer", hostname, queue)
     try:
         yield
     finally:
         for hostname, queue in off.items():
-            control.control.add_consumer(queue, destination=[hostname], reply=True, timeout=10)
+            _consumer(control, "add_consumer", hostname, queue)
+
+
+def _consumer(control: Celery, command: str, hostname: str, queue: str) -> None:
+    """``cancel_consumer`` or ``add_consumer`` on one worker; its answer must say done."""
+    replies = getattr(control.control, command)(
+        queue, destination=[hostname], reply=True, timeout=10
+    )
+    answer = next((r[hostname] for r in replies if hostname in r), None)
+    assert answer is not None and "ok" in answer, (command, hostname, queue, replies)
+
+
+def _session(proc: psutil.Process) -> list[psutil.Process]:
+    """The process and every other of its session (a worker's pool, task runners, tasks)."""
+    sid = os.getsid(proc.pid)
+    found = [proc]
+    for p in psutil.process_iter():
+        with contextlib.suppress(psutil.Error, OSError):
+            if p.pid != proc.pid and os.getsid(p.pid) == sid:
+                found.append(p)
+    return found
+
+
+def _connected(proc: psutil.Process, port: int) -> bool:
+    """A process of ``proc``'s session has a TCP connection to ``port`` on loopback."""
+    for p in _session(proc):
+        with contextlib.suppress(psutil.Error):
+            if any(c.raddr and c.raddr.port == port for c in p.net_connections("tcp")):
+                return True
+    return False
 
 
 def _kill_tree(proc: psutil.Process) -> int:
     """SIGKILL the worker and every process of its session (pool, task runners, tasks)."""
-    sid = os.getsid(proc.pid)
-    victims = [proc]
-    for p in psutil.process_iter():
-        with contextlib.suppress(psutil.Error, OSError):
-            if p.pid != proc.pid and os.getsid(p.pid) == sid:
-                victims.append(p)
+    victims = _session(proc)
     for p in victims:
         with contextlib.suppress(psutil.Error):
             p.send_signal(signal.SIGKILL)
@@ -206,6 +232,7 @@ def test_a_burst_runs_on_both_workers_and_a_rib_takes_the_rib_queue(
             rib_conversion = (path, ti["task_id"]) == (rib_path, contract.TASK_CONVERT)
             queue = "ribs" if rib_conversion else "default"
             assert ti["queue"] == queue, ti
+            assert (ti["pool"] == "ribs") == rib_conversion, ti  # queued only as it can run
             if queue == "ribs":  # only worker-1 serves it
                 assert _worker_of(ti) == "worker-1", ti
     print(f"tasks per worker: {dict(sorted(spread.items()))}")
@@ -218,8 +245,9 @@ def test_a_worker_killed_during_a_load_loses_nothing(
     stack: Stack, api: Api, workers: dict[str, celery.Worker], control: Celery, tmp_path: Path
 ) -> None:
     """worker-1 is drained of ``default``, so worker-0 takes the file's tasks. The BigQuery
-    emulator is frozen as the conversion succeeds, so the load is held mid-call; then
-    worker-0 and its whole process tree are killed and the emulator resumes. The supervisor
+    emulator is frozen as the conversion succeeds, so the load is held in its first call to
+    BigQuery (a connection of worker-0's task to the frozen emulator is seen); then worker-0
+    and its whole process tree are killed and the emulator resumes. The supervisor
     restarts worker-0, which is drained in turn: the scheduler finds the load without a
     heartbeat, fails that try and retries it, and only worker-1 can take the retry. The file
     ends loaded, its rows once (one successful load job in its ledger)."""
@@ -255,9 +283,13 @@ def test_a_worker_killed_during_a_load_loses_nothing(
         load = api.task(run_id, contract.TASK_LOAD)
         assert load is not None and (load["state"], _worker_of(load)) == ("running", "worker-0")
         worker_proc = psutil.Process(component_status(stack, "celery-worker-0")["pid"])
+        wait_for(
+            "worker-0's load connected to the frozen emulator",
+            lambda: _connected(worker_proc, stack.settings.bigquery_port),
+        )
         killed = _kill_tree(worker_proc)
         emulator.resume()
-        control.control.add_consumer("default", destination=[w1.hostname()], reply=True)
+        _consumer(control, "add_consumer", w1.hostname(), "default")
 
         def restarted() -> bool:
             status = component_status(stack, "celery-worker-0")

@@ -31,8 +31,10 @@ def policy(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
     return importlib.import_module("airflow_local_settings")
 
 
-def _ti(task_id: str = contract.TASK_CONVERT, dag_id: str = contract.DAG_ID) -> SimpleNamespace:
-    return SimpleNamespace(dag_id=dag_id, task_id=task_id, queue="default")
+def _ti(
+    task_id: str = contract.TASK_CONVERT, dag_id: str = contract.DAG_ID, pool: str = "default_pool"
+) -> SimpleNamespace:
+    return SimpleNamespace(dag_id=dag_id, task_id=task_id, queue="default", pool=pool)
 
 
 def _run(conf: object) -> SimpleNamespace:
@@ -57,11 +59,47 @@ def test_the_policy_is_what_airflow_takes_from_the_module(policy: ModuleType) ->
         (_ti(), _run({"archive_path": 7}), "default"),
     ],
 )
-def test_only_a_rib_conversion_of_the_per_file_dag_takes_the_rib_queue(
+def test_only_a_rib_conversion_of_the_per_file_dag_takes_the_rib_queue_and_pool(
     policy: ModuleType, ti: SimpleNamespace, run: SimpleNamespace | None, queue: str
 ) -> None:
     policy.task_instance_mutation_hook(ti, run)
-    assert ti.queue == queue
+    assert (ti.queue, ti.pool) == ((queue, "ribs") if queue == "ribs" else (queue, "default_pool"))
+
+
+def test_batch_conversions_take_the_backfill_queue_only_when_one_is_set(
+    policy: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    batch = _ti("convert", dag_id="mrt_archive", pool="backfill")
+    policy.task_instance_mutation_hook(batch, _run({}))
+    assert batch.queue == "default"
+    monkeypatch.setenv("CLOUDZ_BACKFILL_QUEUE", "backfill")
+    for run in (_run({}), None):  # scheduled batch runs: no conf, maybe no run yet
+        batch = _ti("convert", dag_id="mrt_archive", pool="backfill")
+        policy.task_instance_mutation_hook(batch, run)
+        assert (batch.queue, batch.pool) == ("backfill", "backfill")
+    live = _ti(contract.TASK_LOAD, pool="routes_table_writes")
+    policy.task_instance_mutation_hook(live, _run({"archive_path": UPDATES}))
+    assert live.queue == "default"
+
+
+def test_the_rib_pool_has_the_slots_of_the_workers_serving_ribs(tmp_path: Path) -> None:
+    celery_stack = Settings(state_dir=tmp_path, executor="celery", airflow_parallelism=8)
+    assert airflow_env.rib_pool(celery_stack) == (
+        "ribs", 4, "RIB conversions (the slots of the workers serving them)"
+    )  # fmt: skip
+    two_serving = Settings(
+        state_dir=tmp_path, executor="celery", airflow_parallelism=9,
+        celery_workers="default;ribs;default,ribs",
+    )  # fmt: skip
+    assert airflow_env.rib_pool(two_serving)[1] == 6  # type: ignore[index]
+    local = Settings(state_dir=tmp_path, airflow_parallelism=8)
+    assert airflow_env.rib_pool(local)[1] == 4  # type: ignore[index]
+    assert airflow_env.rib_pool(Settings(state_dir=tmp_path, rib_slots=3))[1] == 3  # type: ignore[index]
+    assert airflow_env.rib_pool(Settings(state_dir=tmp_path, rib_pool="")) is None
+    with pytest.raises(ValueError, match="serves the RIB queue 'ribs'"):
+        airflow_env.rib_pool(
+            Settings(state_dir=tmp_path, executor="celery", celery_workers="default")
+        )
 
 
 def test_the_rib_queue_is_a_setting_and_empty_turns_it_off(
