@@ -7,8 +7,14 @@ same Airflow settings as the embedded stack.
 - Every published port but the collectors' endpoint is bound to loopback, and no secret has a
   default: ``${VAR:?…}`` makes compose refuse to start.
 - The compose file and ``cloudz.stack.airflow_env`` configure the same ``AIRFLOW__*``
-  settings: a setting changed in one place only is a deployment that behaves differently from
-  what the tests ran.
+  settings, the same Google Cloud connection and the same behavioural ``CLOUDZ_*`` settings
+  (pools, queues, the task timeout): a setting changed in one place only is a deployment that
+  behaves differently from what the tests ran. They are read from ``docker compose config``
+  (interpolated, as the containers get them), or from the YAML with its defaults if Compose
+  is missing.
+- airflow-init's script refuses passwords that would break a URL and a visibility timeout
+  that is not twice the task timeout, and writes the passwords file as JSON whatever the
+  passwords hold (run with a stand-in ``airflow``).
 """
 
 from __future__ import annotations
@@ -18,6 +24,9 @@ import os
 import re
 import shutil
 import subprocess
+import sys
+from dataclasses import fields
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +41,21 @@ ENV_EXAMPLE = PROJECT_ROOT / "deploy" / "compose.env.example"
 DASHBOARDS = PROJECT_ROOT / "deploy" / "grafana" / "dashboards"
 #: the one service collectors reach from the internet
 PUBLIC = {"receiver-lb"}
+#: ``CLOUDZ_*`` settings the DAGs and the cluster policy read: compose must pass each into the
+#: Airflow containers, with the embedded stack's default where the stack has the setting
+BEHAVIOURAL_CLOUDZ = (
+    "CLOUDZ_DATASET",
+    "CLOUDZ_TABLE",
+    "CLOUDZ_RIB_QUEUE",
+    "CLOUDZ_RIB_POOL",
+    "CLOUDZ_RIB_SLOTS",
+    "CLOUDZ_TABLE_WRITES_POOL",
+    "CLOUDZ_TABLE_WRITES_SLOTS",
+    "CLOUDZ_BACKFILL_POOL",
+    "CLOUDZ_BACKFILL_SLOTS",
+    "CLOUDZ_BACKFILL_QUEUE",
+    "CLOUDZ_TASK_TIMEOUT_SECONDS",
+)
 #: services that must never publish a port at all (secrets or no auth behind them)
 NEVER_PUBLISHED = {"broker", "postgres", "statsd", "receiver"}
 
@@ -67,13 +91,18 @@ def _services() -> dict[str, Any]:
 
 
 def _compose_command() -> list[str] | None:
-    """``docker compose`` (the CLI plugin ``scripts/ensure-compose`` installs), or a v2
-    ``docker-compose`` on PATH; None if neither (Compose v1 reads the file differently)."""
+    """``docker compose`` (the CLI plugin ``scripts/ensure-compose`` installs), a v2
+    ``docker-compose`` on PATH, or the plugin binary run on its own (Compose v2 then takes
+    ``docker-compose``'s arguments: ``… -f FILE config``), so no ``docker`` CLI is needed;
+    None if none is there (Compose v1 reads the file differently)."""
     candidates: list[list[str]] = []
     if shutil.which("docker"):
         candidates.append(["docker", "compose"])
     if shutil.which("docker-compose"):
         candidates.append(["docker-compose"])
+    plugins = Path(os.environ.get("DOCKER_CONFIG") or Path.home() / ".docker") / "cli-plugins"
+    if os.access(plugins / "docker-compose", os.X_OK):
+        candidates.append([str(plugins / "docker-compose")])
     for command in candidates:
         done = subprocess.run(
             [*command, "version", "--short"], capture_output=True, text=True, check=False
@@ -236,11 +265,112 @@ def test_workers_serve_the_queues_the_cluster_policy_uses() -> None:
         for name, s in services.items()
         if name.startswith("worker-")
     }
-    assert queues == {"worker-default": "default", "worker-ribs": "default,ribs"}
-    env = _raw()["x-cloudz-env"]
+    assert queues == {
+        "worker-default": "default",
+        "worker-ribs": "default,ribs",
+        # only with CLOUDZ_BACKFILL_QUEUE set (its profile, for a big backfill)
+        "worker-backfill": "${CLOUDZ_BACKFILL_QUEUE:-backfill}",
+    }
+    assert services["worker-backfill"]["profiles"] == ["backfill"]
+    env = _raw()["x-airflow-env"]
     assert env["CLOUDZ_RIB_QUEUE"] == Settings().rib_queue
     for name in queues:
         assert "--skip-serve-logs" in services[name]["command"]
+        # tasks use the api-server's execution API
+        depends = services[name].get("depends_on") or _raw()["x-worker"]["depends_on"]
+        assert depends["airflow-apiserver"] == {"condition": "service_healthy"}
+
+
+def test_health_checks_are_light_and_keep_secrets_off_the_command_line() -> None:
+    worker = _raw()["x-worker"]["healthcheck"]
+    test = " ".join(worker["test"])
+    # Celery's CLI with Airflow's app imports Airflow: seconds of CPU per check
+    assert "airflow" not in test.replace("AIRFLOW__CELERY__BROKER_URL", "")
+    assert 'os.environ["AIRFLOW__CELERY__BROKER_URL"]' in test
+    assert "BROKER_PASSWORD" not in test
+    # `airflow celery worker` without --celery-hostname: Celery's default node name
+    assert '"celery@" + socket.gethostname()' in test
+    for name, service in _services().items():
+        if name.startswith("worker-"):
+            assert "--celery-hostname" not in service["command"], name
+    for name, job in (
+        ("airflow-scheduler", "SchedulerJob"),
+        ("airflow-dag-processor", "DagProcessorJob"),
+        ("airflow-triggerer", "TriggererJob"),
+    ):
+        check = _services()[name]["healthcheck"]
+        assert check["test"] == ["CMD", "airflow", "jobs", "check", "--job-type", job, "--local"]
+
+
+def _init_script() -> str:
+    """airflow-init's bash script as the container runs it (``$$`` is compose's ``$``)."""
+    command = _services()["airflow-init"]["command"]
+    assert command[:2] == ["bash", "-c"]
+    return str(command[2]).replace("$$", "$")
+
+
+def _run_init(tmp_path: Path, **overrides: str) -> subprocess.CompletedProcess[str]:
+    """The script with a stand-in ``airflow`` that logs its arguments, and the real python."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir(exist_ok=True)
+    fake = bin_dir / "airflow"
+    fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "airflow.log"}\n')
+    fake.chmod(0o755)
+    if not (bin_dir / "python").exists():
+        (bin_dir / "python").symlink_to(sys.executable)
+    env = {
+        k: _with_defaults(v)
+        for k, v in {**_raw()["x-cloudz-env"], **_raw()["x-airflow-env"]}.items()
+        if k != "<<"
+    }
+    env.update(
+        PATH=f"{bin_dir}:/usr/bin:/bin",
+        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(tmp_path / "passwords.json"),
+        ADMIN_PASSWORD='ad"min\\pw',
+        CLOUDZ_AIRFLOW_PASSWORD="r'x\"",
+        POSTGRES_PASSWORD="Abc-123_x.y~z",
+        BROKER_PASSWORD="0123abcdef",
+        CLOUDZ_PROVISION="0",
+    )
+    env.update(overrides)
+    return subprocess.run(
+        ["bash", "-c", _init_script()], env=env, capture_output=True, text=True, check=False
+    )
+
+
+def test_airflow_init_writes_json_passwords_and_every_pool(tmp_path: Path) -> None:
+    done = _run_init(tmp_path)
+    assert done.returncode == 0, done.stderr
+    passwords = json.loads((tmp_path / "passwords.json").read_text())
+    assert passwords == {"admin": 'ad"min\\pw', "receiver": "r'x\""}
+    assert (tmp_path / "passwords.json").stat().st_mode & 0o077 == 0
+    calls = (tmp_path / "airflow.log").read_text().splitlines()
+    assert calls[0] == "db migrate"
+    pools = {c.split()[2]: int(c.split()[3]) for c in calls if c.startswith("pools set")}
+    assert pools == {"routes_table_writes": 16, "backfill": 2, "ribs": 4}
+    raised = tmp_path / "raised"
+    raised.mkdir()
+    assert _run_init(raised, CLOUDZ_BACKFILL_SLOTS="48", CLOUDZ_RIB_SLOTS="8").returncode == 0
+    assert "pools set backfill 48 " in (raised / "airflow.log").read_text()
+    assert "pools set ribs 8 " in (raised / "airflow.log").read_text()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        ({"POSTGRES_PASSWORD": "pa@ss"}, "POSTGRES_PASSWORD"),
+        ({"POSTGRES_PASSWORD": "pa/ss"}, "POSTGRES_PASSWORD"),
+        ({"BROKER_PASSWORD": "not-hex"}, "BROKER_PASSWORD"),
+        ({"CLOUDZ_TASK_TIMEOUT_SECONDS": "7200"}, "CLOUDZ_VISIBILITY_TIMEOUT"),
+    ],
+)
+def test_airflow_init_refuses_what_would_break_later(
+    tmp_path: Path, overrides: dict[str, str], message: str
+) -> None:
+    done = _run_init(tmp_path, **overrides)
+    assert done.returncode == 1
+    assert message in done.stderr
+    assert not (tmp_path / "airflow.log").exists(), "it went on to migrate"
 
 
 def test_prometheus_loads_the_repos_alert_rules() -> None:
@@ -280,22 +410,56 @@ def test_every_dashboard_metric_is_one_the_project_emits() -> None:
         assert name in read, name
 
 
+def _with_defaults(value: Any) -> str:
+    """A YAML value as compose would give it with nothing set in .env: ``${VAR:-x}`` → x."""
+    return re.sub(r"\$\{[A-Z_]+:-([^}]*)\}", r"\1", str(value))
+
+
+@cache
+def _scheduler_env() -> dict[str, str]:
+    """The scheduler's environment with the example .env and the emulators profile (what the
+    embedded stack runs against): from ``docker compose config``, or from the YAML with its
+    defaults if Compose is missing (then secrets and ``${VAR:?…}`` stay as written)."""
+    import tempfile
+
+    if _compose_command() is not None:
+        with tempfile.TemporaryDirectory() as tmp:
+            config = _config(
+                Path(tmp),
+                "--profile",
+                "emulators",
+                CLOUDZ_GCP_PROJECT="local-project",
+                STORAGE_EMULATOR_HOST="http://gcs:4443",
+                BIGQUERY_EMULATOR_HOST="http://bigquery:9050",
+                CLOUDZ_GCP_ANONYMOUS="true",
+            )
+        scheduler = config["services"]["airflow-scheduler"]
+        return {k: str(v) for k, v in scheduler["environment"].items()}
+    env = {k: str(v) for k, v in {**_raw()["x-cloudz-env"], **_raw()["x-airflow-env"]}.items()}
+    env.pop("<<", None)
+    gcp = env["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"].replace("${CLOUDZ_GCP_PROJECT}", "local-project")
+    env["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"] = gcp.replace("${CLOUDZ_GCP_ANONYMOUS:-false}", "true")
+    return {k: _with_defaults(v) for k, v in env.items()}
+
+
 def _compose_airflow_env() -> dict[str, str]:
-    anchor = dict(_raw()["x-airflow-env"])
-    anchor.pop("<<", None)
-    return {k: str(v) for k, v in anchor.items() if k.startswith("AIRFLOW__")}
+    return {k: v for k, v in _scheduler_env().items() if k.startswith("AIRFLOW__")}
+
+
+def _stack_env(tmp_path: Path) -> dict[str, str]:
+    compose = _scheduler_env()
+    # the stack's slots follow the machine's cores: give it the compose file's numbers
+    sizing: dict[str, Any] = {
+        "airflow_parallelism": int(compose["AIRFLOW__CORE__PARALLELISM"]),
+    }
+    if "rib_slots" in {f.name for f in fields(Settings)}:
+        sizing["rib_slots"] = int(compose["CLOUDZ_RIB_SLOTS"])
+    return airflow_env(Settings(executor="celery", state_dir=tmp_path, **sizing))
 
 
 def test_compose_and_the_embedded_stack_configure_the_same_airflow(tmp_path: Path) -> None:
     compose = _compose_airflow_env()
-    # the stack's slots follow the machine's cores: give it the compose file's number
-    stack_env = airflow_env(
-        Settings(
-            executor="celery",
-            state_dir=tmp_path,
-            airflow_parallelism=int(compose["AIRFLOW__CORE__PARALLELISM"]),
-        )
-    )
+    stack_env = _stack_env(tmp_path)
     stack = {k: v for k, v in stack_env.items() if k.startswith("AIRFLOW__")}
     only_stack = set(stack) - set(compose) - DEPLOYMENT_SPECIFIC.keys()
     only_compose = set(compose) - set(stack) - DEPLOYMENT_SPECIFIC.keys()
@@ -311,8 +475,56 @@ def test_compose_and_the_embedded_stack_configure_the_same_airflow(tmp_path: Pat
     assert DEPLOYMENT_SPECIFIC.keys() <= set(stack) | set(compose)
 
 
+def test_compose_and_the_stack_use_the_same_google_cloud_connection(tmp_path: Path) -> None:
+    def conn(env: dict[str, str]) -> dict[str, Any]:
+        value = dict(json.loads(env["AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT"]))
+        value["extra"] = {k: v for k, v in value["extra"].items() if k != "project"}
+        return value
+
+    assert conn(_scheduler_env()) == conn(_stack_env(tmp_path))
+
+
+def test_compose_passes_the_stacks_behavioural_settings(tmp_path: Path) -> None:
+    compose = _scheduler_env()
+    stack = _stack_env(tmp_path)
+    missing = [k for k in BEHAVIOURAL_CLOUDZ if k not in compose]
+    assert not missing, f"not passed into the Airflow containers: {missing}"
+    both = [k for k in BEHAVIOURAL_CLOUDZ if k in stack]
+    # the settings the stack has had from the start are compared in any case
+    assert {"CLOUDZ_RIB_QUEUE", "CLOUDZ_TABLE_WRITES_SLOTS", "CLOUDZ_BACKFILL_SLOTS"} <= set(both)
+    differ = {k: (stack[k], compose[k]) for k in both if stack[k] != compose[k]}
+    assert not differ, f"(stack, compose) differ: {differ}"
+
+
+def test_the_visibility_timeout_is_twice_the_task_timeout() -> None:
+    env = _scheduler_env()
+    timeout = int(env["CLOUDZ_TASK_TIMEOUT_SECONDS"])
+    assert int(env["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"]) == 2 * timeout
+    # both come from .env: their defaults agree, and airflow-init refuses a pair that does not
+    # (test_airflow_init_refuses_what_would_break_later)
+    anchor = _raw()["x-airflow-env"]
+    task = re.fullmatch(
+        r"\$\{CLOUDZ_TASK_TIMEOUT_SECONDS:-(\d+)\}", anchor["CLOUDZ_TASK_TIMEOUT_SECONDS"]
+    )
+    visibility = re.fullmatch(
+        r"\$\{CLOUDZ_VISIBILITY_TIMEOUT:-(\d+)\}",
+        anchor["AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__VISIBILITY_TIMEOUT"],
+    )
+    assert task and visibility
+    assert int(visibility[1]) == 2 * int(task[1]) == 2 * Settings().task_timeout_seconds
+
+
+def test_the_rib_pool_has_the_ribs_workers_slots() -> None:
+    services = _services()
+    command = services["worker-ribs"]["command"]
+    concurrency = _with_defaults(command[command.index("--concurrency") + 1])
+    replicas = _with_defaults(services["worker-ribs"]["deploy"]["replicas"])
+    slots = _with_defaults(_raw()["x-airflow-env"]["CLOUDZ_RIB_SLOTS"])
+    assert int(slots) == int(concurrency) * int(replicas)
+
+
 def test_every_airflow_container_gets_the_shared_settings(tmp_path: Path) -> None:
-    anchor = _compose_airflow_env()
+    anchor = {k: str(v) for k, v in _raw()["x-airflow-env"].items() if k != "<<"}
     for name, service in _services().items():
         if name.startswith(("airflow-", "worker-")):
             env = service["environment"]
