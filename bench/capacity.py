@@ -10,7 +10,8 @@ in the same rounds (interleaved) as the reference ratio.
 
     .venv/bin/python bench/capacity.py                       # ~3-8 min: inputs, 3 rounds, model
     .venv/bin/python bench/capacity.py --json-out bench/out/capacity.json
-    .venv/bin/python bench/capacity.py --rib-rows-avg 8e6    # another assumption, same figures
+    .venv/bin/python bench/capacity.py --from-json bench/out/capacity.json --rib-rows-avg 8e6
+                                              # the model again on a saved measurement
 
 Inputs (``bench/out/capacity/``, git-ignored): ``python -m cloudz.mrtgen updates`` sized like a
 busy RouteViews collector's 15-minute file (route-views.sg's was 3.1 MB bz2 on 2024-01-18,
@@ -242,8 +243,22 @@ def _active_collector_days(until: date) -> dict[int, int]:
     return per_year
 
 
+#: Airflow's CPU per task beyond the task's own work: bench/README.md's backfill runs measured
+#: scheduler 24 / 23 / 21, api-server 12 / 11 / 10.5, dag-processor 6.8 / 6.5 / 6.0 and
+#: executor workers 4.5 / 3.2 / 6.4 CPU-s for 43 tasks (plan, 41 converts, load): 47.3 / 43.7
+#: / 43.9 CPU-s, 1.10 / 1.02 / 1.02 per task. A live file runs two tasks (convert, load): 2.0
+AIRFLOW_CPU_PER_LIVE_FILE = 2.0
+#: a backfill task converts up to 64 files: ~1 CPU-s per task / 64, plus each day-run's plan and
+#: load tasks, is ~0.02 per file; 0.05 leaves room for smaller tasks
+AIRFLOW_CPU_PER_BACKFILLED_FILE = 0.05
+
+
 def capacity(
-    model: Model, upd_cpu_per_row: float, rib_cpu_per_row: float, today: date
+    model: Model,
+    upd_cpu_per_row: float,
+    rib_cpu_per_row: float,
+    today: date,
+    per_year: dict[int, int] | None = None,
 ) -> list[str]:
     """The three loads in cores, from CPU per row measured above and the model's assumptions."""
     m = model
@@ -257,7 +272,8 @@ def capacity(
     rib_burst_cpu = m.collectors * (m.rib_rows_avg * rib_cpu_per_row + m.task_overhead_cpu)
     longest_rib = m.rib_rows_max * rib_cpu_per_row
 
-    per_year = _active_collector_days(today)
+    if per_year is None:
+        per_year = _active_collector_days(today)
     now_size = TABLE_SIZE[max(TABLE_SIZE)]
     history_rows = 0.0
     history_files = 0
@@ -315,12 +331,40 @@ def main() -> None:
     parser.add_argument("--update-rows-avg", type=float, default=60_000)
     parser.add_argument("--rib-rows-avg", type=float, default=6e6)
     parser.add_argument("--rib-rows-max", type=float, default=50e6)
-    parser.add_argument("--task-overhead-cpu", type=float, default=1.0)
-    parser.add_argument("--batch-overhead-cpu", type=float, default=0.05)
+    parser.add_argument("--task-overhead-cpu", type=float, default=AIRFLOW_CPU_PER_LIVE_FILE)
+    parser.add_argument("--batch-overhead-cpu", type=float, default=AIRFLOW_CPU_PER_BACKFILLED_FILE)
     parser.add_argument("--headroom", type=float, default=2.0)
     parser.add_argument("--backfill-days", type=int, default=30)
     parser.add_argument("--json-out", type=Path)
+    parser.add_argument(
+        "--from-json",
+        type=Path,
+        help="no measurement: the model on a saved --json-out's CPU per row and collector-days",
+    )
     args = parser.parse_args()
+    model = Model(
+        collectors=args.collectors,
+        update_rows_avg=args.update_rows_avg,
+        rib_rows_avg=args.rib_rows_avg,
+        rib_rows_max=args.rib_rows_max,
+        task_overhead_cpu=args.task_overhead_cpu,
+        batch_overhead_cpu=args.batch_overhead_cpu,
+        headroom=args.headroom,
+        backfill_days=args.backfill_days,
+    )
+    if args.from_json:
+        saved = json.loads(args.from_json.read_text())
+        per_row = saved["cpu_per_row"]
+        per_year = {int(y): int(d) for y, d in saved["collector_days_per_year"].items()}
+        print(
+            f"## Capacity from {args.from_json} (conversion: {per_row['updates'] * 1e6:.2f} "
+            f"CPU-s per 1M update rows, {per_row['ribs'] * 1e6:.2f} per 1M RIB rows)\n"
+        )
+        lines = capacity(
+            model, per_row["updates"], per_row["ribs"], date(max(per_year), 1, 1), per_year
+        )
+        print("\n".join(lines))
+        return
 
     inputs = _generate(OUT, args.update_rows, args.rib_peers, args.rib_prefixes)
     bgpdump = shutil.which("bgpdump")
@@ -334,16 +378,6 @@ def main() -> None:
     gen_rib = results[inputs[1].label]["cloudz"]
     upd_per_row = _med(gen_upd.convert_cpu) / gen_upd.rows
     rib_per_row = _med(gen_rib.convert_cpu) / gen_rib.rows
-    model = Model(
-        collectors=args.collectors,
-        update_rows_avg=args.update_rows_avg,
-        rib_rows_avg=args.rib_rows_avg,
-        rib_rows_max=args.rib_rows_max,
-        task_overhead_cpu=args.task_overhead_cpu,
-        batch_overhead_cpu=args.batch_overhead_cpu,
-        headroom=args.headroom,
-        backfill_days=args.backfill_days,
-    )
     print(
         f"\n## Capacity (conversion: {upd_per_row * 1e6:.2f} CPU-s per 1M update rows, "
         f"{rib_per_row * 1e6:.2f} per 1M RIB rows)\n"
