@@ -12,7 +12,8 @@ reported, so only ratios measured in the same run mean anything.
 
 ``--baseline DIR`` also times the fast path of another source tree (e.g. ``git archive`` of an
 older commit, its extension built in place) as converter ``before``; ``bzip2 -dc > /dev/null``
-is timed on every bz2 input: the single-core floor of any converter reading it. CPU time
+is timed on every bz2 input: the single-core floor of any converter reading it (and
+``lbzip2 -n 1 -dc``, when installed: what a faster decoder would give). CPU time
 (user + system, from ``os.wait4``) is reported beside wall time: it is steadier when other jobs
 share the core.
 
@@ -62,6 +63,7 @@ def run_child(
     core: int | None,
     stdout_null: bool = False,
     env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
 ) -> Result:
     if core is not None:
         argv = ["taskset", "-c", str(core), *argv]
@@ -70,7 +72,7 @@ def run_child(
         argv,
         stdout=subprocess.DEVNULL if stdout_null else subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        cwd=ROOT,
+        cwd=cwd,
         env=env,
     )
     out = b""
@@ -85,19 +87,29 @@ def run_child(
     return Result(seconds, usage.ru_maxrss / 1024, rows, usage.ru_utime + usage.ru_stime)
 
 
-def bgpdump(src: Path, core: int | None) -> Result:
-    return run_child(["bgpdump", "-m", "-q", str(src)], core, stdout_null=True)
+def bgpdump(src: Path, core: int | None, trim: bool = True) -> Result:
+    """``trim=False``: glibc never gives heap back (``MALLOC_TRIM_THRESHOLD_``). On RIBs with
+    AS_SETs bgpdump 1.6.2 otherwise calls brk() ~10 times per record and, on this VM, spends
+    more time in the kernel than in itself: the ratio to that bgpdump flatters any converter."""
+    env = None if trim else {**os.environ, "MALLOC_TRIM_THRESHOLD_": str(1 << 40)}
+    return run_child(["bgpdump", "-m", "-q", str(src)], core, stdout_null=True, env=env)
 
 
 def convert(src: Path, engine: str, core: int | None, tree: Path = ROOT) -> Result:
     dst = OUT / f"{src.name}.{engine}.avro"
+    # ``python -c`` puts the working directory first on sys.path: run it in the tree
     env = {**os.environ, "PYTHONPATH": str(tree)}
-    return run_child([PY, "-c", CONVERT, str(src), str(dst), engine], core, env=env)
+    return run_child([PY, "-c", CONVERT, str(src), str(dst), engine], core, env=env, cwd=tree)
 
 
 def bzip2_floor(src: Path, core: int | None) -> Result:
     """``bzip2 -dc > /dev/null``: decompression alone, what no converter of the file can beat."""
     return run_child(["bzip2", "-dc", str(src)], core, stdout_null=True)
+
+
+def lbzip2_floor(src: Path, core: int | None) -> Result:
+    """``lbzip2 -n 1 -dc > /dev/null``: what a faster bz2 decoder would give on one thread."""
+    return run_child(["lbzip2", "-n", "1", "-dc", str(src)], core, stdout_null=True)
 
 
 def mrtgen(kind: str, dst: Path, *args: str) -> Path:
@@ -185,11 +197,13 @@ def main() -> int:
         ("sample updates.20160811 (gz)", SAMPLES / "ripe-ris/updates.20160811.1600.gz", True),
         ("sample updates.20071015 (gz)", SAMPLES / "ripe-ris/updates.20071015.1505.gz", True),
     ]
-    table: list[tuple[str, str, Result, float, float]] = []
+    table: list[tuple[str, str, Result, float, float, float]] = []
     for label, src, with_python in inputs:
         results: dict[str, list[Result]] = {
             "bgpdump": [],
+            "bgpdump, no trim": [],
             "bzip2": [],
+            "lbzip2": [],
             "python": [],
             "before": [],
             "fast": [],
@@ -197,8 +211,11 @@ def main() -> int:
         }
         for _ in range(args.rounds):
             results["bgpdump"].append(bgpdump(src, args.core))
+            results["bgpdump, no trim"].append(bgpdump(src, args.core, trim=False))
             if src.suffix == ".bz2":
                 results["bzip2"].append(bzip2_floor(src, args.core))
+                if shutil.which("lbzip2") is not None:
+                    results["lbzip2"].append(lbzip2_floor(src, args.core))
             if with_python:
                 results["python"].append(convert(src, "python", args.core))
             if args.baseline is not None:
@@ -207,39 +224,44 @@ def main() -> int:
             if args.two_cores and src.suffix == ".bz2" and not with_python:
                 results["fast, 2 cores"].append(convert(src, "fast", None))
         base = median(results["bgpdump"])
+        strict = median(results["bgpdump, no trim"])
         rows = median(results["fast"]).rows
         for tool, rs in results.items():
             if not rs:
                 continue
             m = median(rs)
             m.rows = rows
-            table.append((label, tool, m, m.seconds / base.seconds, m.cpu / base.cpu))
+            ratios = (m.seconds / base.seconds, m.seconds / strict.seconds, m.cpu / base.cpu)
+            table.append((label, tool, m, *ratios))
             print(
                 f"{label:30s} {tool:8s} {m.seconds:8.2f} s {rows / m.seconds:10.0f} rows/s "
-                f"{m.seconds / base.seconds:6.2f}x bgpdump (CPU {m.cpu / base.cpu:4.2f}x) "
-                f"peak RSS {m.maxrss_mb:6.0f} MB",
+                f"{ratios[0]:6.2f}x bgpdump ({ratios[1]:4.2f}x without trim, CPU "
+                f"{ratios[2]:4.2f}x) peak RSS {m.maxrss_mb:6.0f} MB",
                 flush=True,
             )
     print()
     print(
         "| input | rows | converter | time (s) | rows/s | time / bgpdump's | "
-        "CPU / bgpdump's | peak RSS (MB) |"
+        "time / bgpdump's without trim | CPU / bgpdump's | peak RSS (MB) |"
     )
-    print("|---|---:|---|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     names = {
         "bgpdump": "`bgpdump -m -q > /dev/null`",
+        "bgpdump, no trim": "the same, `MALLOC_TRIM_THRESHOLD_=2^40`",
         "bzip2": "`bzip2 -dc > /dev/null` (floor)",
+        "lbzip2": "`lbzip2 -n 1 -dc > /dev/null` (another decoder, one thread)",
         "python": "mrtparse path",
         "before": "fast, before (`--baseline`)",
         "fast": "fast",
         "fast, 2 cores": "fast, 2 cores (decompression thread)",
     }
-    for label, tool, m, ratio, cpu_ratio in table:
+    for label, tool, m, ratio, strict_ratio, cpu_ratio in table:
         print(
             f"| {label} | {m.rows:,} | {names[tool]} | {m.seconds:.2f} | "
-            f"{m.rows / m.seconds:,.0f} | {ratio:.2f} | {cpu_ratio:.2f} | {m.maxrss_mb:.0f} |"
+            f"{m.rows / m.seconds:,.0f} | {ratio:.2f} | {strict_ratio:.2f} | {cpu_ratio:.2f} | "
+            f"{m.maxrss_mb:.0f} |"
         )
-    svg([(a, b, c, d) for a, b, c, d, _ in table], OUT / "convert_speed.svg")
+    svg([(a, b, c, d) for a, b, c, d, _, _ in table], OUT / "convert_speed.svg")
     print(f"\nplot: {OUT / 'convert_speed.svg'}")
     if args.rib_10m:
         big = mrtgen(
