@@ -168,6 +168,9 @@ def main() -> int:
     ap.add_argument(
         "--baseline", type=Path, help="another source tree whose fast path runs as 'before'"
     )
+    ap.add_argument(
+        "--only", default="", help="only the inputs whose label contains this (e.g. 'RIB (bz2)')"
+    )
     ap.add_argument("--varied-prefixes", type=int, default=28600, help="x 40 peers ≈ 1.06M rows")
     args = ap.parse_args()
     if shutil.which("bgpdump") is None:
@@ -199,6 +202,8 @@ def main() -> int:
     ]
     table: list[tuple[str, str, Result, float, float, float]] = []
     for label, src, with_python in inputs:
+        if args.only not in label:
+            continue
         results: dict[str, list[Result]] = {
             "bgpdump": [],
             "bgpdump, no trim": [],
