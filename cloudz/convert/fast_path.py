@@ -314,14 +314,18 @@ class _Run:
         }
         self.f = f
         self.level = level
+        # one compressor for every block: a new one per block allocates (and page-faults) its
+        # context each time; each block is still one whole frame, byte for byte as
+        # ``zstd.compress`` writes it (a single FLUSH_FRAME call pledges the input's size)
+        self._zstd_comp = _zstd.ZstdCompressor(level=level) if codec == "zstandard" else None
         self.sync = os.urandom(16)
         header = io.BytesIO()
         fastavro.writer(header, self.schema, [], codec=codec, sync_marker=self.sync)
         f.write(header.getvalue())
 
     def _compress(self, data: bytes) -> bytes:
-        if self.codec == "zstandard":
-            block: bytes = _zstd.compress(data, level=self.level)
+        if self._zstd_comp is not None:
+            block: bytes = self._zstd_comp.compress(data, mode=_zstd.ZstdCompressor.FLUSH_FRAME)
             return block
         if _libdeflate is not None:
             return bytes(_libdeflate(data, self.level))
