@@ -7,7 +7,15 @@ reported, so only ratios measured in the same run mean anything.
 
     .venv/bin/python bench/convert_speed.py                  # generate inputs, table + SVG
     .venv/bin/python bench/convert_speed.py --rib-10m        # also the 10M-row RIB's peak RSS
-    .venv/bin/python bench/convert_speed.py --two-cores      # one big RIB with two processes
+    .venv/bin/python bench/convert_speed.py --two-cores      # big RIBs on two cores too
+    .venv/bin/python bench/convert_speed.py --baseline /tmp/old-tree   # "before" in the same run
+
+``--baseline DIR`` also times the fast path of another source tree (e.g. ``git archive`` of an
+older commit, its extension built in place) as converter ``before``; ``bzip2 -dc > /dev/null``
+is timed on every bz2 input: the single-core floor of any converter reading it (and
+``lbzip2 -n 1 -dc``, when installed: what a faster decoder would give). CPU time
+(user + system, from ``os.wait4``) is reported beside wall time: it is steadier when other jobs
+share the core.
 
 Inputs are written by ``python -m cloudz.mrtgen`` into ``bench/out/`` (git-ignored).
 """
@@ -40,56 +48,23 @@ r = convert_file(Path(sys.argv[1]), Path(sys.argv[2]), collector="route-views2",
 print(r.rows)
 """
 
-# one big RIB with two processes: a child decompresses into a pipe, this one converts
-TWO_CORES = """
-import bz2, os, sys
-from pathlib import Path
-from cloudz.convert import fast_path
-from cloudz.schema import raw_avro_schema
-src, dst = Path(sys.argv[1]), Path(sys.argv[2])
-r, w = os.pipe()
-if os.fork() == 0:
-    os.sched_setaffinity(0, {1})
-    os.close(r)
-    d = bz2.BZ2Decompressor()
-    with src.open("rb") as f:
-        while chunk := f.read(1 << 16):
-            out = d.decompress(chunk)
-            while out:
-                out = out[os.write(w, out):]
-    os._exit(0)
-os.close(w)
-os.sched_setaffinity(0, {0})
-
-class PipeStream:
-    error = None
-    position = 0
-    def __init__(self, fd): self.f = os.fdopen(fd, "rb", buffering=1 << 20)
-    def read(self, n):
-        out = self.f.read(n)
-        self.position += len(out)
-        return out
-
-ids = fast_path.schema_field_ids(raw_avro_schema())
-with dst.open("wb") as f:
-    run = fast_path._Run(ids, f, collector="route-views2",
-        source_path="route-views2/bgpdata/2024.01/RIBS/rib.20240101.0000.bz2",
-        source_sha256="ab" * 32, codec="deflate", level=fast_path.DEFLATE_LEVEL,
-        block_size=fast_path.BLOCK_SIZE)
-    rep = run.convert(PipeStream(r))
-os.wait()
-print(rep.rows)
-"""
-
 
 @dataclass
 class Result:
     seconds: float
     maxrss_mb: float
     rows: int
+    cpu: float = 0.0
+    """user + system CPU seconds of the child"""
 
 
-def run_child(argv: list[str], core: int | None, stdout_null: bool = False) -> Result:
+def run_child(
+    argv: list[str],
+    core: int | None,
+    stdout_null: bool = False,
+    env: dict[str, str] | None = None,
+    cwd: Path = ROOT,
+) -> Result:
     if core is not None:
         argv = ["taskset", "-c", str(core), *argv]
     start = time.perf_counter()
@@ -97,7 +72,8 @@ def run_child(argv: list[str], core: int | None, stdout_null: bool = False) -> R
         argv,
         stdout=subprocess.DEVNULL if stdout_null else subprocess.PIPE,
         stderr=subprocess.DEVNULL,
-        cwd=ROOT,
+        cwd=cwd,
+        env=env,
     )
     out = b""
     if proc.stdout is not None:
@@ -108,16 +84,41 @@ def run_child(argv: list[str], core: int | None, stdout_null: bool = False) -> R
         raise RuntimeError(f"{argv} failed ({status})")
     proc.returncode = 0
     rows = int(out.split()[-1]) if out.strip() else -1
-    return Result(seconds, usage.ru_maxrss / 1024, rows)
+    return Result(seconds, usage.ru_maxrss / 1024, rows, usage.ru_utime + usage.ru_stime)
 
 
-def bgpdump(src: Path, core: int | None) -> Result:
-    return run_child(["bgpdump", "-m", "-q", str(src)], core, stdout_null=True)
+def bgpdump(src: Path, core: int | None, trim: bool = True) -> Result:
+    """``trim=False``: glibc never gives heap back (``MALLOC_TRIM_THRESHOLD_``) and keeps
+    buffers under 32 MiB on the heap (``MALLOC_MMAP_THRESHOLD_``; setting the first alone turns
+    off glibc's adaptive mmap threshold and doubles bgpdump's time on update files). On RIBs
+    with AS_SETs bgpdump 1.6.2 otherwise calls brk() ~10 times per record and, on this VM,
+    spends more time in the kernel than in itself: the ratio to that bgpdump flatters any
+    converter."""
+    env = None
+    if not trim:
+        env = {
+            **os.environ,
+            "MALLOC_TRIM_THRESHOLD_": str(1 << 40),
+            "MALLOC_MMAP_THRESHOLD_": str(1 << 25),
+        }
+    return run_child(["bgpdump", "-m", "-q", str(src)], core, stdout_null=True, env=env)
 
 
-def convert(src: Path, engine: str, core: int | None) -> Result:
+def convert(src: Path, engine: str, core: int | None, tree: Path = ROOT) -> Result:
     dst = OUT / f"{src.name}.{engine}.avro"
-    return run_child([PY, "-c", CONVERT, str(src), str(dst), engine], core)
+    # ``python -c`` puts the working directory first on sys.path: run it in the tree
+    env = {**os.environ, "PYTHONPATH": str(tree)}
+    return run_child([PY, "-c", CONVERT, str(src), str(dst), engine], core, env=env, cwd=tree)
+
+
+def bzip2_floor(src: Path, core: int | None) -> Result:
+    """``bzip2 -dc > /dev/null``: decompression alone, what no converter of the file can beat."""
+    return run_child(["bzip2", "-dc", str(src)], core, stdout_null=True)
+
+
+def lbzip2_floor(src: Path, core: int | None) -> Result:
+    """``lbzip2 -n 1 -dc > /dev/null``: what a faster bz2 decoder would give on one thread."""
+    return run_child(["lbzip2", "-n", "1", "-dc", str(src)], core, stdout_null=True)
 
 
 def mrtgen(kind: str, dst: Path, *args: str) -> Path:
@@ -131,7 +132,8 @@ def mrtgen(kind: str, dst: Path, *args: str) -> Path:
 
 def median(xs: list[Result]) -> Result:
     s = statistics.median(r.seconds for r in xs)
-    return Result(s, max(r.maxrss_mb for r in xs), xs[0].rows)
+    cpu = statistics.median(r.cpu for r in xs)
+    return Result(s, max(r.maxrss_mb for r in xs), xs[0].rows, cpu)
 
 
 def svg(table: list[tuple[str, str, Result, float]], path: Path) -> None:
@@ -167,7 +169,18 @@ def main() -> int:
     ap.add_argument("--update-rows", type=int, default=1000000)
     ap.add_argument("--python-rib-prefixes", type=int, default=2000, help="mrtparse path input")
     ap.add_argument("--rib-10m", action="store_true", help="peak RSS on a 10M-row RIB")
-    ap.add_argument("--two-cores", action="store_true", help="one big RIB on two cores")
+    ap.add_argument(
+        "--two-cores",
+        action="store_true",
+        help="also the fast path on both cores (its decompression thread) on the big bz2 RIBs",
+    )
+    ap.add_argument(
+        "--baseline", type=Path, help="another source tree whose fast path runs as 'before'"
+    )
+    ap.add_argument(
+        "--only", default="", help="only the inputs whose label contains this (e.g. 'RIB (bz2)')"
+    )
+    ap.add_argument("--varied-prefixes", type=int, default=28600, help="x 40 peers ≈ 1.06M rows")
     args = ap.parse_args()
     if shutil.which("bgpdump") is None:
         print("bgpdump not on PATH")
@@ -178,44 +191,91 @@ def main() -> int:
     small_rib = mrtgen(
         "rib", OUT / "rib-small.bz2", "--peers", "24", "--prefixes", str(args.python_rib_prefixes)
     )
+    varied = mrtgen(
+        "rib",
+        OUT / "rib-varied.bz2",
+        "--peers",
+        "40",
+        "--prefixes",
+        str(args.varied_prefixes),
+        "--attributes",
+        "varied",
+    )
     inputs: list[tuple[str, Path, bool]] = [
         ("generated RIB (bz2)", rib, False),
+        ("generated varied RIB, 40 peers (bz2)", varied, False),
         ("generated updates (gz)", upd, False),
         ("generated small RIB (bz2)", small_rib, True),
         ("sample updates.20160811 (gz)", SAMPLES / "ripe-ris/updates.20160811.1600.gz", True),
         ("sample updates.20071015 (gz)", SAMPLES / "ripe-ris/updates.20071015.1505.gz", True),
     ]
-    table: list[tuple[str, str, Result, float]] = []
+    table: list[tuple[str, str, Result, float, float, float]] = []
     for label, src, with_python in inputs:
-        results: dict[str, list[Result]] = {"bgpdump": [], "python": [], "fast": []}
+        if args.only not in label:
+            continue
+        results: dict[str, list[Result]] = {
+            "bgpdump": [],
+            "bgpdump, no trim": [],
+            "bzip2": [],
+            "lbzip2": [],
+            "python": [],
+            "before": [],
+            "fast": [],
+            "fast, 2 cores": [],
+        }
         for _ in range(args.rounds):
             results["bgpdump"].append(bgpdump(src, args.core))
+            results["bgpdump, no trim"].append(bgpdump(src, args.core, trim=False))
+            if src.suffix == ".bz2":
+                results["bzip2"].append(bzip2_floor(src, args.core))
+                if shutil.which("lbzip2") is not None:
+                    results["lbzip2"].append(lbzip2_floor(src, args.core))
             if with_python:
                 results["python"].append(convert(src, "python", args.core))
+            if args.baseline is not None:
+                results["before"].append(convert(src, "fast", args.core, args.baseline))
             results["fast"].append(convert(src, "fast", args.core))
-        base = median(results["bgpdump"]).seconds
+            if args.two_cores and src.suffix == ".bz2" and not with_python:
+                results["fast, 2 cores"].append(convert(src, "fast", None))
+        base = median(results["bgpdump"])
+        strict = median(results["bgpdump, no trim"])
         rows = median(results["fast"]).rows
         for tool, rs in results.items():
             if not rs:
                 continue
             m = median(rs)
             m.rows = rows
-            table.append((label, tool, m, m.seconds / base))
+            ratios = (m.seconds / base.seconds, m.seconds / strict.seconds, m.cpu / base.cpu)
+            table.append((label, tool, m, *ratios))
             print(
                 f"{label:30s} {tool:8s} {m.seconds:8.2f} s {rows / m.seconds:10.0f} rows/s "
-                f"{m.seconds / base:6.2f}x bgpdump  peak RSS {m.maxrss_mb:6.0f} MB",
+                f"{ratios[0]:6.2f}x bgpdump ({ratios[1]:4.2f}x without trim, CPU "
+                f"{ratios[2]:4.2f}x) peak RSS {m.maxrss_mb:6.0f} MB",
                 flush=True,
             )
     print()
-    print("| input | rows | converter | time (s) | rows/s | time / bgpdump's | peak RSS (MB) |")
-    print("|---|---:|---|---:|---:|---:|---:|")
-    for label, tool, m, ratio in table:
-        name = {"bgpdump": "`bgpdump -m -q > /dev/null`", "python": "mrtparse path", "fast": "fast"}
+    print(
+        "| input | rows | converter | time (s) | rows/s | time / bgpdump's | "
+        "time / bgpdump's without trim | CPU / bgpdump's | peak RSS (MB) |"
+    )
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
+    names = {
+        "bgpdump": "`bgpdump -m -q > /dev/null`",
+        "bgpdump, no trim": "the same, heap never trimmed (`MALLOC_*_THRESHOLD_`)",
+        "bzip2": "`bzip2 -dc > /dev/null` (floor)",
+        "lbzip2": "`lbzip2 -n 1 -dc > /dev/null` (another decoder, one thread)",
+        "python": "mrtparse path",
+        "before": "fast, before (`--baseline`)",
+        "fast": "fast",
+        "fast, 2 cores": "fast, 2 cores (decompression thread)",
+    }
+    for label, tool, m, ratio, strict_ratio, cpu_ratio in table:
         print(
-            f"| {label} | {m.rows:,} | {name[tool]} | {m.seconds:.2f} | "
-            f"{m.rows / m.seconds:,.0f} | {ratio:.2f} | {m.maxrss_mb:.0f} |"
+            f"| {label} | {m.rows:,} | {names[tool]} | {m.seconds:.2f} | "
+            f"{m.rows / m.seconds:,.0f} | {ratio:.2f} | {strict_ratio:.2f} | {cpu_ratio:.2f} | "
+            f"{m.maxrss_mb:.0f} |"
         )
-    svg(table, OUT / "convert_speed.svg")
+    svg([(a, b, c, d) for a, b, c, d, _, _ in table], OUT / "convert_speed.svg")
     print(f"\nplot: {OUT / 'convert_speed.svg'}")
     if args.rib_10m:
         big = mrtgen(
@@ -225,17 +285,6 @@ def main() -> int:
         print(
             f"10M-row RIB, fast path: {r.rows} rows in {r.seconds:.1f} s, "
             f"peak RSS {r.maxrss_mb:.0f} MB"
-        )
-    if args.two_cores:
-        one = [convert(rib, "fast", args.core) for _ in range(args.rounds)]
-        two = [
-            run_child([PY, "-c", TWO_CORES, str(rib), str(OUT / "rib.2cores.avro")], None)
-            for _ in range(args.rounds)
-        ]
-        a, b = median(one), median(two)
-        print(
-            f"one RIB, one core: {a.seconds:.2f} s; decompression in a second process: "
-            f"{b.seconds:.2f} s ({a.seconds / b.seconds:.2f}x)"
         )
     return 0
 

@@ -666,6 +666,42 @@ typedef struct {
     int nh_mp;                   /* RIB rows: which next hop (MP when MP_REACH is present) */
 } AttrEnc;
 
+/* The attribute-set cache. A RIB repeats the same attribute bytes across prefixes and peers
+ * (a peer's routes from one origin, prepends and communities alike), so the attribute columns
+ * are encoded once per distinct set and the bytes reused: a direct-mapped table keyed by the
+ * record kind, the RIB's AFI and the attribute bytes themselves (compared in full, the hash
+ * only picks the slot). Parsing and encoding are pure functions of that key; sets whose
+ * MP_REACH carries NLRI (checked per record) are never cached. Memory is bounded: at most
+ * AC_SLOTS entries of at most AC_MAX_KEY + AC_MAX_ENC bytes each, allocated at their size. */
+#define AC_SLOTS 4096
+#define AC_MAX_KEY 1024
+#define AC_MAX_ENC 4096
+
+typedef struct {
+    uint64_t hash;
+    uint32_t key_len; /* 0: empty slot */
+    uint32_t tag;
+    uint8_t *key; /* key_len bytes of attributes, then the encoded columns (ae.enc.p) */
+    size_t alloc;
+    AttrEnc ae;
+} ACEntry;
+
+static inline uint64_t ac_hash(const uint8_t *p, size_t n, uint32_t tag) {
+    uint64_t h = 0x9E3779B97F4A7C15ULL ^ ((uint64_t)tag << 32) ^ n;
+    while (n >= 8) {
+        uint64_t w;
+        memcpy(&w, p, 8);
+        h = (h ^ w) * 0xff51afd7ed558ccdULL;
+        h ^= h >> 32;
+        p += 8;
+        n -= 8;
+    }
+    uint64_t w = 0;
+    memcpy(&w, p, n);
+    h = (h ^ w) * 0xc4ceb9fe1a85ec53ULL;
+    return h ^ (h >> 29);
+}
+
 typedef struct {
     PyObject_HEAD
     int nfields;
@@ -707,6 +743,7 @@ typedef struct {
     Buf text;
     AttrEnc ae;
     Attrs attrs;
+    ACEntry *ac; /* AC_SLOTS entries, allocated with the first RIB record */
 } Conv;
 
 /* one row's own columns; attribute columns come from an AttrEnc (or none) */
@@ -1012,6 +1049,53 @@ static void enc_peer(Peer *pe, const char *ip, size_t n) {
     pe->enc_len = (uint8_t)(o - pe->enc);
 }
 
+/* the cached encoding of these attribute bytes, or NULL (not cached, or out of memory) */
+static const AttrEnc *ac_get(Conv *c, const uint8_t *p, size_t n, uint32_t tag, uint64_t *hash) {
+    if (!c->ac) {
+        c->ac = PyMem_Calloc(AC_SLOTS, sizeof(ACEntry));
+        if (!c->ac) return NULL; /* run uncached */
+    }
+    uint64_t h = ac_hash(p, n, tag);
+    *hash = h;
+    ACEntry *e = &c->ac[h & (AC_SLOTS - 1)];
+    if (e->key_len == n + 1 && e->hash == h && e->tag == tag && !memcmp(e->key, p, n))
+        return &e->ae;
+    return NULL;
+}
+
+/* remember c->ae as the encoding of these attribute bytes (evicting the slot's entry) */
+static void ac_put(Conv *c, const uint8_t *p, size_t n, uint32_t tag, uint64_t h) {
+    const AttrEnc *src = &c->ae;
+    if (!c->ac || n > AC_MAX_KEY || src->enc.len > AC_MAX_ENC) return;
+    ACEntry *e = &c->ac[h & (AC_SLOTS - 1)];
+    size_t need = n + src->enc.len;
+    if (e->alloc < need || e->alloc > 2 * need + 64) {
+        uint8_t *q = PyMem_Realloc(e->key, need ? need : 1);
+        if (!q) { /* keep going uncached */
+            PyMem_Free(e->key);
+            memset(e, 0, sizeof *e);
+            return;
+        }
+        e->key = q;
+        e->alloc = need;
+    }
+    memcpy(e->key, p, n);
+    memcpy(e->key + n, src->enc.p, src->enc.len);
+    e->ae = *src;
+    e->ae.enc.p = e->key + n;
+    e->ae.enc.cap = src->enc.len;
+    e->hash = h;
+    e->tag = tag;
+    e->key_len = (uint32_t)n + 1;
+}
+
+static void ac_free(Conv *c) {
+    if (!c->ac) return;
+    for (size_t i = 0; i < AC_SLOTS; i++) PyMem_Free(c->ac[i].key);
+    PyMem_Free(c->ac);
+    c->ac = NULL;
+}
+
 /* ---- record decoders --------------------------------------------------------------------- */
 
 /* TABLE_DUMP_V2 RIB_IPV{4,6}_{UNICAST,MULTICAST}[_ADDPATH] */
@@ -1057,7 +1141,6 @@ static int do_td2_rib(Conv *c, uint32_t ts, int st, const uint8_t *p, size_t len
     r.prefix_len = prefix_len;
     r.has_orig = 1;
     r.record_index = index;
-    r.ae = &c->ae;
     for (size_t e = 0; e < count; e++) {
         size_t need = addpath ? 12 : 8;
         if (len - pos < need) return FALLBACK;
@@ -1073,21 +1156,28 @@ static int do_td2_rib(Conv *c, uint32_t ts, int st, const uint8_t *p, size_t len
         pos += 2;
         if (len - pos < alen) return FALLBACK;
         if (pi >= (size_t)c->npeers) return FALLBACK;
-        int rr = parse_attrs(&c->others, &c->nothers, &c->others_cap, p + pos, alen, 4, CTX_TD2,
-                             afi, &c->attrs);
-        if (rr) return rr;
-        pos += alen;
-        if (c->attrs.mp_nlri) { /* a full MP_REACH: mrtparse decodes (and checks) its NLRI */
-            rr = parse_nlri(&c->pfx, &c->sortbuf, &c->sortcap, c->attrs.mp_nlri,
-                            c->attrs.mp_nlri_len, afi, addpath, &c->masked);
+        uint32_t tag = (uint32_t)(CTX_TD2 << 8 | afi);
+        uint64_t hash = 0;
+        r.ae = ac_get(c, p + pos, alen, tag, &hash);
+        if (!r.ae) {
+            int rr = parse_attrs(&c->others, &c->nothers, &c->others_cap, p + pos, alen, 4,
+                                 CTX_TD2, afi, &c->attrs);
             if (rr) return rr;
+            if (c->attrs.mp_nlri) { /* a full MP_REACH: mrtparse decodes (and checks) its NLRI */
+                rr = parse_nlri(&c->pfx, &c->sortbuf, &c->sortcap, c->attrs.mp_nlri,
+                                c->attrs.mp_nlri_len, afi, addpath, &c->masked);
+                if (rr) return rr;
+            }
+            if (encode_attrs(c, &c->attrs, 0, 4)) return PYERR;
+            if (!c->attrs.mp_nlri) ac_put(c, p + pos, alen, tag, hash);
+            r.ae = &c->ae;
         }
-        if (encode_attrs(c, &c->attrs, 0, 4)) return PYERR;
+        pos += alen;
         r.peer_enc = c->peers[pi].enc;
         r.peer_enc_len = c->peers[pi].enc_len;
         r.peer_asn = c->peers[pi].asn;
         r.orig = (int64_t)orig * 1000000;
-        r.nh_which = c->ae.nh_mp;
+        r.nh_which = r.ae->nh_mp;
         if (emit_row(c, &r)) return PYERR;
     }
     if (pos != len) return FALLBACK; /* trailing bytes: let the reference decide */
@@ -1138,10 +1228,17 @@ static int do_td1(Conv *c, uint32_t ts, int st, const uint8_t *p, size_t len, in
     size_t alen = rd16(p + pos + 2);
     pos += 4;
     if (len - pos != alen) return FALLBACK;
-    int rr = parse_attrs(&c->others, &c->nothers, &c->others_cap, p + pos, alen, 2, CTX_TD1, 0,
-                         &c->attrs);
-    if (rr) return rr;
-    if (encode_attrs(c, &c->attrs, 1, 2)) return PYERR;
+    uint32_t tag = (uint32_t)CTX_TD1 << 8;
+    uint64_t hash = 0;
+    const AttrEnc *ae = ac_get(c, p + pos, alen, tag, &hash);
+    if (!ae) {
+        int rr = parse_attrs(&c->others, &c->nothers, &c->others_cap, p + pos, alen, 2, CTX_TD1,
+                             0, &c->attrs);
+        if (rr) return rr;
+        if (encode_attrs(c, &c->attrs, 1, 2)) return PYERR;
+        ac_put(c, p + pos, alen, tag, hash);
+        ae = &c->ae;
+    }
     Peer pe;
     enc_peer(&pe, peer, (size_t)pn);
     Row r;
@@ -1159,8 +1256,8 @@ static int do_td1(Conv *c, uint32_t ts, int st, const uint8_t *p, size_t len, in
     r.has_orig = 1;
     r.orig = (int64_t)orig * 1000000;
     r.record_index = index;
-    r.ae = &c->ae;
-    r.nh_which = c->ae.nh_mp;
+    r.ae = ae;
+    r.nh_which = ae->nh_mp;
     return emit_row(c, &r);
 }
 
@@ -1343,6 +1440,7 @@ static void conv_dealloc(Conv *c) {
     buf_free(&c->out);
     buf_free(&c->text);
     buf_free(&c->ae.enc);
+    ac_free(c);
     PyMem_Free(c->peers);
     PyMem_Free(c->pfx.v);
     PyMem_Free(c->sortbuf);

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from typing import Literal
 
 import click
 
@@ -56,6 +57,16 @@ def main() -> None:
 @click.option("--multicast-share", type=float, default=0.02, show_default=True)
 @click.option("--generic-share", type=float, default=0.02, show_default=True)
 @click.option("--peer-presence", type=float, default=0.9, show_default=True)
+@click.option(
+    "--attributes",
+    type=click.Choice(("mixed", "varied")),
+    default="mixed",
+    show_default=True,
+    help="varied: long AS paths with sets, many communities, aggregators (attribute-heavy)",
+)
+@click.option(
+    "--pool", type=int, default=256, show_default=True, help="distinct attribute sets per AFI"
+)
 @_SEED
 @_TS
 @_OUT
@@ -68,6 +79,8 @@ def rib(
     multicast_share: float,
     generic_share: float,
     peer_presence: float,
+    attributes: Literal["mixed", "varied"],
+    pool: int,
     seed: int,
     timestamp: int,
     output: Path,
@@ -84,6 +97,8 @@ def rib(
         multicast_share=multicast_share,
         generic_share=generic_share,
         peer_presence=peer_presence,
+        attributes=attributes,
+        pool=pool,
     )
     started = time.monotonic()
     _report(output, write_file(output, generate_rib(spec), compression), started)

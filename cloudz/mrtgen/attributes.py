@@ -299,3 +299,68 @@ def random_route(
             rng.sample((ORIGIN, AS_PATH, COMMUNITIES, UNKNOWN_TYPE, MP_REACH), 2)
         )
     return route
+
+
+def varied_route(rng: random.Random, vocabulary: list[int]) -> Route:
+    """An attribute-heavy route, as a full-table RIB of a large collector carries them.
+
+    Long AS paths (prepends, AS_SETs at the end, some confederation segments), many standard
+    and large communities, aggregators and MEDs on most routes: the attributes that cost the
+    converter most per row. ASNs and community values come mostly from ``vocabulary`` (real
+    paths share their transit ASes, real communities a few operators' values), so the file
+    compresses about as a real RIB does.
+    """
+    r = rng.random
+
+    def asn() -> int:
+        return rng.choice(vocabulary) if r() < 0.8 else random_asn(rng)
+
+    route = Route(origin=rng.randrange(3))
+    asns = [asn() for _ in range(rng.randrange(3, 16))]
+    if r() < 0.3:  # prepending: the origin repeated
+        asns += [asns[-1]] * rng.randrange(1, 6)
+    segs: list[Segment] = []
+    if r() < 0.05:
+        segs.append((AS_CONFED_SEQUENCE, tuple(rng.randrange(64512, 65535) for _ in range(2))))
+    segs.append((AS_SEQUENCE, tuple(asns)))
+    if r() < 0.04:  # rare, as in real tables (and bgpdump slows down a lot on them)
+        segs.append((AS_SET, tuple(asn() for _ in range(rng.randrange(2, 9)))))
+    route.segments = segs
+    if r() < 0.6:
+        route.med = rng.choice((rng.getrandbits(32), rng.randrange(1, 1000)))
+    if r() < 0.4:
+        route.local_pref = rng.choice((100, 200, 50, rng.getrandbits(32) or 1))
+    if r() < 0.2:
+        route.atomic_aggregate = True
+    if r() < 0.5:
+        route.aggregator = (asn(), random_ipv4(rng))
+    operators = vocabulary[:40]
+    if r() < 0.9:
+        n = rng.choice((1, 2, 3, 4, 6, 8, 12, 20))
+        route.communities = [
+            (
+                rng.choice(operators) & 0xFFFF or 1,
+                rng.choice((rng.randrange(1000), rng.getrandbits(16))),
+            )
+            for _ in range(n)
+        ]
+        if r() < 0.2:
+            route.communities.append(rng.choice(WELL_KNOWN_COMMUNITIES))
+    if r() < 0.6:
+        route.large_communities = [
+            (
+                rng.choice(operators),
+                rng.randrange(1, 10),
+                rng.choice((rng.randrange(1000), rng.getrandbits(32))),
+            )
+            for _ in range(rng.randrange(1, 5))
+        ]
+    if r() < 0.3:
+        route.extended_communities = [
+            bytes([rng.choice((0, 1, 2, 0x40, 0x43))]) + rng.randbytes(7)
+            for _ in range(rng.randrange(1, 5))
+        ]
+    # no ONLY_TO_CUSTOMER / ORIGINATOR_ID: with them beside AS_SETs, bgpdump 1.6.2 spends most
+    # of its time in brk() (glibc trimming its heap after every record), which would make any
+    # ratio to it meaningless
+    return route

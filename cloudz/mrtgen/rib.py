@@ -12,15 +12,15 @@ import random
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 from cloudz.mrtgen.attributes import (
-    Route,
     encode_attrs,
     random_asn,
     random_ipv4,
     random_ipv6,
     random_route,
+    varied_route,
 )
 from cloudz.mrtgen.records import (
     TABLE_DUMP_V2,
@@ -66,6 +66,12 @@ class RibSpec:
     """Records written as RIB_GENERIC(_ADDPATH) (RFC 6396 §4.3.3) instead of AFI/SAFI-specific."""
     peer_presence: float = 0.9
     """Probability that a peer has an entry for a prefix (every record has at least one)."""
+    attributes: Literal["mixed", "varied"] = "mixed"
+    """``mixed``: every attribute the converter decodes, mostly short (the tests' default);
+    ``varied``: attribute-heavy routes (long paths with AS_SETs, many standard and large
+    communities, aggregators), the worst case for the converter's speed."""
+    pool: int = _POOL
+    """Distinct attribute sets per address family that entries are drawn from."""
 
 
 @dataclass(frozen=True)
@@ -106,10 +112,11 @@ def peer_index_table(collector_id: str, view: str, peers: list[_Peer]) -> bytes:
     return bytes(out)
 
 
-def _pool(rng: random.Random, v6: bool) -> list[_PoolEntry]:
+def _pool(rng: random.Random, v6: bool, spec: RibSpec) -> list[_PoolEntry]:
     pool = []
-    for _ in range(_POOL):
-        route: Route = random_route(rng)
+    vocabulary = [random_asn(rng) for _ in range(300)] if spec.attributes == "varied" else []
+    for _ in range(spec.pool):
+        route = varied_route(rng, vocabulary) if vocabulary else random_route(rng)
         if v6:
             hop = random_ipv6(rng)
             hops = ip_bytes(hop)
@@ -141,9 +148,11 @@ def generate_rib(spec: RibSpec, *, expected: bool = False) -> Iterator[Generated
     """The records of a RIB file, one at a time; ``expected`` adds the rows to each."""
     if not 1 <= spec.peers <= MAX_PEERS:
         raise ValueError(f"peers must be 1..{MAX_PEERS}")
+    if spec.pool < 1:
+        raise ValueError("pool must be at least 1")
     rng = random.Random(spec.seed)
     peers = _peers(rng, spec.peers)
-    pools = {False: _pool(rng, False), True: _pool(rng, True)}
+    pools = {False: _pool(rng, False, spec), True: _pool(rng, True, spec)}
     ts = spec.timestamp
     table = peer_index_table("192.0.2.1", "cloudz-mrtgen", peers)
     yield GeneratedRecord(
@@ -167,7 +176,7 @@ def generate_rib(spec: RibSpec, *, expected: bool = False) -> Iterator[Generated
         for index in chosen:
             peer = peers[index]
             for n in range(1 + (addpath and rng.random() < 0.3)):
-                entry = pool[rng.randrange(_POOL)]
+                entry = pool[rng.randrange(len(pool))]
                 originated = ts - rng.randrange(0, 10_000_000)
                 path_id = None
                 entries += struct.pack(">HI", index, originated)

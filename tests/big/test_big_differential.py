@@ -101,6 +101,22 @@ def test_million_row_rib_bz2(tmp_path: Path) -> None:
     )
 
 
+def test_million_row_varied_rib_bz2(tmp_path: Path) -> None:
+    """40 peers, attribute-heavy routes (the bench's varied RIB): the attribute-set cache of
+    the compiled path must give every row the columns of its own entry."""
+    spec = RibSpec(peers=40, prefixes=28_600, seed=1, attributes="varied")
+    path = tmp_path / "rib-varied.bz2"
+    started = time.monotonic()
+    written = write_file(path, generate_rib(spec))
+    assert written.rows >= 1_000_000 and written.bgpdump_rows >= 1_000_000
+    rows, fields, quirks = _differential(path, generate_rib(spec, expected=True))
+    assert rows == written.rows
+    print(
+        f"\nvaried RIB: {rows} rows, {fields} fields, {quirks} quirks, "
+        f"{time.monotonic() - started:.0f}s"
+    )
+
+
 def test_million_row_updates_gz(tmp_path: Path) -> None:
     spec = UpdatesSpec(rows=1_000_000, seed=1)
     path = tmp_path / "updates.gz"

@@ -116,6 +116,22 @@ def test_update_rows_read_back_exactly(tmp_path: Path, spec: UpdatesSpec) -> Non
     assert_rows_equal(expected_rows(records), rows)
 
 
+@pytest.mark.parametrize("pool", [1, 256, 2000])
+def test_varied_rib_rows_read_back_exactly(tmp_path: Path, pool: int) -> None:
+    """``attributes="varied"``: long paths with sets, many communities, aggregators."""
+    spec = RibSpec(peers=40, prefixes=60, seed=pool, attributes="varied", pool=pool)
+    records = list(generate_rib(spec, expected=True))
+    path = tmp_path / "rib.mrt"
+    result = write_file(path, records)
+    tally, rows = converted(path)
+    assert (tally.records, tally.parse_errors) == (spec.prefixes + 1, 0)
+    assert result.rows == len(rows) > 1000
+    assert_rows_equal(expected_rows(records), rows)
+    want = expected_rows(records)
+    assert any("{" in (r["as_path"] or "") for r in want) or pool == 1
+    assert sum(len(r["communities"]) for r in want) > 5 * len(want) or pool == 1
+
+
 def test_generated_files_cover_every_feature(tmp_path: Path) -> None:
     """The default mixes really contain what the issue lists (else the tests above prove less)."""
     rib = list(generate_rib(RibSpec(peers=24, prefixes=1500, seed=7), expected=True))
