@@ -31,6 +31,7 @@ from celery import Celery
 from samples import SAMPLES_DIR
 from stack_faults import (
     STARTED,
+    Airflow,
     MrtFile,
     assert_loaded_once,
     background_upload,
@@ -84,23 +85,14 @@ def control(stack: Stack) -> Iterator[Celery]:
     app.close()
 
 
-class Api:
-    """Airflow's REST API as the tests read it."""
-
-    def __init__(self, stack: Stack) -> None:
-        self.client = stack.airflow()
+class Api(Airflow):
+    """Airflow's REST API as the tests read it: the fault tests' client, plus a run's task
+    instances, a task's tries and a pool's slots."""
 
     def tasks(self, run_id: str) -> list[dict[str, Any]]:
         reply = self.client.get(f"{TASKS}/{run_id}/taskInstances")
         reply.raise_for_status()
         return list(reply.json()["task_instances"])
-
-    def task(self, run_id: str, task_id: str) -> dict[str, Any] | None:
-        reply = self.client.get(f"{TASKS}/{run_id}/taskInstances/{task_id}")
-        if reply.status_code == 404:
-            return None
-        reply.raise_for_status()
-        return dict(reply.json())
 
     def tries(self, run_id: str, task_id: str) -> list[dict[str, Any]]:
         reply = self.client.get(f"{TASKS}/{run_id}/taskInstances/{task_id}/tries")
