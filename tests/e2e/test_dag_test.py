@@ -1,16 +1,22 @@
 """``dag.test()`` of the per-file DAG, in-process against the stack's DB and emulators.
 
 This is the run an operator's local debugging takes: no scheduler, no receiver;
-the file is put into the bucket by hand and the DAG is run with its conf.
+the file is put into the bucket by hand and the DAG is run with its conf. The stack's
+scheduler is running, and a ``dag.test()`` run is an ordinary running run in the same DB:
+the DAG is paused for the test's duration so only ``dag.test()`` schedules its tasks (with
+both at it, the scheduler expanded and ran the same task instances: a deadlock on
+``task_instance`` in one CI run, a missing mapped task in another).
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import subprocess
 import sys
 import textwrap
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -29,9 +35,22 @@ ARCHIVE_PATH = "dagtest/bgpdata/2002.07/UPDATES/updates.20020722.2238.gz"
 STATE_AND_ROUTE_ROWS = 3337  # bgpdump -m lines of this sample
 
 
+@contextlib.contextmanager
+def _paused(stack: Stack, dag_id: str) -> Iterator[None]:
+    """The DAG paused in the stack, so its scheduler leaves the DAG's runs alone; on again
+    after (the stack runs every DAG but the archive ones unpaused)."""
+    with contextlib.closing(stack.airflow()) as api:
+        reply = api.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": True})
+        assert reply.status_code == 200, reply.text
+        try:
+            yield
+        finally:
+            api.patch(f"/api/v2/dags/{dag_id}", json={"is_paused": False}).raise_for_status()
+
+
 def _dag_test(stack: Stack, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]:
-    """``dag.test(run_conf=conf)`` in a fresh interpreter with the stack's Airflow config;
-    the run's state and its tasks' states."""
+    """``dag.test(run_conf=conf)`` in a fresh interpreter with the stack's Airflow config,
+    the DAG paused in the stack meanwhile; the run's state and its tasks' states."""
     script = textwrap.dedent(
         f"""
         import json
@@ -43,9 +62,10 @@ def _dag_test(stack: Stack, dag_id: str, conf: dict[str, Any]) -> dict[str, Any]
         """
     )
     env = {**stack.env, **airflow_env(stack.settings)}
-    proc = subprocess.run(
-        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
-    )
+    with _paused(stack, dag_id):
+        proc = subprocess.run(
+            [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=600
+        )
     line = next((x for x in proc.stdout.splitlines() if x.startswith("RESULT ")), None)
     assert line is not None, proc.stdout[-3000:] + proc.stderr[-3000:]
     result: dict[str, Any] = json.loads(line.removeprefix("RESULT "))
