@@ -8,8 +8,6 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import Any, BinaryIO, Final
 
-import fastavro
-
 CODEC: Final = "deflate"
 
 
@@ -36,5 +34,7 @@ def write_avro_atomically(
 
     fastavro consumes the iterable block by block, so rows are never all in memory.
     """
+    import fastavro  # here, not at the top: the compiled path uses only atomic_output
+
     with atomic_output(dst) as f:
         fastavro.writer(f, schema, rows, codec=CODEC, validator=False)

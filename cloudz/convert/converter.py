@@ -1,77 +1,20 @@
-"""``convert_file``: one MRT file (bz2, gzip or raw) → one Avro file of rows, plus a report."""
+"""``convert_file``: one MRT file (bz2, gzip or raw) → one Avro file of rows, plus a report.
+
+Each engine's modules are imported when it runs: the compiled path never loads mrtparse or
+fastavro for a file it converts alone (their import is most of a small file's time).
+"""
 
 from __future__ import annotations
 
 import logging
-from collections import Counter
-from collections.abc import Iterator
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
-from cloudz.convert.avro_writer import write_avro_atomically
-from cloudz.convert.decode import RecordDecodeError
-from cloudz.convert.decompress import DecompressedStream
-from cloudz.convert.framing import read_records
 from cloudz.convert.limits import DEFAULT_LIMITS, Limits
-from cloudz.convert.report import ConversionReport, Damage, widen
-from cloudz.convert.rows import RowBuilder
+from cloudz.convert.report import ConversionReport
 
 Engine = Literal["fast", "python"]
 log = logging.getLogger(__name__)
-
-
-@dataclass
-class _Tally:
-    rows: int = 0
-    records: int = 0
-    parse_errors: int = 0
-    time_range: tuple[int, int] | None = None
-    drops: Counter[str] = field(default_factory=Counter)
-    builder: RowBuilder = field(default_factory=RowBuilder)
-
-
-def iter_rows(
-    src: Path,
-    tally: _Tally,
-    damage: list[Damage],
-    *,
-    collector: str,
-    source_path: str,
-    source_sha256: str,
-    limits: Limits = DEFAULT_LIMITS,
-) -> Iterator[dict[str, Any]]:
-    """Rows of ``src`` one at a time, counting into ``tally`` and noting damage.
-
-    Raises :class:`~cloudz.convert.limits.LimitExceeded` past one of ``limits``.
-    """
-    builder = tally.builder
-    per_file = {"collector": collector, "source_path": source_path, "source_sha256": source_sha256}
-    rowless, rowless_from = 0, 0  # records in a row without rows, and where they start
-    with DecompressedStream(src, limits) as stream:
-        for record in read_records(stream, damage):
-            tally.records += 1
-            try:
-                rows = builder.rows(record)
-            except RecordDecodeError as e:
-                tally.parse_errors += 1
-                tally.drops[e.reason] += 1
-                rows = []
-            if not rows:
-                if not rowless:
-                    rowless_from = record.offset
-                rowless += 1
-                if rowless > limits.max_rowless_run:
-                    raise limits.rowless_error(rowless, rowless_from)
-                continue
-            rowless = 0
-            for row in rows:
-                row.update(per_file)
-                row["record_index"] = record.index
-                row["row_index"] = tally.rows
-                tally.rows += 1
-                tally.time_range = widen(tally.time_range, row["timestamp"])
-                yield row
 
 
 def convert_file(
@@ -84,7 +27,7 @@ def convert_file(
     engine: Engine = "fast",
     limits: Limits = DEFAULT_LIMITS,
 ) -> ConversionReport:
-    """Convert the MRT file ``src`` into the Avro file ``dst`` (deflate), streaming.
+    """Convert the MRT file ``src`` into the Avro file ``dst``, streaming.
 
     Damage is not an error: whole records before it are converted and the damage is described
     in the report (:attr:`ConversionReport.not_mrt` says when nothing in the file was MRT);
@@ -96,10 +39,9 @@ def convert_file(
     which writes the same rows and report; ``"python"`` is the mrtparse reference. The fast
     engine falls back to the reference when it is not built or cannot write the row schema.
     """
-    from cloudz.convert import fast_path
-    from cloudz.schema import avro_schema
-
     if engine == "fast":
+        from cloudz.convert import fast_path
+
         if fast_path.available():
             return fast_path.convert_file_fast(
                 src,
@@ -113,25 +55,13 @@ def convert_file(
     elif engine != "python":
         raise ValueError(f"unknown engine {engine!r}")
 
-    tally = _Tally()
-    damage: list[Damage] = []
-    rows = iter_rows(
+    from cloudz.convert.reference import convert_file_reference
+
+    return convert_file_reference(
         src,
-        tally,
-        damage,
+        dst,
         collector=collector,
         source_path=source_path,
         source_sha256=source_sha256,
         limits=limits,
-    )
-    write_avro_atomically(dst, avro_schema(), rows)
-    return ConversionReport(
-        rows=tally.rows,
-        records=tally.records,
-        parse_errors=tally.parse_errors,
-        damage=damage[0] if damage else None,
-        time_range=tally.time_range,
-        masked_prefixes=tally.builder.notes.masked_prefixes,
-        repairs=dict(tally.builder.notes.repairs),
-        drops=dict(tally.drops),
     )

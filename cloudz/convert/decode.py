@@ -34,33 +34,20 @@ from typing import Any, Final
 import mrtparse
 from mrtparse import base as mrt_base
 
+from cloudz.convert.drops import (
+    DROP_ATTRIBUTE_OVERRUN,
+    REPAIR_ATTRIBUTE,
+    REPAIR_NLRI_TRUNCATED,
+    REPAIR_PREFIX_LENGTH,
+    RecordDecodeError,
+)
+
 BGP4MP_TYPES: Final = (16, 17)
 BGP4MP_ENTRY: Final = 2
 TABLE_DUMP_V2: Final = 13
 RIB_GENERIC: Final = 6
 RIB_GENERIC_ADDPATH: Final = 12
 EXTENDED_LENGTH: Final = 0x10
-
-
-# why a record was dropped whole (ConversionReport.drops) or kept in part (.repairs)
-DROP_MALFORMED: Final = "malformed_record"
-DROP_ATTRIBUTE_OVERRUN: Final = "attribute_overrun"
-DROP_NO_PEER_INDEX: Final = "rib_entry_without_peer"
-DROP_UNSUPPORTED: Final = "unsupported_subtype"
-REPAIR_NLRI_TRUNCATED: Final = "nlri_truncated"
-REPAIR_PREFIX_LENGTH: Final = "prefix_length_invalid"
-REPAIR_ATTRIBUTE: Final = "attribute_undecodable"
-
-
-class RecordDecodeError(Exception):
-    """A whole record that mrtparse (or our BGP4MP_ENTRY reader) could not decode.
-
-    ``reason`` is one of the ``DROP_*`` keys the conversion report counts drops by.
-    """
-
-    def __init__(self, message: str, reason: str = DROP_MALFORMED) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 @dataclass

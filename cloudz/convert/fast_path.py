@@ -4,13 +4,17 @@ Python decompresses (``DecompressedStream``: bz2/zlib are C already) and feeds 1
 the C :class:`Converter`, which frames records exactly like :mod:`cloudz.convert.framing`,
 decodes the common kinds (TABLE_DUMP, TABLE_DUMP_V2 RIB entries incl. ADD-PATH, BGP4MP/BGP4MP_ET
 messages and state changes) and appends Avro-encoded rows to the current block, in the field
-order of ``include/schemas/mrt_row.avsc``. Python compresses full blocks (deflate) and writes the
-Avro object container file.
+order of ``include/schemas/mrt_row.avsc``. Python compresses full blocks (zstandard) and writes the
+Avro object container file (its header too: fastavro is not needed unless a record falls back).
 
 The C decoder only accepts records the reference (:class:`cloudz.convert.rows.RowBuilder`, built
 on mrtparse) would turn into the same rows. Any other record is handed back and converted by the
 reference, its rows encoded by fastavro into the same block, so nothing is lost and the rows are
-those of ``engine="python"``. Where the records stop being whole, the rest of the stream goes to
+those of ``engine="python"``. The PEER_INDEX_TABLE, the one record of a RIB handed back, is read
+by :mod:`cloudz.convert.peer_index`; mrtparse and fastavro are imported at the first other
+record handed back (on a small file their import was half its conversion time).
+
+Where the records stop being whole, the rest of the stream goes to
 :func:`cloudz.convert.framing.read_records`, so the damage report is the reference's, word for
 word.
 """
@@ -18,6 +22,7 @@ word.
 from __future__ import annotations
 
 import io
+import json
 import os
 import queue
 import threading
@@ -26,17 +31,18 @@ from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
-from typing import Any, BinaryIO, Final
+from typing import TYPE_CHECKING, Any, BinaryIO, Final
 
-import fastavro
+if TYPE_CHECKING:
+    from cloudz.convert.rows import RowBuilder
 
 from cloudz.convert.avro_writer import atomic_output
-from cloudz.convert.decode import RecordDecodeError
 from cloudz.convert.decompress import DecompressedStream
-from cloudz.convert.framing import KNOWN_TYPES, MAX_RECORD_LEN, MrtRecord, read_records
+from cloudz.convert.drops import RecordDecodeError
+from cloudz.convert.framing import HEADER_LEN, KNOWN_TYPES, MAX_RECORD_LEN, MrtRecord, read_records
 from cloudz.convert.limits import DEFAULT_LIMITS, Limits
+from cloudz.convert.peer_index import PEER_INDEX_TABLE, TABLE_DUMP_V2, Peer, decode_peer_index
 from cloudz.convert.report import ConversionReport, Damage, merge, widen
-from cloudz.convert.rows import TABLE_DUMP_V2, TD2_PEER_INDEX_TABLE, RowBuilder
 
 _fastmrt: ModuleType | None
 try:
@@ -173,6 +179,18 @@ def _long(n: int) -> bytes:
     return bytes(out)
 
 
+def _bytes(b: bytes) -> bytes:
+    return _long(len(b)) + b
+
+
+def container_header(schema: dict[str, Any], codec: str, sync: bytes) -> bytes:
+    """An Avro object container file's header (Avro 1.11 spec, "Object Container Files"):
+    magic, the metadata map (the schema as JSON, the codec), the sync marker."""
+    meta = {b"avro.schema": json.dumps(schema).encode(), b"avro.codec": codec.encode()}
+    entries = b"".join(_bytes(k) + _bytes(v) for k, v in meta.items())
+    return b"Obj\x01" + _long(len(meta)) + entries + _long(0) + sync
+
+
 class _TailStream:
     """The bytes the C framer did not consume, then the rest of the stream: for read_records."""
 
@@ -284,7 +302,7 @@ class _Run:
         block_size: int,
         limits: Limits,
     ) -> None:
-        from cloudz.schema import avro_schema
+        from cloudz.schema import raw_avro_schema
 
         if codec == "zstandard" and _zstd is None:
             raise ValueError("codec zstandard needs backports.zstd (Python < 3.14)")
@@ -293,7 +311,6 @@ class _Run:
         self.codec = codec
 
         assert _fastmrt is not None
-        self.schema = avro_schema()
         self.conv = _fastmrt.Converter(
             ids,
             collector,
@@ -305,7 +322,10 @@ class _Run:
             limits.max_rowless_run,
         )
         self.limits = limits
-        self.builder = RowBuilder()
+        #: the reference's row builder, made at the first record handed back that needs it
+        self._builder: RowBuilder | None = None
+        #: the last PEER_INDEX_TABLE read here, for a builder made after it
+        self._peers: list[Peer] | None = None
         #: records the reference dropped whole, by reason (the C side only hands records back)
         self.drops: Counter[str] = Counter()
         #: time range of the rows the reference encoded (the C side keeps its own)
@@ -322,9 +342,7 @@ class _Run:
         # ``zstd.compress`` writes it (a single FLUSH_FRAME call pledges the input's size)
         self._zstd_comp = _zstd.ZstdCompressor(level=level) if codec == "zstandard" else None
         self.sync = os.urandom(16)
-        header = io.BytesIO()
-        fastavro.writer(header, self.schema, [], codec=codec, sync_marker=self.sync)
-        f.write(header.getvalue())
+        f.write(container_header(raw_avro_schema(), codec, self.sync))
 
     def _compress(self, data: bytes) -> bytes:
         if self._zstd_comp is not None:
@@ -344,18 +362,41 @@ class _Run:
         self.f.write(block)
         self.f.write(self.sync)
 
+    @property
+    def builder(self) -> RowBuilder:
+        if self._builder is None:
+            from cloudz.convert.rows import RowBuilder
+
+            self._builder = RowBuilder()
+            self._builder.peers = self._peers
+        return self._builder
+
     def reference(self, record: MrtRecord) -> None:
         """Convert one record with the Python row builder, into the current block."""
+        if record.type == TABLE_DUMP_V2 and record.subtype == PEER_INDEX_TABLE:
+            try:  # no rows: what the builder would do, without importing it
+                self._peers = decode_peer_index(record.raw[HEADER_LEN:])
+            except RecordDecodeError as e:
+                self.conv.add_parse_error()
+                self.drops[e.reason] += 1
+                return
+            if self._builder is not None:
+                self._builder.peers = self._peers
+            self.conv.set_peers(self._peers)
+            return
         try:
             rows = self.builder.rows(record)
         except RecordDecodeError as e:
             self.conv.add_parse_error()
             self.drops[e.reason] += 1
             rows = []
-        if record.type == TABLE_DUMP_V2 and record.subtype == TD2_PEER_INDEX_TABLE:
-            self.conv.set_peers(self.builder.peers)
         if not rows:
             return
+        import fastavro
+
+        from cloudz.schema import avro_schema
+
+        schema = avro_schema()
         buf = io.BytesIO()
         base = self.conv.rows
         for i, row in enumerate(rows):
@@ -363,7 +404,7 @@ class _Run:
             row["record_index"] = record.index
             row["row_index"] = base + i
             self.time_range = widen(self.time_range, row["timestamp"])
-            fastavro.schemaless_writer(buf, self.schema, row)
+            fastavro.schemaless_writer(buf, schema, row)
         self.conv.add_rows(buf.getvalue(), len(rows))
 
     def drain(self) -> bool:
@@ -426,8 +467,9 @@ class _Run:
             parse_errors=self.conv.parse_errors,
             damage=damage[0] if damage else None,
             time_range=merge(self.time_range, self.conv.time_range),
-            masked_prefixes=self.conv.masked_prefixes + self.builder.notes.masked_prefixes,
-            repairs=dict(self.builder.notes.repairs),
+            masked_prefixes=self.conv.masked_prefixes
+            + (self._builder.notes.masked_prefixes if self._builder else 0),
+            repairs=dict(self._builder.notes.repairs) if self._builder else {},
             drops=dict(self.drops),
         )
 

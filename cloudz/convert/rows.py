@@ -13,22 +13,21 @@ from typing import Any, Final
 
 from cloudz.convert.attributes import parse_attributes
 from cloudz.convert.decode import (
-    DROP_NO_PEER_INDEX,
-    DROP_UNSUPPORTED,
-    RecordDecodeError,
     RecordNotes,
     decode_record,
     masked_network,
     noting,
 )
+from cloudz.convert.drops import DROP_NO_PEER_INDEX, DROP_UNSUPPORTED, RecordDecodeError
 from cloudz.convert.framing import HEADER_LEN, MrtRecord
+from cloudz.convert.peer_index import PEER_INDEX_TABLE, decode_peer_index
 
 TABLE_DUMP: Final = 12
 TABLE_DUMP_V2: Final = 13
 BGP4MP: Final = 16
 BGP4MP_ET: Final = 17
 
-TD2_PEER_INDEX_TABLE: Final = 1
+TD2_PEER_INDEX_TABLE: Final = PEER_INDEX_TABLE
 TD2_RIB: Final = frozenset({2, 3, 4, 5})
 TD2_RIB_ADDPATH: Final = frozenset({8, 9, 10, 11})
 TD2_RIB_GENERIC: Final = frozenset({6, 12})
@@ -138,6 +137,9 @@ class RowBuilder:
                 return []  # VPN, flowspec, L2VPN...: not routes of this table (nor bgpdump's)
         if t in (BGP4MP, BGP4MP_ET) and st == BGP4MP_SNAPSHOT:
             raise RecordDecodeError("BGP4MP_SNAPSHOT not supported", DROP_UNSUPPORTED)
+        if t == TABLE_DUMP_V2 and st == TD2_PEER_INDEX_TABLE:
+            self.peers = decode_peer_index(record.raw[HEADER_LEN:])
+            return []
         if t not in (TABLE_DUMP, TABLE_DUMP_V2, BGP4MP, BGP4MP_ET):
             return []  # OSPF, IS-IS and deprecated types carry no BGP routes (bgpdump agrees)
         if t in (BGP4MP, BGP4MP_ET) and st in BGP4MP_MESSAGE and not _is_update(record):
@@ -177,9 +179,6 @@ class RowBuilder:
         ]
 
     def _table_dump_v2(self, d: dict[str, Any], st: int) -> list[Row]:
-        if st == TD2_PEER_INDEX_TABLE:
-            self.peers = [(p["peer_ip"], int(p["peer_as"])) for p in d["peer_entries"]]
-            return []
         if st not in TD2_RIB and st not in TD2_RIB_ADDPATH and st not in TD2_RIB_GENERIC:
             return []
         if self.peers is None:

@@ -432,7 +432,7 @@ def _update_file(tmp_path: Path, attrs: bytes, nlri4: bytes, subtype: int = 4) -
 
 
 def _reference_rows(path: Path) -> tuple[int, list[dict[str, Any]]]:
-    from cloudz.convert.converter import _Tally, iter_rows
+    from cloudz.convert.reference import _Tally, iter_rows
 
     tally = _Tally()
     rows = list(iter_rows(path, tally, [], **PER_FILE))

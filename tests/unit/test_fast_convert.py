@@ -254,3 +254,68 @@ def test_generated_host_bit_prefixes_equal_the_reference(tmp_path: Path) -> None
     src = _mrtgen(tmp_path, "updates", "--rows", "3000", "--seed", "4", "--host-bits-share", "0.4")
     report = assert_same(src, tmp_path)
     assert report.rows == 3000 and report.masked_prefixes > 100 and report.status == "ok"
+
+
+def test_the_header_holds_the_row_schema_as_written(tmp_path: Path) -> None:
+    """The fast path writes the container header itself: the .avsc, its codec, readable."""
+    import json
+
+    from cloudz.schema import raw_avro_schema
+
+    schemas = []
+    for engine in ("fast", "python"):
+        _, rows = convert(SAMPLES_DIR / "quagga_rib", tmp_path, engine)
+        assert rows
+        with (tmp_path / f"quagga_rib.{engine}.avro").open("rb") as f:
+            schemas.append(json.loads(fastavro.reader(f).metadata["avro.schema"]))
+    assert schemas[0] == raw_avro_schema()  # fastavro writes its parsed form: the same schema
+    assert fastavro.parse_schema(schemas[0]) == fastavro.parse_schema(schemas[1])
+
+
+def test_a_rib_converted_alone_never_imports_mrtparse_or_fastavro(tmp_path: Path) -> None:
+    """Their imports were half a small RIB's time (bench/README.md): the compiled path reads
+    the peer index itself and writes the header itself, so neither is loaded."""
+    pytest.importorskip("cloudz.mrtgen")
+    src = _mrtgen(tmp_path, "rib", "--peers", "5", "--prefixes", "50")
+    script = (
+        "import sys; from pathlib import Path; from cloudz.convert import convert_file; "
+        f"r = convert_file(Path({str(src)!r}), Path({str(tmp_path / 'o.avro')!r}), "
+        "collector='c', source_path='p', source_sha256='s'); "
+        "print(r.rows, sorted(m for m in sys.modules if m.split('.')[0] in "
+        "('mrtparse', 'fastavro')))"
+    )
+    out = subprocess.run([sys.executable, "-c", script], check=True, capture_output=True, text=True)
+    rows, loaded = out.stdout.split(" ", 1)
+    assert int(rows) > 100 and loaded.strip() == "[]"
+
+
+def test_a_rib_entry_handed_back_after_the_peer_index_gets_its_peers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The reference's row builder is made at the first record the C decoder hands back
+    (an attribute twice, here), after the peer index was read without it."""
+    peer_index = struct.pack(">4sH", bytes(4), 0) + struct.pack(">H", 2)
+    peer_index += struct.pack(">B4s4sH", 0, bytes(4), bytes([192, 0, 2, 1]), 64500)
+    peer_index += struct.pack(">B4s16sI", 3, bytes(4), bytes(15) + b"\x01", 4200000000)
+    origin = bytes([0x40, 1, 1, 0])
+    as_path = bytes([0x40, 2, 6, 2, 1]) + struct.pack(">I", 4200000000)
+    next_hop = bytes([0x40, 3, 4, 192, 0, 2, 1])
+    attrs = origin + origin + as_path + next_hop  # ORIGIN twice: the C decoder hands it back
+    entry = struct.pack(">HIH", 1, 1700000000, len(attrs)) + attrs
+    rib = struct.pack(">I", 0) + bytes([24, 198, 51, 100]) + struct.pack(">H", 1) + entry
+
+    def record(subtype: int, body: bytes) -> bytes:
+        return struct.pack(">IHHI", 1700000000, 13, subtype, len(body)) + body
+
+    src = tmp_path / "dup.mrt"
+    src.write_bytes(record(1, peer_index) + record(2, rib))
+    handed_back: list[int] = []
+    real = fast_path._Run.reference
+
+    def spy(run: Any, rec: Any) -> None:  # a spy: the real method runs
+        handed_back.append(rec.subtype)
+        real(run, rec)
+
+    monkeypatch.setattr(fast_path._Run, "reference", spy)
+    report = assert_same(src, tmp_path)
+    assert handed_back == [1, 2] and report.rows == 1 and report.parse_errors == 0

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 from samples import SAMPLES_DIR
 
 from cloudz.convert import ConversionReport, convert_file
-from cloudz.convert.converter import _Tally, iter_rows
+from cloudz.convert.reference import _Tally, iter_rows
 from cloudz.convert.report import Damage
 from cloudz.mrtgen import RibSpec, UpdatesSpec, generate_rib, generate_updates
 

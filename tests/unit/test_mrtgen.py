@@ -30,7 +30,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from cloudz.convert import convert_file
-from cloudz.convert.converter import _Tally, iter_rows
+from cloudz.convert.reference import _Tally, iter_rows
 from cloudz.mrtgen import RibSpec, UpdatesSpec, generate_rib, generate_updates, write_file
 from cloudz.mrtgen.__main__ import main as mrtgen_cli
 from cloudz.mrtgen.records import GeneratedRecord, Row
