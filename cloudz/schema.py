@@ -7,7 +7,6 @@ by ``python -m cloudz.schema --write``. A unit test fails when the generated fil
 
 from __future__ import annotations
 
-import argparse
 import copy
 import json
 from collections.abc import Mapping
@@ -178,6 +177,8 @@ def render_routes_table_json() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """``python -m cloudz.schema [--write | --check]``: print, write or check the table JSON."""
+    import argparse  # here: the converter imports this module on every file
+
     parser = argparse.ArgumentParser(prog="python -m cloudz.schema", description=__doc__)
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help=f"write {TABLE_JSON_PATH.name}")

@@ -6,7 +6,6 @@ fastavro for a file it converts alone (their import is most of a small file's ti
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 from typing import Literal
 
@@ -14,7 +13,6 @@ from cloudz.convert.limits import DEFAULT_LIMITS, Limits
 from cloudz.convert.report import ConversionReport
 
 Engine = Literal["fast", "python"]
-log = logging.getLogger(__name__)
 
 
 def convert_file(
@@ -51,7 +49,11 @@ def convert_file(
                 source_sha256=source_sha256,
                 limits=limits,
             )
-        log.warning("fast MRT converter unavailable for this schema/build: using engine=python")
+        import logging  # here: a small file's conversion is mostly imports
+
+        logging.getLogger(__name__).warning(
+            "fast MRT converter unavailable for this schema/build: using engine=python"
+        )
     elif engine != "python":
         raise ValueError(f"unknown engine {engine!r}")
 
