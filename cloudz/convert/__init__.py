@@ -1,9 +1,11 @@
 """MRT → Avro conversion: every route of a RouteViews MRT file as one row (see docs/row-schema.md).
 
 Modules: ``decompress`` (bz2/gzip/raw by magic bytes), ``framing`` (whole records, damage),
-``decode`` (one record through mrtparse), ``attributes`` and ``rows`` (records → row dicts in
-bgpdump's text forms), ``avro_writer`` (atomic streaming write), ``report``, ``limits`` (what
-stops a decompression bomb), ``fast_path`` and ``_fastmrt.c`` (the compiled engine).
+``decode`` (one record through mrtparse), ``peer_index`` (TABLE_DUMP_V2's peer table),
+``attributes`` and ``rows`` (records → row dicts in bgpdump's text forms), ``drops`` (why a
+record was dropped or repaired), ``avro_writer`` (atomic streaming write), ``report``, ``limits``
+(what stops a decompression bomb); the engines: ``reference`` (mrtparse and fastavro, the
+definition) and ``fast_path`` with ``_fastmrt.c`` (the compiled one, the default).
 """
 
 from cloudz.convert.converter import convert_file

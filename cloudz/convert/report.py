@@ -52,7 +52,7 @@ class ConversionReport:
     without rows). The warehouse's per-file queries filter the partition column on it.
 
     What was repaired or lost inside records that framed whole (keys are the ``DROP_*`` and
-    ``REPAIR_*`` reasons of :mod:`cloudz.convert.decode`): ``masked_prefixes``: prefixes
+    ``REPAIR_*`` reasons of :mod:`cloudz.convert.drops`): ``masked_prefixes``: prefixes
     with host bits set, kept with the bits cleared (RFC 4271 §4.3: they are irrelevant, so
     nothing is lost); ``repairs``: records kept whose part was dropped (a truncated last
     prefix, an attribute whose value did not decode and is kept raw), by reason; ``drops``:
