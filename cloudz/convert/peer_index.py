@@ -2,8 +2,10 @@
 
 Read with ``struct`` for both engines: it is the one record of a RIB the compiled path hands
 back, and reading it here spares that path the mrtparse import (most of a small file's time).
-The reading is mrtparse's: the fields in order, bytes after the last peer ignored, a field cut
-short an error.
+The reading is mrtparse's (the fields in order, bytes after the last peer ignored, a field cut
+short an error) but for the view name, which is skipped, not decoded: mrtparse failed on a name
+that is not UTF-8 and so dropped the table and every RIB entry after it, while the name says
+nothing about any route (bgpdump ignores it too).
 """
 
 from __future__ import annotations

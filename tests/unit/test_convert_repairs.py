@@ -70,6 +70,12 @@ PEERS = mrt_record(
 )
 
 
+_NAMED_V = peer_index_table("192.0.2.9", "v", [_Peer("192.0.2.1", "192.0.2.1", 65001, True)])
+PEERS_NAME_NOT_UTF8 = mrt_record(
+    TS, TABLE_DUMP_V2, 1, _NAMED_V[:4] + b"\x00\x03\xff\xfe\x80" + _NAMED_V[7:]
+)
+
+
 def rib_v2(subtype: int, prefix: bytes, attrs: bytes, generic: bool = False) -> bytes:
     entry = struct.pack(">HIH", 0, TS - 1000, len(attrs)) + attrs
     head = struct.pack(">IHB", 1, 1, 1) if generic else struct.pack(">I", 1)
@@ -201,6 +207,13 @@ CASES: dict[
         0,
         {},
         {"attribute_overrun": 1},
+    ),
+    "PEER_INDEX_TABLE whose view name is not UTF-8": (  # mrtparse dropped the table
+        PEERS_NAME_NOT_UTF8 + rib_v2(2, GOOD, ATTRS)[len(PEERS) :],
+        [("B", "192.168.1.0/24", "65001")],
+        0,
+        {},
+        {},
     ),
     "RIB entry before any PEER_INDEX_TABLE": (
         rib_v2(2, GOOD, ATTRS)[len(PEERS) :],

@@ -1,5 +1,6 @@
 """The PEER_INDEX_TABLE reader agrees with mrtparse, the reference it replaced, on every
-sample's peer index, on every truncation of one and on changed peer types."""
+sample's peer index, on every truncation of one and on changed peer types; it differs on
+purpose where mrtparse lost a table to its view name."""
 
 from __future__ import annotations
 
@@ -66,3 +67,12 @@ def test_truncations_and_peer_types_fail_where_mrtparse_fails(name: str) -> None
         changed = body[:first_type] + bytes([kind]) + body[first_type + 1 :]
         assert by_reader(changed) == by_mrtparse(changed), kind
     assert by_reader(body + b"\x00" * 3) == by_mrtparse(body + b"\x00" * 3)  # bytes after
+
+
+def test_a_view_name_that_is_not_utf8_keeps_the_table() -> None:
+    """mrtparse decoded the name and dropped the table (and with it every RIB entry after it);
+    the name holds no route, so the peers are read."""
+    peer = struct.pack(">B4s4sH", 0, bytes(4), bytes([192, 0, 2, 1]), 64500)
+    body = bytes(4) + struct.pack(">H", 3) + b"\xff\xfe\x80" + struct.pack(">H", 1) + peer
+    assert by_mrtparse(body) is None
+    assert decode_peer_index(body) == [("192.0.2.1", 64500)]
