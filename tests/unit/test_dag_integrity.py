@@ -158,6 +158,10 @@ def _import_report(dag_file: Path, airflow_home: Path) -> str:
             opened.append(str(file))
             return real_open(file, *a, **k)
         import airflow.sdk  # airflow itself may read its config
+        # TaskFlow's minimum: ``task`` is implemented in the standard provider, and provider
+        # discovery reads every installed provider's get_provider_info
+        from airflow.sdk import dag, task
+        sdk_loaded = set(sys.modules)
         builtins.open = spy
         import importlib.util
         spec = importlib.util.spec_from_file_location("dag_under_test", {str(dag_file)!r})
@@ -167,6 +171,9 @@ def _import_report(dag_file: Path, airflow_home: Path) -> str:
         print("OPENED", [f for f in opened if {str(PROJECT_ROOT)!r} in f])
         heavy = {HEAVY_MODULES!r}
         print("HEAVY", sorted(m for m in sys.modules if m.startswith(heavy)))
+        print("PROVIDERS", sorted(
+            m for m in set(sys.modules) - sdk_loaded if m.startswith("airflow.providers")
+        ))
         """,
         airflow_home,
     )
@@ -177,10 +184,14 @@ def _import_report(dag_file: Path, airflow_home: Path) -> str:
 @pytest.mark.parametrize("dag_file", sorted(DAGS.glob("*.py")), ids=lambda p: p.name)
 def test_dag_files_do_no_io_or_heavy_imports_at_top_level(dag_file: Path, tmp_path: Path) -> None:
     """Parsing imports no Google client, provider or converter module and opens no file of
-    ours: every task process parses the file before it runs."""
+    ours: every task process parses the file before it runs. The ``airflow.providers``
+    modules seen after a parse are those ``from airflow.sdk import dag, task`` loads by itself
+    (``task`` lives in the standard provider, and provider discovery reads each installed
+    provider's ``get_provider_info``): the DAG file adds none."""
     report = _import_report(dag_file, tmp_path)
     assert "OPENED []" in report, report
     assert "HEAVY []" in report, report
+    assert "PROVIDERS []" in report, report
 
 
 def test_the_heavy_module_check_catches_a_provider_import(tmp_path: Path) -> None:
@@ -190,4 +201,5 @@ def test_the_heavy_module_check_catches_a_provider_import(tmp_path: Path) -> Non
     bad.write_text("from airflow.providers.google.cloud.hooks.gcs import GCSHook  # noqa\n")
     report = _import_report(bad, tmp_path)
     assert "HEAVY []" not in report
+    assert "PROVIDERS []" not in report
     assert "airflow.providers.google.cloud.hooks.gcs" in report
