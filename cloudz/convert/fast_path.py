@@ -291,6 +291,7 @@ class _Run:
 
     def __init__(
         self,
+        schema: dict[str, Any],
         ids: tuple[int, ...],
         f: BinaryIO,
         *,
@@ -302,8 +303,6 @@ class _Run:
         block_size: int,
         limits: Limits,
     ) -> None:
-        from cloudz.schema import raw_avro_schema
-
         if codec == "zstandard" and _zstd is None:
             raise ValueError("codec zstandard needs backports.zstd (Python < 3.14)")
         if codec not in ("zstandard", "deflate"):
@@ -342,7 +341,7 @@ class _Run:
         # ``zstd.compress`` writes it (a single FLUSH_FRAME call pledges the input's size)
         self._zstd_comp = _zstd.ZstdCompressor(level=level) if codec == "zstandard" else None
         self.sync = os.urandom(16)
-        f.write(container_header(raw_avro_schema(), codec, self.sync))
+        f.write(container_header(schema, codec, self.sync))
 
     def _compress(self, data: bytes) -> bytes:
         if self._zstd_comp is not None:
@@ -488,27 +487,27 @@ def convert_file_fast(
 ) -> ConversionReport:
     """``convert_file`` on the compiled path; ValueError if it cannot write the row schema.
 
-    ``codec``: ``"deflate"`` (default) or ``"zstandard"``; ``level`` defaults to
-    :data:`DEFLATE_LEVEL` / :data:`ZSTD_LEVEL`.
+    ``codec``: ``"zstandard"`` (:data:`CODEC`, when available) or ``"deflate"``; ``level``
+    defaults to :data:`ZSTD_LEVEL` / :data:`DEFLATE_LEVEL`.
     """
     from cloudz.schema import raw_avro_schema
 
-    ids = schema_field_ids(raw_avro_schema())
+    schema = raw_avro_schema()
+    ids = schema_field_ids(schema)
     if ids is None:
         raise ValueError("the fast converter cannot write this row schema")
     if level is None:
         level = ZSTD_LEVEL if codec == "zstandard" else DEFLATE_LEVEL
     with DecompressedStream(src, limits) as stream, atomic_output(dst) as f:
         run = _Run(
+            schema,
             ids,
             f,
             collector=collector,
             source_path=source_path,
             source_sha256=source_sha256,
             codec=codec,
-            level=(ZSTD_LEVEL if codec == "zstandard" else DEFLATE_LEVEL)
-            if level is None
-            else level,
+            level=level,
             block_size=block_size,
             limits=limits,
         )
