@@ -12,6 +12,7 @@ import gzip
 import ipaddress
 import struct
 from collections import Counter
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, cast
 
@@ -130,6 +131,29 @@ def test_varied_rib_rows_read_back_exactly(tmp_path: Path, pool: int) -> None:
     want = expected_rows(records)
     assert any("{" in (r["as_path"] or "") for r in want) or pool == 1
     assert sum(len(r["communities"]) for r in want) > 5 * len(want) or pool == 1
+
+
+def test_a_rib_with_locality_reads_back_exactly_and_compresses_like_a_real_one(
+    tmp_path: Path,
+) -> None:
+    """``locality``: peers repeat their previous entry, as a real RIB's peers do."""
+    spec = RibSpec(
+        peers=40, prefixes=800, addpath_share=0.2, peer_presence=1.0, locality=0.98, pool=64
+    )
+    records = list(generate_rib(spec, expected=True))
+    path = tmp_path / "rib.mrt"
+    result = write_file(path, records)
+    tally, rows = converted(path)
+    assert (tally.records, tally.parse_errors) == (spec.prefixes + 1, 0)
+    assert_rows_equal(expected_rows(records), rows)
+    packed = write_file(tmp_path / "rib.bz2", generate_rib(spec))
+    anew = write_file(tmp_path / "anew.bz2", generate_rib(replace(spec, locality=0.0)))
+    local_size, anew_size = (
+        (tmp_path / "rib.bz2").stat().st_size,
+        (tmp_path / "anew.bz2").stat().st_size,
+    )
+    assert packed.rows == result.rows
+    assert local_size / packed.rows * 2 < anew_size / anew.rows, (local_size, anew_size)
 
 
 def test_generated_files_cover_every_feature(tmp_path: Path) -> None:
