@@ -50,8 +50,9 @@ class Settings:
     receiver_workers: int = 64
     #: requests one replica sends Airflow's api-server at once (its database pool is the limit)
     receiver_airflow_requests: int = 4
-    #: uploads one collector may run at once on one replica; more get RESOURCE_EXHAUSTED
-    receiver_uploads_per_collector: int = 8
+    #: uploads of one collector's files one replica serves at once (a credential for n
+    #: collectors may hold n times as many, at most `receiver_workers`); more: RESOURCE_EXHAUSTED
+    receiver_uploads_per_collector: int = 4
     #: GetStatus calls one replica serves at once (kept apart from uploads and health)
     receiver_status_calls: int = 16
     #: seconds an upload may go without a message before it is cut off

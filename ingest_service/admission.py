@@ -1,21 +1,30 @@
 """Bounds on what callers may hold of a replica, so no caller can starve another.
 
 Each replica has a fixed number of threads. Uploads and status calls each get
-their own share, and one credential (one collector) may hold only a few uploads
-at once; the rest of the pool stays free for health checks. A call beyond its
-share is refused at once with RESOURCE_EXHAUSTED and a ``RetryInfo`` detail
-(the CLI waits that long and tries again) instead of queueing unseen.
+their own share; the rest of the pool stays free for health checks. Uploads are
+bounded per **collector** (the archive path's, known from the first message) and
+per **credential** in proportion to the collectors it may write: a collector's
+own credential holds ``uploads_per_collector``, an archive server's credential
+for 60 collectors up to 60 times that (never more than the replica's share), so
+one host may upload for all its collectors at once while no one collector can
+hold more than its few slots. A call beyond its share is refused at once with
+RESOURCE_EXHAUSTED and a ``RetryInfo`` detail (the CLI waits that long and
+tries again, on a new connection) instead of queueing unseen. How long a slot
+may be held is bounded by the upload's rate (``IngestService``) and the run's
+wait (the client's deadline). docs/security.md gives the numbers.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import threading
 from collections.abc import Callable, Iterator
 from typing import Any
 
 import grpc
 
+from cloudz.collector_credentials import ALL_COLLECTORS
 from ingest_service import metrics
 from ingest_service.auth import current_principal
 from ingest_service.errors import RpcError
@@ -35,34 +44,68 @@ OTHER_STREAM_IDLE_SECONDS = 10.0
 class Admission:
     """Counts of calls held, by kind and by credential."""
 
-    def __init__(self, *, uploads: int, uploads_per_credential: int, status_calls: int) -> None:
+    def __init__(self, *, uploads: int, uploads_per_collector: int, status_calls: int) -> None:
         self._limits = {"Upload": uploads, "GetStatus": status_calls, "other": OTHER_STREAMS}
-        self._per_credential = {
-            "Upload": uploads_per_credential,
-            "GetStatus": STATUS_CALLS_PER_CREDENTIAL,
-        }
+        self._per_collector = uploads_per_collector
         self._lock = threading.Lock()
         self._held: collections.Counter[str] = collections.Counter()
         self._by_credential: collections.Counter[str] = collections.Counter()
+        self._by_collector: collections.Counter[str] = collections.Counter()
 
-    def acquire(self, method: str, credential_id: str) -> None:
+    def credential_share(self, method: str, collectors: int | None) -> int:
+        """Calls of ``method`` one credential may hold here; ``collectors``: how many it may
+        write (``None``: every collector)."""
+        if method != "Upload":
+            return min(STATUS_CALLS_PER_CREDENTIAL, self._limits[method])
+        if collectors is None:
+            return self._limits[method]
+        return min(self._limits[method], self._per_collector * max(1, collectors))
+
+    def acquire(self, method: str, credential_id: str, collectors: int | None = 1) -> None:
         """Hold a slot for ``method`` or raise RESOURCE_EXHAUSTED."""
+        share = self.credential_share(method, collectors)
         with self._lock:
             if self._held[method] >= self._limits[method]:
                 reason = "replica_busy"
                 message = f"this replica is serving its limit of {self._limits[method]} calls"
-            elif self._by_credential[f"{method}/{credential_id}"] >= self._per_credential.get(
-                method, self._limits[method]
-            ):
-                reason = "collector_busy"
+            elif self._by_credential[f"{method}/{credential_id}"] >= share:
+                reason = "credential_busy"
                 message = (
-                    f"credential {credential_id} already has {self._per_credential[method]} "
+                    f"credential {credential_id} already has {share} "
                     f"{method} calls in progress on this replica"
                 )
             else:
                 self._held[method] += 1
                 self._by_credential[f"{method}/{credential_id}"] += 1
                 return
+        self._refuse(method, reason, message)
+
+    @contextlib.contextmanager
+    def collector(self, collector: str) -> Iterator[None]:
+        """Hold one of ``collector``'s upload slots on this replica, or RESOURCE_EXHAUSTED."""
+        with self._lock:
+            held = self._by_collector[collector]
+            if held < self._per_collector:
+                self._by_collector[collector] = held + 1
+            else:
+                held = -1
+        if held < 0:
+            self._refuse(
+                "Upload",
+                "collector_busy",
+                f"collector {collector} already has {self._per_collector} uploads in progress "
+                "on this replica",
+            )
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._by_collector[collector] -= 1
+                if not self._by_collector[collector]:
+                    del self._by_collector[collector]
+
+    @staticmethod
+    def _refuse(method: str, reason: str, message: str) -> None:
         metrics.REFUSED.labels(method=method, reason=reason).inc()
         raise RpcError(
             grpc.StatusCode.RESOURCE_EXHAUSTED,
@@ -106,9 +149,13 @@ class AdmissionInterceptor(grpc.ServerInterceptor):  # type: ignore[misc]
 
         def admitted(behaviour: Behaviour) -> Behaviour:
             def wrapper(request: Any, context: grpc.ServicerContext) -> Any:
-                credential_id = current_principal().credential_id
+                principal = current_principal()
+                credential_id = principal.credential_id
+                writes = (
+                    None if ALL_COLLECTORS in principal.collectors else len(principal.collectors)
+                )
                 try:
-                    self._admission.acquire(method, credential_id)
+                    self._admission.acquire(method, credential_id, writes)
                 except RpcError as err:
                     context.abort_with_status(err.to_status())
                     raise  # unreachable: abort raises

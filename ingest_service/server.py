@@ -97,7 +97,7 @@ def build_server(
     watcher = RunWatcher(runs, stopping=stopping)
     admission = Admission(
         uploads=settings.receiver_workers,
-        uploads_per_credential=settings.receiver_uploads_per_collector,
+        uploads_per_collector=settings.receiver_uploads_per_collector,
         status_calls=settings.receiver_status_calls,
     )
     id_tokens = (
@@ -132,6 +132,7 @@ def build_server(
             watcher,
             idle_seconds=settings.receiver_idle_seconds,
             min_upload_rate=settings.receiver_min_upload_rate,
+            admission=admission,
         ),
         server,
     )

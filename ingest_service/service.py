@@ -29,6 +29,7 @@ from cloudz.archive_store import (
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from ingest_service import metrics
+from ingest_service.admission import Admission
 from ingest_service.airflow_runs import (
     AirflowRejected,
     AirflowRuns,
@@ -80,8 +81,11 @@ class IngestService(pb_grpc.IngestServiceServicer):
         watcher: RunWatcher | None = None,
         idle_seconds: float = IDLE_SECONDS,
         min_upload_rate: float = MIN_UPLOAD_RATE,
+        admission: Admission | None = None,
     ) -> None:
         self._store = store
+        #: per-collector upload slots (the interceptor holds the per-credential ones)
+        self._admission = admission
         self._idle_seconds = idle_seconds
         self._min_upload_rate = min_upload_rate
         self._runs = runs
@@ -95,8 +99,9 @@ class IngestService(pb_grpc.IngestServiceServicer):
     ) -> pb.FileStatus:
         try:
             requests = idle_limited(request_iterator, self._idle_seconds, "Upload")
-            reply = self._upload(requests, context)
-            self._follow_upload(reply, context)
+            with contextlib.ExitStack() as slot:
+                reply = self._upload(requests, context, slot)
+                self._follow_upload(reply, context)
         except grpc.RpcError:
             # the request stream broke: the client cancelled or went away mid-stream
             self._cancelled(context)
@@ -160,9 +165,15 @@ class IngestService(pb_grpc.IngestServiceServicer):
 
     # --- steps ----------------------------------------------------------------
     def _upload(
-        self, requests: Iterator[pb.UploadRequest], context: grpc.ServicerContext
+        self,
+        requests: Iterator[pb.UploadRequest],
+        context: grpc.ServicerContext,
+        slot: contextlib.ExitStack,
     ) -> pb.FileStatus:
-        """Archive the streamed file; the status of the archive stage (no run yet)."""
+        """Archive the streamed file; the status of the archive stage (no run yet).
+
+        The collector's upload slot is entered on ``slot`` once the header names it, and held
+        until the caller leaves ``slot`` (after the run is followed)."""
         first = next(requests, None)
         if first is None or not first.HasField("header"):
             raise invalid_argument(
@@ -173,6 +184,8 @@ class IngestService(pb_grpc.IngestServiceServicer):
         header = first.header
         path = self._parse_path(header.archive_path)
         self._authorize(path, "Upload")
+        if self._admission is not None:
+            slot.enter_context(self._admission.collector(path.collector))
         try:
             sha256 = paths.check_sha256(header.sha256)
         except ValueError as exc:
@@ -239,12 +252,15 @@ class IngestService(pb_grpc.IngestServiceServicer):
         requests: Iterator[pb.UploadRequest],
         context: grpc.ServicerContext,
     ) -> StoreOutcome:
-        allowed = self._idle_seconds + size / self._min_upload_rate
+        grace, rate = self._idle_seconds, self._min_upload_rate
 
         def chunks() -> Iterator[bytes]:
             # only the time spent waiting for the client counts, not this replica's own
-            # writes to the store (a slow store is not a slow client)
+            # writes to the store (a slow store is not a slow client); the time allowed grows
+            # with the bytes that arrived, not with the size the header announces, so a
+            # header claiming gigabytes buys no time for a drip
             waited = 0.0
+            received = 0
             while True:
                 asked = time.monotonic()
                 req = next(requests, None)
@@ -261,15 +277,16 @@ class IngestService(pb_grpc.IngestServiceServicer):
                     raise invalid_argument(
                         "a chunk message must carry bytes", field="chunk", reason="EMPTY_CHUNK"
                     )
-                if waited > allowed:
+                if waited > grace + received / rate:
                     metrics.REFUSED.labels(method="Upload", reason="too_slow").inc()
                     raise RpcError(
                         grpc.StatusCode.DEADLINE_EXCEEDED,
-                        f"{size} bytes must arrive within {allowed:.0f} s (at least "
-                        f"{self._min_upload_rate / 1024:.0f} KiB/s on average): the upload was "
-                        "cut off and nothing was archived; upload again",
+                        f"{received} of {size} bytes arrived in {waited:.0f} s: an upload must "
+                        f"average at least {rate / 1024:.0f} KiB/s after {grace:.0f} s of "
+                        "grace; it was cut off and nothing was archived; upload again",
                         reason="UPLOAD_TOO_SLOW",
                     )
+                received += len(req.chunk)
                 metrics.BYTES_RECEIVED.inc(len(req.chunk))
                 yield req.chunk
 

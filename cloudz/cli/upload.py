@@ -373,7 +373,7 @@ def main(
     metadata = call_metadata(_token(token, token_file))
     deadline = time.monotonic() + wait_seconds
     unavailable = busy = 0
-    with channel:
+    try:
         while True:
             sent: list[bool] = []
             try:
@@ -408,6 +408,10 @@ def main(
                 if pause is not None and time.monotonic() + pause < deadline:
                     click.echo(f"{err.details()}: trying again in {pause:.1f} s", err=True)
                     time.sleep(pause)
+                    # a new connection: behind a load balancer (or SO_REUSEPORT) it may reach
+                    # another replica, where the old one would ask the same busy replica again
+                    channel.close()
+                    channel, stub = _stub(endpoint, ca_cert)
                     continue
                 if code == grpc.StatusCode.DEADLINE_EXCEEDED and not sent:
                     click.echo(
@@ -417,6 +421,8 @@ def main(
                     )
                     ctx.exit(Exit.UNREACHABLE)
                 ctx.exit(_report_error(err, endpoint, as_json))
+    finally:
+        channel.close()
     ctx.exit(_report(status, as_json))
 
 

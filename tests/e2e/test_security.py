@@ -375,7 +375,7 @@ def test_idle_streams_cannot_starve_a_replica(stack: Stack, tmp_path: Path) -> N
         per_credential = stack.settings.receiver_uploads_per_collector
         assert ended == {
             (grpc.StatusCode.DEADLINE_EXCEEDED, "UPLOAD_IDLE"): per_credential,
-            (grpc.StatusCode.RESOURCE_EXHAUSTED, "COLLECTOR_BUSY"): 100 - per_credential,
+            (grpc.StatusCode.RESOURCE_EXHAUSTED, "CREDENTIAL_BUSY"): 100 - per_credential,
         }
         assert _refused(stack, "idle", [replica.metrics_port]) == idle_before + per_credential
     bucket = storage_client(stack.settings).bucket(stack.settings.bucket)
@@ -501,27 +501,44 @@ def test_trickles_empty_chunks_and_duplicate_credentials_are_refused(
     data = SMALL.read_bytes()
     release = threading.Event()
 
-    def trickle(path: str) -> Iterator[pb.UploadRequest]:
+    def trickle(path: str, announced: int | None = None) -> Iterator[pb.UploadRequest]:
         """One byte every 2 s, well inside the idle limit, far below the minimum rate."""
-        yield pb.UploadRequest(header=_header(path, data))
+        header = _header(path, data)
+        if announced is not None:
+            header.size = announced
+        yield pb.UploadRequest(header=header)
         for i in range(len(data)):
             if release.wait(2):
                 return
             yield pb.UploadRequest(chunk=data[i : i + 1])
 
-    with stack.channel() as channel:
-        stub = pb_grpc.IngestServiceStub(channel)
-        slow = "sec-slow/bgpdata/2026.11/RIBS/trickle"
-        try:
-            with pytest.raises(grpc.RpcError) as err:
-                stub.Upload(trickle(slow), timeout=200, metadata=stack.metadata)
-        finally:
-            release.set()
+    def refused(stub: pb_grpc.IngestServiceStub, path: str, announced: int | None) -> None:
+        # the client's 200 s deadline would end it too, but with no reason: the reason says
+        # the receiver cut it (before the fix, 8 GiB announced allowed ~36 hours)
+        with pytest.raises(grpc.RpcError) as err:
+            stub.Upload(trickle(path, announced), timeout=200, metadata=stack.metadata)
         assert (err.value.code(), _reason(err.value)) == (
             grpc.StatusCode.DEADLINE_EXCEEDED,
             "UPLOAD_TOO_SLOW",
         )
-        assert _blob(stack, slow) is None
+
+    with stack.channel() as channel:
+        stub = pb_grpc.IngestServiceStub(channel)
+        slow = "sec-slow/bgpdata/2026.11/RIBS/trickle"
+        # a header announcing 8 GiB buys no more time than the bytes that arrive: the drip
+        # is cut after the grace, not after 8 GiB at the minimum rate (~36 hours)
+        huge = "sec-slow/bgpdata/2026.11/RIBS/trickle-announced-8GiB"
+        try:
+            with ThreadPoolExecutor(2) as pool:
+                cut = [
+                    pool.submit(refused, stub, slow, None),
+                    pool.submit(refused, stub, huge, 8 * 1024**3),
+                ]
+                for c in cut:
+                    c.result()
+        finally:
+            release.set()
+        assert _blob(stack, slow) is None and _blob(stack, huge) is None
 
         empty = "sec-slow/bgpdata/2026.11/RIBS/empty-chunks"
         with pytest.raises(grpc.RpcError) as err:

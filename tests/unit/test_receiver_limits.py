@@ -3,6 +3,7 @@ in tests/e2e/test_security.py drive the same code through real gRPC calls)."""
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import grpc
@@ -16,14 +17,14 @@ from ingest_service.errors import RpcError
 
 
 def test_each_credential_has_its_share_and_the_replica_a_ceiling() -> None:
-    admission = Admission(uploads=10, uploads_per_credential=3, status_calls=16)
+    admission = Admission(uploads=10, uploads_per_collector=3, status_calls=16)
     for _ in range(3):
         admission.acquire("Upload", "a")
     with pytest.raises(RpcError) as err:
         admission.acquire("Upload", "a")
     assert (err.value.code, err.value.reason) == (
         grpc.StatusCode.RESOURCE_EXHAUSTED,
-        "COLLECTOR_BUSY",
+        "CREDENTIAL_BUSY",
     )
     assert err.value.retry_after
     for i in range(7):
@@ -40,6 +41,35 @@ def test_each_credential_has_its_share_and_the_replica_a_ceiling() -> None:
         admission.acquire("GetStatus", "a")
     admission.acquire("GetStatus", "b")
     assert admission.held("GetStatus") == STATUS_CALLS_PER_CREDENTIAL + 1
+
+
+def test_an_archive_server_credential_holds_a_share_per_collector() -> None:
+    """One host uploading for 60 collectors: its credential may hold 60 collectors' shares
+    (up to the replica's ceiling), and each collector still only its own few."""
+    admission = Admission(uploads=64, uploads_per_collector=4, status_calls=16)
+    assert admission.credential_share("Upload", 1) == 4
+    assert admission.credential_share("Upload", 10) == 40
+    assert admission.credential_share("Upload", 60) == 64
+    assert admission.credential_share("Upload", None) == 64  # '*': every collector
+    for _ in range(60):
+        admission.acquire("Upload", "archive-server", 60)
+    assert admission.held("Upload") == 60
+    with contextlib.ExitStack() as held:
+        for i in range(60):
+            held.enter_context(admission.collector(f"route-views{i}"))
+        for _ in range(3):
+            held.enter_context(admission.collector("route-views0"))
+        with pytest.raises(RpcError) as err, admission.collector("route-views0"):
+            pass
+        assert (err.value.code, err.value.reason) == (
+            grpc.StatusCode.RESOURCE_EXHAUSTED,
+            "COLLECTOR_BUSY",
+        )
+        assert "route-views0" in err.value.message
+    # every collector slot was given back
+    with contextlib.ExitStack() as held:
+        for _ in range(4):
+            held.enter_context(admission.collector("route-views0"))
 
 
 def test_a_credential_is_one_bearer_header(tmp_path: Path) -> None:
