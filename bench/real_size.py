@@ -273,6 +273,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--file", type=Path, action="append", required=True)
     args = parser.parse_args(argv)
     settings = Settings.from_env()
+    # the stack's emulators, unless the environment names real services
+    os.environ.setdefault("BIGQUERY_EMULATOR_HOST", settings.bigquery_url)
+    os.environ.setdefault("STORAGE_EMULATOR_HOST", settings.gcs_url)
     results = []
     with tempfile.TemporaryDirectory(prefix="real-size-") as tmp:
         for path in args.file:

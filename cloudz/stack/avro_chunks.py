@@ -1,11 +1,11 @@
-"""Re-block an Avro object container file into uncompressed chunk files, streaming.
+"""Re-block an Avro object container file into uncompressed chunks, streaming.
 
-The BigQuery emulator's Avro load reads with DuckDB's ``read_avro``, which decodes rows in
-C++ in bounded memory but knows only the ``null`` and ``deflate`` codecs, while the converter
-writes ``zstandard`` (BigQuery reads all three). Rows are not decoded here: each block's bytes
-are decompressed and written, with the same count and sync marker, into a ``null``-codec file
-of at most ``chunk_bytes`` of row data, so memory and temporary disk stay bounded whatever the
-object's size. Runs in the emulator's own interpreter (``.venv-bq``): standard library and
+The BigQuery emulator's Avro load decodes with polars, which decodes rows in native code but
+knows only the ``null``, ``deflate`` and ``snappy`` codecs, while the converter writes
+``zstandard`` (BigQuery reads it). Rows are not decoded here: each block's bytes are
+decompressed and appended, with the same count and sync marker, to a ``null``-codec container
+of about ``chunk_bytes`` of row data, so memory stays bounded whatever the object's size.
+Runs in the emulator's own interpreter (``.venv-bq``): standard library and
 ``backports.zstd`` only.
 
 The format: Apache Avro 1.11 specification, "Object Container Files".
@@ -16,7 +16,6 @@ from __future__ import annotations
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 MAGIC = b"Obj\x01"
@@ -147,48 +146,29 @@ def blocks(source: BinaryIO, header: Header) -> Iterator[tuple[int, bytes]]:
             ) from error
 
 
-@dataclass(frozen=True)
-class Chunk:
-    path: Path
-    rows: int
+def buffers(source: BinaryIO, chunk_bytes: int) -> Iterator[bytes]:
+    """``source`` as ``null``-codec containers of ~``chunk_bytes`` of row data each, in memory.
 
-
-def chunks(source: BinaryIO, directory: Path, chunk_bytes: int) -> Iterator[Chunk]:
-    """Write ``source``'s blocks into ``null``-codec files of ~``chunk_bytes`` in ``directory``.
-
-    A chunk is yielded once written; the caller deletes it when read. An empty container
-    yields one chunk of no rows (its header alone), so the reader still learns the schema.
+    Every block keeps its row count and sync marker. An empty container gives one buffer of
+    its header alone, so the reader still learns the schema.
     """
     header = read_header(source)
     head = header.encoded("null")
-    index = 0
-    out: BinaryIO | None = None
-    path = directory / "chunk-0.avro"
-    rows = written = 0
-    try:
-        for count, data in blocks(source, header):
-            if out is None:
-                path = directory / f"chunk-{index}.avro"
-                index += 1
-                out = path.open("wb")
-                out.write(head)
-                rows = written = 0
-            out.write(encode_long(count) + encode_long(len(data)))
-            out.write(data)
-            out.write(header.sync)
-            rows += count
-            written += len(data)
-            if written >= chunk_bytes:
-                out.close()
-                out = None
-                yield Chunk(path, rows)
-        if out is not None:
-            out.close()
-            out = None
-            yield Chunk(path, rows)
-        elif index == 0:
-            path.write_bytes(head)
-            yield Chunk(path, 0)
-    finally:
-        if out is not None:
-            out.close()
+    out = bytearray()
+    written = 0
+    for count, data in blocks(source, header):
+        if not out:
+            out += head
+            written = 0
+        out += encode_long(count)
+        out += encode_long(len(data))
+        out += data
+        out += header.sync
+        written += len(data)
+        if written >= chunk_bytes:
+            yield bytes(out)
+            out.clear()
+    if out:
+        yield bytes(out)
+    elif not written:
+        yield head
