@@ -11,6 +11,11 @@ errors, failed stages, the Airflow runs (when the last one ended), row accountin
 BigQuery) and what the stack's logs say about the run. ``--repeat`` uploads the same files
 again: every reply must say "already archived" and no run may be added.
 
+``storm``: RouteViews' even hour (issue 19): N update files alone, then N RIBs (generated
+like real ones, scaled down by ``--rib-rows``) and N other update files at once, every
+collector with its own credential (or ``--one-credential``); the update files' upload -> reply
+p95 in the storm against alone, and every row of every file counted.
+
 ``latency``: in the same stack, rounds of (a) one upload of a real 390 KB update file under a
 fresh archive path (same bytes, new path: a new run) timed upload -> reply, and (b) a run of
 the bare DAG ``per_file_floor`` (``dags/per_file_floor.py``, as many no-op tasks as the
@@ -19,6 +24,8 @@ per-file DAG) timed trigger -> success through the REST API; medians and their r
     .venv/bin/python bench/burst.py burst --collectors 60 --rows 20000
     .venv/bin/python bench/burst.py burst --collectors 16 --rows 2000 --repeat
     .venv/bin/python bench/burst.py latency --rounds 5
+    .venv/bin/python bench/burst.py storm --collectors 58 --rib-rows 400000
+    .venv/bin/python bench/burst.py burst --collectors 60 --rows 2000 --one-credential
 
 Ports, users and the state dir come from ``cloudz.settings`` (``CLOUDZ_*``), as for the stack.
 Figures and a plot of the sorted upload -> reply times go to ``bench/out/`` (git-ignored).
@@ -62,7 +69,7 @@ from cloudz.cli.upload import (
 from cloudz.collector_credentials import CredentialFile
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
-from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
+from cloudz.mrtgen import RibSpec, UpdatesSpec, generate_rib, generate_updates, write_file
 from cloudz.settings import Settings
 
 HERE = Path(__file__).resolve().parent
@@ -83,6 +90,8 @@ _POOL_TIMEOUT = re.compile(
     r"QueuePool limit|pool/impl\.py\", line \d+, in _do_get\s+raise exc\.TimeoutError"
 )
 _TERMINAL_RUN_STATES = {"success", "failed"}
+#: full-table peers of a generated RIB (route-views2 has ~40)
+RIB_PEERS = 40
 
 
 # --- small helpers ----------------------------------------------------------------------------
@@ -711,13 +720,20 @@ def svg_sorted_latencies(
 
 
 # --- burst ------------------------------------------------------------------------------------
-def issue_credentials(uploads: list[Upload], settings: Settings) -> tuple[list[Upload], list[str]]:
+def issue_credentials(
+    uploads: list[Upload], settings: Settings, shared: bool = False
+) -> tuple[list[Upload], list[str]]:
     """One credential per collector, as in production (the receiver limits uploads per
-    credential); only for a local stack, whose credentials file is here. The uploads with
-    their tokens, and the credentials' ids."""
+    credential), or with ``shared`` one for all of them, as an archive server uploading for
+    many collectors holds; only for a local stack, whose credentials file is here. The
+    uploads with their tokens, and the credentials' ids."""
     if not settings.credentials_file.exists():
         return uploads, []
     creds = CredentialFile(settings.credentials_file)
+    if shared:
+        collectors = sorted({paths.parse(up.archive_path).collector for up in uploads})
+        entry, token = creds.issue("bench archive server", collectors)
+        return [dataclasses.replace(up, token=token) for up in uploads], [entry.id]
     with_tokens, issued = [], []
     for up in uploads:
         collector = paths.parse(up.archive_path).collector
@@ -727,18 +743,39 @@ def issue_credentials(uploads: list[Upload], settings: Settings) -> tuple[list[U
     return with_tokens, issued
 
 
-def generate(n: int, rows: int, nonce: str, when: dt.datetime, directory: Path) -> list[Upload]:
-    """N update files of ``rows`` rows, one per collector, distinct seeds, bytes and paths."""
-    base_seed = int(nonce, 16) * 1000
+def generate(
+    n: int,
+    rows: int,
+    nonce: str,
+    when: dt.datetime,
+    directory: Path,
+    kind: str = "updates",
+    tag: str = "",
+) -> list[Upload]:
+    """N files of ~``rows`` rows, one per collector ``bench-<nonce>-<tag><i>``, distinct seeds,
+    bytes and paths. ``kind`` ``rib``: a TABLE_DUMP_V2 RIB shaped like a real RouteViews one
+    (40 full-table peers sharing attribute sets: ``mrtgen rib --locality 0.98 --pool 64``)."""
+    base_seed = int(nonce, 16) * 1000 + sum(tag.encode()) * 100
     uploads = []
     for i in range(n):
-        collector = f"bench-{nonce}-{i:02d}"
-        name = f"updates.{when:%Y%m%d.%H%M}.gz"  # gzip: mrtgen compresses by suffix
+        collector = f"bench-{nonce}-{tag}{i:02d}"
+        if kind == "rib":
+            name = f"rib.{when:%Y%m%d.%H%M}.bz2"
+            folder = "RIBS"
+            spec: RibSpec | UpdatesSpec = RibSpec(
+                peers=RIB_PEERS, prefixes=max(1, rows // RIB_PEERS), seed=base_seed + i,
+                timestamp=int(when.timestamp()), peer_presence=1.0, addpath_share=0.0,
+                multicast_share=0.0, generic_share=0.0, locality=0.98, pool=64,
+            )  # fmt: skip
+        else:
+            name = f"updates.{when:%Y%m%d.%H%M}.gz"  # gzip: mrtgen compresses by suffix
+            folder = "UPDATES"
+            spec = UpdatesSpec(rows=rows, seed=base_seed + i, timestamp=int(when.timestamp()))
         local = directory / collector / name
         local.parent.mkdir(parents=True)
-        spec = UpdatesSpec(rows=rows, seed=base_seed + i, timestamp=int(when.timestamp()))
-        written = write_file(local, generate_updates(spec))
-        archive = paths.parse(f"{collector}/bgpdata/{when:%Y.%m}/UPDATES/{name}").path
+        records = generate_rib(spec) if isinstance(spec, RibSpec) else generate_updates(spec)
+        written = write_file(local, records)
+        archive = paths.parse(f"{collector}/bgpdata/{when:%Y.%m}/{folder}/{name}").path
         uploads.append(
             Upload(
                 local,
@@ -902,7 +939,7 @@ def cmd_burst(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cloudz-burst-") as tmp:
         print(f"generating {args.collectors} files of {args.rows} rows (bench-{nonce}-*) ...")
         uploads = generate(args.collectors, args.rows, nonce, when, Path(tmp))
-        uploads, issued = issue_credentials(uploads, settings)
+        uploads, issued = issue_credentials(uploads, settings, shared=args.one_credential)
         out["bytes_per_file"] = spread([float(u.size) for u in uploads])
         if watch.available:
             watch.start()
@@ -980,6 +1017,102 @@ def cmd_burst(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                 CredentialFile(settings.credentials_file).revoke(credential_id)
     out["loadavg_end"] = loadavg()
     print(f"loadavg at the end: {out['loadavg_end']}")
+    return out
+
+
+def _round(
+    label: str,
+    uploads: list[Upload],
+    args: argparse.Namespace,
+    airflow: Airflow,
+    pattern: str,
+    ca_cert: bytes | None,
+) -> tuple[list[Reply], dict[str, Any]]:
+    """One set of uploads at once, followed to their outcomes (``--settle``)."""
+    print(f"{label}: {len(uploads)} uploads at once (loadavg {loadavg()}) ...", flush=True)
+    replies = burst_uploads(uploads, args.endpoint, ca_cert, args.wait, args.token)
+    s = summarize_replies(replies)
+    s["loadavg_end"] = loadavg()
+    print_replies(s, args.wait)
+    channel = Channel(args.endpoint, ca_cert)
+    try:
+        s["first_replies"] = [asdict(r) | {"seconds": r.seconds} for r in replies]
+        settle(airflow, channel, pattern, replies, args.settle, args.token)
+    finally:
+        channel.close()
+    return replies, s
+
+
+def _seconds_of(replies: Sequence[Reply], uploads: Sequence[Upload], folder: str) -> list[float]:
+    return [
+        r.seconds for r, u in zip(replies, uploads, strict=True) if f"/{folder}/" in u.archive_path
+    ]
+
+
+def cmd_storm(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
+    """RouteViews' even hour: N update files alone, then N RIBs and N other update files at
+    once; the update files' upload -> reply p95 in the storm against alone, in one run."""
+    nonce = secrets.token_hex(3)
+    now = dt.datetime.now(dt.UTC)
+    when = now.replace(hour=now.hour - now.hour % 2, minute=0, second=0, microsecond=0)
+    ca_cert = args.ca_cert.read_bytes() if args.ca_cert else None
+    airflow = Airflow(args.airflow_url, args.airflow_user, settings.airflow_admin_password)
+    out: dict[str, Any] = {
+        "mode": "storm",
+        "nonce": nonce,
+        "collectors": args.collectors,
+        "update_rows": args.rows,
+        "rib_rows": args.rib_rows,
+        "date": now.isoformat(timespec="seconds"),
+    }
+    issued: list[str] = []
+    try:
+        with tempfile.TemporaryDirectory(prefix="cloudz-storm-") as tmp:
+            n = args.collectors
+            print(f"generating {n} update files of {args.rows} rows twice and {n} RIBs of "
+                  f"~{args.rib_rows} rows (bench-{nonce}-*) ...", flush=True)  # fmt: skip
+            alone = generate(n, args.rows, nonce, when, Path(tmp) / "a", tag="a")
+            storm_updates = generate(n, args.rows, nonce, when, Path(tmp) / "s", tag="s")
+            ribs = generate(n, args.rib_rows, nonce, when, Path(tmp) / "r", kind="rib", tag="s")
+            out["rib_bytes"] = spread([float(u.size) for u in ribs])
+            out["rib_rows_each"] = spread([float(u.rows or 0) for u in ribs])
+            every = [*alone, *storm_updates, *ribs]
+            every, issued = issue_credentials(every, settings, shared=args.one_credential)
+            alone, storm = every[:n], every[n:]
+            alone_replies, out["alone"] = _round(
+                "update files alone", alone, args, airflow, f"bench-{nonce}-a", ca_cert
+            )
+            storm_replies, out["storm"] = _round(
+                "the even hour: RIBs and update files", storm, args, airflow,
+                f"bench-{nonce}-s", ca_cert,
+            )  # fmt: skip
+            p_alone = spread(_seconds_of(alone_replies, alone, "UPDATES"))
+            p_storm = spread(_seconds_of(storm_replies, storm, "UPDATES"))
+            p_ribs = spread(_seconds_of(storm_replies, storm, "RIBS"))
+            out["updates_alone"], out["updates_in_storm"], out["ribs_in_storm"] = (
+                p_alone, p_storm, p_ribs,
+            )  # fmt: skip
+            out["p95_ratio"] = p_storm["p95"] / p_alone["p95"]
+            print(f"\nupdate files alone:    {fmt_spread(p_alone)}")
+            print(f"update files in storm: {fmt_spread(p_storm)}")
+            print(f"RIBs in storm:         {fmt_spread(p_ribs)}")
+            print(f"p95 ratio storm / alone: {out['p95_ratio']:.2f} (goal <= 1.5)")
+            lo = when - dt.timedelta(days=1)
+            hi = when + dt.timedelta(days=2)
+            counts_bq = warehouse_counts(settings, f"bench-{nonce}-", lo, hi)
+            table = row_accounting([*alone, *storm], [*alone_replies, *storm_replies], counts_bq)
+            out["rows"] = table
+            exact = sum(1 for x in table if x["exact"])
+            ribs_exact = sum(1 for x in table if x["exact"] and "/RIBS/" in x["archive_path"])
+            print(f"rows: {exact} of {len(table)} files exact; RIBs exact: {ribs_exact} of {n}")
+            for x in table:
+                if not x["exact"]:
+                    print(f"  {x['archive_path']}: {x['outcome']}: {'; '.join(x['problems'])}")
+            out["all_exact"] = exact == len(table)
+    finally:
+        airflow.close()
+        for credential_id in issued:
+            CredentialFile(settings.credentials_file).revoke(credential_id)
     return out
 
 
@@ -1193,8 +1326,21 @@ def main(argv: list[str] | None = None) -> int:
         "(%(default)s; 0: do not)",
     )
     b.add_argument("--repeat", action="store_true", help="then upload the same files again")
+    b.add_argument(
+        "--one-credential",
+        action="store_true",
+        help="one credential for every collector (an archive server uploading for all)",
+    )
     b.add_argument("--svg", type=Path, help="plot path (default: bench/out/burst-….svg)")
     b.add_argument("-v", "--verbose", action="store_true", help="row accounting of every file")
+    st = sub.add_parser("storm", parents=[common], help="the even hour: RIBs and update files")
+    st.add_argument("--collectors", type=int, default=58, help="%(default)s")
+    st.add_argument("--rows", type=int, default=20000, help="rows per update file (%(default)s)")
+    st.add_argument(
+        "--rib-rows", type=int, default=400_000, help="rows per RIB (%(default)s; real: 10-50M)"
+    )
+    st.add_argument("--settle", type=float, default=1800.0, help="%(default)s")
+    st.add_argument("--one-credential", action="store_true", help="one credential for all")
     lat = sub.add_parser("latency", parents=[common], help="one file vs the bare-DAG floor")
     lat.add_argument("--rounds", type=int, default=5, help="%(default)s")
     lat.add_argument("--warmup", type=int, default=1, help="rounds not counted (%(default)s)")
@@ -1204,7 +1350,10 @@ def main(argv: list[str] | None = None) -> int:
         ap.error("--collectors and --rows must be at least 1")
     if args.mode == "latency" and args.rounds < 1:
         ap.error("--rounds must be at least 1")
-    out = cmd_burst(args, settings) if args.mode == "burst" else cmd_latency(args, settings)
+    if args.mode == "storm" and (args.collectors < 1 or args.rows < 1 or args.rib_rows < 1):
+        ap.error("--collectors, --rows and --rib-rows must be at least 1")
+    commands = {"burst": cmd_burst, "storm": cmd_storm, "latency": cmd_latency}
+    out = commands[args.mode](args, settings)
     if args.json_out:
         args.json_out.parent.mkdir(parents=True, exist_ok=True)
         args.json_out.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
