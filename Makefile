@@ -33,7 +33,8 @@ backfill-demo: setup
 	$(BIN)/cloudz-stack up
 	scripts/backfill-demo
 
-## the whole test suite (unit, DAG, stack, end-to-end, the >=1M-row differential tests, then the
+## the whole test suite (unit, DAG, stack, end-to-end, the >=1M-row differential tests and a 5M-row
+## RIB through the stack, then the
 ## CeleryExecutor on a stack of its own); .ci/run calls this
 test: setup
 	scripts/ensure-bgpdump
@@ -43,7 +44,7 @@ test: setup
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
 	$(BIN)/pytest
-	$(BIN)/pytest -m big tests/big
+	$(BIN)/pytest -m big tests/big tests/e2e/test_real_size.py
 	$(BIN)/pytest -m celery tests/e2e/test_celery_workers.py
 
 up: setup
