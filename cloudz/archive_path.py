@@ -69,6 +69,10 @@ def parse(path: str) -> ArchivePath:
     segments = path.split("/")
     if any(s in ("", ".", "..") for s in segments):
         raise ArchivePathError("archive path has an empty, '.' or '..' segment")
+    if ".." in path:
+        # inside a segment too: Airflow refuses '..' anywhere in a run id (path traversal),
+        # so such a file would be archived and its run never start
+        raise ArchivePathError(f"archive path {path!r} contains '..'")
     m = _LAYOUT.fullmatch(path)
     if m is None:
         raise ArchivePathError(
