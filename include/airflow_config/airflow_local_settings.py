@@ -37,18 +37,26 @@ if len(sys.argv) > 1 and sys.argv[1] in _FORKS_TASKS:
         preload()
 
 
+#: priority of a RIB's tasks: below an update file's (the DAG's 100), so when a slot frees
+#: the update files of the same minutes go first, above the batch DAGs' (1)
+RIB_PRIORITY = 50
+
+
 def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None:
-    """Cluster policy: RIB conversions get a queue and a pool of their own; batch
-    conversions (the ``backfill`` pool) a queue of their own if one is set.
+    """Cluster policy: a RIB's conversion and load get a queue and a pool of their own and a
+    lower priority; batch conversions (the ``backfill`` pool) a queue of their own if set.
 
     Every two hours ~60 RIBs of minutes of CPU each arrive at once. On their own queue,
     served by the workers sized for them, they cannot take the slots the update files of the
     next 15 minutes need; in their own pool (as many slots as those workers have) the
     scheduler queues no more of them than can run, so RIBs waiting in the broker never hold
-    the executor's slots either (docs/stack.md "The CeleryExecutor"). A queue and a pool are
-    properties of a task, not of a run, so this is the one place that can look at the run's
-    file. Airflow calls it while it creates or refreshes task instances; it reads only the run
-    already in hand and never fails the scheduler: anything unexpected leaves the task as is.
+    the executor's slots either (docs/stack.md "The CeleryExecutor"). Their loads go there too:
+    in the table-writes pool, 58 RIB loads (the longest loads of the day) held every executor
+    slot and the warehouse while the update files waited (bench/README.md, "The even hour").
+    A queue, a pool and a priority are properties of a task, not of a run, so this is the one
+    place that can look at the run's file. Airflow calls it while it creates or refreshes task
+    instances; it reads only the run already in hand and never fails the scheduler: anything
+    unexpected leaves the task as is.
     """
     try:
         backfill_queue = os.environ.get("CLOUDZ_BACKFILL_QUEUE", "")
@@ -60,9 +68,8 @@ def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None
             return
         from cloudz import archive_path, pipeline_contract
 
-        if (task_instance.dag_id, task_instance.task_id) != (
-            pipeline_contract.DAG_ID,
-            pipeline_contract.TASK_CONVERT,
+        if task_instance.dag_id != pipeline_contract.DAG_ID or task_instance.task_id not in (
+            pipeline_contract.PER_FILE_TASKS
         ):
             return
         path = (dag_run.conf or {}).get("archive_path")
@@ -74,5 +81,6 @@ def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None
             task_instance.queue = queue
         if pool:
             task_instance.pool = pool
+        task_instance.priority_weight = RIB_PRIORITY
     except Exception:  # a bad path fails the run's own check, not the scheduler
         return

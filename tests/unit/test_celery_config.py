@@ -34,7 +34,9 @@ def policy(monkeypatch: pytest.MonkeyPatch) -> ModuleType:
 def _ti(
     task_id: str = contract.TASK_CONVERT, dag_id: str = contract.DAG_ID, pool: str = "default_pool"
 ) -> SimpleNamespace:
-    return SimpleNamespace(dag_id=dag_id, task_id=task_id, queue="default", pool=pool)
+    return SimpleNamespace(
+        dag_id=dag_id, task_id=task_id, queue="default", pool=pool, priority_weight=100
+    )
 
 
 def _run(conf: object) -> SimpleNamespace:
@@ -50,7 +52,9 @@ def test_the_policy_is_what_airflow_takes_from_the_module(policy: ModuleType) ->
     [
         (_ti(), _run({"archive_path": RIB}), "ribs"),
         (_ti(), _run({"archive_path": UPDATES}), "default"),
-        (_ti(contract.TASK_LOAD), _run({"archive_path": RIB}), "default"),
+        (_ti(contract.TASK_LOAD), _run({"archive_path": RIB}), "ribs"),
+        (_ti(contract.TASK_LOAD), _run({"archive_path": UPDATES}), "default"),
+        (_ti("reconcile"), _run({"archive_path": RIB}), "default"),
         (_ti(dag_id="mrt_archive"), _run({"archive_path": RIB}), "default"),
         (_ti(), None, "default"),  # Airflow may call it before the run is bound
         (_ti(), _run(None), "default"),  # a scheduled run has no conf
@@ -59,11 +63,14 @@ def test_the_policy_is_what_airflow_takes_from_the_module(policy: ModuleType) ->
         (_ti(), _run({"archive_path": 7}), "default"),
     ],
 )
-def test_only_a_rib_conversion_of_the_per_file_dag_takes_the_rib_queue_and_pool(
+def test_only_a_ribs_tasks_of_the_per_file_dag_take_the_rib_queue_pool_and_priority(
     policy: ModuleType, ti: SimpleNamespace, run: SimpleNamespace | None, queue: str
 ) -> None:
     policy.task_instance_mutation_hook(ti, run)
     assert (ti.queue, ti.pool) == ((queue, "ribs") if queue == "ribs" else (queue, "default_pool"))
+    # a RIB's tasks yield to the update files of the same minutes (the DAG's weight is 100)
+    assert ti.priority_weight == (policy.RIB_PRIORITY if queue == "ribs" else 100)
+    assert 1 < policy.RIB_PRIORITY < 100
 
 
 def test_batch_conversions_take_the_backfill_queue_only_when_one_is_set(
