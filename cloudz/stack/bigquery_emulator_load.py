@@ -40,6 +40,9 @@ from cloudz.stack.avro_chunks import AvroContainerError, buffers
 MEMORY_LIMIT_ENV = "CLOUDZ_BQ_MEMORY_LIMIT"
 CHUNK_MIB_ENV = "CLOUDZ_BQ_LOAD_CHUNK_MIB"
 _READ_BUFFER = 1 << 20
+#: a read from the object store that waits this long fails the job (``backendError``), as a
+#: stalled read fails a BigQuery load: a hung store must not hang the load for ever
+READ_TIMEOUT_SECONDS = 60.0
 #: decoded chunks waiting for DuckDB: enough to overlap decoding with the insert
 AHEAD_CHUNKS = 2
 
@@ -114,7 +117,7 @@ def _http_get(url: str, uri: str) -> BinaryIO:
     from local_bigquery.errors import BigQueryError
 
     try:
-        response: BinaryIO = urllib.request.urlopen(url)
+        response: BinaryIO = urllib.request.urlopen(url, timeout=READ_TIMEOUT_SECONDS)
     except urllib.error.HTTPError as error:
         error.close()
         if error.code == 404:
@@ -133,7 +136,8 @@ def _listed(endpoint: str, bucket: str, pattern: str) -> list[str]:
     token = ""
     while True:
         query = urllib.parse.urlencode({"prefix": prefix, "pageToken": token, "fields": ""})
-        with urllib.request.urlopen(f"{endpoint}/storage/v1/b/{bucket}/o?{query}") as answer:
+        listing = f"{endpoint}/storage/v1/b/{bucket}/o?{query}"
+        with urllib.request.urlopen(listing, timeout=READ_TIMEOUT_SECONDS) as answer:
             page = json.load(answer)
         names += [item["name"] for item in page.get("items", []) if regex.fullmatch(item["name"])]
         token = page.get("nextPageToken") or ""
@@ -266,6 +270,10 @@ def run_avro(cur: Any, config: Any, upload: str | None) -> Any:
     except (AvroContainerError, pa.ArrowException) as error:
         raise BigQueryError(
             "invalid", f"Error while reading data, error message: {error} File: {decoded.uri}"
+        ) from None
+    except OSError as error:  # the object store stalled or went away mid-read
+        raise BigQueryError(
+            "backendError", f"Error while reading data from {decoded.uri or 'the source'}: {error}"
         ) from None
     except Exception as error:
         if not type(error).__module__.startswith(("duckdb", "_duckdb", "polars")):
