@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from burst import Airflow, parse_time
+from burst import Airflow, loadavg, parse_time
 
 from cloudz import archive_path as paths
 from cloudz.cloud_clients import bigquery_client, count_file_rows
@@ -162,10 +162,6 @@ def cli(settings: Settings, token_file: Path, *args: str) -> tuple[dict[str, Any
     return reply, rusage.ru_maxrss // 1024, wall
 
 
-def endpoint(settings: Settings) -> str:
-    return f"https://{settings.receiver_host}:{settings.receiver_port}"
-
-
 @dataclass
 class Result:
     file: str
@@ -207,7 +203,7 @@ def one_file(path: Path, settings: Settings, work: Path) -> Result:
     started = time.monotonic()
     with RssSampler() as rss:
         reply, client_rss, wall = cli(
-            settings, token_file, "-f", str(path), "-d", endpoint(settings),
+            settings, token_file, "-f", str(path), "-d", settings.receiver_url,
             "--archive-path", archive, "--wait", "120",
         )  # fmt: skip
         result.first_reply = reply.get("outcome", "?") + "/" + reply.get("run_state", "")
@@ -216,13 +212,13 @@ def one_file(path: Path, settings: Settings, work: Path) -> Result:
         print(f"  first reply after {wall:.0f} s: {result.first_reply}", flush=True)
         while reply.get("outcome") not in TERMINAL:
             reply, _, _ = cli(
-                settings, token_file, "status", archive, "-d", endpoint(settings), "--wait", "60"
+                settings, token_file, "status", archive, "-d", settings.receiver_url, "--wait", "60"
             )
         result.end_to_end_seconds = round(time.monotonic() - started, 1)
     result.reply_outcome = reply["outcome"]
     result.peak_rss_mib = {k: v // 1024 for k, v in sorted(rss.peak.items())}
     result.peak_rss_sum_mib = {k: v // 1024 for k, v in sorted(rss.peak_sum.items())}
-    result.loadavg = " ".join(Path("/proc/loadavg").read_text().split()[:3])
+    result.loadavg = " ".join(loadavg().split()[:3])
     conversion = reply.get("conversion", {})
     result.rows_converted = int(conversion.get("rows", 0))
     result.rows_loaded = int(reply.get("load", {}).get("rowsLoaded", 0))

@@ -10,20 +10,19 @@ measures the same at 50M rows; this test has no timing threshold.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import json
 from pathlib import Path
 
 import pytest
 from google.cloud import bigquery
+from stack_faults import component_process
 from stack_session import BIN, Stack, issue_token, upload_cli
 
 from cloudz import archive_path as paths
 from cloudz.cloud_clients import bigquery_client
 from cloudz.file_rows import TimeWindow
 from cloudz.mrtgen import RibSpec, generate_rib, write_file
-from cloudz.stack.layout import Layout
 
 pytestmark = [pytest.mark.stack, pytest.mark.big]
 
@@ -33,19 +32,13 @@ GIB = 1 << 30
 TERMINAL = {"OUTCOME_SUCCEEDED", "OUTCOME_PARTIAL", "OUTCOME_FAILED", "OUTCOME_REJECTED"}
 
 
-def _peak_rss(marker: str) -> dict[int, int]:
-    """VmHWM (bytes) of every process whose command line holds ``marker``."""
-    peaks = {}
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            if marker not in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode():
-                continue
-            for line in (proc / "status").read_text().splitlines():
-                if line.startswith("VmHWM:"):
-                    peaks[int(proc.name)] = int(line.split()[1]) * 1024
-    return peaks
+def _peak_rss(stack: Stack, component: str) -> int:
+    """VmHWM (bytes) of one of the stack's supervised components."""
+    proc = component_process(stack, component)
+    for line in Path(f"/proc/{proc.pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    raise AssertionError(f"no VmHWM for {component} (pid {proc.pid})")
 
 
 def test_a_five_million_row_rib_loads_exactly_in_bounded_memory(
@@ -104,9 +97,6 @@ def test_a_five_million_row_rib_loads_exactly_in_bounded_memory(
         "hi": generated.rows - 1,
     }
 
-    layout = Layout.of(stack.settings)
-    warehouse = _peak_rss(str(layout.bigquery))
-    store = _peak_rss(str(layout.gcs))
-    assert warehouse and store, (warehouse, store)
-    assert max(warehouse.values()) <= 2 * GIB, warehouse
-    assert max(store.values()) <= 2 * GIB, store
+    warehouse, store = _peak_rss(stack, "bigquery"), _peak_rss(stack, "gcs")
+    assert warehouse <= 2 * GIB, warehouse
+    assert store <= 2 * GIB, store
