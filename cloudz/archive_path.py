@@ -24,6 +24,15 @@ _LAYOUT = re.compile(
 _SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
 #: objects the pipeline writes next to an archived file: never an archive path themselves
 DERIVED_SUFFIXES = (".avro",)
+#: a file's converted rows are ``<archive path>.avro`` (part 0) and, when they are bigger
+#: than one part (``Settings.avro_part_mb``), ``<archive path>.avro-0001.avro``, ``-0002.avro``
+#: ...: every part a whole Avro object container file. A load names them all with the
+#: wildcard ``<archive path>.avro*``, so the bucket must hold nothing else under that prefix:
+#: no archive name contains ``.avro`` (:func:`parse`), and the conversion deletes the parts a
+#: longer earlier conversion left.
+AVRO_MARK = ".avro"
+_PART_DIGITS = 4
+_DERIVED = re.compile(r"(?P<raw>.+?)\.avro(?:-(?P<part>[0-9]{4,})\.avro)?", re.ASCII)
 
 
 class ArchivePathError(ValueError):
@@ -46,8 +55,70 @@ class ArchivePath:
 
     @property
     def avro_path(self) -> str:
-        """Where the converted rows of this file live: next to the raw object."""
-        return f"{self.path}.avro"
+        """The first (often only) part of this file's converted rows: next to the raw object."""
+        return avro_part_name(self.path, 0)
+
+    def avro_part_path(self, part: int) -> str:
+        """The object name of part ``part`` (from 0) of this file's converted rows."""
+        return avro_part_name(self.path, part)
+
+    @property
+    def avro_pattern(self) -> str:
+        """The wildcard that names every part of this file's rows (the load's source)."""
+        return avro_pattern(self.path)
+
+
+def avro_part_name(archive_path: str, part: int) -> str:
+    """Part ``part`` of the rows of ``archive_path``: ``.avro``, then ``.avro-0001.avro`` ..."""
+    if part < 0:
+        raise ValueError(f"part {part} < 0")
+    if part == 0:
+        return f"{archive_path}{AVRO_MARK}"
+    return f"{archive_path}{AVRO_MARK}-{part:0{_PART_DIGITS}d}{AVRO_MARK}"
+
+
+def avro_pattern(archive_path: str) -> str:
+    """``<archive path>.avro*``: every part of the file's rows, as a load's source names them."""
+    return f"{archive_path}{AVRO_MARK}*"
+
+
+def avro_source_uri(bucket: str, archive_path: str) -> str:
+    """The one source URI a load of the file's rows names: ``gs://<bucket>/<path>.avro*``."""
+    return f"gs://{bucket}/{avro_pattern(archive_path)}"
+
+
+def avro_source_uris(bucket: str, archive_path: str) -> frozenset[str]:
+    """Every source URI that named the file's rows in a load job: the wildcard, and the
+    single object ``<path>.avro`` that loads named before the rows were split in parts."""
+    return frozenset(
+        {avro_source_uri(bucket, archive_path), f"gs://{bucket}/{avro_part_name(archive_path, 0)}"}
+    )
+
+
+def source_of_uri(uri: str) -> tuple[str, str] | None:
+    """``(bucket, archive path)`` whose rows a load source URI names (either form of
+    :func:`avro_source_uris`); None for any other URI."""
+    if not uri.startswith("gs://"):
+        return None
+    bucket, _, name = uri.removeprefix("gs://").partition("/")
+    name = name.removesuffix("*") if name.endswith(f"{AVRO_MARK}*") else name
+    if not name.endswith(AVRO_MARK):
+        return None
+    raw = name.removesuffix(AVRO_MARK)
+    return (bucket, raw) if raw and AVRO_MARK not in raw.rsplit("/", 1)[-1] else None
+
+
+def derived_source(name: str) -> tuple[str, int] | None:
+    """``(archive path, part)`` of a converted-rows object name (``<path>.avro`` is part 0,
+    ``<path>.avro-0003.avro`` part 3); None if ``name`` is not one (the path is not checked
+    against the layout: :func:`parse` it)."""
+    m = _DERIVED.fullmatch(name)
+    if m is None or AVRO_MARK in m["raw"].rsplit("/", 1)[-1]:
+        return None
+    part = int(m["part"]) if m["part"] is not None else 0
+    if m["part"] is not None and (part == 0 or avro_part_name(m["raw"], part) != name):
+        return None  # "-0000" and "-00001" are no names the conversion writes
+    return m["raw"], part
 
 
 def parse(path: str) -> ArchivePath:
@@ -79,10 +150,12 @@ def parse(path: str) -> ArchivePath:
             f"archive path {path!r} does not follow "
             "<collector>/bgpdata/YYYY.MM/{RIBS,UPDATES}/<file>"
         )
-    if m["name"].lower().endswith(DERIVED_SUFFIXES):
+    if AVRO_MARK in m["name"].lower():
+        # <file>.avro* names the converted rows of <file> (every part, one wildcard): an
+        # archived file named so would be loaded with them
         raise ArchivePathError(
-            f"archive path {path!r} ends in {m['name'].rsplit('.', 1)[-1]!r}: that name is kept "
-            "for the rows converted from the file beside it"
+            f"archive path {path!r} contains {AVRO_MARK!r}: names that hold it are kept "
+            "for the rows converted from the file beside them"
         )
     month = int(m["month"])
     if not 1 <= month <= 12:

@@ -50,9 +50,21 @@ class BucketScan:
 
     @property
     def orphan_avro(self) -> list[str]:
-        """Avro objects whose raw object is gone (or never was)."""
+        """Avro objects (every part) whose raw object is gone (or never was)."""
         raw = {r.path for r in self.raw}
-        return sorted(a for a in self.avro if a.removesuffix(".avro") not in raw)
+        return sorted(a for a in self.avro if _raw_of(a) not in raw)
+
+
+def _raw_of(avro: str) -> str | None:
+    source = paths.derived_source(avro)
+    return source[0] if source else None
+
+
+def _parsed(path: str | None) -> paths.ArchivePath | None:
+    try:
+        return paths.parse(path) if path is not None else None
+    except paths.ArchivePathError:
+        return None
 
 
 def months_of(first: dt.date, last: dt.date) -> list[str]:
@@ -96,9 +108,9 @@ def scan(
 def _add(out: BucketScan, blob: storage.Blob, first: dt.date, last: dt.date) -> None:
     name: str = blob.name
     if name.endswith(paths.DERIVED_SUFFIXES):
-        try:
-            path = paths.parse(name.removesuffix(".avro"))
-        except paths.ArchivePathError:
+        # <path>.avro or a further part <path>.avro-0001.avro (cloudz.file_pipeline.avro_parts)
+        path = _parsed(_raw_of(name))
+        if path is None:
             out.strays.append(name)
             return
         when = file_catalog.dump_time(path)

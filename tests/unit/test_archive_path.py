@@ -129,3 +129,73 @@ def test_every_accepted_path_is_a_valid_airflow_run_id() -> None:
                 assert _airflow_accepts(run), (candidate, run)
     assert accepted > 100  # letters, digits, '.', '_', '-' pass; the check is not vacuous
     assert not _airflow_accepts("mrt:a..b:0")  # and Airflow's check does refuse
+
+
+def test_avro_parts_are_named_next_to_the_raw_object_and_one_wildcard_names_them_all() -> None:
+    p = paths.parse(GOOD)
+    assert p.avro_part_path(0) == p.avro_path == GOOD + ".avro"  # one part: as before parts
+    assert p.avro_part_path(1) == GOOD + ".avro-0001.avro"
+    assert p.avro_part_path(12) == GOOD + ".avro-0012.avro"
+    assert p.avro_part_path(12345) == GOOD + ".avro-12345.avro"
+    assert p.avro_pattern == GOOD + ".avro*"
+    assert paths.avro_source_uri("b", GOOD) == f"gs://b/{GOOD}.avro*"
+    assert paths.avro_source_uris("b", GOOD) == {f"gs://b/{GOOD}.avro*", f"gs://b/{GOOD}.avro"}
+    import fnmatch
+
+    for n in (0, 1, 9999, 10000):
+        assert fnmatch.fnmatchcase(p.avro_part_path(n), p.avro_pattern)
+    assert not fnmatch.fnmatchcase(GOOD, p.avro_pattern)
+    with pytest.raises(ValueError):
+        p.avro_part_path(-1)
+
+
+@pytest.mark.parametrize(
+    ("name", "source"),
+    [
+        (GOOD + ".avro", (GOOD, 0)),
+        (GOOD + ".avro-0001.avro", (GOOD, 1)),
+        (GOOD + ".avro-0420.avro", (GOOD, 420)),
+        (GOOD + ".avro-12345.avro", (GOOD, 12345)),
+        # no names the conversion writes
+        (GOOD, None),
+        (GOOD + ".avro-0000.avro", None),
+        (GOOD + ".avro-001.avro", None),
+        (GOOD + ".avro-00001.avro", None),
+        (GOOD + ".avro-0001", None),
+        (GOOD + ".avro.avro", None),
+        (GOOD + ".avro-0001.avro-0002.avro", None),
+        (GOOD + ".avrox", None),
+        (GOOD + ".avro-x.avro", None),
+    ],
+)
+def test_a_part_name_maps_back_to_its_raw_archive_path(
+    name: str, source: tuple[str, int] | None
+) -> None:
+    assert paths.derived_source(name) == source
+    if source is not None:
+        assert paths.avro_part_name(*source) == name
+
+
+@pytest.mark.parametrize(
+    ("uri", "source"),
+    [
+        (f"gs://b/{GOOD}.avro*", ("b", GOOD)),
+        (f"gs://b/{GOOD}.avro", ("b", GOOD)),  # a load job of an older run
+        (f"gs://b/{GOOD}.avro-0001.avro", None),  # one part is not the file's rows
+        (f"gs://b/{GOOD}*", None),
+        (f"gs://b/{GOOD}", None),
+        (f"/local/{GOOD}.avro", None),
+    ],
+)
+def test_a_load_source_uri_names_one_files_rows(uri: str, source: tuple[str, str] | None) -> None:
+    assert paths.source_of_uri(uri) == source
+
+
+@pytest.mark.parametrize(
+    "name",
+    ["rib.20240101.0000.bz2.avrox", "rib.20240101.0000.bz2.avro-0001.avro", "rib.avro.bz2",
+     "rib.20240101.0000.bz2.AVRO-1"],
+)  # fmt: skip
+def test_no_archive_name_holds_avro_so_no_file_is_under_anothers_wildcard(name: str) -> None:
+    with pytest.raises(paths.ArchivePathError, match="avro"):
+        paths.parse(f"route-views2/bgpdata/2024.01/RIBS/{name}")

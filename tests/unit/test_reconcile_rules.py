@@ -114,6 +114,33 @@ def test_months_of_a_window_cross_the_year() -> None:
     ]
 
 
+def test_the_scan_maps_every_avro_part_to_its_raw_file() -> None:
+    """Further parts (``<path>.avro-0001.avro``) belong to their raw file as part 0 does:
+    neither a stray nor an archive path; orphans when the raw file is gone."""
+    from types import SimpleNamespace
+
+    from cloudz.reconcile.bucket_scan import scan
+
+    kept = "rv.a/bgpdata/2026.03/RIBS/rib.20260310.0000.bz2"
+    gone = "rv.a/bgpdata/2026.03/RIBS/rib.20260310.0200.bz2"
+    names = [
+        kept, kept + ".avro", kept + ".avro-0001.avro", kept + ".avro-0002.avro",
+        gone + ".avro", gone + ".avro-0001.avro",
+        kept + ".avro-0000.avro",  # no part name: a stray for a person
+    ]  # fmt: skip
+    blobs = [SimpleNamespace(name=n, metadata={}, size=1, time_created=NOW) for n in names]
+
+    class Bucket:
+        def list_blobs(self, prefix: str, fields: str) -> list[SimpleNamespace]:
+            return [b for b in blobs if b.name.startswith(prefix)]
+
+    found = scan(Bucket(), ["rv.a"], dt.date(2026, 3, 10), dt.date(2026, 3, 10))
+    assert [r.path for r in found.raw] == [kept]
+    assert found.avro == set(names[1:6])
+    assert found.orphan_avro == [gone + ".avro", gone + ".avro-0001.avro"]
+    assert found.strays == [kept + ".avro-0000.avro"]
+
+
 def test_recount_takes_the_loaded_files_still_archived() -> None:
     from cloudz.reconcile.recount import candidates, ledger_base
 
