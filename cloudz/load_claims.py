@@ -36,6 +36,8 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
+from cloudz import archive_path as archive_paths
+
 if TYPE_CHECKING:
     from google.cloud import bigquery, storage
 
@@ -72,6 +74,14 @@ class Claim:
 class Decision:
     verdict: Verdict
     claim: Claim
+
+
+def _read_file(job: Any, avro_uri: str) -> bool:
+    """Did load ``job`` name the rows ``avro_uri`` names? A load names a file's rows with the
+    wildcard of its parts; a job of an older run with the single ``<path>.avro``."""
+    source = archive_paths.source_of_uri(avro_uri)
+    accepted = archive_paths.avro_source_uris(*source) if source else {avro_uri}
+    return not accepted.isdisjoint(job.source_uris or ())
 
 
 def table_key(table_ref: str) -> str:
@@ -200,7 +210,7 @@ class LoadClaims:
             return None
         if job.state != "DONE":
             return Verdict.BUSY
-        if job.error_result is None and job.job_type == "load" and avro_uri in job.source_uris:
+        if job.error_result is None and job.job_type == "load" and _read_file(job, avro_uri):
             return Verdict.LOADED
         return None  # failed (appended nothing), or a fence: free
 
@@ -273,7 +283,7 @@ class LoadClaims:
             "job_id": job_id,
             "run_id": run_id,
             "table": self.table_ref,
-            "avro": f"{archive_path}.avro",
+            "avro": archive_paths.avro_pattern(archive_path),
             "loaded": loaded,
         }
         blob.upload_from_string(

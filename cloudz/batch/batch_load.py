@@ -26,6 +26,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from cloudz import archive_path as paths
 from cloudz import file_catalog, task_metrics
 from cloudz import pipeline_contract as contract
 from cloudz.file_pipeline.load_step import (
@@ -69,7 +70,15 @@ def group_base(table_ref: str, files: Sequence[dict[str, Any]]) -> str:
 
 
 def avro_uri(file: dict[str, Any]) -> str:
-    return f"gs://{file['bucket']}/{file['avro_object']}"
+    """The load source of the file's rows: the wildcard of its Avro parts."""
+    return paths.avro_source_uri(file["bucket"], file["archive_path"])
+
+
+def _source(uri: str) -> str:
+    """The load source of the file ``uri`` names (a job of an older try may have named its
+    rows with the single ``<path>.avro``); ``uri`` itself if it names no file's rows."""
+    source = paths.source_of_uri(uri)
+    return paths.avro_source_uri(*source) if source else uri
 
 
 #: claims written at once (each is 2-3 requests to the bucket; a day has ~6,400 files)
@@ -92,7 +101,8 @@ def load_group(
     history = ledger.history()
     for job in history:  # a retried or resumed task: what earlier tries loaded stays loaded
         if succeeded(job):
-            done = [remaining.pop(uri) for uri in job.source_uris if uri in remaining]
+            read = {_source(uri) for uri in job.source_uris}
+            done = [remaining.pop(uri) for uri in sorted(read) if uri in remaining]
             _account(job, done, result)
             _mark(claims, done, str(job.job_id))
     if not remaining:
@@ -128,8 +138,11 @@ def load_group(
                 result.busy[path] = decision.claim.job_id
     if claimed:
         with task_metrics.timer("batch_load"):  # one job for many collectors: no tags
-            job = ledger.load(k, context, [item["report"]["avro_object"] for item in claimed])
-        if set(job.source_uris) != {avro_uri(item["file"]) for item in claimed}:
+            job = ledger.load(
+                k, context, [paths.avro_pattern(item["file"]["archive_path"]) for item in claimed]
+            )
+        read = {_source(uri) for uri in job.source_uris}
+        if read != {avro_uri(item["file"]) for item in claimed}:
             raise StageError(
                 contract.STAGE_LOAD,
                 f"load job {job.job_id} read other files than this try claimed for it "

@@ -28,6 +28,7 @@ import itertools
 import logging
 from typing import TYPE_CHECKING, Any
 
+from cloudz import archive_path as paths
 from cloudz import pipeline_contract as contract
 from cloudz import task_metrics
 from cloudz.file_pipeline.stage_failure import StageError, StageFailed, at_stage
@@ -143,7 +144,8 @@ class LoadLedger:
     def load(self, k: int, context: Any, objects: list[str]) -> bigquery.LoadJob:
         """Run the provider's GCS-to-BigQuery operator with the k-th job id; the finished job.
 
-        ``objects``: the Avro objects to append, at most ``MAX_URIS_PER_JOB``.
+        ``objects``: the Avro objects to append, at most ``MAX_URIS_PER_JOB``; each file's
+        rows as the wildcard of its parts (``archive_path.avro_pattern``).
         """
         from airflow.sdk.bases.operator import ExecutorSafeguard
 
@@ -239,13 +241,15 @@ class FileLoads(LoadLedger):
         self.report = report
 
     def load_file(self, k: int, context: Any) -> bigquery.LoadJob:
-        return self.load(k, context, [self.report["avro_object"]])
+        # every part of the file's rows, by one wildcard (cloudz.file_pipeline.avro_parts)
+        return self.load(k, context, [paths.avro_pattern(self.file["archive_path"])])
 
     def loaded_this_object(self, job: bigquery.LoadJob) -> bool:
-        """Did ``job`` succeed, reading the Avro object this run's conversion wrote?
+        """Did ``job`` succeed, reading the Avro parts this run's conversion wrote?
 
-        Only the convert task writes the object, before the load, so a job created after the
-        object was written read it. (The provider's ``labels`` label the table, not the job.)
+        Only the convert task writes the parts, in order, before the load, so a job created
+        after the last part was written (``avro_written_at``) read them all. (The provider's
+        ``labels`` label the table, not the job.)
         """
         from datetime import datetime
 
@@ -325,7 +329,7 @@ def _claim_load(
     from cloudz.load_claims import Verdict
 
     file = loads.file
-    avro_uri = f"gs://{file['bucket']}/{loads.report['avro_object']}"
+    avro_uri = paths.avro_source_uri(file["bucket"], file["archive_path"])
     try:
         decision = claims.settle(
             file["archive_path"],

@@ -30,6 +30,7 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from cloudz import archive_path as paths
 from cloudz import file_catalog
 from cloudz.file_rows import TimeWindow
 
@@ -166,7 +167,7 @@ def recount(
     reloads = [_Reload(hook, client, table_ref, e, counted[e["archive_path"]]) for e in wrong]
     ready = []
     for r in reloads:
-        if not gcs.bucket(r.entry["bucket"]).blob(f"{r.path}.avro").exists():
+        if not gcs.bucket(r.entry["bucket"]).blob(paths.avro_part_name(r.path, 0)).exists():
             r.fail("its Avro object is gone: re-run the file to convert it again")
         else:
             ready.append(r)
@@ -237,7 +238,7 @@ class _Reload:
     def load(self, context: Any) -> None:
         try:
             if self.job_id is None:
-                job = self.ledger.load(len(self.history), context, [f"{self.path}.avro"])
+                job = self.ledger.load(len(self.history), context, [paths.avro_pattern(self.path)])
                 self.job_id = str(job.job_id)
             after = count(self.client, self.table_ref, [self.entry])[self.path]
         except Exception as exc:  # its rows are deleted: the failed catalog row says so
