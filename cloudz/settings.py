@@ -31,6 +31,10 @@ class Settings:
     table: str = "routes"
     #: the datasets' BigQuery location (e.g. ``us-east1``); empty: the US or EU multi-region
     bigquery_location: str = ""
+    #: MiB per Avro part of a file's converted rows (``<path>.avro``, ``<path>.avro-0001.avro``
+    #: ...; one load job reads them all): the local object store holds an object it is
+    #: writing in memory, ~4x its size (``cloudz.file_pipeline.avro_parts``)
+    avro_part_mb: int = 64
     #: the files catalog (``cloudz.file_catalog``), beside the routes table
     files_table: str = "files"
     #: per collector, day and kind: files expected, archived, the newest, flags

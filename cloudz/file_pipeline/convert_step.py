@@ -5,9 +5,10 @@ arrive, so verifying costs no second read, and the converter reads the local cop
 sha256 mismatch fails the run at stage ``verify`` without retries (the archived object is
 wrong, not the task). A file with no MRT record in it, or one that crosses a conversion limit
 (a decompression bomb), fails at stage ``convert``, also without retries: the archive keeps its
-bytes, but there is nothing to load. The Avro object is written next to the raw one; its
-generation and creation time go in the result so the load can tell a new conversion from one
-it loaded.
+bytes, but there is nothing to load. The Avro rows are written next to the raw object, as
+parts of at most ``CLOUDZ_AVRO_PART_MB`` (:mod:`cloudz.file_pipeline.avro_parts`); the
+creation time of the last part goes in the result so the load can tell a new conversion
+from one it loaded.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from typing import Any
 from cloudz import archive_path as paths
 from cloudz import pipeline_contract as contract
 from cloudz import task_metrics
+from cloudz.file_pipeline import avro_parts
 from cloudz.file_pipeline.stage_failure import StageFailed, at_stage
 
 log = logging.getLogger(__name__)
@@ -141,8 +143,9 @@ def _convert_and_publish(
     if report.not_mrt is not None:
         log.info("%s: %s", uri, report.to_dict())
         raise StageFailed(contract.STAGE_CONVERT, report.not_mrt)
-    out = bucket.blob(file["avro_object"])
-    out.upload_from_filename(str(avro), content_type="application/avro")
+    published = avro_parts.publish(
+        bucket, file["archive_path"], avro, avro_parts.part_bytes_setting()
+    )
     log.info("%s: %s", uri, report.to_dict())
     task_metrics.incr("files", state="converted", **tags)
     task_metrics.incr("bytes", verified_bytes, **tags)
@@ -152,9 +155,8 @@ def _convert_and_publish(
         **report.to_dict(),
         "status": report.status,
         "verified_bytes": verified_bytes,
-        "avro_object": file["avro_object"],
-        "avro_uri": f"gs://{file['bucket']}/{file['avro_object']}",
-        "avro_generation": int(out.generation or 0),
-        # when this conversion's object was written: a load job created later read it
-        "avro_written_at": out.time_created.isoformat() if out.time_created else None,
+        # avro_object: part 0; avro_source: the wildcard a load names every part with;
+        # avro_written_at: when the last part was written (a load job created later read
+        # this conversion)
+        **published.report(file["bucket"], file["archive_path"]),
     }
