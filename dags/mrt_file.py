@@ -9,8 +9,11 @@ the collector, so the task ids below are a contract (`cloudz.pipeline_contract`)
 1. **convert** (stages *verify* and *convert*): download the archived object while
    hashing it; a size or sha256 mismatch fails the run at once (no retries). Then decode
    the MRT file (bz2, gzip or raw) into Avro rows written next to the raw object
-   (`<archive path>.avro`). A damaged file is not a failure: the rows before the damage
-   are converted and the XCom report carries the byte offset and reason (*partial*).
+   (`<archive path>.avro`, and past `CLOUDZ_AVRO_PART_MB` further parts
+   `<archive path>.avro-0001.avro` …, each a whole Avro file; the load reads them all through
+   the wildcard `<archive path>.avro*`). A damaged file is not a failure: the rows before
+   the damage are converted and the XCom report carries the byte offset and reason
+   (*partial*).
 2. **load** (stages *load* and *check*): the Google provider's GCS-to-BigQuery load with a
    job id derived from the file, so a retry re-uses a finished load instead of appending
    again; then the load job's row count and one query bounded to the file's partitions
