@@ -922,6 +922,11 @@ def main(argv: list[str] | None = None) -> int:
         default=20_000,
         help="average rows of a real update file (an assumption: %(default)s)",
     )
+    ap.add_argument(
+        "--big-rib-rows", type=int, default=0,
+        help="rows of each collector's first RIB of the day, shaped like a real one (40 peers "
+        "sharing attribute sets); 0: all RIBs are --rib-peers x --rib-prefixes (%(default)s)",
+    )  # fmt: skip
     ap.add_argument("--workers", default="1,10,50", help="%(default)s")
     ap.add_argument("--json-out", type=Path, help="default: bench/out/backfill-<stamp>.json")
     args = ap.parse_args(argv)
@@ -942,6 +947,7 @@ def main(argv: list[str] | None = None) -> int:
                 rib_peers=args.rib_peers,
                 rib_prefixes=args.rib_prefixes,
                 updates_rows=args.updates_rows,
+                big_rib_rows=args.big_rib_rows,
             )
         ribs = [f for f in tree.files if f.kind == "RIBS"]
         updates = [f for f in tree.files if f.kind == "UPDATES"]
@@ -952,6 +958,8 @@ def main(argv: list[str] | None = None) -> int:
             "ribs": len(ribs),
             "rib_rows_mean": statistics.mean(f.rows for f in ribs),
             "rib_bytes_mean": statistics.mean(f.size for f in ribs),
+            "rib_rows_max": max(f.rows for f in ribs),
+            "rib_bytes_max": max(f.size for f in ribs),
             "updates": len(updates),
             "update_rows_mean": statistics.mean(f.rows for f in updates),
             "update_bytes_mean": statistics.mean(f.size for f in updates),
@@ -960,7 +968,8 @@ def main(argv: list[str] | None = None) -> int:
         print(
             f"archive: {a['files']} files, {a['rows']:,} rows, {a['bytes'] / 1e6:.1f} MB bz2; "
             f"RIBs {a['ribs']} x {a['rib_rows_mean']:,.0f} rows ({a['rib_bytes_mean'] / 1e6:.1f} "
-            f"MB), updates {a['updates']} x {a['update_rows_mean']:,.0f} rows "
+            f"MB; the largest {a['rib_rows_max']:,} rows, {a['rib_bytes_max'] / 1e6:.1f} MB), "
+            f"updates {a['updates']} x {a['update_rows_mean']:,.0f} rows "
             f"({a['update_bytes_mean'] / 1e3:.0f} KB)",
             flush=True,
         )
