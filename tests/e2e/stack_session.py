@@ -79,6 +79,9 @@ def _stack_env(state_dir: Path) -> dict[str, str]:
         **stack_ports_env(state_dir),
         # an upload that stalls is cut off sooner than in production, so tests of it are short
         "CLOUDZ_RECEIVER_IDLE_SECONDS": "10",
+        # Avro rows in 1 MiB parts (production: 64): every file over ~1 MiB of Avro (the big
+        # RIBs of the tests) is uploaded in several parts and loaded through the wildcard
+        "CLOUDZ_AVRO_PART_MB": "1",
         # what every ``upload-to-cloudz`` the tests run trusts and sends (made by ``up``)
         "CLOUDZ_CA_CERT": str(state_dir / "tls" / "ca.pem"),
         "CLOUDZ_TOKEN_FILE": str(state_dir / "local.token"),

@@ -9,6 +9,7 @@ from __future__ import annotations
 import bz2
 import gzip
 import hashlib
+import io
 import json
 import shutil
 import subprocess
@@ -25,6 +26,7 @@ from google.cloud import bigquery
 from samples import SAMPLES_DIR
 from stack_session import BIN, Stack, upload_cli
 
+from cloudz import archive_path as paths
 from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
 from cloudz.convert import convert_file
 from cloudz.file_rows import file_window
@@ -163,8 +165,10 @@ def test_sample_goes_end_to_end(
     assert bucket.blob(sample.archive_path).download_as_bytes() == sample.file.read_bytes()
     avro = bucket.get_blob(sample.archive_path + ".avro")
     assert avro is not None and avro.size > 0
+    # the load's source: every part of the file's rows (one part for these small files)
     assert (
-        reply["conversion"]["avroUri"] == f"gs://{stack.settings.bucket}/{sample.archive_path}.avro"
+        reply["conversion"]["avroUri"]
+        == f"gs://{stack.settings.bucket}/{sample.archive_path}.avro*"
     )
 
     rows = count_file_rows(bigquery_client(stack.settings), stack.settings, sample.archive_path)
@@ -514,6 +518,58 @@ def test_generated_rib_with_every_column_round_trips_through_the_warehouse(
         "ext": sum(len(r["extended_communities"]) for r in local),
         "ap": sum(r["path_id"] is not None for r in local),
     }
+
+
+def test_a_rib_in_several_avro_parts_is_loaded_once_and_stale_parts_are_removed(
+    stack: Stack, airflow: Airflow, tmp_path: Path
+) -> None:
+    """The e2e stack writes Avro parts of 1 MiB (stack_session.py): a RIB of several MiB of
+    Avro is uploaded as several parts, each a whole Avro file, and loaded by one job through
+    the wildcard ``<path>.avro*``. Then, as if an earlier conversion had written more parts,
+    two extra parts (copies of part 1) sit under the wildcard when ``convert`` runs again: the
+    conversion deletes them, so the load reads each row once (else it would fail on its count).
+    """
+    rib = tmp_path / "rib.20260102.0000.bz2"
+    written = write_file(rib, generate_rib(RibSpec(peers=20, prefixes=12_000, seed=11)))
+    path = f"route-views.parts/bgpdata/2026.01/RIBS/{rib.name}"
+    bucket = storage_client(stack.settings).bucket(stack.settings.bucket)
+
+    def parts() -> list[str]:
+        return sorted(b.name for b in bucket.list_blobs(prefix=paths.avro_part_name(path, 0)))
+
+    code, reply = upload(stack, rib, path)
+
+    assert code == 0, reply
+    assert reply["conversion"]["avroUri"] == f"gs://{stack.settings.bucket}/{path}.avro*"
+    names = parts()
+    assert len(names) >= 3 and names == [paths.avro_part_name(path, n) for n in range(len(names))]
+    row_index: list[int] = []
+    for name in names:
+        data = bucket.blob(name).download_as_bytes()
+        assert len(data) <= 1 << 20
+        row_index += [r["row_index"] for r in fastavro.reader(io.BytesIO(data))]
+    assert row_index == list(range(written.rows))
+    bq = bigquery_client(stack.settings)
+    assert int(reply["load"]["rowsLoaded"]) == written.rows
+    assert count_file_rows(bq, stack.settings, path) == written.rows
+    first = airflow.load_result(reply["runId"])
+    assert first["proof"] == "load job"  # one job read every part, its outputRows exact
+
+    spare = bucket.blob(names[1]).download_as_bytes()
+    for n in (len(names), len(names) + 1):
+        bucket.blob(paths.avro_part_name(path, n)).upload_from_string(spare)
+    assert len(parts()) == len(names) + 2
+    airflow.clear(reply["runId"], ["convert"], downstream=True)
+    code, again = _wait_status(stack, path)
+
+    assert code == 0, again
+    assert parts() == names  # the stale parts are gone
+    assert count_file_rows(bq, stack.settings, path) == written.rows
+    second = airflow.load_result(reply["runId"])
+    # the new conversion's load, then the earlier conversion's rows replaced (as clearing
+    # convert always does), never a row of the stale parts
+    assert second["load_job"] != first["load_job"]
+    assert second["replaced_rows"] == 2 * written.rows
 
 
 def test_empty_file_is_refused(stack: Stack) -> None:
