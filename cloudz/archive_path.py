@@ -5,12 +5,31 @@ An archive path names a file in the archive the way RouteViews does,
 name in the bucket. It is hostile input on the receiver, so it is checked
 against a strict grammar rather than cleaned up: ``..``, absolute paths,
 empty segments, control characters and unknown layouts are refused.
+
+It also owns the rules a *new* file must meet before it is archived for good (the receiver,
+the mirror and the backfill apply the same ones; once written, a path belongs to whoever
+wrote it first):
+
+- ``file-name``: the name is RouteViews' ``rib.YYYYMMDD.HHMM`` in ``RIBS/`` and
+  ``updates.YYYYMMDD.HHMM`` in ``UPDATES/``, then ``.bz2`` (every file RouteViews has
+  listed since 2001), ``.gz`` (other MRT archives, e.g. RIPE RIS) or nothing (raw MRT);
+- ``kind-prefix``: ``rib.`` only under ``RIBS/``, ``updates.`` only under ``UPDATES/``;
+- ``name-date``: the name's date and time exist (no 2024-02-30, no 24:00);
+- ``month-folder``: the name's date is in the folder's month, or within ``MONTH_EDGE`` of
+  it (a file rotated just after midnight of the 1st sits in the month it started in);
+- ``reserved-collector``: the collector is none of the layout's own words (``bgpdata``,
+  ``RIBS``, ``UPDATES``);
+- ``future-date`` (:func:`check_not_future`): the name's time is not after now plus a small
+  skew (``Settings.archive_future_skew_seconds``);
+- ``suffix-content`` (:func:`check_content`): ``.bz2`` content starts with ``BZh``, ``.gz``
+  with ``1f 8b``, a name without either suffix holds neither (raw MRT).
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from pathlib import PurePath
 
 MAX_LENGTH = 200
@@ -22,6 +41,30 @@ _LAYOUT = re.compile(
     re.ASCII,
 )
 _SHA256 = re.compile(r"[0-9a-f]{64}", re.ASCII)
+#: RouteViews' dump names: ``rib.20011026.1648.bz2`` (route-views2, 2001) to
+#: ``updates.20240118.2145.bz2`` (route-views.sg, 2024): ``<prefix>.YYYYMMDD.HHMM.bz2`` in every
+#: month RouteViews has listed (bgpkit/bgpkit-broker's crawler reads every RIBS/UPDATES link
+#: of every collector with ``(........\.....)\.bz2``); ``.gz`` for other MRT archives and no
+#: suffix for raw MRT
+_DUMP_NAME = re.compile(
+    r"(?P<prefix>rib|updates)\.(?P<date>[0-9]{8})\.(?P<time>[0-9]{4})(?P<suffix>\.bz2|\.gz)?",
+    re.ASCII,
+)
+#: the file-name prefix of each kind folder
+KIND_PREFIX = {"RIBS": "rib", "UPDATES": "updates"}
+#: how far outside its folder's month a name's date may be (a file rotated just after
+#: midnight of the 1st is kept in the month it started in; ``cloudz.sources`` lists this far
+#: beyond a range's months for the same reason)
+MONTH_EDGE = timedelta(days=1)
+#: collector names that are words of the layout itself (``bgpdata/bgpdata/...`` is the
+#: root of route-views2's old tree, not a collector)
+RESERVED_COLLECTORS = frozenset({"bgpdata", "ribs", "updates"})
+#: the default of how far in the future a name's time may be (``Settings``)
+FUTURE_SKEW = timedelta(hours=1)
+#: the first bytes each suffix's content starts with
+MAGIC = {".bz2": b"BZh", ".gz": b"\x1f\x8b"}
+#: the bytes :func:`check_content` needs to tell (fewer only at the end of a file)
+MAGIC_BYTES = max(len(m) for m in MAGIC.values())
 #: objects the pipeline writes next to an archived file: never an archive path themselves
 DERIVED_SUFFIXES = (".avro",)
 #: a file's converted rows are ``<archive path>.avro`` (part 0) and, when they are bigger
@@ -36,7 +79,12 @@ _DERIVED = re.compile(r"(?P<raw>.+?)\.avro(?:-(?P<part>[0-9]{4,})\.avro)?", re.A
 
 
 class ArchivePathError(ValueError):
-    """The path does not follow the archive layout; the message says why."""
+    """The path does not follow the archive layout; the message says why and ``rule``
+    names the rule (``layout`` for the structure, else one of the module's rules)."""
+
+    def __init__(self, message: str, rule: str = "layout") -> None:
+        super().__init__(message)
+        self.rule = rule
 
 
 @dataclass(frozen=True)
@@ -49,6 +97,10 @@ class ArchivePath:
     month: int
     kind: str  # "RIBS" or "UPDATES"
     name: str
+    #: the time in the file's name, as written (UTC since 2003-02-03, Pacific time before)
+    named_time: datetime | None = None
+    #: ".bz2", ".gz" or "" (raw MRT): what the content must be
+    suffix: str = ""
 
     def __str__(self) -> str:
         return self.path
@@ -160,6 +212,13 @@ def parse(path: str) -> ArchivePath:
     month = int(m["month"])
     if not 1 <= month <= 12:
         raise ArchivePathError(f"archive path {path!r} has month {month:02d}")
+    if m["collector"].lower() in RESERVED_COLLECTORS:
+        raise ArchivePathError(
+            f"archive path {path!r}: collector {m['collector']!r} is a word of the layout "
+            "itself, not a collector name",
+            rule="reserved-collector",
+        )
+    named_time, suffix = _check_name(path, m["kind"], m["name"], int(m["year"]), month)
     return ArchivePath(
         path=path,
         collector=m["collector"],
@@ -167,6 +226,81 @@ def parse(path: str) -> ArchivePath:
         month=month,
         kind=m["kind"],
         name=m["name"],
+        named_time=named_time,
+        suffix=suffix,
+    )
+
+
+def _check_name(path: str, kind: str, name: str, year: int, month: int) -> tuple[datetime, str]:
+    """The rules of a file name in its kind folder: the name's time and suffix."""
+    prefix = KIND_PREFIX[kind]
+    d = _DUMP_NAME.fullmatch(name)
+    if d is None:
+        raise ArchivePathError(
+            f"archive path {path!r}: a file in {kind}/ is named "
+            f"{prefix}.YYYYMMDD.HHMM.bz2 (or .gz, or no suffix for raw MRT), not {name!r}",
+            rule="file-name",
+        )
+    if d["prefix"] != prefix:
+        raise ArchivePathError(
+            f"archive path {path!r}: {d['prefix']}.* files do not belong in {kind}/ "
+            f"(names there start with {prefix}.)",
+            rule="kind-prefix",
+        )
+    try:
+        named = datetime.strptime(d["date"] + d["time"], "%Y%m%d%H%M")
+    except ValueError:
+        raise ArchivePathError(
+            f"archive path {path!r}: {d['date']}.{d['time']} is no date and time",
+            rule="name-date",
+        ) from None
+    first = datetime(year, month, 1)
+    after = datetime(year + 1, 1, 1) if month == 12 else datetime(year, month + 1, 1)
+    if not first - MONTH_EDGE <= named < after + MONTH_EDGE:
+        raise ArchivePathError(
+            f"archive path {path!r}: a file named {named:%Y-%m-%d %H:%M} does not belong in "
+            f"the {year:04d}.{month:02d} folder (its month's folder is {named:%Y.%m})",
+            rule="month-folder",
+        )
+    return named, d["suffix"] or ""
+
+
+def check_not_future(
+    path: ArchivePath, now: datetime | None = None, skew: timedelta = FUTURE_SKEW
+) -> None:
+    """Refuse (rule ``future-date``) a name whose time is after ``now`` + ``skew``: nobody
+    has a file from the future, and whoever wrote its path first would own it."""
+    if path.named_time is None:
+        return
+    now = now or datetime.now(UTC)
+    named = path.named_time.replace(tzinfo=UTC)  # Pacific names are all before 2003
+    if named > now + skew:
+        raise ArchivePathError(
+            f"archive path {path.path!r}: its name's time {named:%Y-%m-%d %H:%M} UTC is after "
+            f"now ({now:%Y-%m-%d %H:%M} UTC) plus {skew.total_seconds() / 60:.0f} minutes: "
+            "a file cannot be named for a time that has not come",
+            rule="future-date",
+        )
+
+
+def check_content(path: ArchivePath, head: bytes) -> None:
+    """Refuse (rule ``suffix-content``) content whose first bytes are not what the name's
+    suffix says: ``.bz2`` starts with ``BZh``, ``.gz`` with ``1f 8b``, no suffix with
+    neither. ``head`` is the start of the file (at least ``MAGIC_BYTES`` unless shorter)."""
+    found = next((s for s, magic in MAGIC.items() if head.startswith(magic)), "")
+    if found == path.suffix:
+        return
+    said = f"the name says {path.suffix[1:]}" if path.suffix else "the name says raw MRT"
+    holds = (
+        f"the content is {found[1:]}"
+        if found
+        else "the content is not "
+        + ("bzip2 (no BZh)" if path.suffix == ".bz2" else "gzip (no 1f 8b)")
+    )
+    raise ArchivePathError(
+        f"{path.path}: {said} but {holds} (first bytes {head[:MAGIC_BYTES].hex(' ')}); "
+        "name the file for what it holds",
+        rule="suffix-content",
     )
 
 

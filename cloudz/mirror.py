@@ -16,10 +16,12 @@ import logging
 from collections.abc import Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 
+from cloudz import archive_path
 from cloudz.archive_store import ArchiveStore, StoreResult
 from cloudz.sources import ArchiveSource, Collector, FetchedFile, SourceError, SourceFile
+from cloudz.sources.files import RefusedFile, SkippedFile, check_not_future
 
 log = logging.getLogger(__name__)
 
@@ -43,6 +45,11 @@ class MirrorResult:
     present: list[str] = field(default_factory=list)  # archived before this run
     archived: list[Archived] = field(default_factory=list)  # fetched by this run
     failed: dict[str, str] = field(default_factory=dict)  # archive path -> why
+    #: source URL or path -> the rule that refused it and why: never archived, reported
+    skipped: dict[str, str] = field(default_factory=dict)
+
+    def skip(self, s: SkippedFile) -> None:
+        self.skipped[s.source] = f"{s.rule}: {s.reason}"
 
     @property
     def stored(self) -> list[Archived]:
@@ -66,9 +73,12 @@ def archived_copy(
 
     The copy lives for the ``with`` block, so a caller can convert the very bytes it
     archived without reading them back from the bucket. A path that holds other bytes is
-    a CONFLICT: the archived file stays, and is what gets converted (by a later plan).
+    a CONFLICT: the archived file stays, and is what gets converted (by a later plan). A copy
+    whose first bytes are not what its name's suffix says raises ``RefusedFile``, nothing
+    stored (the receiver's rule).
     """
     with source.fetch_to_temp(f) as copy:
+        copy.check_content()
         outcome = store.store(f.archive_path, copy.sha256, copy.size, copy.chunks())
         if outcome.result is StoreResult.CONFLICT:
             log.error(
@@ -88,16 +98,27 @@ def mirror_range(
     end: date | datetime,
     *,
     fetches: int = DEFAULT_FETCHES,
+    future_skew: timedelta = archive_path.FUTURE_SKEW,
 ) -> MirrorResult:
     """Archive every file of ``collectors`` named in ``[start, end)`` that is not there yet.
 
     A listing that fails raises (never read as "no files"); a file that cannot be fetched is
     reported in ``failed`` and the others go on: the next run of the range tries it again.
+    A file the archive's rules refuse (its name, its month folder, a name dated after now +
+    ``future_skew``, content that is not what its suffix says) is reported in ``skipped``.
     """
     result = MirrorResult()
     listed: list[SourceFile] = []
+    skipped: list[SkippedFile] = []
     for collector in collectors:
-        listed.extend(source.list_files(collector, start, end))
+        listed.extend(source.list_files(collector, start, end, skipped=skipped))
+    for f in list(listed):
+        if (future := check_not_future(f, future_skew)) is not None:
+            skipped.append(future)
+            listed.remove(f)
+    for s in skipped:
+        log.warning("skipped %s: %s: %s", s.source, s.rule, s.reason)
+        result.skip(s)
     result.listed = len(listed)
     held = present_in_bucket(store, listed)
     result.present = sorted(f.archive_path for f in listed if f.archive_path in held)
@@ -106,10 +127,13 @@ def mirror_range(
         "%d files listed, %d archived already, %d to fetch", len(listed), len(held), len(missing)
     )
 
-    def fetch(f: SourceFile) -> Archived | tuple[str, str]:
+    def fetch(f: SourceFile) -> Archived | tuple[str, str] | SkippedFile:
         try:
             with archived_copy(source, store, f) as (archived, _):
                 return archived
+        except RefusedFile as exc:
+            log.warning("skipped %s: %s: %s", f.source, exc.rule, exc)
+            return SkippedFile(f.source, f.name, exc.rule, str(exc), f.dump_time)
         except SourceError as exc:
             return f.archive_path, str(exc)
 
@@ -117,6 +141,8 @@ def mirror_range(
         for done in pool.map(fetch, missing):
             if isinstance(done, Archived):
                 result.archived.append(done)
+            elif isinstance(done, SkippedFile):
+                result.skip(done)
             else:
                 result.failed[done[0]] = done[1]
     return result

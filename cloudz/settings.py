@@ -66,6 +66,9 @@ class Settings:
     receiver_drain_delay_seconds: int = 0
     #: bytes per second an upload must average (after ``receiver_idle_seconds`` of grace)
     receiver_min_upload_rate: int = 64 * 1024
+    #: how far after now a new file's name may be dated (clock skew between a collector and
+    #: the archive): later names are refused by the receiver and skipped by the mirror
+    archive_future_skew_seconds: int = 3600
     #: PEM certificate chain and key of the receiver; empty: the local stack's (``tls_dir``)
     receiver_tls_cert: str = ""
     receiver_tls_key: str = ""

@@ -19,6 +19,7 @@ import signal
 import threading
 import time
 from concurrent import futures
+from datetime import timedelta
 from types import FrameType
 
 import grpc
@@ -133,6 +134,7 @@ def build_server(
             idle_seconds=settings.receiver_idle_seconds,
             min_upload_rate=settings.receiver_min_upload_rate,
             admission=admission,
+            future_skew=timedelta(seconds=settings.archive_future_skew_seconds),
         ),
         server,
     )

@@ -13,6 +13,7 @@ import logging
 import threading
 import time
 from collections.abc import Iterator
+from datetime import timedelta
 
 import grpc
 
@@ -82,8 +83,11 @@ class IngestService(pb_grpc.IngestServiceServicer):
         idle_seconds: float = IDLE_SECONDS,
         min_upload_rate: float = MIN_UPLOAD_RATE,
         admission: Admission | None = None,
+        future_skew: timedelta = paths.FUTURE_SKEW,
     ) -> None:
         self._store = store
+        #: how far after now a new file's name may be dated (``Settings``)
+        self._future_skew = future_skew
         #: per-collector upload slots (the interceptor holds the per-credential ones)
         self._admission = admission
         self._idle_seconds = idle_seconds
@@ -202,6 +206,10 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 field="header.size",
                 reason="TOO_LARGE",
             )
+        try:
+            paths.check_not_future(path, skew=self._future_skew)
+        except paths.ArchivePathError as exc:
+            raise _path_refused(exc, "header.archive_path") from exc
         status = self._new_status(path, sha256)
 
         # Same path archived already: answer without reading the bytes again.
@@ -261,11 +269,16 @@ class IngestService(pb_grpc.IngestServiceServicer):
             # header claiming gigabytes buys no time for a drip
             waited = 0.0
             received = 0
+            # the file's first bytes, held until the name's suffix is checked against them
+            head: bytes | None = b""
             while True:
                 asked = time.monotonic()
                 req = next(requests, None)
                 waited += time.monotonic() - asked
                 if req is None:
+                    if head:  # a file shorter than the magic bytes
+                        self._check_content(path, head)
+                        yield head
                     return
                 if not req.HasField("chunk"):
                     raise invalid_argument(
@@ -288,6 +301,15 @@ class IngestService(pb_grpc.IngestServiceServicer):
                     )
                 received += len(req.chunk)
                 metrics.BYTES_RECEIVED.inc(len(req.chunk))
+                if received <= paths.MAGIC_BYTES and head is not None:
+                    head += req.chunk
+                    continue
+                if head is not None:
+                    # nothing reaches the store before the content matches the name's suffix
+                    self._check_content(path, head + req.chunk)
+                    chunk, head = head + req.chunk, None
+                    yield chunk
+                    continue
                 yield req.chunk
 
         try:
@@ -461,12 +483,28 @@ class IngestService(pb_grpc.IngestServiceServicer):
         return run
 
     @staticmethod
+    def _check_content(path: paths.ArchivePath, head: bytes) -> None:
+        try:
+            paths.check_content(path, head)
+        except paths.ArchivePathError as exc:
+            raise _path_refused(exc, "chunk") from exc
+
+    @staticmethod
     def _parse_path(raw: str, field: str = "header.archive_path") -> paths.ArchivePath:
         try:
             return paths.parse(raw)
         except paths.ArchivePathError as exc:
-            raise invalid_argument(str(exc), field=field, reason="BAD_ARCHIVE_PATH") from exc
+            raise _path_refused(exc, field) from exc
 
     @staticmethod
     def _new_status(path: paths.ArchivePath, sha256: str) -> pb.FileStatus:
         return pb.FileStatus(archive_path=path.path, sha256=sha256)
+
+
+def _path_refused(exc: paths.ArchivePathError, field: str) -> RpcError:
+    """INVALID_ARGUMENT naming the rule: ``BAD_ARCHIVE_PATH`` for the path's rules (the rule in
+    the message and in ``metadata["rule"]``), ``SUFFIX_MISMATCH`` for the content's."""
+    reason = "SUFFIX_MISMATCH" if exc.rule == "suffix-content" else "BAD_ARCHIVE_PATH"
+    err = invalid_argument(f"{exc} [rule {exc.rule}]", field=field, reason=reason)
+    err.metadata = {"rule": exc.rule}
+    return err

@@ -110,7 +110,7 @@ class _Fetcher:
         from cloudz.archive_store import StoreResult
         from cloudz.mirror import archived_copy
         from cloudz.sources import SourceError
-        from cloudz.sources.files import source_file_from_dict
+        from cloudz.sources.files import RefusedFile, source_file_from_dict
 
         where = item["fetch"]["where"]
         source_file = source_file_from_dict(item["fetch"]["file"])
@@ -125,6 +125,11 @@ class _Fetcher:
                     yield _Left(f"the archive holds other bytes (sha256 {archived.sha256})")
                 else:
                     yield copy.path
+        except RefusedFile as exc:
+            # the receiver's rule: content that is not what the name's suffix says
+            log.warning("%s: skipped, not archived: %s: %s", file["archive_path"], exc.rule, exc)
+            file.setdefault("sha256", "")
+            yield _Left(f"skipped ({exc.rule}): {exc}")
         except SourceError as exc:
             log.warning("%s: not fetched, left for the next run: %s", file["archive_path"], exc)
             file.setdefault("sha256", "")

@@ -17,12 +17,17 @@ import logging
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from cloudz import archive_path as paths
 from cloudz import file_catalog
-from cloudz.sources.files import SourceFile, source_file_to_dict
+from cloudz.sources.files import (
+    SkippedFile,
+    SourceFile,
+    check_not_future,
+    source_file_to_dict,
+)
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -52,6 +57,8 @@ class Plan:
     done: int = 0  # loaded or partial already
     failed_before: int = 0  # failed at verify/convert: left to an operator
     unverified: list[str] = field(default_factory=list)  # objects with no sha256 metadata
+    #: what the archive's rules refused, never archived: "<source>: <rule>: <why>"
+    skipped: list[str] = field(default_factory=list)
     to_convert: list[dict[str, Any]] = field(default_factory=list)
 
     def summary(self) -> dict[str, Any]:
@@ -154,15 +161,27 @@ def plan_range(
     collectors: Sequence[Collector],
     start: date | datetime,
     end: date | datetime,
+    future_skew: timedelta = paths.FUTURE_SKEW,
 ) -> Plan:
-    """List ``[start, end)`` of ``source`` (found at ``where``) against the bucket and catalog."""
+    """List ``[start, end)`` of ``source`` (found at ``where``) against the bucket and catalog.
+
+    Names the archive's rules refuse (``cloudz.archive_path``, as the receiver applies them:
+    the name in its kind folder, the month folder, a name dated after now + ``future_skew``)
+    are not planned but reported in ``skipped``."""
     listed: list[SourceFile] = []
+    skipped: list[SkippedFile] = []
     for collector in collectors:
-        listed.extend(source.list_files(collector, start, end))
+        listed.extend(source.list_files(collector, start, end, skipped=skipped))
+    for f in list(listed):
+        if (future := check_not_future(f, future_skew)) is not None:
+            skipped.append(future)
+            listed.remove(f)
     objects: dict[str, Any] = {}
     for prefix in sorted({f.archive_path.rsplit("/", 1)[0] + "/" for f in listed}):
         objects.update(store.objects_under(prefix))
-    plan = Plan(listed=len(listed))
+    plan = Plan(listed=len(listed), skipped=[f"{s.source}: {s.rule}: {s.reason}" for s in skipped])
+    for line in plan.skipped:
+        log.warning("skipped %s", line)
     parsed = {f.archive_path: paths.parse(f.archive_path) for f in listed}
     states = catalog_states(
         catalog,

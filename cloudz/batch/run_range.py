@@ -53,8 +53,9 @@ def plan(gcp_conn_id: str, settings: Settings, start: datetime, end: datetime) -
     collectors = collectors_for(settings, start, end)
     with open_source(where) as source:
         planned = plan_range(
-            source, where, store, catalog, settings.files_ref, collectors, start, end
-        )
+            source, where, store, catalog, settings.files_ref, collectors, start, end,
+            future_skew=timedelta(seconds=settings.archive_future_skew_seconds),
+        )  # fmt: skip
     return {"summary": planned.summary(), "chunks": chunked(planned.to_convert)}
 
 

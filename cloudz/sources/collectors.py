@@ -40,13 +40,15 @@ _Loader.yaml_implicit_resolvers = {
 }
 
 
-def _is_segment(text: str) -> bool:
-    """Whether ``text`` may be one segment of an archive path: asked of ``cloudz.archive_path``
-    itself (a path with it as the collector), so the layout's grammar lives in one place."""
+def _is_segment(text: str, *, collector: bool = False) -> bool:
+    """Whether ``text`` may be one segment of an archive path (with ``collector``: the
+    collector's segment, which may not be a word of the layout such as ``bgpdata``): asked of
+    ``cloudz.archive_path`` itself, so the layout's grammar lives in one place."""
     try:
         archive_path.parse(f"{text}/bgpdata/2001.01/RIBS/rib.20010101.0000.bz2")
-    except archive_path.ArchivePathError:
-        return False
+    except archive_path.ArchivePathError as e:
+        if collector or e.rule != "reserved-collector":
+            return False
     return "/" not in text
 
 
@@ -230,7 +232,7 @@ def _collector(entry: object, i: int, where: _Where, pacific: date | None) -> Co
             raise CollectorConfigError(f"{where.at(here)}: {label}: '{key}' is required")
 
     name = entry["name"]
-    if not isinstance(name, str) or not _is_segment(name):
+    if not isinstance(name, str) or not _is_segment(name, collector=True):
         raise CollectorConfigError(
             f"{where.at((*here, 'name'))}: {label}: name {name!r} is not an archive path "
             "segment ([A-Za-z0-9][A-Za-z0-9._-]*)"

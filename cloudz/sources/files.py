@@ -46,6 +46,27 @@ class SourceError(Exception):
         self.url = url
 
 
+class RefusedFile(SourceError):
+    """A listed or fetched file the archive's rules refuse (``cloudz.archive_path``): it is
+    skipped and reported, never archived. ``rule`` names the rule."""
+
+    def __init__(self, message: str, *, rule: str, url: str | None = None) -> None:
+        super().__init__(message, url=url)
+        self.rule = rule
+
+
+@dataclass(frozen=True)
+class SkippedFile:
+    """A name a listing found and skipped, with the rule that refused it."""
+
+    source: str  # the URL or local path
+    name: str
+    rule: str
+    reason: str
+    #: the time in the name (UTC) when it has one: a range reports the skips named in it
+    dump_time: datetime | None = None
+
+
 class FileKind(enum.Enum):
     """The two kinds of dump, named as their directories are."""
 
@@ -59,6 +80,17 @@ class FileKind(enum.Enum):
 
 
 ALL_KINDS: Final = (FileKind.RIBS, FileKind.UPDATES)
+
+
+def check_not_future(
+    f: SourceFile, skew: timedelta = archive_path.FUTURE_SKEW, now: datetime | None = None
+) -> SkippedFile | None:
+    """Why ``f`` is skipped if its name is dated after now + ``skew`` (the receiver's rule)."""
+    try:
+        archive_path.check_not_future(archive_path.parse(f.archive_path), now=now, skew=skew)
+    except archive_path.ArchivePathError as e:
+        return SkippedFile(f.source, f.name, e.rule, str(e), f.dump_time)
+    return None
 
 
 @dataclass(frozen=True, order=True)
@@ -207,14 +239,20 @@ def make_source_file(
     source: str,
     modified: datetime | None,
     pacific_names_before: date | None,
-) -> SourceFile | None:
-    """A ``SourceFile`` for a name found in ``month/kind``; ``None`` for a name that is not a
-    dump of that kind (such names are skipped, as RouteViews' directories hold nothing else)."""
+) -> SourceFile | SkippedFile:
+    """A ``SourceFile`` for a name found in ``month/kind``, or why it is skipped: the name must
+    meet the archive's rules for a path (``cloudz.archive_path``: the name's grammar in its
+    kind folder, the month folder against the name's date), the ones the receiver applies."""
+    path = f"{collector}/bgpdata/{month}/{kind.value}/{name}"
     parsed = parse_dump_name(name, pacific_names_before=pacific_names_before)
-    if parsed is None or parsed[0] is not kind:
-        return None
+    when = parsed[1] if parsed is not None else None
+    try:
+        archive_path.parse(path)
+    except archive_path.ArchivePathError as e:
+        return SkippedFile(source=source, name=name, rule=e.rule, reason=str(e), dump_time=when)
+    assert parsed is not None  # the grammar above is stricter than parse_dump_name
     _, dump_time, pacific = parsed
-    f = SourceFile(
+    return SourceFile(
         collector=collector,
         kind=kind,
         name=name,
@@ -226,16 +264,29 @@ def make_source_file(
         modified=modified,
         pacific_name=pacific,
     )
-    try:
-        archive_path.parse(f.archive_path)
-    except archive_path.ArchivePathError as e:
-        raise SourceError(f"{source}: no valid archive path: {e}", url=source) from e
-    return f
+
+
+def split_listing(
+    found: Iterable[SourceFile | SkippedFile],
+    start: datetime,
+    end: datetime,
+    skipped: list[SkippedFile] | None,
+) -> list[SourceFile]:
+    """The files of a listing named in ``[start, end)`` (:func:`in_range`); the skips named in
+    the range, or with no time in their name, are appended to ``skipped``."""
+    files: list[SourceFile] = []
+    for f in found:
+        if isinstance(f, SourceFile):
+            files.append(f)
+        elif skipped is not None and (f.dump_time is None or start <= f.dump_time < end):
+            skipped.append(f)
+    return in_range(files, start, end)
 
 
 #: a file named near a month's edge may sit in the neighbouring month's directory (Pacific
-#: names, late rotation): listing a range also reads the months this far beyond its ends
-MONTH_EDGE: Final = timedelta(days=1)
+#: names, late rotation): listing a range also reads the months this far beyond its ends (the
+#: archive's rules allow names this far outside their folder's month)
+MONTH_EDGE: Final = archive_path.MONTH_EDGE
 
 
 def months_to_scan(available: Iterable[Month], start: datetime, end: datetime) -> list[Month]:
@@ -268,6 +319,16 @@ class FetchedFile:
     path: Path
     sha256: str
     size: int
+
+    def check_content(self) -> None:
+        """Raise ``RefusedFile`` unless the copy's first bytes are what its name's suffix says
+        (``cloudz.archive_path.check_content``, the receiver's rule)."""
+        with self.path.open("rb") as f:
+            head = f.read(archive_path.MAGIC_BYTES)
+        try:
+            archive_path.check_content(archive_path.parse(self.file.archive_path), head)
+        except archive_path.ArchivePathError as e:
+            raise RefusedFile(str(e), rule=e.rule, url=self.file.source) from e
 
     def chunks(self, chunk_size: int = CHUNK_BYTES) -> Iterator[bytes]:
         """The copy's bytes, ``chunk_size`` at a time."""

@@ -30,12 +30,13 @@ from cloudz.sources.files import (
     FileKind,
     HashingTempFile,
     Month,
+    SkippedFile,
     SourceError,
     SourceFile,
     as_utc,
-    in_range,
     make_source_file,
     months_to_scan,
+    split_listing,
 )
 from cloudz.sources.index_page import parse_index_page
 from cloudz.sources.retry import RetryPolicy
@@ -117,23 +118,27 @@ class HttpArchive:
         start: date | datetime,
         end: date | datetime,
         kinds: Collection[FileKind] = ALL_KINDS,
+        skipped: list[SkippedFile] | None = None,
     ) -> list[SourceFile]:
-        """The dumps of ``collector`` named in ``[start, end)``, in dump-time order."""
+        """The dumps of ``collector`` named in ``[start, end)``, in dump-time order; the names
+        the archive's rules refuse are appended to ``skipped`` (those named in the range)."""
         lo, hi = as_utc(start), as_utc(end)
         months = months_to_scan(self.list_months(collector), lo, hi)
         tasks = [(m, k) for m in months for k in ALL_KINDS if k in kinds]
-        found: list[SourceFile] = []
+        found: list[SourceFile | SkippedFile] = []
         for files in self._parallel(lambda t: self._list_dir(collector, *t), tasks):
             found.extend(files)
-        return in_range(found, lo, hi)
+        return split_listing(found, lo, hi, skipped)
 
-    def _list_dir(self, collector: Collector, month: Month, kind: FileKind) -> list[SourceFile]:
+    def _list_dir(
+        self, collector: Collector, month: Month, kind: FileKind
+    ) -> list[SourceFile | SkippedFile]:
         url = self.dir_url(collector, str(month), kind.value)
         # the month is listed, so a missing RIBS/ or UPDATES/ is a month without that kind
         html = self._get_text(url, missing_ok=True)
         if html is None:
             return []
-        out: list[SourceFile] = []
+        out: list[SourceFile | SkippedFile] = []
         for e in parse_index_page(html, url):
             if e.is_dir or e.size is None:
                 continue
@@ -148,10 +153,9 @@ class HttpArchive:
                 modified=e.modified,
                 pacific_names_before=collector.pacific_names_before,
             )
-            if f is None:
-                log.warning("%s: skipping %r: not a %s dump name", url, e.name, kind.value)
-            else:
-                out.append(f)
+            if isinstance(f, SkippedFile):
+                log.warning("%s: skipping %r: %s", url, e.name, f.reason)
+            out.append(f)
         return out
 
     def _parallel(

@@ -20,12 +20,13 @@ from cloudz.sources.files import (
     FileKind,
     HashingTempFile,
     Month,
+    SkippedFile,
     SourceError,
     SourceFile,
     as_utc,
-    in_range,
     make_source_file,
     months_to_scan,
+    split_listing,
 )
 
 log = logging.getLogger(__name__)
@@ -62,17 +63,21 @@ class LocalTree:
         start: date | datetime,
         end: date | datetime,
         kinds: Collection[FileKind] = ALL_KINDS,
+        skipped: list[SkippedFile] | None = None,
     ) -> list[SourceFile]:
-        """The dumps of ``collector`` named in ``[start, end)``, in dump-time order."""
+        """The dumps of ``collector`` named in ``[start, end)``, in dump-time order; the names
+        the archive's rules refuse are appended to ``skipped`` (those named in the range)."""
         lo, hi = as_utc(start), as_utc(end)
-        found: list[SourceFile] = []
+        found: list[SourceFile | SkippedFile] = []
         for month in months_to_scan(self.list_months(collector), lo, hi):
             for kind in ALL_KINDS:
                 if kind in kinds:
                     found.extend(self._list_dir(collector, month, kind))
-        return in_range(found, lo, hi)
+        return split_listing(found, lo, hi, skipped)
 
-    def _list_dir(self, collector: Collector, month: Month, kind: FileKind) -> list[SourceFile]:
+    def _list_dir(
+        self, collector: Collector, month: Month, kind: FileKind
+    ) -> list[SourceFile | SkippedFile]:
         d = self.collector_dir(collector) / str(month) / kind.value
         try:
             with os.scandir(d) as it:
@@ -81,7 +86,7 @@ class LocalTree:
             return []  # a month without this kind
         except OSError as e:
             raise SourceError(f"{d}: cannot list: {e}", url=str(d)) from e
-        out: list[SourceFile] = []
+        out: list[SourceFile | SkippedFile] = []
         for name, st in entries:
             f = make_source_file(
                 collector=collector.name,
@@ -94,10 +99,9 @@ class LocalTree:
                 modified=datetime.fromtimestamp(st.st_mtime, UTC).replace(tzinfo=None),
                 pacific_names_before=collector.pacific_names_before,
             )
-            if f is None:
-                log.debug("%s: skipping %r: not a %s dump name", d, name, kind.value)
-            else:
-                out.append(f)
+            if isinstance(f, SkippedFile):
+                log.debug("%s: skipping %r: %s", d, name, f.reason)
+            out.append(f)
         return out
 
     def fetch_to_temp(self, file: SourceFile) -> FetchedFile:

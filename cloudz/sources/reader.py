@@ -11,7 +11,7 @@ from datetime import date, datetime
 from typing import Protocol
 
 from cloudz.sources.collectors import Collector
-from cloudz.sources.files import FetchedFile, FileKind, Month, SourceFile
+from cloudz.sources.files import FetchedFile, FileKind, Month, SkippedFile, SourceFile
 
 
 class ArchiveSource(Protocol):
@@ -31,8 +31,10 @@ class ArchiveSource(Protocol):
         start: date | datetime,
         end: date | datetime,
         kinds: Collection[FileKind] = ...,
+        skipped: list[SkippedFile] | None = None,
     ) -> list[SourceFile]:
-        """The dumps named in ``[start, end)`` (UTC; a date is its midnight), in time order."""
+        """The dumps named in ``[start, end)`` (UTC; a date is its midnight), in time order;
+        names the archive's rules refuse go to ``skipped``."""
         ...
 
     def fetch_to_temp(self, file: SourceFile) -> FetchedFile:
