@@ -24,6 +24,7 @@ and a writer that is told STORED must never lose its bytes to another. So:
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import enum
 import hashlib
@@ -94,7 +95,23 @@ class ContentMismatch(ValueError):
 
 
 class PathBusy(RuntimeError):
-    """Another writer held the path's claim for longer than the wait; nothing was stored."""
+    """Another writer held the path's claim for longer than the wait; nothing was stored.
+
+    ``claim_age`` (seconds, None if unknown) and ``writer`` say whose claim it is;
+    ``retry_after`` is when it turns stale and the next writer takes it over."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        claim_age: float | None = None,
+        writer: str = "",
+        retry_after: float | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.claim_age = claim_age
+        self.writer = writer
+        self.retry_after = retry_after
 
 
 class ArchiveStore:
@@ -159,12 +176,15 @@ class ArchiveStore:
         size: int,
         chunks: Iterable[bytes],
         before_publish: Callable[[], None] | None = None,
+        claim_wait: float = CLAIM_WAIT_SECONDS,
     ) -> StoreOutcome:
         """Stream ``chunks`` to ``path`` if and only if they hash to ``sha256`` and ``size``.
 
         Raises ``ContentMismatch`` when they don't; any exception from ``chunks``
         (an aborted client stream) or from ``before_publish`` (the writer's right to
-        write, checked again) propagates after the staging object is removed.
+        write, checked again) propagates after the staging object is removed. Another
+        writer's claim on the path is waited for at most ``claim_wait`` seconds (a receiver
+        passes what its client's deadline leaves), then ``PathBusy``.
         """
         staging = self._bucket.blob(f"{STAGING_PREFIX}{uuid.uuid4().hex}")
         digest = hashlib.sha256()
@@ -186,13 +206,16 @@ class ArchiveStore:
                 )
             if before_publish is not None:
                 before_publish()
-            return self._publish(staging, path, sha256)
+            return self._publish(staging, path, sha256, claim_wait)
         finally:
             self._delete_quietly(staging)
 
-    def _publish(self, staging: storage.Blob, path: str, sha256: str) -> StoreOutcome:
+    def _publish(
+        self, staging: storage.Blob, path: str, sha256: str, claim_wait: float
+    ) -> StoreOutcome:
         """Publish the verified staging object at ``path`` unless something is already there."""
-        waited_until = time.monotonic() + CLAIM_WAIT_SECONDS
+        started = time.monotonic()
+        waited_until = started + claim_wait
         delay = 0.05
         while True:
             found = self._classify(path, sha256)
@@ -210,11 +233,32 @@ class ArchiveStore:
                 finally:
                     self._release(claim)
             if time.monotonic() + delay > waited_until:
-                raise PathBusy(
-                    f"another upload has been publishing {path} for over {CLAIM_WAIT_SECONDS:.0f} s"
-                )
+                raise self._busy(path, time.monotonic() - started)
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
+
+    def _busy(self, path: str, waited: float) -> PathBusy:
+        """Why ``path`` cannot be published now: whose claim it is, and when it turns stale."""
+        held = self._bucket.get_blob(f"{CLAIM_PREFIX}{path}")
+        if held is None or held.time_created is None:
+            return PathBusy(
+                f"another upload was publishing {path} for the {waited:.0f} s this one waited",
+                retry_after=1.0,
+            )
+        age = (dt.datetime.now(dt.UTC) - held.time_created).total_seconds()
+        writer = ""
+        with contextlib.suppress(ValueError, TypeError, *STORE_ERRORS):
+            writer = str(json.loads(held.download_as_bytes()).get("writer", ""))
+        left = max(CLAIM_STALE_SECONDS - age, 0.0) + 1.0
+        return PathBusy(
+            f"another upload holds the publishing claim on {path} (taken {age:.0f} s ago"
+            f"{' by ' + writer if writer else ''}; this upload waited {waited:.0f} s); a claim "
+            f"older than {CLAIM_STALE_SECONDS:.0f} s is taken over, so the path can be "
+            f"published again in {left:.0f} s at the latest",
+            claim_age=age,
+            writer=writer,
+            retry_after=left,
+        )
 
     def _claim(self, path: str, sha256: str) -> storage.Blob | None:
         """The claim object if this writer created it, else ``None`` (another holds it)."""

@@ -20,6 +20,7 @@ import grpc
 from cloudz import archive_path as paths
 from cloudz import pipeline_contract as contract
 from cloudz.archive_store import (
+    CLAIM_WAIT_SECONDS,
     STORE_ERRORS,
     ArchiveStore,
     ContentMismatch,
@@ -312,6 +313,11 @@ class IngestService(pb_grpc.IngestServiceServicer):
                     continue
                 yield req.chunk
 
+        # another writer's claim is waited for only as long as the client still listens
+        remaining = context.time_remaining()
+        claim_wait = CLAIM_WAIT_SECONDS
+        if remaining is not None:
+            claim_wait = max(min(claim_wait, remaining - 2 * REPLY_MARGIN_SECONDS), 0.0)
         try:
             return self._store.store(
                 path.path,
@@ -319,6 +325,7 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 size,
                 chunks(),
                 before_publish=lambda: check_still_valid("Upload"),
+                claim_wait=claim_wait,
             )
         except STORE_ERRORS as exc:
             raise RpcError(
@@ -329,11 +336,17 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 metadata={"archive_path": path.path},
             ) from exc
         except PathBusy as exc:
+            # not the replica's health: the path's claim. RetryInfo says when it turns stale
             raise RpcError(
                 grpc.StatusCode.UNAVAILABLE,
-                f"{exc}; nothing was archived for this upload, upload again later",
+                f"{exc}; nothing was archived for this upload",
                 reason="PATH_BUSY",
-                metadata={"archive_path": path.path},
+                metadata={
+                    "archive_path": path.path,
+                    "claim_age_seconds": f"{exc.claim_age:.0f}" if exc.claim_age else "",
+                    "claim_writer": exc.writer,
+                },
+                retry_after=exc.retry_after,
             ) from exc
         except ContentMismatch as exc:
             raise RpcError(

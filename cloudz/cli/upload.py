@@ -6,8 +6,10 @@ again for the same file: the receiver never replaces an archived object.
 Exit status: 0 archived, converted and loaded; 3 rejected (bad input, conflict,
 bytes that do not match); 4 archived but a later stage failed or the file is
 damaged (partial); 5 still running when the wait ended (ask again with
-``upload-to-cloudz status``); 6 receiver unreachable or busy, or the file could not
-be sent within the wait (nothing archived); 2 usage error.
+``upload-to-cloudz status``); 6 receiver unreachable or busy (also: the path is being
+published by another upload, or the port speaks TLS and the endpoint said http://), or
+the file could not be sent within the wait (nothing archived); 2 usage error (also a
+credential that is not one line of printable ASCII: nothing sent).
 
 A busy receiver (RESOURCE_EXHAUSTED) and a restarting one (UNAVAILABLE) are tried
 again with backoff within ``--wait``: an upload is idempotent.
@@ -283,9 +285,27 @@ token_file_option = click.option(
 
 
 def _token(token: str | None, token_file: Path | None) -> str | None:
+    """The credential, checked before anything is sent: gRPC refuses a header value with a
+    control character only once the call starts, as an INTERNAL error that read as "archived,
+    a later stage failed" (exit 4) though nothing was sent."""
+    where = f"--token-file {token_file}" if token_file is not None else "--token/CLOUDZ_TOKEN"
     if token_file is not None:
-        return token_file.read_text().strip() or None
+        token = token_file.read_text().strip() or None
+    if token is None:
+        return None
+    for i, c in enumerate(token):
+        if not "!" <= c <= "~":  # printable ASCII, no space: every credential form is so
+            raise click.BadParameter(
+                f"the credential has {_char_name(c)} at character {i + 1}: a credential is one "
+                "line of printable ASCII (czk_… or an ID token); nothing was sent",
+                param_hint=where,
+            )
     return token
+
+
+def _char_name(c: str) -> str:
+    names = {"\t": "a tab", "\n": "a newline", "\r": "a carriage return", " ": "a space"}
+    return names.get(c, f"the character U+{ord(c):04X}")
 
 
 ca_option = click.option(
@@ -304,6 +324,49 @@ wait_option = click.option(
     help="Seconds to wait for the outcome before reporting that the run is still going.",
 )
 json_option = click.option("--json", "as_json", is_flag=True, help="Print the reply as JSON.")
+
+
+def speaks_tls(target: str, timeout: float = 5.0) -> bool:
+    """Whether ``host:port`` completes a TLS handshake (its certificate is not checked: this
+    only tells a TLS port from a plaintext one, to explain a refused plaintext call)."""
+    import socket
+    import ssl
+
+    host, _, port = target.rpartition(":")
+    ctx = ssl.create_default_context()
+    ctx.check_hostname = False
+    ctx.verify_mode = ssl.CERT_NONE
+    try:
+        with (
+            socket.create_connection((host.strip("[]"), int(port)), timeout=timeout) as raw,
+            ctx.wrap_socket(raw, server_hostname=host.strip("[]")),
+        ):
+            return True
+    except (OSError, ValueError):
+        return False
+
+
+def _plaintext_to_tls(endpoint: str, err: grpc.RpcError) -> str | None:
+    """The hint for a plaintext (``http://``) call that a TLS port closed, else None."""
+    if err.code() != grpc.StatusCode.UNAVAILABLE:
+        return None
+    try:
+        ep = parse_endpoint(endpoint)
+    except EndpointError:
+        return None
+    if ep.tls or not speaks_tls(ep.target):
+        return None
+    return (
+        f"error: the receiver at {ep.target} speaks TLS and this client sent plaintext "
+        f"({endpoint}): use https://{ep.target} (or {ep.target}) with --ca-cert; "
+        f"nothing was sent (gRPC said: {err.details()})"
+    )
+
+
+def _path_busy(err: grpc.RpcError) -> dict[str, str] | None:
+    """The receiver's details when another upload holds the path's publishing claim."""
+    summary = _error_summary(err)
+    return summary.get("metadata", {}) if summary.get("reason") == "PATH_BUSY" else None
 
 
 def _stub(endpoint: str, ca_cert: Path | None) -> tuple[grpc.Channel, pb_grpc.IngestServiceStub]:
@@ -392,6 +455,27 @@ def main(
                     click.echo(
                         "error: the receiver's certificate is not signed by a CA this client "
                         "trusts: give the archive's CA with --ca-cert; nothing was sent",
+                        err=True,
+                    )
+                    ctx.exit(Exit.UNREACHABLE)
+                plaintext_hint = _plaintext_to_tls(endpoint, err)
+                if plaintext_hint is not None:
+                    click.echo(plaintext_hint, err=True)
+                    ctx.exit(Exit.UNREACHABLE)
+                busy_path = _path_busy(err)
+                if busy_path is not None:
+                    # another upload holds the path's publishing claim: not the receiver's
+                    # health; once the claim is stale a new upload takes it over
+                    pause = _retry_delay(err) or 1.0
+                    if time.monotonic() + pause < deadline:
+                        click.echo(f"{err.details()}: trying again in {pause:.0f} s", err=True)
+                        time.sleep(pause)
+                        channel.close()
+                        channel, stub = _stub(endpoint, ca_cert)
+                        continue
+                    click.echo(
+                        f"error: not archived: {err.details()}. Upload again in "
+                        f"{pause:.0f} s, or give --wait more than {pause:.0f} s to wait here",
                         err=True,
                     )
                     ctx.exit(Exit.UNREACHABLE)
