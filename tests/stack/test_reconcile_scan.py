@@ -38,13 +38,15 @@ def test_the_scan_sorts_raw_avro_and_strays_and_sees_a_pacific_month_boundary(
             SHA,
             dt.date(2003, 1, 1),
         ),
-        # a name with no time is kept by its month: nothing else says when it is from
-        ("scan-rv2/bgpdata/2003.01/UPDATES/no-time-in-name", "", None),
         ("scan-rv2/bgpdata/2003.01/UPDATES/updates.20030101.1200.bz2", "", dt.date(2003, 1, 1)),
     ]
     assert all(r.created is not None for r in found.raw)
     assert found.orphan_avro == ["scan-rv2/bgpdata/2003.01/RIBS/rib.20030101.0800.bz2.avro"]
-    assert found.strays == ["scan-rv2/bgpdata/2003.01/UPDATES/old/notes.txt"]
+    # a name with no time is no RouteViews name (cloudz.archive_path): a stray like notes.txt
+    assert found.strays == [
+        "scan-rv2/bgpdata/2003.01/UPDATES/no-time-in-name",
+        "scan-rv2/bgpdata/2003.01/UPDATES/old/notes.txt",
+    ]
     collectors = bucket_collectors(bucket)
     assert "scan-rv2" in collectors and "_loads" not in collectors
 

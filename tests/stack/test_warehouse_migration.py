@@ -63,7 +63,8 @@ class Warehouse:
     def load(self, name: str, *, rib: bool = False, timestamp: int, seed: int = 1) -> str:
         """Generate, convert and load one file the way the load step does (Avro, DAY)."""
         kind = "RIBS" if rib else "UPDATES"
-        path = f"mig/bgpdata/2023.11/{kind}/{name}"
+        stamp = name.split(".")[1]  # the month folder of the name's date (cloudz.archive_path)
+        path = f"mig/bgpdata/{stamp[:4]}.{stamp[4:6]}/{kind}/{name}"
         mrt = self.tmp / name
         if rib:
             write_file(

@@ -29,7 +29,8 @@ def _doc_queries() -> list[str]:
 
 
 def _load(settings: Settings, tmp: Path, collector: str, kind: str, records: Any) -> None:
-    path = f"{collector}/bgpdata/2024.01/{kind}/{kind.lower()}.20240131.1200.bz2"
+    prefix = "rib" if kind == "RIBS" else "updates"
+    path = f"{collector}/bgpdata/2024.01/{kind}/{prefix}.20240131.1200.bz2"
     raw, avro = tmp / f"{collector}.{kind}.bz2", tmp / f"{collector}.{kind}.avro"
     write_file(raw, records)
     convert_file(raw, avro, collector=collector, source_path=path, source_sha256="0" * 64)
