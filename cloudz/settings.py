@@ -112,6 +112,10 @@ class Settings:
     #: its slots; 0: the slots of the Celery workers serving ``rib_queue`` (or, with the
     #: LocalExecutor, half the executor's)
     rib_slots: int = 0
+    #: CPU niceness a RIB's conversion task takes (``os.nice``): on a host shared with the
+    #: update files' tasks and Airflow itself, minutes of RIB conversion yield the CPU to
+    #: them, and use it whole when it is idle; 0: no change
+    rib_nice: int = 10
     #: the queue of every task in ``backfill_pool`` (the batch DAGs' conversions), for
     #: workers of their own; empty: the default queue
     backfill_queue: str = ""

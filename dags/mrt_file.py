@@ -117,6 +117,7 @@ def mrt_file() -> None:
 
         settings = _settings()
         file = convert_step.check_conf(params, settings.bucket)
+        convert_step.yield_cpu_if_rib(file, settings.rib_nice)
         report = convert_step.fetch_verify_convert(GCP_CONN_ID, file)
         run_id = get_current_context()["ti"].run_id
         report["load_claim"] = load_step.reserve_first_load(

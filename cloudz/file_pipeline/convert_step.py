@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -65,6 +66,18 @@ def check_conf(params: dict[str, Any], default_bucket: str) -> dict[str, Any]:
         # set by the receiver: the run's loads follow the job ledger from the first (load_step)
         "ledger": bool(params.get(contract.CONF_LEDGER)),
     }
+
+
+def yield_cpu_if_rib(file: dict[str, Any], niceness: int) -> None:
+    """Lower this task process's CPU priority by ``niceness`` if ``file`` is a RIB.
+
+    The cluster policy gives a RIB's tasks a pool, a queue and a lower priority, which decide
+    when they start; once started, a RIB's minutes of conversion compete for the cores with
+    the update files of the same minutes. Niced, it takes only the CPU they leave. The task
+    process ends with the task, so nothing else inherits the niceness.
+    """
+    if niceness > 0 and paths.parse(file["archive_path"]).kind == "RIBS":
+        os.nice(niceness)
 
 
 def archive_bucket(gcp_conn_id: str, name: str) -> Any:
