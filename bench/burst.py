@@ -1049,6 +1049,40 @@ def _seconds_of(replies: Sequence[Reply], uploads: Sequence[Upload], folder: str
     ]
 
 
+def converter_cpu_per_row(up: Upload) -> float:
+    """Conversion CPU-s per row of ``up``, in a child (``bench/capacity.py``'s: ``getrusage``
+    around ``convert_file`` alone), as docs/capacity.md measures it."""
+    import capacity  # bench/capacity.py, beside this script
+
+    with tempfile.TemporaryDirectory(prefix="cloudz-model-") as tmp:
+        argv = [sys.executable, "-c", capacity.CONVERT, str(up.local),
+                str(Path(tmp) / "rows.avro"), up.archive_path]  # fmt: skip
+        _, out = capacity._child(argv, None)
+    child = json.loads(out)
+    return float(child["convert"]) / max(1, int(child["rows"]))
+
+
+def capacity_model(
+    files: Sequence[Upload], cpu_per_row: dict[str, float], cores: int
+) -> dict[str, float]:
+    """docs/capacity.md's model of a round of ``files`` on ``cores``: rows x conversion CPU per
+    row (``cpu_per_row`` by folder, RIBS or UPDATES) plus the model's Airflow CPU per live file,
+    spread over the cores."""
+    import capacity
+
+    convert = sum(
+        (u.rows or 0) * cpu_per_row["RIBS" if "/RIBS/" in u.archive_path else "UPDATES"]
+        for u in files
+    )
+    airflow = len(files) * capacity.AIRFLOW_CPU_PER_LIVE_FILE
+    return {
+        "cores": float(cores),
+        "convert_cpu": convert,
+        "airflow_cpu": airflow,
+        "wall_seconds": (convert + airflow) / cores,
+    }
+
+
 def cmd_storm(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     """RouteViews' even hour: N update files alone, then N RIBs and N other update files at
     once; the update files' upload -> reply p95 in the storm against alone, in one run."""
@@ -1093,6 +1127,22 @@ def cmd_storm(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
                 p_alone, p_storm, p_ribs,
             )  # fmt: skip
             out["p95_ratio"] = p_storm["p95"] / p_alone["p95"]
+            cores = len(os.sched_getaffinity(0))
+            per_row = {
+                "RIBS": converter_cpu_per_row(next(u for u in storm if "/RIBS/" in u.archive_path)),
+                "UPDATES": converter_cpu_per_row(alone[0]),
+            }
+            out["cpu_per_million_rows"] = {k: v * 1e6 for k, v in per_row.items()}
+            for label, files in (("alone", alone), ("storm", storm)):
+                wall = out[label]["wall_seconds"]
+                model = capacity_model(files, per_row, cores)
+                model["measured_wall_seconds"] = wall
+                model["measured_over_model"] = wall / model["wall_seconds"]
+                out[f"model_{label}"] = model
+                print(f"capacity model, {label}: {model['wall_seconds']:.1f} s on {cores} cores "
+                      f"(conversion {model['convert_cpu']:.0f} CPU-s + Airflow "
+                      f"{model['airflow_cpu']:.0f}); measured {wall:.1f} s = "
+                      f"{model['measured_over_model']:.2f} x the model (goal 0.7-1.3)")  # fmt: skip
             print(f"\nupdate files alone:    {fmt_spread(p_alone)}")
             print(f"update files in storm: {fmt_spread(p_storm)}")
             print(f"RIBs in storm:         {fmt_spread(p_ribs)}")
