@@ -77,6 +77,9 @@ BLOCK_SIZE: Final = 1 << 21
 """Encoded rows per Avro block before it is compressed and written (bounds memory)."""
 READ_SIZE: Final = 1 << 20
 """Decompressed bytes handed to the C decoder per call."""
+BZ2_THREADS: Final = 2
+"""Threads decoding a bz2 file's blocks at once when the process may use that many cores
+(:class:`~cloudz.convert.decompress.DecompressedStream`; the converter runs beside them)."""
 READ_AHEAD: Final = 4
 """Chunks of READ_SIZE the decompression thread may run ahead of the converter (memory)."""
 
@@ -229,6 +232,12 @@ def read_ahead_wanted(stream: DecompressedStream) -> bool:
     """Decompress in a second thread only when this process may use a second core and there is
     decompression to overlap (bz2 is ~80% of a RIB's conversion on one core, bench/README.md)."""
     return stream.kind != "raw" and len(os.sched_getaffinity(0)) > 1
+
+
+def bz2_threads() -> int:
+    """Threads to decode a bz2 file's blocks: :data:`BZ2_THREADS`, at most the cores this
+    process may use (a converter pinned to one core decodes in its own thread)."""
+    return min(len(os.sched_getaffinity(0)), BZ2_THREADS)
 
 
 class _ReadAhead:
@@ -498,7 +507,7 @@ def convert_file_fast(
         raise ValueError("the fast converter cannot write this row schema")
     if level is None:
         level = ZSTD_LEVEL if codec == "zstandard" else DEFLATE_LEVEL
-    with DecompressedStream(src, limits) as stream, atomic_output(dst) as f:
+    with DecompressedStream(src, limits, threads=bz2_threads()) as stream, atomic_output(dst) as f:
         run = _Run(
             schema,
             ids,
@@ -511,5 +520,5 @@ def convert_file_fast(
             block_size=block_size,
             limits=limits,
         )
-        report = run.convert(stream, read_ahead=read_ahead_wanted(stream))
+        report = run.convert(stream, read_ahead=not stream.parallel and read_ahead_wanted(stream))
     return report
