@@ -328,7 +328,8 @@ class DecompressedStream:
             if self.position + len(self._buf) > self.max_bytes:
                 raise self._limits.expansion_error(self.kind, self._size)
         self._fill(n)
-        out = bytes(self._buf[:n])
+        with memoryview(self._buf) as view:  # one copy (a slice of the bytearray is another)
+            out = bytes(view[:n])
         del self._buf[:n]
         self.position += len(out)
         return out
