@@ -89,7 +89,7 @@ def test_replica_killed_mid_stream_stores_nothing_and_the_file_goes_in_again(
     """The replica dies with 10 MiB of the file received (part of it already written to its
     staging object); the client gets UNAVAILABLE; the path stays empty; the CLI then uploads
     the same file through the shared port and every row arrives once."""
-    path = "fault-replica/bgpdata/2026.11/RIBS/killed-mid-stream"
+    path = "fault-replica/bgpdata/2026.11/RIBS/rib.20261101.0000"
     data = big_rib.path.read_bytes()
     cut = 10 * MiB  # past the first staging chunk, well before the end
     assert UPLOAD_CHUNK_BYTES < cut < len(data)
@@ -157,7 +157,7 @@ def test_object_store_killed_during_an_upload_heals_by_retry(
     mid_stream = False
     outcomes = []
     for attempt in range(3):
-        path = f"fault-gcs/bgpdata/2026.11/RIBS/killed-during-upload-{attempt}"
+        path = f"fault-gcs/bgpdata/2026.11/RIBS/rib.20261102.{attempt:04d}"
         with (
             supervised(stack, "gcs") as gcs,
             background_upload(stack, big_rib, path) as (
@@ -224,14 +224,14 @@ def test_bigquery_emulator_killed_before_the_load_heals_and_keeps_its_data(
     rows once, and a file loaded before the crash keeps its rows, table and job ledger."""
     bq = bigquery_client(stack.settings)
     earlier = rib_file(tmp_path, "rib.20261101.0100", 40, seed=93)
-    earlier_path = "fault-bq/bgpdata/2026.11/RIBS/loaded-before-the-crash"
+    earlier_path = "fault-bq/bgpdata/2026.11/RIBS/rib.20261101.0000"
     code, reply = upload_cli(stack, earlier.path, earlier_path, wait=WAIT_SECONDS)
     assert code == 0, reply
     assert_loaded_once(stack, earlier_path, earlier, reply)
     (earlier_job,) = load_jobs(stack, earlier_path, earlier.sha256)
 
     rib = small_rib(tmp_path, seed=94)
-    path = "fault-bq/bgpdata/2026.11/RIBS/killed-before-load"
+    path = "fault-bq/bgpdata/2026.11/RIBS/rib.20261101.0015"
     run_id = paths.run_id(paths.parse(path), rib.sha256)
     with (
         supervised(stack, "bigquery") as emulator,
@@ -282,7 +282,7 @@ def test_bigquery_emulator_killed_during_the_load_job_heals(
     row of it is in the table) and lost with the process: the run must heal by a retry
     and end SUCCEEDED with the file's rows once."""
     rib = small_rib(tmp_path, seed=95)
-    path = "fault-bq/bgpdata/2026.11/RIBS/killed-during-load-job"
+    path = "fault-bq/bgpdata/2026.11/RIBS/rib.20261101.0030"
     bq = bigquery_client(stack.settings)
     running: list[Any] = []
     with background_upload(stack, rib, path) as (cli, outcome):
@@ -319,7 +319,7 @@ def test_object_store_hung_while_bigquery_reads_the_avro_heals(
     try of the task loads the file, once. (Before e2ed920 the task took the failed job for
     one "finished by another try" and failed the run for good, without a retry.)"""
     rib = small_rib(tmp_path, seed=96)
-    path = "fault-gcs/bgpdata/2026.11/RIBS/hung-during-load-read"
+    path = "fault-gcs/bgpdata/2026.11/RIBS/rib.20261101.0000"
     run_id = paths.run_id(paths.parse(path), rib.sha256)
     failed: list[Any] = []
     with supervised(stack, "gcs") as gcs, background_upload(stack, rib, path) as (cli, outcome):

@@ -110,7 +110,7 @@ def test_dead_airflow_loses_nothing(saved_emulator_host: None, tmp_path: Path) -
     receiver = Receiver(gcs_root)
     try:
         sample = SAMPLES_DIR / "quagga_bgp"
-        path = "sample-quagga/bgpdata/2026.01/UPDATES/airflow-down"
+        path = "sample-quagga/bgpdata/2026.01/UPDATES/updates.20260101.0000"
         proc = receiver.upload(sample, path)
         assert proc.returncode == 4, proc.stdout + proc.stderr
         reply = json.loads(proc.stdout)
@@ -146,7 +146,7 @@ def test_full_disk_under_the_object_store_stores_nothing(
         receiver = Receiver(gcs_root)
         big = tmp_path / "big"
         big.write_bytes(os.urandom(3 * 1024 * 1024))
-        path = "sample-full/bgpdata/2026.01/RIBS/disk-full"
+        path = "sample-full/bgpdata/2026.01/RIBS/rib.20260101.0000"
         proc = receiver.upload(big, path)
         assert proc.returncode in (3, 6), proc.stdout + proc.stderr
         error = json.loads(proc.stdout)["error"]
@@ -156,7 +156,7 @@ def test_full_disk_under_the_object_store_stores_nothing(
         assert bucket.get_blob(path) is None
         # the store recovers when space comes back: a small file still goes in
         small = SAMPLES_DIR / "quagga_rib"
-        ok = receiver.upload(small, "sample-full/bgpdata/2026.01/RIBS/small")
+        ok = receiver.upload(small, "sample-full/bgpdata/2026.01/RIBS/rib.20260101.0015")
         assert json.loads(ok.stdout)["archive"]["result"] == "ARCHIVE_RESULT_STORED", ok.stdout
     finally:
         if receiver is not None:

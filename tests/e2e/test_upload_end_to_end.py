@@ -62,18 +62,23 @@ def _samples() -> list[Sample]:
     if not SAMPLES.is_dir():
         return []
     out = []
-    for f in sorted(SAMPLES.iterdir()):
+    # archived under names of RouteViews' grammar (cloudz.archive_path): the samples' own
+    # names (quagga_rib, bview.ipv4_unicast_add_path.gz) are no RouteViews names; raw MRT
+    # has no suffix, each sample its own minute of the day
+    for i, f in enumerate(sorted(SAMPLES.iterdir())):
         if f.is_file() and f.name != "README.md":
-            kind = "RIBS" if "rib" in f.name else "UPDATES"
+            kind, prefix = ("RIBS", "rib") if "rib" in f.name else ("UPDATES", "updates")
             collector = f"sample-{f.name.split('_')[0].split('-')[0]}"
-            out.append(Sample(f, f"{collector}/bgpdata/2026.01/{kind}/{f.name}"))
+            name = f"{prefix}.20260101.00{i:02d}"
+            out.append(Sample(f, f"{collector}/bgpdata/2026.01/{kind}/{name}"))
     for f in sorted((SAMPLES / "ripe-ris").iterdir()):
-        kind = "RIBS" if f.name.startswith("bview") else "UPDATES"
-        month = "2016.08"
-        if f.name.startswith("updates."):
+        name, kind, month = f.name, "UPDATES", "2016.08"
+        if f.name.startswith("bview"):  # RIPE RIS's name of a RIB
+            name, kind = "rib.20160801.0000.gz", "RIBS"
+        else:
             stamp = f.name.split(".")[1]
             month = f"{stamp[:4]}.{stamp[4:6]}"
-        out.append(Sample(f, f"rrc00/bgpdata/{month}/{kind}/{f.name}"))
+        out.append(Sample(f, f"rrc00/bgpdata/{month}/{kind}/{name}"))
     return out
 
 
@@ -252,7 +257,7 @@ def _stub(stack: Stack) -> pb_grpc.IngestServiceStub:
 
 def test_wrong_checksum_is_refused_and_nothing_is_stored(stack: Stack) -> None:
     data = (SAMPLES / "quagga_rib").read_bytes()
-    path = "sample-x/bgpdata/2026.01/RIBS/wrong-checksum"
+    path = "sample-x/bgpdata/2026.01/RIBS/rib.20260101.0000"
     header = pb.FileHeader(archive_path=path, sha256="0" * 64, size=len(data))
     with pytest.raises(grpc.RpcError) as err:
         _stub(stack).Upload(
@@ -269,7 +274,7 @@ def test_wrong_checksum_is_refused_and_nothing_is_stored(stack: Stack) -> None:
 
 def test_aborted_stream_leaves_nothing(stack: Stack) -> None:
     data = (SAMPLES / "quagga_rib").read_bytes()
-    path = "sample-x/bgpdata/2026.01/RIBS/aborted"
+    path = "sample-x/bgpdata/2026.01/RIBS/rib.20260101.0015"
     header = pb.FileHeader(
         archive_path=path, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
     )
@@ -318,7 +323,7 @@ def test_status_command_reports_the_archived_file(
     missing = stack.run(
         str(BIN / "upload-to-cloudz"),
         "status",
-        "nobody/bgpdata/2026.01/RIBS/none",
+        "nobody/bgpdata/2026.01/RIBS/rib.20260101.0000",
         "-d",
         stack.endpoint,
     )
@@ -337,7 +342,7 @@ def test_unreachable_receiver_exit_status(tmp_path: Path) -> None:
             "-d",
             "http://127.0.0.1:9",
             "--archive-path",
-            "c/bgpdata/2026.01/RIBS/x",
+            "c/bgpdata/2026.01/RIBS/rib.20260101.0000",
             "--wait",
             "5",
         ],
@@ -434,7 +439,7 @@ def test_truncated_rib_loads_its_readable_rows_exactly(
     whole.write_bytes(mrt[: starts[cut_record]])
     cut = tmp_path / "bview.20160811.0800.bz2"
     cut.write_bytes(bz2.compress(mrt[: starts[cut_record] + 20]))
-    path = f"rrc00/bgpdata/2016.08/RIBS/{cut.name}"
+    path = "rrc00/bgpdata/2016.08/RIBS/rib.20160811.0800.bz2"
 
     code, reply = upload(stack, cut, path)
 
@@ -574,7 +579,7 @@ def test_a_rib_in_several_avro_parts_is_loaded_once_and_stale_parts_are_removed(
 
 def test_empty_file_is_refused(stack: Stack) -> None:
     header = pb.FileHeader(
-        archive_path="sample-x/bgpdata/2026.01/RIBS/empty",
+        archive_path="sample-x/bgpdata/2026.01/RIBS/rib.20260101.0030",
         sha256=hashlib.sha256(b"").hexdigest(),
         size=0,
     )
