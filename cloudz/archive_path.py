@@ -17,6 +17,7 @@ wrote it first):
 - ``name-date``: the name's date and time exist (no 2024-02-30, no 24:00);
 - ``month-folder``: the name's date is in the folder's month, or within ``MONTH_EDGE`` of
   it (a file rotated just after midnight of the 1st sits in the month it started in);
+- ``archive-years``: the folder's year is within ``FIRST_YEAR`` .. ``LAST_YEAR`` (2001-2159);
 - ``reserved-collector``: the collector is none of the layout's own words (``bgpdata``,
   ``RIBS``, ``UPDATES``);
 - ``future-date`` (:func:`check_not_future`): the name's time is not after now plus a small
@@ -59,6 +60,14 @@ MONTH_EDGE = timedelta(days=1)
 #: collector names that are words of the layout itself (``bgpdata/bgpdata/...`` is the
 #: root of route-views2's old tree, not a collector)
 RESERVED_COLLECTORS = frozenset({"bgpdata", "ribs", "updates"})
+#: the folder years a path may name (rule ``archive-years``): RouteViews' MRT archive starts in
+#: 2001 (route-views2's 2001.10; include/collectors.yaml, every collector's first_date is later),
+#: and BigQuery's time-unit partitions end with 2159-12-31 (rows after it, or before 1960, all go
+#: to one ``__UNPARTITIONED__`` partition). A year outside them is no file of this archive: before
+#: this rule a ``0000.01`` folder was archived and its catalog row (month 0000-01-01, a DATE
+#: BigQuery cannot hold) could not be read back
+FIRST_YEAR = 2001
+LAST_YEAR = 2159
 #: the default of how far in the future a name's time may be (``Settings``)
 FUTURE_SKEW = timedelta(hours=1)
 #: the first bytes each suffix's content starts with
@@ -212,6 +221,14 @@ def parse(path: str) -> ArchivePath:
     month = int(m["month"])
     if not 1 <= month <= 12:
         raise ArchivePathError(f"archive path {path!r} has month {month:02d}")
+    year = int(m["year"])
+    if not FIRST_YEAR <= year <= LAST_YEAR:
+        raise ArchivePathError(
+            f"archive path {path!r}: year {m['year']} is outside {FIRST_YEAR}-{LAST_YEAR} "
+            f"(RouteViews' archive starts in {FIRST_YEAR}; the warehouse's monthly partitions "
+            f"end in {LAST_YEAR})",
+            rule="archive-years",
+        )
     if m["collector"].lower() in RESERVED_COLLECTORS:
         raise ArchivePathError(
             f"archive path {path!r}: collector {m['collector']!r} is a word of the layout "
@@ -229,6 +246,15 @@ def parse(path: str) -> ArchivePath:
         named_time=named_time,
         suffix=suffix,
     )
+
+
+def stored_month(path: str) -> tuple[int, int] | None:
+    """``(year, month)`` of the folder of a path that follows the layout, whatever the rules
+    for a *new* file say: for reading what the archive and the warehouse already hold (a path
+    archived before a rule existed, e.g. a ``0000.01`` folder). None when the path has no
+    such folder. Never use it to accept a new file: :func:`parse` does that."""
+    m = _LAYOUT.fullmatch(path) if path.isascii() else None
+    return None if m is None else (int(m["year"]), int(m["month"]))
 
 
 def _check_name(path: str, kind: str, name: str, year: int, month: int) -> tuple[datetime, str]:

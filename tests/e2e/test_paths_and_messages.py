@@ -100,6 +100,9 @@ def _cli(stack: Stack, *args: str, timeout: float = 400) -> subprocess.Completed
         ("bgpdata/bgpdata/2026.11/RIBS/rib.20261101.0000.bz2", "reserved-collector"),
         # dated in the future: whoever wrote it first would own the path
         ("sec-path/bgpdata/2099.12/UPDATES/updates.20991231.2359.bz2", "future-date"),
+        # years the catalog cannot hold or the archive never had (issue 20, item 6)
+        ("sec-path/bgpdata/0000.01/UPDATES/updates.00010101.0000.bz2", "archive-years"),
+        ("sec-path/bgpdata/1999.12/UPDATES/updates.19991231.2345.bz2", "archive-years"),
     ],
 )
 def test_a_path_against_the_archive_rules_is_refused_by_rule_and_nothing_is_stored(

@@ -70,6 +70,15 @@ def test_real_names_are_accepted(path: str) -> None:
         ("RIBS/bgpdata/2026.11/RIBS/rib.20261101.0000.bz2", "reserved-collector"),
         ("Updates/bgpdata/2026.11/RIBS/rib.20261101.0000.bz2", "reserved-collector"),
         ("rv/bgpdata/2026.11/OTHER/rib.20261101.0000.bz2", "layout"),
+        # years the catalog cannot hold (a 0000.01 folder was archived and loaded) or no
+        # RouteViews file has: before the rule, 0000.01 with a valid name raised a bare
+        # ValueError ("year 0 is out of range") and 0001.01 an OverflowError
+        ("rv/bgpdata/0000.01/UPDATES/updates.00000101.0000.bz2", "archive-years"),
+        ("rv/bgpdata/0000.01/UPDATES/updates.00010101.0000.bz2", "archive-years"),
+        ("rv/bgpdata/0001.01/UPDATES/updates.00010101.0000.bz2", "archive-years"),
+        ("rv/bgpdata/2000.12/UPDATES/updates.20001231.2345.bz2", "archive-years"),
+        ("rv/bgpdata/9999.12/UPDATES/updates.99991231.2359.bz2", "archive-years"),
+        ("rv/bgpdata/2160.01/UPDATES/updates.21600101.0000.bz2", "archive-years"),
     ],
 )
 def test_each_rule_refuses_by_name(path: str, rule: str) -> None:
