@@ -1297,6 +1297,7 @@ static int do_bgp4mp(Conv *c, uint32_t ts, int t, int st, const uint8_t *raw, si
     if (t == BGP4MP_ET) {
         if (len < 4) return FALLBACK;
         micros = rd32(p);
+        if (micros > 999999) return FALLBACK; /* no fraction of a second: rows.py repairs it */
         pos = 4;
     }
     int as_w = (st == 0 || st == 1 || st == 6 || st == 8 || st == 10) ? 2 : 4;

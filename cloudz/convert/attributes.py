@@ -129,6 +129,9 @@ class RouteAttributes:
     other_attributes: list[dict[str, Any]] = field(default_factory=list)
     mp_reach: dict[str, Any] | None = None
     mp_unreach: list[dict[str, Any]] = field(default_factory=list)
+    #: attributes of a type seen before in the list (RFC 7606 §3 g: the first counts), kept
+    #: raw in ``other_attributes``: the caller counts them as repairs
+    repeated: int = 0
 
     def columns(self, next_hop: str | None) -> dict[str, Any]:
         """The row columns, with the next hop chosen by the caller."""
@@ -159,8 +162,15 @@ def parse_attributes(attrs: list[dict[str, Any]], two_byte_as: bool) -> RouteAtt
     as4_path: list[Segment] | None = None
     aggregator: tuple[int, str] | None = None
     as4_aggregator: tuple[int, str] | None = None
+    seen: set[int] = set()
     for attr in attrs:
         code = _code(attr["type"])
+        if code in seen:  # RFC 7606 §3 (g): the first counts; a later one is kept raw, counted
+            raw = {"type": code, "flags": int(attr["flag"]), "value": attr["raw_value"]}
+            ra.other_attributes.append(raw)
+            ra.repeated += 1
+            continue
+        seen.add(code)
         if "undecodable" in attr:  # its value did not decode (decode.py): kept raw, not lost
             raw = {"type": code, "flags": int(attr["flag"]), "value": attr["raw_value"]}
             ra.other_attributes.append(raw)

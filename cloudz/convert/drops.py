@@ -16,6 +16,14 @@ DROP_UNSUPPORTED: Final = "unsupported_subtype"
 REPAIR_NLRI_TRUNCATED: Final = "nlri_truncated"
 REPAIR_PREFIX_LENGTH: Final = "prefix_length_invalid"
 REPAIR_ATTRIBUTE: Final = "attribute_undecodable"
+REPAIR_PEER_MISSING: Final = "rib_entry_peer_missing"
+"""A TABLE_DUMP_V2 RIB entry whose peer index is past the PEER_INDEX_TABLE: that entry is
+left out (counted per entry), the record's other entries are kept."""
+REPAIR_ATTRIBUTE_REPEATED: Final = "attribute_repeated"
+"""An attribute type that appears again in one attribute list: the first counts (RFC 7606
+§3 g), each later one is kept raw in ``other_attributes`` (counted per repeat)."""
+REPAIR_MICROSECONDS: Final = "microseconds_invalid"
+"""A BGP4MP_ET microseconds field over 999,999: the row keeps the header's second."""
 
 
 class RecordDecodeError(Exception):

@@ -11,14 +11,21 @@ import ipaddress
 import struct
 from typing import Any, Final
 
-from cloudz.convert.attributes import parse_attributes
+from cloudz.convert.attributes import RouteAttributes, parse_attributes
 from cloudz.convert.decode import (
     RecordNotes,
     decode_record,
     masked_network,
     noting,
 )
-from cloudz.convert.drops import DROP_NO_PEER_INDEX, DROP_UNSUPPORTED, RecordDecodeError
+from cloudz.convert.drops import (
+    DROP_NO_PEER_INDEX,
+    DROP_UNSUPPORTED,
+    REPAIR_ATTRIBUTE_REPEATED,
+    REPAIR_MICROSECONDS,
+    REPAIR_PEER_MISSING,
+    RecordDecodeError,
+)
 from cloudz.convert.framing import HEADER_LEN, MrtRecord
 from cloudz.convert.peer_index import PEER_INDEX_TABLE, decode_peer_index
 
@@ -42,6 +49,7 @@ BGP4MP_ADDPATH: Final = frozenset({8, 9, 10, 11})
 BGP4MP_TWO_BYTE_AS: Final = frozenset({1, 6, 8, 10})
 
 BGP_UPDATE: Final = 2
+MAX_MICROSECONDS: Final = 999_999
 ROUTE_SAFIS: Final = frozenset({1, 2, 3})
 """Unicast, multicast, both: what bgpdump prints; VPN and other SAFIs are not routes here."""
 ROUTE_AFIS: Final = frozenset({1, 2})
@@ -118,10 +126,11 @@ class RowBuilder:
     def __init__(self) -> None:
         self.peers: list[tuple[str, int]] | None = None
         self.notes = RecordNotes()
+        self._record_notes = RecordNotes()  # the notes of the record being turned into rows
 
     def rows(self, record: MrtRecord) -> list[Row]:
         """The rows of one record; :class:`RecordDecodeError` if it cannot be decoded."""
-        notes = RecordNotes()
+        notes = self._record_notes = RecordNotes()
         rows = self._rows(record, notes)
         self.notes.masked_prefixes += notes.masked_prefixes
         self.notes.repairs.update(notes.repairs)
@@ -157,8 +166,15 @@ class RowBuilder:
         except (KeyError, ValueError, TypeError, IndexError, StopIteration) as e:
             raise RecordDecodeError(f"{type(e).__name__}: {e}") from e
 
+    def _attributes(self, attrs: list[dict[str, Any]], two_byte_as: bool) -> RouteAttributes:
+        """:func:`parse_attributes`, its repeated attributes counted as the record's repairs."""
+        ra = parse_attributes(attrs, two_byte_as=two_byte_as)
+        if ra.repeated:
+            self._record_notes.repairs[REPAIR_ATTRIBUTE_REPEATED] += ra.repeated
+        return ra
+
     def _table_dump(self, d: dict[str, Any]) -> list[Row]:
-        ra = parse_attributes(d["path_attributes"], two_byte_as=True)
+        ra = self._attributes(d["path_attributes"], two_byte_as=True)
         prefix, plen = d["prefix"], int(d["length"])
         max_len = 128 if ":" in prefix else 32
         if plen <= max_len:  # the whole address is stored: mask its host bits (RFC 4271 §4.3)
@@ -190,12 +206,11 @@ class RowBuilder:
         rows = []
         for entry in d["rib_entries"]:
             index = entry["peer_index"]
-            if index >= len(self.peers):
-                raise RecordDecodeError(
-                    f"peer index {index} not in the PEER_INDEX_TABLE", DROP_NO_PEER_INDEX
-                )
+            if index >= len(self.peers):  # that entry's peer is unknown, not the others'
+                self._record_notes.repairs[REPAIR_PEER_MISSING] += 1
+                continue
             peer_ip, peer_as = self.peers[index]
-            ra = parse_attributes(entry["path_attributes"], two_byte_as=False)
+            ra = self._attributes(entry["path_attributes"], two_byte_as=False)
             next_hop = ra.mp_next_hop if ra.mp_reach is not None else ra.next_hop
             rows.append(
                 _row(
@@ -213,7 +228,11 @@ class RowBuilder:
         return rows
 
     def _bgp4mp(self, d: dict[str, Any], t: int, st: int) -> list[Row]:
-        ts = _micros(_code(d["timestamp"]), d.get("microsecond_timestamp", 0))
+        micros = int(d.get("microsecond_timestamp", 0))
+        if micros > MAX_MICROSECONDS:  # no fraction of a second: keep the header's second
+            self._record_notes.repairs[REPAIR_MICROSECONDS] += 1
+            micros = 0
+        ts = _micros(_code(d["timestamp"]), micros)
         et = "_ET" if t == BGP4MP_ET else ""
         if st in BGP4MP_STATE:
             return [
@@ -228,7 +247,7 @@ class RowBuilder:
                 )
             ]
         if st == BGP4MP_ENTRY:
-            ra = parse_attributes(d["path_attributes"], two_byte_as=True)
+            ra = self._attributes(d["path_attributes"], two_byte_as=True)
             return [
                 _row(
                     ts,
@@ -252,7 +271,7 @@ class RowBuilder:
         # as bgpdump 1.6.2 prints them (it garbles IPv4 ones: see docs/row-schema.md)
         peer_ip = d["peer_ip"]
         peer_as = int(d["peer_as"])
-        ra = parse_attributes(msg["path_attributes"], two_byte_as=st in BGP4MP_TWO_BYTE_AS)
+        ra = self._attributes(msg["path_attributes"], two_byte_as=st in BGP4MP_TWO_BYTE_AS)
 
         def withdrawn(nlri: dict[str, Any]) -> Row:
             return _row(

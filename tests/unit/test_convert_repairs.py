@@ -8,6 +8,7 @@ bits are irrelevant), so bgpdump 1.6.2's unmasked text is compared as a network.
 
 from __future__ import annotations
 
+import datetime as dt
 import ipaddress
 import struct
 from pathlib import Path
@@ -25,6 +26,7 @@ from cloudz.mrtgen.records import (
     bgp4mp_peer_header,
     bgp_update,
     mrt_record,
+    mrt_record_et,
 )
 from cloudz.mrtgen.rib import _Peer, peer_index_table
 
@@ -90,6 +92,22 @@ def rib_v1(network: str, length: int, attrs: bytes) -> bytes:
 
 
 AS_PATH2 = encode_attr(0x40, 2, b"\x02\x01\xfd\xe9")  # 2-byte AS 65001 (TABLE_DUMP)
+COMMUNITY_1 = encode_attr(0xC0, 8, struct.pack(">HH", 65001, 1))
+COMMUNITY_2 = encode_attr(0xC0, 8, struct.pack(">HH", 65001, 2))
+
+
+def rib_v2_entries(peer_indexes: list[int]) -> bytes:
+    """A PEER_INDEX_TABLE of one peer, then one RIB_IPV4_UNICAST record of 192.168.1.0/24 with
+    an entry per peer index (index 0 is the table's peer, any other points past it)."""
+    entries = b"".join(struct.pack(">HIH", i, TS - 1000, len(ATTRS)) + ATTRS for i in peer_indexes)
+    body = struct.pack(">I", 1) + GOOD + struct.pack(">H", len(peer_indexes)) + entries
+    return PEERS + mrt_record(TS, TABLE_DUMP_V2, 2, body)
+
+
+def update_et(micros: int, nlri: bytes = GOOD) -> bytes:
+    head = bgp4mp_peer_header(65001, 65000, True, "192.0.2.1", "192.0.2.2")
+    return mrt_record_et(TS, micros, 17, 4, head + bgp_update(b"", ATTRS, nlri))
+
 
 # name: (records, rows as (entry type, prefix, AS path), masked_prefixes, repairs, drops)
 CASES: dict[
@@ -236,6 +254,43 @@ CASES: dict[
         {},
         {"malformed_record": 1},
     ),
+    # issue 20, item 7: kept what is valid, reported what is not (before: the whole record
+    # dropped as rib_entry_without_peer; the second COMMUNITIES ignored, "ok"; the time moved)
+    "RIB entry pointing past the peer table, between valid ones": (
+        rib_v2_entries([0, 7, 0]),
+        [("B", "192.168.1.0/24", "65001"), ("B", "192.168.1.0/24", "65001")],
+        0,
+        {"rib_entry_peer_missing": 1},
+        {},
+    ),
+    "every RIB entry pointing past the peer table": (
+        rib_v2_entries([3, 4]),
+        [],
+        0,
+        {"rib_entry_peer_missing": 2},
+        {},
+    ),
+    "a second COMMUNITIES attribute": (
+        update(b"", ATTRS + COMMUNITY_1 + COMMUNITY_2, GOOD),
+        [("A", "192.168.1.0/24", "65001")],
+        0,
+        {"attribute_repeated": 1},
+        {},
+    ),
+    "a second AS_PATH attribute": (
+        update(b"", ATTRS + encode_attr(0x40, 2, b"\x02\x01" + struct.pack(">I", 65002)), GOOD),
+        [("A", "192.168.1.0/24", "65001")],
+        0,
+        {"attribute_repeated": 1},
+        {},
+    ),
+    "BGP4MP_ET microseconds over 999,999": (
+        update_et(1_500_000),
+        [("A", "192.168.1.0/24", "65001")],
+        0,
+        {"microseconds_invalid": 1},
+        {},
+    ),
 }
 # bgpdump's view where it differs from ours, and why (the rows above are ours)
 BGPDUMP_DIFFERS = {
@@ -246,6 +301,10 @@ BGPDUMP_DIFFERS = {
     "TABLE_DUMP_V2 RIB_GENERIC with host bits": "prints nothing for RIB_GENERIC",
     "BGP4MP_SNAPSHOT": "prints nothing",
     "unreadable record": "prints nothing",
+    "RIB entry pointing past the peer table, between valid ones": "aborts (assertion failed)",
+    "every RIB entry pointing past the peer table": "aborts (assertion failed)",
+    "a second COMMUNITIES attribute": "aborts (assertion `! attr->community' failed)",
+    "a second AS_PATH attribute": "aborts (assertion `! attr->aspath' failed)",
     "TABLE_DUMP (v1) with host bits past the prefix bytes": "prints 10.1.2.3/8 as stored",
 }
 
@@ -309,3 +368,60 @@ def test_host_bits_are_not_misread_as_add_path(tmp_path: Path) -> None:
         report, got = _convert(path, engine)
         assert [p for _, p, _ in got] == ["11.8.0.0/13", "0.0.0.0/0", "10.0.0.0/8"]
         assert report.masked_prefixes == 1
+
+
+def _rows(path: Path, engine: str) -> tuple[Any, list[dict[str, Any]]]:
+    dst = path.with_suffix(f".{engine}.avro")
+    report = convert_file(
+        path, dst, collector="c", source_path="p", source_sha256="s", engine=engine  # type: ignore[arg-type]
+    )
+    with dst.open("rb") as f:
+        return report, list(fastavro.reader(f))  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_a_second_communities_attribute_is_kept_raw_and_reported(
+    engine: str, tmp_path: Path
+) -> None:
+    """RFC 7606 §3 (g): of an attribute that appears twice, the first counts. The second is
+    kept raw in other_attributes (nothing lost) and the file is partial, not "ok"."""
+    path = tmp_path / "u.mrt"
+    path.write_bytes(update(b"", ATTRS + COMMUNITY_1 + COMMUNITY_2, GOOD))
+    report, rows = _rows(path, engine)
+    assert [r["communities"] for r in rows] == [["65001:1"]]
+    assert rows[0]["other_attributes"] == [
+        {"type": 8, "flags": 0xC0, "value": struct.pack(">HH", 65001, 2)}
+    ]
+    assert report.repairs == {"attribute_repeated": 1} and report.status == "partial"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_bgp4mp_et_microseconds_over_a_second_keep_the_records_second(
+    engine: str, tmp_path: Path
+) -> None:
+    """Microseconds over 999,999 are no fraction of a second: the row keeps the header's
+    second (as bgpdump prints it) and the report says so, instead of a time moved by up to
+    4,294 s. A valid field is kept to the microsecond."""
+    path = tmp_path / "u.mrt"
+    path.write_bytes(update_et(4_294_967_295) + update_et(999_999) + update_et(1_000_000))
+    report, rows = _rows(path, engine)
+    assert [r["timestamp"] for r in rows] == [
+        dt.datetime.fromtimestamp(t, dt.UTC)
+        for t in (TS, TS + 0.999999, TS)
+    ]
+    assert report.repairs == {"microseconds_invalid": 2} and report.status == "partial"
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_valid_rib_entries_are_kept_beside_one_pointing_past_the_peer_table(
+    engine: str, tmp_path: Path
+) -> None:
+    path = tmp_path / "rib.mrt"
+    path.write_bytes(rib_v2_entries([0, 1, 0, 65535]))
+    report, rows = _rows(path, engine)
+    assert [(r["peer_ip"], r["prefix"], r["row_index"]) for r in rows] == [
+        ("192.0.2.1", "192.168.1.0/24", 0),
+        ("192.0.2.1", "192.168.1.0/24", 1),
+    ]
+    assert report.repairs == {"rib_entry_peer_missing": 2}
+    assert (report.parse_errors, report.drops, report.status) == (0, {}, "partial")
