@@ -97,6 +97,15 @@ def _micros(value: Any) -> str | None:
     return _iso(dt.datetime.fromtimestamp(int(value) / 1e6, dt.UTC))
 
 
+def _time_note(report: dict[str, Any]) -> str | None:
+    """Why rows dated outside the file's window were not loaded (the converter's words)."""
+    from cloudz.convert.time_window import describe
+
+    window = report.get("time_window")
+    lo_hi = None if not window else (int(window[0]), int(window[1]))
+    return describe(lo_hi, int(report.get("time_dropped") or 0))
+
+
 def row_of(
     archive_path: str,
     sha256: str,
@@ -114,8 +123,8 @@ def row_of(
     report = report or {}
     damage = report.get("damage") or {}
     time_range = report.get("time_range") or (None, None)
-    if state == STATE_PARTIAL and not reason and damage:
-        reason = damage.get("reason")
+    if state == STATE_PARTIAL and not reason:
+        reason = damage.get("reason") or _time_note(report)
     return CatalogRow(
         archive_path=path.path,
         collector=path.collector,

@@ -21,6 +21,9 @@ _ARCHIVE_RESULT = {
 
 _RUNNING = {"running", "up_for_retry", "up_for_reschedule", "deferred", "restarting", "queued"}
 _SKIPPED = {"upstream_failed", "skipped", "removed"}
+#: the key of ConversionStage.drops that counts *rows* (not records) not loaded because they
+#: are dated outside a day either side of the file's name (cloudz.convert.time_window)
+TIME_DROPPED = "rows_outside_time_window"
 _STAGE_ORDER = (
     contract.STAGE_VERIFY,
     contract.STAGE_CONVERT,
@@ -111,6 +114,8 @@ def apply_run(status: pb.FileStatus, run: RunSnapshot, run_url: str) -> None:
     conv.masked_prefixes = int(report.get("masked_prefixes", 0))
     conv.repairs.update({str(k): int(v) for k, v in (report.get("repairs") or {}).items()})
     conv.drops.update({str(k): int(v) for k, v in (report.get("drops") or {}).items()})
+    if report.get("time_dropped"):  # rows, not records: dated outside the file's window
+        conv.drops[TIME_DROPPED] = int(report["time_dropped"])
     damage = report.get("damage")
     if damage:
         conv.damage.offset = int(damage.get("offset", 0))

@@ -52,12 +52,14 @@ def _collector_of(path: Path) -> str | None:
 def _convert(src: Path, dst: Path, codec: str, per_file: dict[str, str]) -> ConversionReport:
     """The compiled engine with the chosen codec, or the reference (deflate) without it."""
     from cloudz.convert import convert_file, fast_path
+    from cloudz.convert.time_window import of_source_path
 
     collector, path, sha = per_file["collector"], per_file["source_path"], per_file["sha256"]
     if fast_path.available():
         return fast_path.convert_file_fast(
-            src, dst, collector=collector, source_path=path, source_sha256=sha, codec=codec
-        )
+            src, dst, collector=collector, source_path=path, source_sha256=sha, codec=codec,
+            time_window=of_source_path(path),
+        )  # fmt: skip
     return convert_file(
         src, dst, collector=collector, source_path=path, source_sha256=sha, engine="python"
     )
@@ -88,6 +90,8 @@ def human_report(src: Path, report: ConversionReport) -> str:
     for what, counts in (("repaired", report.repairs), ("dropped", report.drops)):
         for reason, n in sorted(counts.items()):
             lines.append(f"  records {what}: {n} {reason}")
+    if report.time_note is not None:
+        lines.append(f"  {report.time_note}")
     if report.damage is not None:
         d = report.damage
         lines.append(f"  damage at byte {d.offset}: {d.reason}")

@@ -723,6 +723,9 @@ typedef struct {
     /* the time range of the rows written (microseconds); may be wider, never narrower */
     int64_t ts_min, ts_max;
     int have_ts;
+    /* rows are written only when win_lo <= timestamp < win_hi (has_window), else counted */
+    int has_window;
+    int64_t win_lo, win_hi, time_dropped;
     /* TABLE_DUMP_V2 peers */
     Peer *peers;
     Py_ssize_t npeers;
@@ -770,6 +773,10 @@ typedef struct {
 } Row;
 
 static int emit_row(Conv *c, const Row *r) {
+    if (c->has_window && (r->ts < c->win_lo || r->ts >= c->win_hi)) {
+        c->time_dropped++; /* dated outside the file's window: counted, not written */
+        return OK;
+    }
     size_t bound = 200 + c->collector.len + c->source_path.len + c->source_sha.len +
                    r->mrt_type_len + r->entry_len + r->peer_enc_len +
                    (r->prefix_len > 0 ? (size_t)r->prefix_len : 0);
@@ -1410,7 +1417,7 @@ static int do_record(Conv *c, const uint8_t *raw, size_t rawlen, int64_t index) 
     int t = (int)rd16(raw + 4), st = (int)rd16(raw + 6);
     size_t out_len = c->out.len;
     int64_t rows = c->rows, block_rows = c->block_rows, masked = c->masked;
-    int64_t ts_min = c->ts_min, ts_max = c->ts_max;
+    int64_t ts_min = c->ts_min, ts_max = c->ts_max, time_dropped = c->time_dropped;
     int have_ts = c->have_ts;
     int r;
     if (t == TABLE_DUMP_V2 && st >= 2 && st <= 12 && st != 7)
@@ -1429,6 +1436,7 @@ static int do_record(Conv *c, const uint8_t *raw, size_t rawlen, int64_t index) 
         c->ts_min = ts_min;
         c->ts_max = ts_max;
         c->have_ts = have_ts;
+        c->time_dropped = time_dropped;
     }
     return r;
 }
@@ -1568,10 +1576,11 @@ static PyObject *conv_run(Conv *c, PyObject *Py_UNUSED(ignored)) {
         c->records++;
         c->in_pos += rawlen;
         if (c->rowless++ == 0) c->rowless_from = offset;
-        int64_t rows_before = c->rows;
+        int64_t rows_before = c->rows, dropped_before = c->time_dropped;
         int r = do_record(c, h, rawlen, index);
         if (r == PYERR) return NULL;
-        if (c->rows > rows_before) c->rowless = 0;
+        /* rows dropped for their time were rows: the record is not one "without rows" */
+        if (c->rows > rows_before || c->time_dropped > dropped_before) c->rowless = 0;
         if (r == FALLBACK) {
             c->pending = Py_BuildValue(
                 "(LKIiiy#)", (long long)index, (unsigned long long)offset, (unsigned int)rd32(h),
@@ -1601,6 +1610,31 @@ static PyObject *conv_add_rows(Conv *c, PyObject *args) {
     c->rows += n;
     c->block_rows += n;
     if (n > 0) c->rowless = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *conv_add_time_dropped(Conv *c, PyObject *arg) {
+    long long n = PyLong_AsLongLong(arg);
+    if (n == -1 && PyErr_Occurred()) return NULL;
+    if (n < 0) {
+        PyErr_SetString(PyExc_ValueError, "a negative count");
+        return NULL;
+    }
+    c->time_dropped += n;
+    if (n > 0) c->rowless = 0;
+    Py_RETURN_NONE;
+}
+
+static PyObject *conv_set_time_window(Conv *c, PyObject *arg) {
+    if (arg == Py_None) {
+        c->has_window = 0;
+        Py_RETURN_NONE;
+    }
+    long long lo, hi;
+    if (!PyArg_ParseTuple(arg, "LL", &lo, &hi)) return NULL;
+    c->has_window = 1;
+    c->win_lo = lo;
+    c->win_hi = hi;
     Py_RETURN_NONE;
 }
 
@@ -1691,6 +1725,9 @@ static PyObject *conv_get_time_range(Conv *c, void *Py_UNUSED(x)) {
     if (!c->have_ts) Py_RETURN_NONE;
     return Py_BuildValue("(LL)", (long long)c->ts_min, (long long)c->ts_max);
 }
+static PyObject *conv_get_time_dropped(Conv *c, void *Py_UNUSED(x)) {
+    return PyLong_FromLongLong(c->time_dropped);
+}
 static PyObject *conv_get_block_rows(Conv *c, void *Py_UNUSED(x)) {
     return PyLong_FromLongLong(c->block_rows);
 }
@@ -1708,6 +1745,11 @@ static PyMethodDef conv_methods[] = {
     {"add_rows", (PyCFunction)conv_add_rows, METH_VARARGS,
      "Append n rows already Avro-encoded (by fastavro) to the block."},
     {"add_parse_error", (PyCFunction)conv_add_parse_error, METH_NOARGS, "Count a parse error."},
+    {"add_time_dropped", (PyCFunction)conv_add_time_dropped, METH_O,
+     "Count n rows (of a record converted outside) dated outside the time window."},
+    {"set_time_window", (PyCFunction)conv_set_time_window, METH_O,
+     "(lo, hi) in microseconds: rows dated outside lo <= t < hi are counted, not written; "
+     "None: every row is written."},
     {"add_record", (PyCFunction)conv_add_record, METH_O,
      "Count a record framed outside, at this stream offset."},
     {"set_peers", (PyCFunction)conv_set_peers, METH_O,
@@ -1726,6 +1768,8 @@ static PyGetSetDef conv_getset[] = {
     {"masked_prefixes", (getter)conv_get_masked, NULL,
      "prefixes it read with host bits set, and stored with them cleared", NULL},
     {"block_rows", (getter)conv_get_block_rows, NULL, "rows in the current block", NULL},
+    {"time_dropped", (getter)conv_get_time_dropped, NULL,
+     "rows dated outside the time window: counted, not written", NULL},
     {"rowless", (getter)conv_get_rowless, NULL,
      "(records in a row without rows, stream offset of the first of them)", NULL},
     {"time_range", (getter)conv_get_time_range, NULL,

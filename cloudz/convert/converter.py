@@ -7,12 +7,14 @@ fastavro for a file it converts alone (their import is most of a small file's ti
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Literal
+from typing import Final, Literal
 
 from cloudz.convert.limits import DEFAULT_LIMITS, Limits
 from cloudz.convert.report import ConversionReport
 
 Engine = Literal["fast", "python"]
+FROM_NAME: Final = "from-name"
+"""``time_window`` default: the window around the time in ``source_path``'s name."""
 
 
 def convert_file(
@@ -24,6 +26,7 @@ def convert_file(
     source_sha256: str,
     engine: Engine = "fast",
     limits: Limits = DEFAULT_LIMITS,
+    time_window: tuple[int, int] | Literal["from-name"] | None = FROM_NAME,
 ) -> ConversionReport:
     """Convert the MRT file ``src`` into the Avro file ``dst``, streaming.
 
@@ -36,7 +39,18 @@ def convert_file(
     ``engine="fast"`` (default) runs the compiled converter (:mod:`cloudz.convert.fast_path`),
     which writes the same rows and report; ``"python"`` is the mrtparse reference. The fast
     engine falls back to the reference when it is not built or cannot write the row schema.
+
+    ``time_window``: rows dated outside ``lo <= t < hi`` (microseconds) are counted in the
+    report (``time_dropped``, the file *partial*) and not written; by default a day either
+    side of the time in ``source_path``'s name (:mod:`cloudz.convert.time_window`), none when
+    it names no time; None keeps every row.
     """
+    if time_window == FROM_NAME:
+        from cloudz.convert.time_window import of_source_path
+
+        window = of_source_path(source_path)
+    else:
+        window = time_window
     if engine == "fast":
         from cloudz.convert import fast_path
 
@@ -48,6 +62,7 @@ def convert_file(
                 source_path=source_path,
                 source_sha256=source_sha256,
                 limits=limits,
+                time_window=window,
             )
         import logging  # here: a small file's conversion is mostly imports
 
@@ -66,4 +81,5 @@ def convert_file(
         source_path=source_path,
         source_sha256=source_sha256,
         limits=limits,
+        time_window=window,
     )

@@ -311,6 +311,7 @@ class _Run:
         level: int,
         block_size: int,
         limits: Limits,
+        time_window: tuple[int, int] | None = None,
     ) -> None:
         if codec == "zstandard" and _zstd is None:
             raise ValueError("codec zstandard needs backports.zstd (Python < 3.14)")
@@ -330,6 +331,8 @@ class _Run:
             limits.max_rowless_run,
         )
         self.limits = limits
+        self.time_window = time_window
+        self.conv.set_time_window(time_window)
         #: the reference's row builder, made at the first record handed back that needs it
         self._builder: RowBuilder | None = None
         #: the last PEER_INDEX_TABLE read here, for a builder made after it
@@ -398,6 +401,11 @@ class _Run:
             self.conv.add_parse_error()
             self.drops[e.reason] += 1
             rows = []
+        if rows and self.time_window is not None:
+            lo, hi = self.time_window
+            kept = [row for row in rows if lo <= row["timestamp"] < hi]
+            self.conv.add_time_dropped(len(rows) - len(kept))
+            rows = kept
         if not rows:
             return
         import fastavro
@@ -479,6 +487,8 @@ class _Run:
             + (self._builder.notes.masked_prefixes if self._builder else 0),
             repairs=dict(self._builder.notes.repairs) if self._builder else {},
             drops=dict(self.drops),
+            time_dropped=self.conv.time_dropped,
+            time_window=self.time_window,
         )
 
 
@@ -493,6 +503,7 @@ def convert_file_fast(
     level: int | None = None,
     block_size: int = BLOCK_SIZE,
     limits: Limits = DEFAULT_LIMITS,
+    time_window: tuple[int, int] | None = None,
 ) -> ConversionReport:
     """``convert_file`` on the compiled path; ValueError if it cannot write the row schema.
 
@@ -519,6 +530,7 @@ def convert_file_fast(
             level=level,
             block_size=block_size,
             limits=limits,
+            time_window=time_window,
         )
         report = run.convert(stream, read_ahead=not stream.parallel and read_ahead_wanted(stream))
     return report

@@ -24,6 +24,7 @@ class _Tally:
     records: int = 0
     parse_errors: int = 0
     time_range: tuple[int, int] | None = None
+    time_dropped: int = 0
     drops: Counter[str] = field(default_factory=Counter)
     builder: RowBuilder = field(default_factory=RowBuilder)
 
@@ -37,8 +38,10 @@ def iter_rows(
     source_path: str,
     source_sha256: str,
     limits: Limits = DEFAULT_LIMITS,
+    time_window: tuple[int, int] | None = None,
 ) -> Iterator[dict[str, Any]]:
-    """Rows of ``src`` one at a time, counting into ``tally`` and noting damage.
+    """Rows of ``src`` one at a time, counting into ``tally`` and noting damage; rows dated
+    outside ``time_window`` (``lo <= t < hi``) are counted in ``tally.time_dropped`` instead.
 
     Raises :class:`~cloudz.convert.limits.LimitExceeded` past one of ``limits``.
     """
@@ -61,7 +64,12 @@ def iter_rows(
                 if rowless > limits.max_rowless_run:
                     raise limits.rowless_error(rowless, rowless_from)
                 continue
-            rowless = 0
+            rowless = 0  # rows dropped for their time were rows (the fast path agrees)
+            if time_window is not None:
+                lo, hi = time_window
+                kept = [row for row in rows if lo <= row["timestamp"] < hi]
+                tally.time_dropped += len(rows) - len(kept)
+                rows = kept
             for row in rows:
                 row.update(per_file)
                 row["record_index"] = record.index
@@ -79,6 +87,7 @@ def convert_file_reference(
     source_path: str,
     source_sha256: str,
     limits: Limits = DEFAULT_LIMITS,
+    time_window: tuple[int, int] | None = None,
 ) -> ConversionReport:
     """``convert_file`` with ``engine="python"``."""
     from cloudz.schema import avro_schema
@@ -93,6 +102,7 @@ def convert_file_reference(
         source_path=source_path,
         source_sha256=source_sha256,
         limits=limits,
+        time_window=time_window,
     )
     write_avro_atomically(dst, avro_schema(), rows)
     return ConversionReport(
@@ -104,4 +114,6 @@ def convert_file_reference(
         masked_prefixes=tally.builder.notes.masked_prefixes,
         repairs=dict(tally.builder.notes.repairs),
         drops=dict(tally.drops),
+        time_dropped=tally.time_dropped,
+        time_window=time_window,
     )

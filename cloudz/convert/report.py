@@ -57,6 +57,10 @@ class ConversionReport:
     nothing is lost); ``repairs``: records kept whose part was dropped (a truncated last
     prefix, an attribute whose value did not decode and is kept raw), by reason; ``drops``:
     the ``parse_errors`` records, dropped whole, by reason.
+
+    ``time_dropped``: rows not written because their time is outside ``time_window`` (``lo <=
+    t < hi`` in microseconds, around the time in the file's name: :mod:`cloudz.convert.
+    time_window`; None when the source path names no time); :attr:`time_note` says why.
     """
 
     rows: int
@@ -67,6 +71,15 @@ class ConversionReport:
     masked_prefixes: int = 0
     repairs: dict[str, int] = field(default_factory=dict)
     drops: dict[str, int] = field(default_factory=dict)
+    time_dropped: int = 0
+    time_window: tuple[int, int] | None = None
+
+    @property
+    def time_note(self) -> str | None:
+        """Why rows dated outside the file's window are missing; None when none are."""
+        from cloudz.convert.time_window import describe
+
+        return describe(self.time_window, self.time_dropped)
 
     @property
     def not_mrt(self) -> str | None:
@@ -86,8 +99,8 @@ class ConversionReport:
     @property
     def status(self) -> Literal["ok", "partial"]:
         """``"partial"`` when anything was lost: damage, a record that did not decode, or part of
-        one (``repairs``). Masked host bits lose nothing."""
-        lost = self.damage is not None or self.parse_errors or self.repairs
+        one (``repairs``), rows dated outside the file's window. Masked host bits lose nothing."""
+        lost = self.damage is not None or self.parse_errors or self.repairs or self.time_dropped
         return "partial" if lost else "ok"
 
     def to_dict(self) -> dict[str, Any]:
@@ -100,6 +113,8 @@ class ConversionReport:
             "masked_prefixes": self.masked_prefixes,
             "repairs": dict(sorted(self.repairs.items())),
             "drops": dict(sorted(self.drops.items())),
+            "time_dropped": self.time_dropped,
+            "time_window": None if self.time_window is None else list(self.time_window),
         }
 
     @classmethod
@@ -108,6 +123,7 @@ class ConversionReport:
         missing newer ones (reports of older runs) are empty."""
         damage = d.get("damage")
         span = d.get("time_range")
+        window = d.get("time_window")
         return cls(
             rows=int(d["rows"]),
             records=int(d["records"]),
@@ -117,6 +133,8 @@ class ConversionReport:
             masked_prefixes=int(d.get("masked_prefixes", 0)),
             repairs={str(k): int(v) for k, v in (d.get("repairs") or {}).items()},
             drops={str(k): int(v) for k, v in (d.get("drops") or {}).items()},
+            time_dropped=int(d.get("time_dropped") or 0),
+            time_window=None if window is None else (int(window[0]), int(window[1])),
         )
 
 

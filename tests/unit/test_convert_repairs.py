@@ -373,7 +373,12 @@ def test_host_bits_are_not_misread_as_add_path(tmp_path: Path) -> None:
 def _rows(path: Path, engine: str) -> tuple[Any, list[dict[str, Any]]]:
     dst = path.with_suffix(f".{engine}.avro")
     report = convert_file(
-        path, dst, collector="c", source_path="p", source_sha256="s", engine=engine  # type: ignore[arg-type]
+        path,
+        dst,
+        collector="c",
+        source_path="p",
+        source_sha256="s",
+        engine=engine,  # type: ignore[arg-type]
     )
     with dst.open("rb") as f:
         return report, list(fastavro.reader(f))  # type: ignore[arg-type]
@@ -406,8 +411,7 @@ def test_bgp4mp_et_microseconds_over_a_second_keep_the_records_second(
     path.write_bytes(update_et(4_294_967_295) + update_et(999_999) + update_et(1_000_000))
     report, rows = _rows(path, engine)
     assert [r["timestamp"] for r in rows] == [
-        dt.datetime.fromtimestamp(t, dt.UTC)
-        for t in (TS, TS + 0.999999, TS)
+        dt.datetime.fromtimestamp(t, dt.UTC) for t in (TS, TS + 0.999999, TS)
     ]
     assert report.repairs == {"microseconds_invalid": 2} and report.status == "partial"
 

@@ -41,3 +41,37 @@ def test_a_partial_row_says_where_the_damage_is() -> None:
         report={"rows": 2, "damage": {"offset": 77, "reason": "truncated record"}},
     )
     assert (row.damage_offset, row.reason) == (77, "truncated record")
+
+
+def test_a_partial_row_says_why_rows_dated_outside_the_window_are_missing() -> None:
+    """Issue 20, item 6: rows dated far from the file's name are counted, not loaded; the
+    catalog's reason says so (the converter's report, as the convert task returns it)."""
+    from cloudz.convert.report import ConversionReport
+    from cloudz.convert.time_window import of_source_path
+
+    path = "rv/bgpdata/2026.01/UPDATES/updates.20260131.2345.bz2"
+    report = ConversionReport(
+        rows=1, records=3, parse_errors=0, time_dropped=2, time_window=of_source_path(path)
+    )
+    row = fc.row_of(
+        path,
+        "d" * 64,
+        state=fc.STATE_PARTIAL,
+        report={**report.to_dict(), "status": report.status},
+    )
+    assert report.status == "partial"
+    assert row.reason is not None and row.reason.startswith(
+        "2 rows dated outside 2026-01-30 23:45 UTC .. 2026-02-01 23:45 UTC"
+    )
+
+
+def test_a_year_the_catalog_cannot_hold_is_refused_before_a_row_is_written() -> None:
+    """A 0000.01 folder's row (month 0000-01-01: no DATE BigQuery holds) was written and could
+    not be read back; the archive rules refuse the path now, so no such row is made."""
+    import pytest
+
+    from cloudz.archive_path import ArchivePathError
+
+    with pytest.raises(ArchivePathError) as err:
+        fc.row_of("rv/bgpdata/0000.01/UPDATES/updates.00010101.0000.bz2", "e" * 64, state="loaded")
+    assert err.value.rule == "archive-years"

@@ -115,6 +115,25 @@ def test_repairs_and_drops_reach_the_reply_by_reason() -> None:
     assert (old.conversion.masked_prefixes, dict(old.conversion.repairs)) == (0, {})
 
 
+def test_rows_dated_outside_the_window_reach_the_reply_as_dropped() -> None:
+    """Issue 20, item 6: the report's time_dropped (rows, not records) is in the reply's drops
+    under its own key, and the file is PARTIAL."""
+    from cloudz.cli.upload import human_summary
+    from cloudz.convert.report import ConversionReport
+
+    report = ConversionReport(rows=1, records=3, parse_errors=0, time_dropped=2, time_window=(0, 1))
+    s = _status(
+        _run(
+            "success",
+            dict.fromkeys(TASKS, "success"),
+            convert__return_value={"report": {**report.to_dict(), "status": report.status}},
+        )
+    )
+    assert s.outcome == pb.OUTCOME_PARTIAL
+    assert dict(s.conversion.drops) == {"rows_outside_time_window": 2}
+    assert "dropped: rows_outside_time_window 2" in human_summary(s)
+
+
 def test_a_failed_load_names_its_stage_and_reason() -> None:
     s = _status(
         _run(
