@@ -2,8 +2,9 @@
 
 One run times, interleaved for ``--rounds`` rounds, median reported: ``bzip2 -dc FILE > /dev/null``
 on one core (``taskset -c 0``: the one-core floor, decompression alone), the fast converter on
-one core (``taskset -c 0``: its bz2 decoded in its own thread) and on both cores (``taskset -c
-0,1``: bz2 blocks decoded by two threads beside the converter), and with ``--baseline DIR`` the
+one core (``taskset -c 0``), on both cores (``taskset -c 0,1``: bz2 decoded in a read-ahead
+thread) and on both cores with ``CLOUDZ_BZ2_THREADS=2`` (bz2 blocks decoded by two threads
+beside the converter), and with ``--baseline DIR`` the
 same two for another source tree (an older commit, its extension built in place) as "before".
 Ratios are to the floor of the same run; peak RSS of each child comes from ``os.wait4``.
 
@@ -36,10 +37,11 @@ def median(xs: list[Result]) -> Result:
     )
 
 
-def convert_on(src: Path, cores: str, tree: Path) -> Result:
-    """The fast converter of ``tree`` pinned to ``cores`` (``taskset -c``)."""
+def convert_on(src: Path, cores: str, tree: Path, bz2_threads: int = 1) -> Result:
+    """The fast converter of ``tree`` pinned to ``cores`` (``taskset -c``), with
+    ``CLOUDZ_BZ2_THREADS`` threads decoding bz2 blocks."""
     dst = OUT / f"{src.name}.floor.avro"
-    env = {**os.environ, "PYTHONPATH": str(tree)}
+    env = {**os.environ, "PYTHONPATH": str(tree), "CLOUDZ_BZ2_THREADS": str(bz2_threads)}
     return run_child(
         ["taskset", "-c", cores, PY, "-c", CONVERT, str(src), str(dst), "fast"],
         None,
@@ -77,7 +79,7 @@ def main() -> int:
             ),
         ),
     ]
-    kinds = ["bzip2 -dc, 1 core", "fast, 1 core", "fast, 2 cores"]
+    kinds = ["bzip2 -dc, 1 core", "fast, 1 core", "fast, 2 cores", "fast, 2 cores, 2 bz2 threads"]
     if args.baseline is not None:
         kinds += ["before, 1 core", "before, 2 cores"]
     table = []
@@ -89,6 +91,7 @@ def main() -> int:
             res["bzip2 -dc, 1 core"].append(bzip2_floor(src, 0))
             res["fast, 1 core"].append(convert_on(src, "0", ROOT))
             res["fast, 2 cores"].append(convert_on(src, "0,1", ROOT))
+            res["fast, 2 cores, 2 bz2 threads"].append(convert_on(src, "0,1", ROOT, 2))
             if args.baseline is not None:
                 res["before, 1 core"].append(convert_on(src, "0", args.baseline))
                 res["before, 2 cores"].append(convert_on(src, "0,1", args.baseline))

@@ -77,9 +77,11 @@ BLOCK_SIZE: Final = 1 << 21
 """Encoded rows per Avro block before it is compressed and written (bounds memory)."""
 READ_SIZE: Final = 1 << 20
 """Decompressed bytes handed to the C decoder per call."""
-BZ2_THREADS: Final = 2
-"""Threads decoding a bz2 file's blocks at once when the process may use that many cores
-(:class:`~cloudz.convert.decompress.DecompressedStream`; the converter runs beside them)."""
+BZ2_THREADS_ENV: Final = "CLOUDZ_BZ2_THREADS"
+"""Threads decoding a bz2 file's blocks at once (default 1: the sequential decoder, in the
+read-ahead thread when there are two cores). On the shared 2-core machine two threads gave no
+wall-time gain and cost ~17 % more CPU (bench/README.md, "Against the bz2 floor"): off until a
+quiet machine shows the gain."""
 READ_AHEAD: Final = 4
 """Chunks of READ_SIZE the decompression thread may run ahead of the converter (memory)."""
 
@@ -235,9 +237,13 @@ def read_ahead_wanted(stream: DecompressedStream) -> bool:
 
 
 def bz2_threads() -> int:
-    """Threads to decode a bz2 file's blocks: :data:`BZ2_THREADS`, at most the cores this
-    process may use (a converter pinned to one core decodes in its own thread)."""
-    return min(len(os.sched_getaffinity(0)), BZ2_THREADS)
+    """Threads to decode a bz2 file's blocks: ``$CLOUDZ_BZ2_THREADS`` (:data:`BZ2_THREADS_ENV`),
+    at most the cores this process may use."""
+    try:
+        wanted = int(os.environ.get(BZ2_THREADS_ENV, "1"))
+    except ValueError:
+        wanted = 1
+    return max(1, min(len(os.sched_getaffinity(0)), wanted))
 
 
 class _ReadAhead:
