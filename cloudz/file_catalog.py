@@ -178,6 +178,33 @@ def record_many(
     append_only_tables.append(client, table_ref, [asdict(r) for r in rows], row_ids)
 
 
+def stored_rows(client: bigquery.Client, table_ref: str, archive_path: str) -> list[dict[str, Any]]:
+    """Every catalog row of ``archive_path``, oldest first, dates and times as text.
+
+    Read so that any row the table already holds comes back: rows written before the
+    ``archive-years`` rule carry a month such as 0000-01-01, which the BigQuery client cannot
+    turn into a date (it raised); as text it reads. A path whose month is no DATE is looked
+    up in every partition (the catalog is small: one row per file outcome).
+    """
+    from google.cloud import bigquery
+
+    columns = ", ".join(
+        f"CAST({name} AS STRING) AS {name}" if kind in ("DATE", "TIMESTAMP") else name
+        for name, kind, _mode, _doc in COLUMNS
+    )
+    params = [bigquery.ScalarQueryParameter("path", "STRING", archive_path)]
+    where = "archive_path = @path"
+    month = paths.stored_month(archive_path)
+    if month is not None and 1 <= month[0] <= 9999:
+        where = f"month = @month AND {where}"
+        params.append(bigquery.ScalarQueryParameter("month", "DATE", dt.date(*month, 1)))
+    job = client.query(
+        f"SELECT {columns} FROM `{table_ref}` WHERE {where} ORDER BY recorded_at",
+        job_config=bigquery.QueryJobConfig(query_parameters=params),
+    )
+    return [dict(row.items()) for row in job.result()]
+
+
 def ensure_tables(client: bigquery.Client, table_ref: str) -> None:
     """Create the ``files`` table (MONTH-partitioned on ``month``) and ``files_latest``."""
     append_only_tables.ensure(

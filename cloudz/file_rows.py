@@ -27,6 +27,10 @@ if TYPE_CHECKING:
     from google.cloud import bigquery
 
 
+MRT_YEARS = (1970, 2106)
+"""The years an MRT header's time (u32 seconds since the epoch) falls in."""
+
+
 def _midnight(day: date) -> datetime:
     return datetime.combine(day, time(), UTC)
 
@@ -67,12 +71,25 @@ class TimeWindow:
         return cls(_midnight(first), _midnight(following))
 
     @classmethod
+    def mrt_times(cls) -> TimeWindow:
+        """Every time an MRT header can hold (seconds as a u32: 1970-01-01 to 2106-02-07):
+        the window of a stored file whose folder names no month such a time falls in."""
+        return cls(_midnight(date(1970, 1, 1)), _midnight(date(2106, 2, 8)))
+
+    @classmethod
     def of_path_month(cls, archive_path: str) -> TimeWindow:
         """The month of an archive path's ``YYYY.MM``: where a file's rows belong in the
         RouteViews layout (a file's records can be minutes outside it, and test files
-        anything: prefer the time range the conversion found)."""
-        path = paths.parse(archive_path)
-        return cls.month(path.year, path.month)
+        anything: prefer the time range the conversion found). A path already stored under a
+        folder the archive rules refuse now (``0000.01``) is read too: its month when a row
+        can be dated in it, else :meth:`mrt_times`."""
+        month = paths.stored_month(archive_path)
+        if month is None:
+            paths.parse(archive_path)  # raises: the layout's own error
+            raise AssertionError(archive_path)  # pragma: no cover
+        if not MRT_YEARS[0] <= month[0] <= MRT_YEARS[1]:
+            return cls.mrt_times()
+        return cls.month(*month)
 
     def where(self, column: str = PARTITION_FIELD) -> str:
         """The condition (named parameters ``ts_lo``, ``ts_hi``)."""
@@ -95,24 +112,29 @@ def file_window(client: bigquery.Client, files_ref: str, archive_path: str) -> T
     first and last record times of its conversions. A file the catalog has no time for (never
     converted, or not catalogued yet) gets the month of its path.
 
-    The catalog is partitioned on the path's month, so this reads one partition of it.
+    The catalog is partitioned on the path's month, so this reads one partition of it. A path
+    stored before the archive rules refused its folder is read too (:func:`cloudz.archive_path.
+    stored_month`); when its month is no DATE (year 0000: rows of such paths were stored before
+    the ``archive-years`` rule), every partition of the catalog is read for it.
     """
     from google.cloud import bigquery
 
-    path = paths.parse(archive_path)
+    month = paths.stored_month(archive_path)
+    if month is None:
+        paths.parse(archive_path)  # raises: the layout's own error
+        raise AssertionError(archive_path)  # pragma: no cover
+    params = [bigquery.ScalarQueryParameter("path", "STRING", archive_path)]
+    where = "archive_path = @path"
+    if 1 <= month[0] <= 9999:
+        where = f"month = @month AND {where}"
+        params.append(bigquery.ScalarQueryParameter("month", "DATE", date(*month, 1)))
     job = client.query(
-        "SELECT MIN(first_record) AS lo, MAX(last_record) AS hi "
-        f"FROM `{files_ref}` WHERE month = @month AND archive_path = @path",
-        job_config=bigquery.QueryJobConfig(
-            query_parameters=[
-                bigquery.ScalarQueryParameter("month", "DATE", date(path.year, path.month, 1)),
-                bigquery.ScalarQueryParameter("path", "STRING", path.path),
-            ]
-        ),
+        f"SELECT MIN(first_record) AS lo, MAX(last_record) AS hi FROM `{files_ref}` WHERE {where}",
+        job_config=bigquery.QueryJobConfig(query_parameters=params),
     )
     row = next(iter(job.result()), None)
     if row is None or row["lo"] is None or row["hi"] is None:
-        return TimeWindow.of_path_month(path.path)
+        return TimeWindow.of_path_month(archive_path)
     return TimeWindow.days(row["lo"].astimezone(UTC).date(), row["hi"].astimezone(UTC).date())
 
 
