@@ -43,7 +43,7 @@ import sys
 from pathlib import Path
 from cloudz.convert import convert_file
 r = convert_file(Path(sys.argv[1]), Path(sys.argv[2]), collector="route-views2",
-    source_path="route-views2/bgpdata/2024.01/RIBS/rib.20240101.0000.bz2",
+    source_path="route-views2/bgpdata/2023.11/RIBS/rib.20231114.2213.bz2",
     source_sha256="ab" * 32, engine=sys.argv[3])
 print(r.rows)
 """

@@ -12,6 +12,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -52,7 +53,10 @@ class MrtFile:
 def rib_file(directory: Path, name: str, prefixes: int, seed: int) -> MrtFile:
     """An uncompressed TABLE_DUMP_V2 RIB (~2.6 KB per prefix): big in bytes, exact in rows."""
     path = directory / name
-    written = write_file(path, generate_rib(RibSpec(prefixes=prefixes, seed=seed)), "raw")
+    # dated as its name says: rows outside a day either side of the name are not loaded
+    named = datetime.strptime(name.split(".", 1)[1][:13], "%Y%m%d.%H%M").replace(tzinfo=UTC)
+    spec = RibSpec(prefixes=prefixes, seed=seed, timestamp=int(named.timestamp()))
+    written = write_file(path, generate_rib(spec), "raw")
     return MrtFile(path, written.rows)
 
 
