@@ -53,7 +53,9 @@ def test_a_burst_of_uploads_all_load_exactly_once(stack: Stack, tmp_path: Path) 
         name = "updates.20261129.1200.gz"
         local = tmp_path / f"c{i}" / name
         local.parent.mkdir()
-        write_file(local, generate_updates(UpdatesSpec(rows=ROWS, seed=1000 + i)))
+        write_file(
+            local, generate_updates(UpdatesSpec(rows=ROWS, seed=1000 + i, timestamp=1_795_953_600))
+        )
         collector = f"burst-{nonce}-{i:02d}"
         token = tmp_path / f"c{i}.token"
         issue_token(stack, collector, collector, token)

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.stack
 
 DAY = "route-views2/bgpdata/2024.01/UPDATES/updates.20240115"
 GOOD = f"{DAY}.0000.bz2"
+JAN_15 = 1_705_276_800  # 2024-01-15 00:00 UTC: the records dated as the names say
 CUT = f"{DAY}.0015.bz2"
 NOT_MRT = f"{DAY}.0100.bz2"
 
@@ -43,9 +44,9 @@ def _latest(stack: Stack, path: str) -> dict[str, Any]:
 
 def test_each_outcome_has_its_row_and_the_doc_queries_answer(stack: Stack, tmp_path: Path) -> None:
     good = tmp_path / "good.bz2"
-    written = write_file(good, generate_updates(UpdatesSpec(rows=300, seed=7)))
+    written = write_file(good, generate_updates(UpdatesSpec(rows=300, seed=7, timestamp=JAN_15)))
     raw = tmp_path / "raw"
-    write_file(raw, generate_updates(UpdatesSpec(rows=300, seed=8)))
+    write_file(raw, generate_updates(UpdatesSpec(rows=300, seed=8, timestamp=JAN_15)))
     cut = tmp_path / "cut"
     cut.write_bytes(raw.read_bytes()[: raw.stat().st_size // 2])
     junk = tmp_path / "junk"

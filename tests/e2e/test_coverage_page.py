@@ -232,7 +232,9 @@ def test_a_failed_file_is_rerun_from_the_coverage_page(
 ) -> None:
     shots = screenshot_dir(tmp_path)
     mrt = tmp_path / "updates.bz2"
-    written = write_file(mrt, generate_updates(UpdatesSpec(rows=400, seed=1504)))
+    written = write_file(
+        mrt, generate_updates(UpdatesSpec(rows=400, seed=1504, timestamp=1_744_718_400))
+    )
     sha256 = hashlib.sha256(mrt.read_bytes()).hexdigest()
     run_id = paths.run_id(paths.parse(ARCHIVE_PATH), sha256)
     avro = (

@@ -468,7 +468,9 @@ def test_generated_rib_with_every_column_round_trips_through_the_warehouse(
     """A generated RIB exercises what the samples lack: ADD-PATH, IPv6, 4-byte ASNs, large and
     extended communities, ONLY_TO_CUSTOMER and raw attributes (a REPEATED RECORD with BYTES)."""
     rib = tmp_path / "rib.20260101.0000.bz2"
-    written = write_file(rib, generate_rib(RibSpec(peers=6, prefixes=300, seed=7)))
+    written = write_file(
+        rib, generate_rib(RibSpec(peers=6, prefixes=300, seed=7, timestamp=1_767_225_600))
+    )
     avro = tmp_path / "local.avro"
     path = f"route-views.gen/bgpdata/2026.01/RIBS/{rib.name}"
     convert_file(rib, avro, collector="route-views.gen", source_path=path, source_sha256="x")
@@ -535,7 +537,9 @@ def test_a_rib_in_several_avro_parts_is_loaded_once_and_stale_parts_are_removed(
     conversion deletes them, so the load reads each row once (else it would fail on its count).
     """
     rib = tmp_path / "rib.20260102.0000.bz2"
-    written = write_file(rib, generate_rib(RibSpec(peers=20, prefixes=12_000, seed=11)))
+    written = write_file(
+        rib, generate_rib(RibSpec(peers=20, prefixes=12_000, seed=11, timestamp=1_767_312_000))
+    )
     path = f"route-views.parts/bgpdata/2026.01/RIBS/{rib.name}"
     bucket = storage_client(stack.settings).bucket(stack.settings.bucket)
 
