@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 import grpc
@@ -556,7 +556,9 @@ def test_a_rib_in_several_avro_parts_is_loaded_once_and_stale_parts_are_removed(
     for name in names:
         data = bucket.blob(name).download_as_bytes()
         assert len(data) <= 1 << 20
-        row_index += [r["row_index"] for r in fastavro.reader(io.BytesIO(data))]
+        row_index += [
+            cast(dict[str, Any], r)["row_index"] for r in fastavro.reader(io.BytesIO(data))
+        ]
     assert row_index == list(range(written.rows))
     bq = bigquery_client(stack.settings)
     assert int(reply["load"]["rowsLoaded"]) == written.rows

@@ -6,7 +6,7 @@ from __future__ import annotations
 import hashlib
 import io
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import fastavro
 import pytest
@@ -83,7 +83,9 @@ def test_parts_load_once_by_wildcard_and_a_shorter_conversion_removes_the_rest(
     rows: list[Any] = []
     for name in sorted(objects):  # each part alone is a whole Avro file
         assert len(objects[name]) <= 1 << 20
-        rows += [r["row_index"] for r in fastavro.reader(io.BytesIO(objects[name]))]
+        rows += [
+            cast(dict[str, Any], r)["row_index"] for r in fastavro.reader(io.BytesIO(objects[name]))
+        ]
     assert rows == list(range(written.rows))  # in order, each row once
 
     job = _load(cloud, first, "parts_load_1")
