@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bz2
 import os
+import re
 import zlib
 from collections import deque
 from collections.abc import Generator
@@ -46,6 +47,7 @@ a "bomb" block gives ~45 MB): a larger one is left to the sequential decoder (me
 _SCAN_MAX: Final = 8 << 20
 """Most compressed bytes the block splitter holds without finding a block boundary (a bz2
 block is at most ~1 MB compressed)."""
+_NONZERO: Final = re.compile(rb"[^\x00]")
 _BZ2_BLOCK: Final = 0
 _BZ2_END: Final = 1
 
@@ -56,18 +58,22 @@ class _Irregular(Exception):
     starts over and skips what was handed out, so every outcome is the sequential one."""
 
 
-def _bz2_blocks(f: BinaryIO) -> Generator[tuple[bytes, int]]:
-    """``f``'s bz2 blocks, each as a standalone one-block stream with its CRC; the stored CRC
-    of every stream is checked against its blocks' (the format's combined CRC). Raises
-    :class:`_Irregular` on anything but whole, well-formed streams up to the end of the file."""
+def _bz2_blocks(f: BinaryIO) -> Generator[tuple[bytes, int, int], None, int]:
+    """``f``'s bz2 blocks, each as a standalone one-block stream with its CRC and the stream
+    bytes before it (zero padding between streams left out: the sequential decoder skips it
+    too); the stored CRC of every stream is checked against its blocks' (the format's combined
+    CRC). Raises :class:`_Irregular` on anything but whole, well-formed streams, with nothing
+    but zero bytes between and after them, up to the end of the file."""
     assert _fastmrt is not None
     fm = _fastmrt
     buf = b""
     bit = 0  # offset in buf of what comes next, in bits
+    base = 0  # offset in the file of buf[0]
+    skipped = 0  # zero bytes of padding skipped between and after streams
     eof = False
 
     def refill() -> None:
-        nonlocal buf, bit, eof
+        nonlocal buf, bit, base, eof
         if eof:
             raise _Irregular("bz2 stream ends early")
         drop = bit >> 3
@@ -75,14 +81,25 @@ def _bz2_blocks(f: BinaryIO) -> Generator[tuple[bytes, int]]:
         eof = not chunk
         buf = buf[drop:] + chunk
         bit -= drop * 8
+        base += drop
         if len(buf) > _SCAN_MAX:
             raise _Irregular("no bz2 block boundary")
 
-    while True:  # one stream: "BZh" + level at a byte boundary
+    while True:  # one stream: "BZh" + level at a byte boundary, after any zero padding
+        while True:
+            while len(buf) * 8 < bit + 32 and not eof:
+                refill()
+            nonzero = _NONZERO.search(buf, bit >> 3)
+            if nonzero is not None:
+                skipped += nonzero.start() - (bit >> 3)
+                bit = nonzero.start() * 8
+                break
+            skipped += len(buf) - (bit >> 3)
+            bit = len(buf) * 8
+            if eof:
+                return base + (bit >> 3) - skipped  # the bytes of the streams
         while len(buf) * 8 < bit + 32 and not eof:
             refill()
-        if eof and len(buf) * 8 == bit:
-            return
         head = buf[bit >> 3 : (bit >> 3) + 4]
         if len(head) < 4 or not head.startswith(BZ2_MAGIC) or head[3] not in b"123456789":
             raise _Irregular("not a bz2 stream header")
@@ -103,7 +120,7 @@ def _bz2_blocks(f: BinaryIO) -> Generator[tuple[bytes, int]]:
             crc = fm.bz2_bits(buf, bit + 48, 32)
             while (found := fm.find_bz2_magic(buf, bit + 80)) is None:
                 refill()
-            yield fm.bz2_block(buf, bit, found[0], level), crc
+            yield fm.bz2_block(buf, bit, found[0], level), crc, base + (bit >> 3) - skipped
             combined = (((combined << 1) | (combined >> 31)) & 0xFFFFFFFF) ^ crc
             bit = found[0]
 
@@ -129,18 +146,25 @@ class _ParallelBz2:
         self._pending: deque[Future[bytes]] = deque()
         self._in_flight = 2 * threads
         self._split = False  # every block of the file is submitted
+        self._starts: deque[int] = deque()  # stream bytes before each pending block
+        #: the bytes of the file's streams (no padding), once every block is split
+        self.total: int | None = None
 
-    def next(self) -> bytes | None:
-        """The next block's bytes, None after the last; raises :class:`_Irregular`."""
+    def next(self) -> tuple[bytes, int] | None:
+        """The next block's bytes and the stream bytes before it, None after the last; raises
+        :class:`_Irregular`."""
         while not self._split and len(self._pending) < self._in_flight:
-            block = next(self._blocks, None)
-            if block is None:
+            try:
+                block, _, start = next(self._blocks)
+            except StopIteration as end:
+                self.total = end.value
                 self._split = True
                 break
-            self._pending.append(self._pool.submit(_decode_block, block[0]))
+            self._pending.append(self._pool.submit(_decode_block, block))
+            self._starts.append(start)
         if not self._pending:
             return None
-        return self._pending.popleft().result()
+        return self._pending.popleft().result(), self._starts.popleft()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -183,9 +207,19 @@ class DecompressedStream:
 
     ``read`` never raises for bad input: it returns what could be decoded and sets ``error``
     to a human reason ("bz2 stream ends early", "gzip data corrupt: ..."). The one exception is
-    a compressed file that expands past ``limits`` (:meth:`Limits.max_decompressed` of its
-    size): :class:`~cloudz.convert.limits.LimitExceeded`, raised by the first ``read`` that
-    needs a byte beyond :attr:`max_bytes` while the stream holds one.
+    a compressed file that expands past ``limits``: :class:`~cloudz.convert.limits.LimitExceeded`,
+    raised by the first ``read`` that needs a byte beyond the limit while the stream holds one.
+
+    The limit is :meth:`Limits.max_decompressed` of :attr:`data_bytes`, the compressed bytes
+    that decoded (the members' bytes fed to the decompressor so far), not of the file's size:
+    zero padding and bytes after the last member buy no expansion. It grows as the stream
+    reads on, one read of :data:`_CHUNK` at a time, so where it falls (the first byte a step
+    gives past the limit of the bytes fed by then) depends on the file alone, not on how much
+    a caller asked for: both engines meet it at the same byte.
+
+    Between members, zero bytes (padding, however long) are skipped and the next member is
+    read; a member's magic split across two reads is still a member. Anything else after a
+    member is ``error`` "unexpected bytes after the end of the … stream".
     """
 
     def __init__(self, path: Path, limits: Limits = DEFAULT_LIMITS, *, threads: int = 1) -> None:
@@ -194,8 +228,9 @@ class DecompressedStream:
         self._f.seek(0)
         self._limits = limits
         self._size = os.fstat(self._f.fileno()).st_size
-        #: decompressed bytes the stream may give; None: raw, the file is its own limit
-        self.max_bytes = None if self.kind == "raw" else limits.max_decompressed(self._size)
+        #: compressed bytes fed to the decompressor that belong to members (a raw file: all)
+        self.data_bytes = self._size if self.kind == "raw" else 0
+        self._over: int | None = None  # the first byte past the limit, once decoded
         self._dec: _Decompressor | None = None
         self._buf = bytearray()
         self._done = False
@@ -204,6 +239,21 @@ class DecompressedStream:
         self._par: _ParallelBz2 | None = None
         if self.kind == "bz2" and threads > 1 and _fastmrt is not None:
             self._par = _ParallelBz2(self._f, threads)
+
+    @property
+    def size(self) -> int:
+        """The file's size on disk."""
+        return self._size
+
+    @property
+    def max_bytes(self) -> int | None:
+        """Decompressed bytes the stream may give for what it has fed so far (None: raw, the
+        file is its own limit); a read up to here never raises."""
+        if self.kind == "raw":
+            return None
+        if self._over is not None:
+            return self._over
+        return self._limits.max_decompressed(self.data_bytes)
 
     @property
     def parallel(self) -> bool:
@@ -229,16 +279,23 @@ class DecompressedStream:
 
     def _fill_parallel(self, want: int) -> None:
         """Like :meth:`_fill`, from the parallel decoder, keeping :data:`_HOLD` bytes back;
-        on anything irregular the sequential decoder takes over."""
+        on anything irregular the sequential decoder takes over. Its :attr:`data_bytes` is the
+        stream bytes before the last block, never more than the sequential decoder has fed by
+        then (libbz2 reads a whole block before it writes any of it): when that leaves the
+        limit near, the sequential decoder decides."""
         assert self._par is not None
         try:
             while len(self._buf) < want + _HOLD and not self._done:
                 block = self._par.next()
                 if block is None:
                     self._done = True
+                    assert self._par.total is not None
+                    self.data_bytes = self._par.total
                     return
-                self._buf += block
-                if self.max_bytes is not None and self.position + len(self._buf) > self.max_bytes:
+                data, self.data_bytes = block
+                self._buf += data
+                limit = self._limits.max_decompressed(self.data_bytes)
+                if self.position + len(self._buf) > limit:
                     raise _Irregular("near the expansion limit")
         except _Irregular:
             self._sequential()
@@ -254,13 +311,17 @@ class DecompressedStream:
         self._dec = None
         self._done = False
         self.error = None
+        self.data_bytes = 0
+        self._over = None
         skip = self.position
+        self.position = 0
         while skip:
             self._fill(min(skip, _MAX_OUT))
             take = min(skip, len(self._buf))
             if not take:  # cannot happen (see _HOLD): say so rather than hand out other bytes
                 raise RuntimeError("the sequential bz2 decoder gave fewer bytes than handed out")
             del self._buf[:take]
+            self.position += take
             skip -= take
 
     def _fill(self, want: int) -> None:
@@ -279,15 +340,31 @@ class DecompressedStream:
                 continue
             self._fill_compressed()
 
+    def _next_member(self) -> bytes | None:
+        """After a member: what starts the next one (zero padding skipped, however long, and
+        reads joined until its magic is whole), or None at the end or at unexpected bytes."""
+        assert self._dec is not None
+        magic = GZIP_MAGIC if self.kind == "gzip" else BZ2_MAGIC
+        rest = self._dec.unused_data  # left out of data_bytes by _decompress
+        while True:
+            rest = rest.lstrip(b"\x00")
+            if len(rest) >= len(magic):
+                break
+            chunk = self._f.read(_CHUNK)
+            if not chunk:
+                break
+            rest += chunk
+        if not rest:  # zero padding after the last member is harmless
+            return None
+        if not rest.startswith(magic):
+            self.error = f"unexpected bytes after the end of the {self.kind} stream"
+            return None
+        return rest
+
     def _fill_compressed(self) -> None:
         if self._dec is not None and self._dec.eof:
-            rest = self._dec.unused_data or self._f.read(_CHUNK)
-            if not rest:
-                self._done = True
-                return
-            if not rest.startswith(GZIP_MAGIC if self.kind == "gzip" else BZ2_MAGIC):
-                if rest.strip(b"\x00"):  # zero padding after the last member is harmless
-                    self.error = f"unexpected bytes after the end of the {self.kind} stream"
+            rest = self._next_member()
+            if rest is None:
                 self._done = True
                 return
             self._dec = _new_decompressor(self.kind)
@@ -297,7 +374,7 @@ class DecompressedStream:
             self._dec = _new_decompressor(self.kind)
         if _has_pending(self._dec):
             tail = getattr(self._dec, "unconsumed_tail", b"")
-            self._decompress(tail)
+            self._decompress(tail, fed=False)
             return
         chunk = self._f.read(_CHUNK)
         if not chunk:
@@ -306,30 +383,53 @@ class DecompressedStream:
             return
         self._decompress(chunk)
 
-    def _decompress(self, data: bytes) -> None:
+    def _decompress(self, data: bytes, *, fed: bool = True) -> None:
+        """One step; ``fed``: ``data`` is new input (not a tail the decompressor gave back)."""
         assert self._dec is not None
+        if fed:
+            self.data_bytes += len(data)
         try:
             self._buf += self._dec.decompress(data, _MAX_OUT)
         except (OSError, EOFError, ValueError, zlib.error) as e:
             self.error = f"{self.kind} data corrupt: {e}"
+            self._done = True
+        if self._dec.eof:  # fed, but not this member's (the next one's are fed again)
+            self.data_bytes -= len(self._dec.unused_data)
+        limit = self._limits.max_decompressed(self.data_bytes)
+        if self.position + len(self._buf) > limit:
+            # the first byte past the limit (the limits of earlier steps were lower and held)
+            self._over = limit
             self._done = True
 
     def read(self, n: int) -> bytes:
         """Up to ``n`` bytes; fewer only at the end of the stream or at damage.
 
         Raises :class:`~cloudz.convert.limits.LimitExceeded` when the ``n`` bytes would go past
-        :attr:`max_bytes` and the stream does hold more than that: whether it raises depends on
-        what the caller needs, not on how far it read ahead, so both engines agree.
+        the limit and the stream does hold more than that: whether it raises depends on what
+        the caller needs, not on how far it read ahead, so both engines agree.
         """
-        if self.max_bytes is not None and self.position + n > self.max_bytes:
+        max_bytes = self.max_bytes
+        if max_bytes is not None and self.position + n > max_bytes:
             if self._par is not None:
                 self._sequential()
-            self._fill(self.max_bytes - self.position + 1)
-            if self.position + len(self._buf) > self.max_bytes:
-                raise self._limits.expansion_error(self.kind, self._size)
+            self._fill(n)
+            if self._over is not None and self.position + n > self._over:
+                raise self._limits.expansion_error(self.kind, self._size, self.data_bytes)
         self._fill(n)
         with memoryview(self._buf) as view:  # one copy (a slice of the bytearray is another)
             out = bytes(view[:n])
         del self._buf[:n]
         self.position += len(out)
         return out
+
+    def finish(self) -> int:
+        """Decode what is left (its bytes are dropped), up to the end, damage or the
+        expansion limit, and return :attr:`data_bytes` then: the compressed bytes of the file
+        that decode, whatever the caller read (the row limit's measure, :mod:`limits`)."""
+        if self.kind == "raw":
+            return self.data_bytes
+        while not self._done:
+            self._fill(len(self._buf) + 1)
+            self.position += len(self._buf)
+            self._buf.clear()
+        return self.data_bytes

@@ -461,7 +461,9 @@ class _Run:
                 else:
                     want, chunk = ahead.next()
                 self.conv.feed(chunk)
-                if self.drain() or len(chunk) < want:
+                stop = self.drain()
+                self.limits.check_rows(self.conv.rows + self.conv.time_dropped, stream)
+                if stop or len(chunk) < want:
                     break
         finally:
             extra = ahead.stop() if ahead is not None else b""
@@ -482,6 +484,8 @@ class _Run:
             )
             if self.conv.rowless[0] > self.limits.max_rowless_run:
                 raise self.limits.rowless_error(*self.conv.rowless)
+            self.limits.check_rows(self.conv.rows + self.conv.time_dropped, stream)
+        self.limits.check_rows(self.conv.rows + self.conv.time_dropped, stream, final=True)
         self.flush()
         return ConversionReport(
             rows=self.conv.rows,

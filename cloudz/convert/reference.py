@@ -70,6 +70,7 @@ def iter_rows(
                 kept = [row for row in rows if lo <= row["timestamp"] < hi]
                 tally.time_dropped += len(rows) - len(kept)
                 rows = kept
+            limits.check_rows(tally.rows + tally.time_dropped + len(rows), stream)
             for row in rows:
                 row.update(per_file)
                 row["record_index"] = record.index
@@ -77,6 +78,7 @@ def iter_rows(
                 tally.rows += 1
                 tally.time_range = widen(tally.time_range, row["timestamp"])
                 yield row
+        limits.check_rows(tally.rows + tally.time_dropped, stream, final=True)
 
 
 def convert_file_reference(

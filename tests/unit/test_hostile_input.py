@@ -215,7 +215,8 @@ def test_expansion_limit(engine: str, tmp_path: Path) -> None:
         )  # fmt: skip
     assert str(raised.value) == (
         f"conversion limit: the {size}-byte gzip file decompresses to more than {100 * size} "
-        f"bytes (100 times its size, at least 0): a decompression bomb, not converted"
+        f"bytes from its first {size} compressed bytes (100 times those, at least 0): a "
+        "decompression bomb, not converted"
     )
     assert dst.read_bytes() == b"old" and sorted(p.name for p in tmp_path.iterdir()) == [
         "out.avro",
