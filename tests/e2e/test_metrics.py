@@ -15,7 +15,8 @@ pytestmark = pytest.mark.stack
 
 #: a collector no other test uploads for, so the counters are this test's alone
 COLLECTOR = "route-views.metricstest"
-ARCHIVE_PATH = f"{COLLECTOR}/bgpdata/2025.03/UPDATES/updates.20250301.0000.gz"
+#: the sample under its own name (rows more than a day from the name's time are not loaded)
+ARCHIVE_PATH = f"{COLLECTOR}/bgpdata/2002.07/UPDATES/updates.20020722.2238.gz"
 SAMPLE = SAMPLES_DIR / "ripe-ris" / "updates.20020722.2238.gz"
 #: a hang guard for UDP samples that never arrive, not a latency bound
 PATIENCE = 120.0

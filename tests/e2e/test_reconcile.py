@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import shutil
 import signal
 import time
 from collections.abc import Iterator
@@ -28,6 +27,7 @@ from stack_session import Stack, upload_cli
 from cloudz import archive_path as paths
 from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
 from cloudz.file_rows import TimeWindow
+from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
 from cloudz.stack import readiness
 from cloudz.stack.layout import Layout
 from cloudz.stack.supervisor import read_pid, running_supervisor
@@ -78,7 +78,8 @@ def api_server_down(stack: Stack) -> Iterator[None]:
 def test_a_file_archived_while_airflow_was_down_is_loaded_by_reconcile(
     stack: Stack, tmp_path: Path
 ) -> None:
-    archive_path = "route-views.chile/bgpdata/2022.05/UPDATES/updates.20220501.0000.gz"
+    # the sample under its own name: its rows are loaded only within a day of the name's time
+    archive_path = "route-views.saopaulo/bgpdata/2016.08/UPDATES/updates.20160811.1600.gz"
     rows = None
     with api_server_down(stack):
         code, reply = upload_cli(stack, SAMPLE, archive_path, wait=60)
@@ -92,9 +93,9 @@ def test_a_file_archived_while_airflow_was_down_is_loaded_by_reconcile(
     with contextlib.closing(stack.airflow()) as api:
         assert api.get(f"/api/v2/dags/mrt_file/dagRuns/{run_id}").status_code == 404
         conf = {
-            "from_day": "2022-05-01",
-            "to_day": "2022-05-01",
-            "collectors": "route-views.chile",
+            "from_day": "2016-08-11",
+            "to_day": "2016-08-11",
+            "collectors": "route-views.saopaulo",
             "settle_minutes": 0,
         }
         healed = reconcile(api, **conf)
@@ -112,7 +113,7 @@ def test_a_file_archived_while_airflow_was_down_is_loaded_by_reconcile(
     assert count_file_rows(client, stack.settings, archive_path) == rows
     sql = (
         f"SELECT state, rows FROM `{stack.settings.files_ref}` "
-        "WHERE month = DATE '2022-05-01' AND archive_path = @path"
+        "WHERE month = DATE '2016-08-01' AND archive_path = @path"
     )
     from google.cloud import bigquery
 
@@ -125,7 +126,7 @@ def test_a_file_archived_while_airflow_was_down_is_loaded_by_reconcile(
     window = TimeWindow.days(dt.date(2016, 8, 11), dt.date(2016, 8, 12))
     dup_sql = (
         f"SELECT COUNT(*) AS n, COUNT(DISTINCT row_index) AS d FROM `{stack.settings.table_ref}` "
-        f"WHERE {window.where()} AND collector = 'route-views.chile' AND source_path = @path"
+        f"WHERE {window.where()} AND collector = 'route-views.saopaulo' AND source_path = @path"
     )
     dup_config = bigquery.QueryJobConfig(
         query_parameters=[
@@ -140,7 +141,7 @@ def test_a_file_archived_while_airflow_was_down_is_loaded_by_reconcile(
     # rows lost after the load (a hand-run DML): the recount finds and reloads the file
     client.query(
         f"DELETE FROM `{stack.settings.table_ref}` WHERE {window.where()} "
-        "AND collector = 'route-views.chile' AND source_path = @path AND row_index < 10",
+        "AND collector = 'route-views.saopaulo' AND source_path = @path AND row_index < 10",
         job_config=dup_config,
     ).result()
     assert count_file_rows(client, stack.settings, archive_path) == rows - 10
@@ -153,9 +154,11 @@ def test_a_file_archived_while_airflow_was_down_is_loaded_by_reconcile(
 
 
 def _named(tmp_path: Path, when: dt.datetime) -> Path:
-    """The sample under a RouteViews name for ``when`` (the name is what freshness reads)."""
+    """An updates file under a RouteViews name for ``when`` (the name is what freshness reads),
+    its records dated ``when`` (rows more than a day from the name's time are not loaded)."""
     path = tmp_path / when.strftime("updates.%Y%m%d.%H%M.gz")
-    shutil.copyfile(SAMPLE, path)
+    spec = UpdatesSpec(rows=500, seed=7, timestamp=int(when.timestamp()))
+    write_file(path, generate_updates(spec))
     return path
 
 
@@ -243,7 +246,7 @@ def test_a_file_loaded_before_the_catalog_and_claims_is_adopted_not_loaded_again
     """A file its own run loaded before the files catalog and the load claims existed: no
     catalog row, no claim. The reconcile finds the run's load job and adopts it (a loaded
     claim, a catalog row) instead of appending its rows a second time."""
-    archive_path = "route-views.chile/bgpdata/2022.06/UPDATES/updates.20220601.0000.gz"
+    archive_path = "route-views.sydney/bgpdata/2016.08/UPDATES/updates.20160811.1600.gz"
     code, reply = upload_cli(stack, SAMPLE, archive_path)
     assert code == 0 and reply["outcome"] == "OUTCOME_SUCCEEDED", reply
     sha256 = hashlib.sha256(SAMPLE.read_bytes()).hexdigest()
@@ -264,26 +267,27 @@ def test_a_file_loaded_before_the_catalog_and_claims_is_adopted_not_loaded_again
     )
     client.query(
         f"DELETE FROM `{stack.settings.files_ref}` "
-        "WHERE month = DATE '2022-06-01' AND archive_path = @path",
+        "WHERE month = DATE '2016-08-01' AND archive_path = @path",
         job_config=config,
     ).result()
 
     with contextlib.closing(stack.airflow()) as api:
         report = reconcile(
             api,
-            from_day="2022-06-01",
-            to_day="2022-06-01",
-            collectors="route-views.chile",
+            from_day="2016-08-11",
+            to_day="2016-08-11",
+            collectors="route-views.sydney",
             settle_minutes=0,
         )
     assert report["adopted_count"] == 1 and report["adopted"][0]["archive_path"] == archive_path
     assert (report["to_heal"], report["healed"]) == (0, 0), report
-    # the adopted row has no record times (the job does not say): the sample's are of 2016
+    # the adopted row has no record times (the job does not say): the rows are found by the
+    # sample's own (2016-08-11 16:00-16:05)
     window = TimeWindow.days(dt.date(2016, 8, 11), dt.date(2016, 8, 12))
     assert count_file_rows(client, stack.settings, archive_path, window) == rows
     sql = (
         f"SELECT state, rows, load_job FROM `{stack.settings.files_ref}` "
-        "WHERE month = DATE '2022-06-01' AND archive_path = @path"
+        "WHERE month = DATE '2016-08-01' AND archive_path = @path"
     )
     (row,) = client.query(sql, job_config=config).result()
     assert (row["state"], row["rows"]) == ("loaded", rows)

@@ -47,6 +47,8 @@ from cloudz.stack.local_tls import make_ca
 
 pytestmark = pytest.mark.stack
 
+#: RIBs dumped 2017-02-11 08:40 and 08:28 UTC: uploaded as rib.20170211.HHMM in 2017.02, as a
+#: file's rows are loaded only within a day of the time in its name
 SMALL = SAMPLES_DIR / "quagga_rib"
 OTHER = SAMPLES_DIR / "bird-mrtdump_rib"
 #: each channel its own connection (else the process shares one among them)
@@ -128,7 +130,7 @@ def test_a_client_trusting_another_ca_is_refused_and_sends_nothing(
     _key, other = make_ca("not the archive's CA")
     ca = tmp_path / "other-ca.pem"
     ca.write_bytes(other.public_bytes(serialization.Encoding.PEM))
-    path = "sec-tls/bgpdata/2026.11/RIBS/rib.20261101.0000"
+    path = "sec-tls/bgpdata/2017.02/RIBS/rib.20170211.0000"
     proc = _cli(stack, "-f", str(SMALL), "-d", stack.endpoint, "--archive-path", path,
                 "--ca-cert", str(ca), "--wait", "30")  # fmt: skip
     assert proc.returncode == 6, proc.stderr
@@ -146,14 +148,14 @@ def test_plaintext_is_refused_off_loopback_on_both_sides(stack: Stack) -> None:
     assert server.returncode == 2
     assert "plaintext refused on 0.0.0.0" in server.stderr
     client = _cli(stack, "-f", str(SMALL), "-d", "http://192.0.2.1:50051",
-                  "--archive-path", "sec-tls/bgpdata/2026.11/RIBS/rib.20261101.0015")  # fmt: skip
+                  "--archive-path", "sec-tls/bgpdata/2017.02/RIBS/rib.20170211.0015")  # fmt: skip
     assert client.returncode == 2
     assert "plaintext is refused off loopback" in client.stderr
 
 
 def test_plaintext_on_loopback_only_when_asked(stack: Stack) -> None:
     with extra_replica(stack, CLOUDZ_RECEIVER_PLAINTEXT="1") as replica:
-        path = "sec-tls/bgpdata/2026.11/RIBS/rib.20261101.0030"
+        path = "sec-tls/bgpdata/2017.02/RIBS/rib.20170211.0030"
         code, reply = upload_cli(
             stack, SMALL, path, wait=120, endpoint=f"http://127.0.0.1:{replica.port}"
         )
@@ -165,7 +167,7 @@ def test_plaintext_on_loopback_only_when_asked(stack: Stack) -> None:
 def test_credentials_are_checked_reloaded_and_never_logged(stack: Stack, tmp_path: Path) -> None:
     before = {r: _refused(stack, r) for r in
               ("missing_credential", "permission_denied", "revoked_credential")}  # fmt: skip
-    path_a = "sec-a/bgpdata/2026.11/RIBS/rib.20261101.0000"
+    path_a = "sec-a/bgpdata/2017.02/RIBS/rib.20170211.0000"
     no_token = {
         k: v for k, v in stack.env.items() if k not in ("CLOUDZ_TOKEN_FILE", "CLOUDZ_TOKEN")
     }
@@ -184,7 +186,7 @@ def test_credentials_are_checked_reloaded_and_never_logged(stack: Stack, tmp_pat
     assert code == 0, reply
     assert reply["archive"]["result"] == "ARCHIVE_RESULT_STORED"
 
-    path_b = "sec-b/bgpdata/2026.11/RIBS/rib.20261101.0000"
+    path_b = "sec-b/bgpdata/2017.02/RIBS/rib.20170211.0000"
     proc = _cli(stack, "-f", str(SMALL), "-d", stack.endpoint, "--archive-path", path_b,
                 "--token-file", str(token_file), "--json")  # fmt: skip
     assert proc.returncode == 3
@@ -195,7 +197,7 @@ def test_credentials_are_checked_reloaded_and_never_logged(stack: Stack, tmp_pat
     # revoked: refused from the next call on, without a restart
     revoked = stack.run(str(BIN / "cloudz-credentials"), "revoke", credential_id)
     assert revoked.returncode == 0, revoked.stderr
-    path_a2 = "sec-a/bgpdata/2026.11/RIBS/rib.20261101.0015"
+    path_a2 = "sec-a/bgpdata/2017.02/RIBS/rib.20170211.0015"
     proc = _cli(stack, "-f", str(SMALL), "-d", stack.endpoint, "--archive-path", path_a2,
                 "--token-file", str(token_file), "--json")  # fmt: skip
     assert proc.returncode == 3
@@ -299,20 +301,20 @@ def test_google_id_tokens_map_service_accounts_to_collectors(stack: Stack) -> No
                 )  # fmt: skip
                 return reply
 
-            good = "sec-sa/bgpdata/2026.11/RIBS/rib.20261101.0000"
+            good = "sec-sa/bgpdata/2017.02/RIBS/rib.20170211.0000"
             assert upload(good, token(signer)).archive.result == pb.ARCHIVE_RESULT_STORED
             for why, credential, code, path in [
                 ("wrong audience", token(signer, aud="https://elsewhere"),
-                 grpc.StatusCode.UNAUTHENTICATED, "sec-sa/bgpdata/2026.11/RIBS/rib.20261101.0015"),
+                 grpc.StatusCode.UNAUTHENTICATED, "sec-sa/bgpdata/2017.02/RIBS/rib.20170211.0015"),
                 ("not Google's key", token(rogue),
-                 grpc.StatusCode.UNAUTHENTICATED, "sec-sa/bgpdata/2026.11/RIBS/rib.20261101.0030"),
+                 grpc.StatusCode.UNAUTHENTICATED, "sec-sa/bgpdata/2017.02/RIBS/rib.20170211.0030"),
                 ("expired", token(signer, iat=1, exp=2),
-                 grpc.StatusCode.UNAUTHENTICATED, "sec-sa/bgpdata/2026.11/RIBS/rib.20261101.0045"),
+                 grpc.StatusCode.UNAUTHENTICATED, "sec-sa/bgpdata/2017.02/RIBS/rib.20170211.0045"),
                 ("unmapped account", token(signer, email="other@x.iam.gserviceaccount.com"),
-                 grpc.StatusCode.UNAUTHENTICATED, "sec-sa/bgpdata/2026.11/RIBS/rib.20261101.0100"),
+                 grpc.StatusCode.UNAUTHENTICATED, "sec-sa/bgpdata/2017.02/RIBS/rib.20170211.0100"),
                 ("another collector", token(signer),
                  grpc.StatusCode.PERMISSION_DENIED,
-                 "sec-other/bgpdata/2026.11/RIBS/rib.20261101.0000"),
+                 "sec-other/bgpdata/2017.02/RIBS/rib.20170211.0000"),
             ]:  # fmt: skip
                 with pytest.raises(grpc.RpcError) as err:
                     upload(path, credential)
@@ -323,8 +325,8 @@ def test_google_id_tokens_map_service_accounts_to_collectors(stack: Stack) -> No
 
 
 # --- bounded resources --------------------------------------------------------
-#: the stalled uploads' names: rib.20261102.HHMM, one minute each
-IDLE_PREFIX = "sec-idle/bgpdata/2026.11/RIBS/rib.20261102."
+#: the stalled uploads' names: rib.20170212.HHMM, one minute each
+IDLE_PREFIX = "sec-idle/bgpdata/2017.02/RIBS/rib.20170212."
 
 
 def test_idle_streams_cannot_starve_a_replica(stack: Stack, tmp_path: Path) -> None:
@@ -358,10 +360,10 @@ def test_idle_streams_cannot_starve_a_replica(stack: Stack, tmp_path: Path) -> N
                     health_pb2.HealthCheckRequest(), timeout=10
                 )
             assert health.status == health_pb2.HealthCheckResponse.SERVING
-            other = "sec-other-collector/bgpdata/2026.11/RIBS/rib.20261101.0000"
+            other = "sec-other-collector/bgpdata/2017.02/RIBS/rib.20170211.0000"
             code, reply = upload_cli(stack, SMALL, other, wait=120, endpoint=replica.endpoint)
             assert (code, reply["outcome"]) == (0, "OUTCOME_SUCCEEDED"), reply
-            own = "sec-idle/bgpdata/2026.11/RIBS/rib.20261101.0000"
+            own = "sec-idle/bgpdata/2017.02/RIBS/rib.20170211.0000"
             proc = _cli(stack, "-f", str(SMALL), "-d", replica.endpoint, "--archive-path", own,
                         "--token-file", str(idle_token), "--json", "--wait", "240")  # fmt: skip
             assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -403,7 +405,7 @@ def test_two_different_files_to_one_path_at_once(stack: Stack) -> None:
 
     with ThreadPoolExecutor(2) as pool:
         for i in range(20):
-            path = f"sec-race/bgpdata/2026.11/RIBS/rib.20261101.{i:04d}"
+            path = f"sec-race/bgpdata/2017.02/RIBS/rib.20170211.{i:04d}"
             a, b = pool.map(lambda d: upload(path, d), files)  # noqa: B023
             results = {a.archive.result: a, b.archive.result: b}
             assert set(results) == {pb.ARCHIVE_RESULT_STORED, pb.ARCHIVE_RESULT_CONFLICT}, i
@@ -420,7 +422,7 @@ def test_two_different_files_to_one_path_at_once(stack: Stack) -> None:
 
 def test_the_same_file_on_two_replicas_at_once(stack: Stack) -> None:
     """One object, one run, one set of rows, whichever replica gets there first."""
-    path = "sec-same/bgpdata/2026.11/RIBS/rib.20261101.0000"
+    path = "sec-same/bgpdata/2017.02/RIBS/rib.20170211.0000"
     with extra_replica(stack) as replica, ThreadPoolExecutor(2) as pool:
         endpoints = [replica.endpoint, stack.endpoint]
         replies = list(
@@ -444,7 +446,7 @@ def test_the_same_file_on_two_replicas_at_once(stack: Stack) -> None:
         ("sec-uni/bgpdata/\uff12\uff10\uff12\uff16.\uff11\uff11/RIBS/f", "", "BAD_ARCHIVE_PATH",
          "non-ASCII"),
         ("sec-uni/bgpdata/2026.\u0661\u0661/RIBS/f", "", "BAD_ARCHIVE_PATH", "non-ASCII"),
-        ("sec-uni/bgpdata/2026.11/RIBS/rib.20261101.0000", "\n", "BAD_SHA256", "whitespace"),
+        ("sec-uni/bgpdata/2017.02/RIBS/rib.20170211.0000", "\n", "BAD_SHA256", "whitespace"),
     ],
 )  # fmt: skip
 def test_hostile_headers_are_refused_by_name_and_nothing_is_stored(
@@ -529,10 +531,10 @@ def test_trickles_empty_chunks_and_duplicate_credentials_are_refused(
 
     with stack.channel() as channel:
         stub = pb_grpc.IngestServiceStub(channel)
-        slow = "sec-slow/bgpdata/2026.11/RIBS/rib.20261101.0000"
+        slow = "sec-slow/bgpdata/2017.02/RIBS/rib.20170211.0000"
         # a header announcing 8 GiB buys no more time than the bytes that arrive: the drip
         # is cut after the grace, not after 8 GiB at the minimum rate (~36 hours)
-        huge = "sec-slow/bgpdata/2026.11/RIBS/rib.20261101.0015"
+        huge = "sec-slow/bgpdata/2017.02/RIBS/rib.20170211.0015"
         try:
             with ThreadPoolExecutor(2) as pool:
                 cut = [
@@ -545,7 +547,7 @@ def test_trickles_empty_chunks_and_duplicate_credentials_are_refused(
             release.set()
         assert _blob(stack, slow) is None and _blob(stack, huge) is None
 
-        empty = "sec-slow/bgpdata/2026.11/RIBS/rib.20261101.0030"
+        empty = "sec-slow/bgpdata/2017.02/RIBS/rib.20170211.0030"
         with pytest.raises(grpc.RpcError) as err:
             stub.Upload(
                 iter([pb.UploadRequest(header=_header(empty, data)), pb.UploadRequest(chunk=b"")]),
@@ -570,7 +572,7 @@ def test_a_credential_revoked_during_an_upload_stores_nothing(stack: Stack, tmp_
     token_file = tmp_path / "revoked-mid.token"
     credential_id = issue_token(stack, "revoked mid-stream", "sec-revoke", token_file)
     data = SMALL.read_bytes()
-    path = "sec-revoke/bgpdata/2026.11/RIBS/rib.20261101.0000"
+    path = "sec-revoke/bgpdata/2017.02/RIBS/rib.20170211.0000"
     half = threading.Event()
     revoked = threading.Event()
 

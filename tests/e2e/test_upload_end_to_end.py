@@ -23,7 +23,7 @@ import fastavro
 import grpc
 import pytest
 from google.cloud import bigquery
-from samples import SAMPLES_DIR
+from samples import SAMPLES_DIR, archive_name
 from stack_session import BIN, Stack, upload_cli
 
 from cloudz import archive_path as paths
@@ -62,23 +62,24 @@ def _samples() -> list[Sample]:
     if not SAMPLES.is_dir():
         return []
     out = []
-    # archived under names of RouteViews' grammar (cloudz.archive_path): the samples' own
-    # names (quagga_rib, bview.ipv4_unicast_add_path.gz) are no RouteViews names; raw MRT
-    # has no suffix, each sample its own minute of the day
-    for i, f in enumerate(sorted(SAMPLES.iterdir())):
+    # archived under names of RouteViews' grammar (cloudz.archive_path) for the time of their
+    # records: the samples' own names (quagga_rib, bview.ipv4_unicast_add_path.gz) are no
+    # RouteViews names, and rows dated more than a day from the name's time are not loaded
+    # (cloudz.convert.time_window); raw MRT has no suffix
+    for f in sorted(SAMPLES.iterdir()):
         if f.is_file() and f.name != "README.md":
             kind, prefix = ("RIBS", "rib") if "rib" in f.name else ("UPDATES", "updates")
             collector = f"sample-{f.name.split('_')[0].split('-')[0]}"
-            name = f"{prefix}.20260101.00{i:02d}"
-            out.append(Sample(f, f"{collector}/bgpdata/2026.01/{kind}/{name}"))
+            month, name = archive_name(f, prefix)
+            out.append(Sample(f, f"{collector}/bgpdata/{month}/{kind}/{name}"))
     for f in sorted((SAMPLES / "ripe-ris").iterdir()):
-        name, kind, month = f.name, "UPDATES", "2016.08"
         if f.name.startswith("bview"):  # RIPE RIS's name of a RIB
-            name, kind = "rib.20160801.0000.gz", "RIBS"
+            kind, (month, name) = "RIBS", archive_name(f, "rib", ".gz")
         else:
-            stamp = f.name.split(".")[1]
-            month = f"{stamp[:4]}.{stamp[4:6]}"
+            kind, (month, name) = "UPDATES", archive_name(f, "updates", ".gz")
+            assert name == f.name, (name, f.name)  # RIPE's updates are named by their time
         out.append(Sample(f, f"rrc00/bgpdata/{month}/{kind}/{name}"))
+    assert len({s.archive_path for s in out}) == len(out), out
     return out
 
 
@@ -437,9 +438,10 @@ def test_truncated_rib_loads_its_readable_rows_exactly(
     cut_record = len(starts) // 2
     whole = tmp_path / "whole-records"
     whole.write_bytes(mrt[: starts[cut_record]])
-    cut = tmp_path / "bview.20160811.0800.bz2"
+    cut = tmp_path / "bview.20160107.1215.bz2"
     cut.write_bytes(bz2.compress(mrt[: starts[cut_record] + 20]))
-    path = "rrc00/bgpdata/2016.08/RIBS/rib.20160811.0800.bz2"
+    # named for its records' time (2016-01-07 12:01), as its rows are loaded only within a day
+    path = "rrc00/bgpdata/2016.01/RIBS/rib.20160107.1215.bz2"
 
     code, reply = upload(stack, cut, path)
 
