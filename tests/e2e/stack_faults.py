@@ -61,8 +61,11 @@ def rib_file(directory: Path, name: str, prefixes: int, seed: int) -> MrtFile:
 
 
 def small_rib(tmp_path: Path, seed: int) -> MrtFile:
-    """~12 MB (~111k rows): a load job that runs for seconds in the emulator."""
-    return rib_file(tmp_path, f"rib.20261101.{seed:04d}", 5_000, seed=seed)
+    """~12 MB (~111k rows): a load job that runs for seconds in the emulator; named (and so
+    dated) ``seed`` minutes after 2026-11-01 00:00 (``seed`` < 1440: a time of that day)."""
+    if not 0 <= seed < 24 * 60:
+        raise ValueError(f"seed {seed}: not a minute of a day")
+    return rib_file(tmp_path, f"rib.20261101.{seed // 60:02d}{seed % 60:02d}", 5_000, seed=seed)
 
 
 # --- the stack's processes -------------------------------------------------------

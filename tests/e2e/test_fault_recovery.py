@@ -157,7 +157,9 @@ def test_object_store_killed_during_an_upload_heals_by_retry(
     mid_stream = False
     outcomes = []
     for attempt in range(3):
-        path = f"fault-gcs/bgpdata/2026.11/RIBS/rib.20261102.{attempt:04d}"
+        # the RIB is dated 2026-11-01 00:00: a name of 11-02 00:01 would be over a day after
+        # it and its rows not loaded (the time window, cloudz.convert.time_window)
+        path = f"fault-gcs/bgpdata/2026.11/RIBS/rib.20261101.{10 + attempt:04d}"
         with (
             supervised(stack, "gcs") as gcs,
             background_upload(stack, big_rib, path) as (
