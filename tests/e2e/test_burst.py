@@ -26,6 +26,9 @@ pytestmark = pytest.mark.stack
 
 COLLECTORS = 16
 ROWS = 2000
+#: 2026-11-29 12:00 UTC: the files' records are dated as their name updates.20261129.1200 says
+#: (rows a day away from the name's time are not loaded)
+START = 1_795_953_600
 
 
 def _upload(
@@ -53,9 +56,7 @@ def test_a_burst_of_uploads_all_load_exactly_once(stack: Stack, tmp_path: Path) 
         name = "updates.20261129.1200.gz"
         local = tmp_path / f"c{i}" / name
         local.parent.mkdir()
-        write_file(
-            local, generate_updates(UpdatesSpec(rows=ROWS, seed=1000 + i, timestamp=1_795_953_600))
-        )
+        write_file(local, generate_updates(UpdatesSpec(rows=ROWS, seed=1000 + i, timestamp=START)))
         collector = f"burst-{nonce}-{i:02d}"
         token = tmp_path / f"c{i}.token"
         issue_token(stack, collector, collector, token)
@@ -72,8 +73,7 @@ def test_a_burst_of_uploads_all_load_exactly_once(stack: Stack, tmp_path: Path) 
 
     bq = bigquery_client(stack.settings)
     # the generated rows start at the spec's timestamp, at most a second apart
-    start = UpdatesSpec(rows=ROWS).timestamp
-    window = TimeWindow.of_micros((start * 10**6, (start + ROWS) * 10**6))
+    window = TimeWindow.of_micros((START * 10**6, (START + ROWS) * 10**6))
     counts = bq.query(
         "SELECT source_path, COUNT(*) AS n, COUNT(DISTINCT row_index) AS d, "
         f"MIN(row_index) AS lo, MAX(row_index) AS hi FROM `{stack.settings.table_ref}` "

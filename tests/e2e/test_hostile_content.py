@@ -62,6 +62,17 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
 }
 
 
+#: name: where it is archived, under a name of RouteViews' grammar (cloudz.archive_path: the
+#: suffix says what the content is, nothing follows it); the row bomb's record is the sample's
+#: (2016-08-11 16:00), so it is named for that time like any real file
+ARCHIVED: dict[str, str] = {
+    "random": "2026.11/UPDATES/updates.20261101.0000",
+    "empty.gz": "2026.11/UPDATES/updates.20261101.0015.gz",
+    "zeros.bz2": "2026.11/UPDATES/updates.20261101.0030.bz2",
+    "rows.gz": "2016.08/UPDATES/updates.20160811.1600.gz",
+}
+
+
 def _reason(reply: dict[str, Any]) -> str:
     """The failure's reason, as the collector reads it."""
     return str(reply["failure"]["reason"])
@@ -82,7 +93,7 @@ def test_hostile_content_fails_conversion_and_keeps_the_bytes(
     make, says = HOSTILE[name]
     file = tmp_path / name
     file.write_bytes(make())
-    path = f"hostile/bgpdata/2026.11/UPDATES/updates.20261101.0000.{name}"
+    path = f"hostile/bgpdata/{ARCHIVED[name]}"
 
     code, reply = upload_cli(stack, file, path)
 
