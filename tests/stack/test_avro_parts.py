@@ -22,6 +22,8 @@ from cloudz.settings import Settings
 pytestmark = pytest.mark.stack
 
 PATH = "route-views.parts/bgpdata/2024.02/RIBS/rib.20240201.0000.bz2"
+#: the RIB dated as PATH's name says (rows a day away from it are not converted)
+FEB_1 = 1_706_745_600  # 2024-02-01 00:00 UTC
 
 
 def _convert(settings: Settings, raw: Path) -> dict[str, Any]:
@@ -69,7 +71,9 @@ def test_parts_load_once_by_wildcard_and_a_shorter_conversion_removes_the_rest(
     cloud: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     raw = tmp_path / "rib.bz2"
-    written = write_file(raw, generate_rib(RibSpec(peers=20, prefixes=12_000, seed=3)))
+    written = write_file(
+        raw, generate_rib(RibSpec(peers=20, prefixes=12_000, seed=3, timestamp=FEB_1))
+    )
 
     monkeypatch.setenv("CLOUDZ_AVRO_PART_MB", "1")
     first = _convert(cloud, raw)

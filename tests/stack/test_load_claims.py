@@ -22,17 +22,21 @@ from cloudz.settings import Settings
 pytestmark = pytest.mark.stack
 
 SHA = "ab" * 32
+#: 2024-01-31 00:00 UTC: the files' records dated as their names updates.20240131.HHMM say
+#: (rows a day away from the name's time are not converted)
+JAN_31 = 1_706_659_200
 
 
 def _avro(settings: Settings, tmp: Path, name: str, seed: int) -> tuple[str, str, int]:
     """Convert a generated update file and put its Avro object in the bucket; (path, uri, rows)."""
     path = f"route-views.sg/bgpdata/2024.01/UPDATES/updates.20240131.{name}.bz2"
     raw = tmp / f"{name}.bz2"
-    write_file(raw, generate_updates(UpdatesSpec(rows=50, seed=seed)))
+    write_file(raw, generate_updates(UpdatesSpec(rows=50, seed=seed, timestamp=JAN_31)))
     report = convert_file(
         raw, tmp / f"{name}.avro", collector="route-views.sg", source_path=path,
         source_sha256=SHA,
     )  # fmt: skip
+    assert report.rows == 50, report  # every row: a count of 0 would prove nothing below
     bucket = storage_client(settings).bucket(settings.bucket)
     bucket.blob(f"{path}.avro").upload_from_filename(str(tmp / f"{name}.avro"))
     return path, f"gs://{settings.bucket}/{path}.avro", report.rows
