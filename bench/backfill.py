@@ -650,7 +650,7 @@ def verify(settings: Settings, tree: ArchiveTree, day: dt.date) -> dict[str, Any
     """Every file's rows in the routes table once: one grouped query over the day's window."""
     from google.cloud import bigquery
 
-    from cloudz.cloud_clients import bigquery_client
+    from cloudz.warehouse.clients import bigquery_client
 
     collectors = sorted({f.collector for f in tree.files})
     lo = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) - dt.timedelta(days=1)

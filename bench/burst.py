@@ -57,9 +57,8 @@ import grpc
 import httpx
 from tqdm import tqdm
 
-from cloudz import archive_path as paths
 from cloudz import pipeline_contract as contract
-from cloudz.cli.endpoint import parse_endpoint
+from cloudz.archive import paths
 from cloudz.cli.upload import (
     UNAVAILABLE_ATTEMPTS,
     call_metadata,
@@ -67,6 +66,7 @@ from cloudz.cli.upload import (
     upload_requests,
 )
 from cloudz.collector_credentials import CredentialFile
+from cloudz.ingest.endpoint import parse_endpoint
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from cloudz.mrtgen import RibSpec, UpdatesSpec, generate_rib, generate_updates, write_file
@@ -433,8 +433,8 @@ def warehouse_counts(
     os.environ.setdefault("BIGQUERY_EMULATOR_HOST", settings.bigquery_url)
     from google.cloud import bigquery
 
-    from cloudz.cloud_clients import bigquery_client
-    from cloudz.file_rows import TimeWindow
+    from cloudz.warehouse.clients import bigquery_client
+    from cloudz.warehouse.file_rows import TimeWindow
 
     client = bigquery_client(settings)
     window = TimeWindow(lo, hi)

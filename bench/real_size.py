@@ -40,9 +40,9 @@ from urllib.parse import quote
 
 from burst import Airflow, loadavg, parse_time
 
-from cloudz import archive_path as paths
-from cloudz.cloud_clients import bigquery_client, count_file_rows
+from cloudz.archive import paths
 from cloudz.settings import Settings
+from cloudz.warehouse.clients import bigquery_client, count_file_rows
 
 BIN = Path(sys.executable).parent
 OUT = Path(__file__).resolve().parent / "out"

@@ -107,7 +107,7 @@ def main() -> None:
             order = [("tls", tls), ("plain", plain)] if i % 2 else [("plain", plain), ("tls", tls)]
             took = {}
             for name, channel in order:
-                # a RouteViews name (cloudz.archive_path), one per channel and round
+                # a RouteViews name (cloudz.archive.paths), one per channel and round
                 day = "01" if name == "tls" else "02"
                 hhmm = f"{i // 60:02d}{i % 60:02d}"
                 path = f"bench-tls-{nonce}/bgpdata/2026.11/RIBS/rib.202611{day}.{hhmm}"

@@ -35,10 +35,10 @@ class Settings:
     #: ...; one load job reads them all): the local object store holds an object it is
     #: writing in memory, ~4x its size (``cloudz.file_pipeline.avro_parts``)
     avro_part_mb: int = 64
-    #: the files catalog (``cloudz.file_catalog``), beside the routes table
+    #: the files catalog (``cloudz.warehouse.file_catalog``), beside the routes table
     files_table: str = "files"
     #: per collector, day and kind: files expected, archived, the newest, flags
-    #: (``cloudz.coverage_table``, written by the reconcile DAG)
+    #: (``cloudz.warehouse.coverage_table``, written by the reconcile DAG)
     coverage_table: str = "coverage"
     #: the days of file names each reconcile run looks at (today and the days before)
     reconcile_lookback_days: int = 3

@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from cloudz import pipeline_contract as contract
-from cloudz.archive_store import ArchivedObject, StoreResult
+from cloudz.archive.store import ArchivedObject, StoreResult
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from ingest_service.airflow_runs import RunSnapshot, TaskState
 
@@ -22,7 +22,7 @@ _ARCHIVE_RESULT = {
 _RUNNING = {"running", "up_for_retry", "up_for_reschedule", "deferred", "restarting", "queued"}
 _SKIPPED = {"upstream_failed", "skipped", "removed"}
 #: the key of ConversionStage.drops that counts *rows* (not records) not loaded because they
-#: are dated outside a day either side of the file's name (cloudz.convert.time_window)
+#: are dated outside a day either side of the file's name (cloudz.archive.time_window)
 TIME_DROPPED = "rows_outside_time_window"
 _STAGE_ORDER = (
     contract.STAGE_VERIFY,

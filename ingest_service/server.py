@@ -28,12 +28,12 @@ from grpc_reflection.v1alpha import reflection
 from prometheus_client import start_http_server
 
 from cloudz import pipeline_contract as contract
-from cloudz.archive_store import ArchiveStore
-from cloudz.cli.endpoint import is_loopback
-from cloudz.cloud_clients import storage_client
+from cloudz.archive.store import ArchiveStore
 from cloudz.collector_credentials import CredentialFile
+from cloudz.ingest.endpoint import is_loopback
 from cloudz.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from cloudz.settings import Settings
+from cloudz.warehouse.clients import storage_client
 from ingest_service.admission import Admission, AdmissionInterceptor
 from ingest_service.airflow_runs import AirflowRuns
 from ingest_service.auth import AuthInterceptor, IdTokenVerifier

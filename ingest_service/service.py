@@ -17,9 +17,9 @@ from datetime import timedelta
 
 import grpc
 
-from cloudz import archive_path as paths
 from cloudz import pipeline_contract as contract
-from cloudz.archive_store import (
+from cloudz.archive import paths
+from cloudz.archive.store import (
     CLAIM_WAIT_SECONDS,
     STORE_ERRORS,
     ArchiveStore,

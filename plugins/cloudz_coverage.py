@@ -1,9 +1,9 @@
 """The coverage page in Airflow's UI (Browse > Coverage).
 
 Per collector and day: files expected by the collector's cadence, archived, loaded, partial,
-failed (``cloudz.coverage_report``), with silent and unknown collectors marked; below, the failed
-files with their stage and reason, a link to their run and a Re-run button that clears the run's
-``convert`` task and what follows it with the same REST call as the UI's "Clear" dialog.
+failed (``cloudz.warehouse.coverage_report``), with silent and unknown collectors marked; below, the
+failed files with their stage and reason, a link to their run and a Re-run button that clears the
+run's ``convert`` task and what follows it with the same REST call as the UI's "Clear" dialog.
 docs/operations-ui.md describes it.
 
 Airflow imports every module of the plugins folder in each of its processes, task processes
@@ -41,11 +41,11 @@ def build_app() -> "FastAPI":
     from fastapi import Depends, FastAPI, Query, Request
     from fastapi.responses import HTMLResponse
 
-    from cloudz import coverage_report
     from cloudz import pipeline_contract as contract
-    from cloudz.cloud_clients import bigquery_client
-    from cloudz.coverage_report import CoverageCell, DayRange
     from cloudz.settings import Settings
+    from cloudz.warehouse import coverage_report
+    from cloudz.warehouse.clients import bigquery_client
+    from cloudz.warehouse.coverage_report import CoverageCell, DayRange
 
     settings = Settings.from_env()
     client = functools.cache(lambda: bigquery_client(settings))

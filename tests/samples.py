@@ -20,7 +20,7 @@ def record_time(path: Path) -> datetime:
     """The header time of the first MRT record of ``path`` (gzip, bzip2 or raw), in UTC.
 
     The pipeline keeps a file's rows only within a day of the time in its archive name
-    (:mod:`cloudz.convert.time_window`), so a sample is archived under a name of its own time.
+    (:mod:`cloudz.archive.time_window`), so a sample is archived under a name of its own time.
     """
     with path.open("rb") as f:
         magic = f.read(3)

@@ -4,7 +4,7 @@ Files are grouped up to ``MAX_URIS_PER_JOB`` (BigQuery's 10,000 source URIs per 
 Each group keeps a job ledger like the per-file DAG's (``load_step.LoadLedger``): ids
 ``cloudz_batch_<hash of table and the group's file versions>_<k>``, so a retried or
 resumed task first finds the group's earlier jobs and re-uses what they loaded. Before a
-job is submitted, every file in it is claimed for that job id (``cloudz.load_claims``): a
+job is submitted, every file in it is claimed for that job id (``cloudz.warehouse.load_claims``): a
 file the live path (or another batch) is loading or has loaded is left out, so no file's
 rows are appended twice whichever path came first.
 
@@ -26,9 +26,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from cloudz import archive_path as paths
-from cloudz import file_catalog, task_metrics
 from cloudz import pipeline_contract as contract
+from cloudz.archive import paths
 from cloudz.file_pipeline.load_step import (
     MAX_URIS_PER_JOB,
     LoadLedger,
@@ -36,11 +35,13 @@ from cloudz.file_pipeline.load_step import (
     succeeded,
 )
 from cloudz.file_pipeline.stage_failure import StageError, StageFailed
+from cloudz.metrics import task_metrics
+from cloudz.warehouse import file_catalog
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
-    from cloudz.load_claims import LoadClaims
+    from cloudz.warehouse.load_claims import LoadClaims
 
 log = logging.getLogger(__name__)
 
@@ -94,7 +95,7 @@ def load_group(
     """Load one group (``{"file", "report"}`` items, one bucket) exactly once per file."""
     from google.api_core.exceptions import GoogleAPICallError
 
-    from cloudz.load_claims import Verdict
+    from cloudz.warehouse.load_claims import Verdict
 
     result = BatchResult()
     remaining = {avro_uri(item["file"]): item for item in group}
@@ -195,7 +196,7 @@ def load_converted(
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
     from cloudz.file_pipeline import catalog_step
-    from cloudz.load_claims import LoadClaims
+    from cloudz.warehouse.load_claims import LoadClaims
 
     hook = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False)
     client = hook.get_client(project_id=table_ref.split(".", 1)[0])

@@ -22,7 +22,8 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
-from cloudz import file_catalog, task_metrics
+from cloudz.metrics import task_metrics
+from cloudz.warehouse import file_catalog
 
 log = logging.getLogger(__name__)
 
@@ -107,8 +108,8 @@ class _Fetcher:
         if "fetch" not in item:
             yield "archived"
             return
-        from cloudz.archive_store import StoreResult
-        from cloudz.mirror import archived_copy
+        from cloudz.archive.store import StoreResult
+        from cloudz.batch.mirror import archived_copy
         from cloudz.sources import SourceError
         from cloudz.sources.files import RefusedFile, source_file_from_dict
 
@@ -137,7 +138,7 @@ class _Fetcher:
 
     def _source(self, where: str) -> Any:
         if where not in self.sources:
-            from cloudz.batch.run_range import open_source
+            from cloudz.sources.opening import open_source
 
             self.sources[where] = self.stack.enter_context(open_source(where))
         return self.sources[where]
@@ -154,7 +155,7 @@ class _Fetcher:
 
     def _store(self, bucket: str) -> Any:
         if bucket not in self.stores:
-            from cloudz.archive_store import ArchiveStore
+            from cloudz.archive.store import ArchiveStore
 
             self.stores[bucket] = ArchiveStore(self.client(), bucket)
         return self.stores[bucket]

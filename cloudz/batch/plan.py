@@ -20,19 +20,19 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from cloudz import archive_path as paths
-from cloudz import file_catalog
+from cloudz.archive import paths
 from cloudz.sources.files import (
     SkippedFile,
     SourceFile,
     check_not_future,
     source_file_to_dict,
 )
+from cloudz.warehouse import file_catalog
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
 
-    from cloudz.archive_store import ArchiveStore
+    from cloudz.archive.store import ArchiveStore
     from cloudz.sources import ArchiveSource, Collector
 
 log = logging.getLogger(__name__)
@@ -165,7 +165,7 @@ def plan_range(
 ) -> Plan:
     """List ``[start, end)`` of ``source`` (found at ``where``) against the bucket and catalog.
 
-    Names the archive's rules refuse (``cloudz.archive_path``, as the receiver applies them:
+    Names the archive's rules refuse (``cloudz.archive.paths``, as the receiver applies them:
     the name in its kind folder, the month folder, a name dated after now + ``future_skew``)
     are not planned but reported in ``skipped``."""
     listed: list[SourceFile] = []

@@ -2,28 +2,13 @@
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from cloudz.settings import Settings
-from cloudz.sources import ArchiveSource, Collector, HttpArchive, LocalTree, load_collectors
+from cloudz.sources import Collector, load_collectors
 from cloudz.sources.collectors import DEFAULT_PATH
-
-
-@contextlib.contextmanager
-def open_source(where: str) -> Iterator[ArchiveSource]:
-    """An ``http(s)://`` archive or a local directory in the archive's layout."""
-    if where.startswith(("http://", "https://")):
-        with HttpArchive(where) as source:
-            yield source
-    else:
-        path = Path(where.removeprefix("file://"))
-        if not path.is_dir():
-            raise ValueError(f"archive source {where!r} is neither a URL nor a directory")
-        yield LocalTree(path)
+from cloudz.sources.opening import open_source
 
 
 def collectors_for(settings: Settings, start: datetime, end: datetime) -> list[Collector]:
@@ -42,7 +27,7 @@ def plan(gcp_conn_id: str, settings: Settings, start: datetime, end: datetime) -
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
-    from cloudz.archive_store import ArchiveStore
+    from cloudz.archive.store import ArchiveStore
     from cloudz.batch.plan import chunked, plan_range
 
     where = settings.archive_source

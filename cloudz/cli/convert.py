@@ -41,7 +41,7 @@ def _sha256(path: Path) -> str:
 
 def _collector_of(path: Path) -> str | None:
     """The collector named by an archive-style path (``<collector>/bgpdata/...``), or None."""
-    from cloudz.archive_path import ArchivePathError, from_local_file
+    from cloudz.archive.paths import ArchivePathError, from_local_file
 
     try:
         return from_local_file(path.resolve()).collector
@@ -51,8 +51,8 @@ def _collector_of(path: Path) -> str | None:
 
 def _convert(src: Path, dst: Path, codec: str, per_file: dict[str, str]) -> ConversionReport:
     """The compiled engine with the chosen codec, or the reference (deflate) without it."""
+    from cloudz.archive.time_window import of_source_path
     from cloudz.convert import convert_file, fast_path
-    from cloudz.convert.time_window import of_source_path
 
     collector, path, sha = per_file["collector"], per_file["source_path"], per_file["sha256"]
     if fast_path.available():

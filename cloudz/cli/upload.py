@@ -35,8 +35,8 @@ from google.rpc import error_details_pb2
 from grpc_status import rpc_status
 from tqdm import tqdm
 
-from cloudz import archive_path as paths
-from cloudz.cli.endpoint import EndpointError, parse_endpoint
+from cloudz.archive import paths
+from cloudz.ingest.endpoint import EndpointError, parse_endpoint
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 

@@ -42,11 +42,11 @@ def convert_file(
 
     ``time_window``: rows dated outside ``lo <= t < hi`` (microseconds) are counted in the
     report (``time_dropped``, the file *partial*) and not written; by default a day either
-    side of the time in ``source_path``'s name (:mod:`cloudz.convert.time_window`), none when
+    side of the time in ``source_path``'s name (:mod:`cloudz.archive.time_window`), none when
     it names no time; None keeps every row.
     """
     if time_window == FROM_NAME:
-        from cloudz.convert.time_window import of_source_path
+        from cloudz.archive.time_window import of_source_path
 
         window = of_source_path(source_path)
     else:

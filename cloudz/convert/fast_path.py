@@ -169,7 +169,7 @@ def schema_field_ids(raw_schema: dict[str, Any]) -> tuple[int, ...] | None:
 
 def available() -> bool:
     """Whether the fast path can write the current row schema."""
-    from cloudz.schema import raw_avro_schema
+    from cloudz.warehouse.schema import raw_avro_schema
 
     return schema_field_ids(raw_avro_schema()) is not None
 
@@ -416,7 +416,7 @@ class _Run:
             return
         import fastavro
 
-        from cloudz.schema import avro_schema
+        from cloudz.warehouse.schema import avro_schema
 
         schema = avro_schema()
         buf = io.BytesIO()
@@ -520,7 +520,7 @@ def convert_file_fast(
     ``codec``: ``"zstandard"`` (:data:`CODEC`, when available) or ``"deflate"``; ``level``
     defaults to :data:`ZSTD_LEVEL` / :data:`DEFLATE_LEVEL`.
     """
-    from cloudz.schema import raw_avro_schema
+    from cloudz.warehouse.schema import raw_avro_schema
 
     schema = raw_avro_schema()
     ids = schema_field_ids(schema)

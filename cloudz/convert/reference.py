@@ -92,7 +92,7 @@ def convert_file_reference(
     time_window: tuple[int, int] | None = None,
 ) -> ConversionReport:
     """``convert_file`` with ``engine="python"``."""
-    from cloudz.schema import avro_schema
+    from cloudz.warehouse.schema import avro_schema
 
     tally = _Tally()
     damage: list[Damage] = []

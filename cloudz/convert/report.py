@@ -77,7 +77,7 @@ class ConversionReport:
     @property
     def time_note(self) -> str | None:
         """Why rows dated outside the file's window are missing; None when none are."""
-        from cloudz.convert.time_window import describe
+        from cloudz.archive.time_window import describe
 
         return describe(self.time_window, self.time_dropped)
 

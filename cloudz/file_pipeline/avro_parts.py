@@ -6,7 +6,7 @@ made it peak near 4 GB. The convert step therefore splits the converter's local 
 boundaries into parts, each a whole Avro object container file (the same header, schema and
 sync marker: a researcher can read any part alone), and uploads them in order:
 ``<archive path>.avro`` (part 0: a file of one part is exactly the object of before), then
-``<archive path>.avro-0001.avro`` ... (:mod:`cloudz.archive_path`). A load names them all with
+``<archive path>.avro-0001.avro`` ... (:mod:`cloudz.archive.paths`). A load names them all with
 one wildcard, ``<archive path>.avro*``: still one load job per file. No row is decoded, and
 memory holds one block; the disk one part beside the converter's file.
 
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from cloudz import archive_path as paths
+from cloudz.archive import paths
 from cloudz.avro_container import encode_long, raw_blocks, read_header
 
 log = logging.getLogger(__name__)

@@ -1,4 +1,4 @@
-"""The per-file DAG's rows in the files catalog (``cloudz.file_catalog``): its last word.
+"""The per-file DAG's rows in the files catalog (``cloudz.warehouse.file_catalog``): its last word.
 
 The load task adds *loaded* or *partial* once the rows are proven; the failure callback
 adds *failed* with the stage and reason when a task fails for good. Both are appends with
@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from cloudz import file_catalog, task_metrics
 from cloudz import pipeline_contract as contract
+from cloudz.metrics import task_metrics
+from cloudz.warehouse import file_catalog
 
 log = logging.getLogger(__name__)
 

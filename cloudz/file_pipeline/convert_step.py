@@ -20,11 +20,11 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from cloudz import archive_path as paths
 from cloudz import pipeline_contract as contract
-from cloudz import task_metrics
+from cloudz.archive import paths
 from cloudz.file_pipeline import avro_parts
 from cloudz.file_pipeline.stage_failure import StageFailed, at_stage
+from cloudz.metrics import task_metrics
 
 log = logging.getLogger(__name__)
 

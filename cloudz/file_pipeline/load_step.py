@@ -15,7 +15,7 @@ job and that job's own ``outputRows`` equals the converted rows, the table holds
 A SELECT of the routes table would be billed for the collector's whole day (a RIB day of a big
 collector is ~10^8 rows; docs/warehouse.md). Only when the ledger holds more than one
 successful load (a retry whose answer was lost, a cleared convert) does the task count the
-rows with one SELECT bounded to the file's partitions (:mod:`cloudz.file_rows`), and only
+rows with one SELECT bounded to the file's partitions (:mod:`cloudz.warehouse.file_rows`), and only
 when that finds other rows does it delete them and load once more: the one path with DML.
 """
 
@@ -28,17 +28,17 @@ import itertools
 import logging
 from typing import TYPE_CHECKING, Any
 
-from cloudz import archive_path as paths
 from cloudz import pipeline_contract as contract
-from cloudz import task_metrics
+from cloudz.archive import paths
 from cloudz.file_pipeline.stage_failure import StageError, StageFailed, at_stage
-from cloudz.file_rows import FileRows
+from cloudz.metrics import task_metrics
+from cloudz.warehouse.file_rows import FileRows
 
 if TYPE_CHECKING:
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
     from google.cloud import bigquery
 
-    from cloudz.load_claims import LoadClaims
+    from cloudz.warehouse.load_claims import LoadClaims
 
 log = logging.getLogger(__name__)
 
@@ -125,7 +125,7 @@ class LoadLedger:
         jobs: list[bigquery.LoadJob] = []
         for k in itertools.count():
             try:
-                # a fenced id (cloudz.load_claims) holds a query job: it appended nothing
+                # a fenced id (cloudz.warehouse.load_claims) holds a query job: it appended nothing
                 job = self._get(self.job_id(k), fenced_ok=True)
             except NotFound:
                 return jobs
@@ -149,7 +149,7 @@ class LoadLedger:
         """
         from airflow.sdk.bases.operator import ExecutorSafeguard
 
-        from cloudz import schema
+        from cloudz.warehouse import schema
 
         op = _load_operator()(
             task_id=f"{self.task_id}_{k}",
@@ -186,7 +186,7 @@ class LoadLedger:
             except NotFound:
                 raise failed from None
             except StageFailed as fenced:
-                # the id was fenced by a claim take-over (cloudz.load_claims): the retry
+                # the id was fenced by a claim take-over (cloudz.warehouse.load_claims): the retry
                 # reads the claim again and loads with the next id, or finds the file loaded
                 raise StageError(contract.STAGE_LOAD, str(fenced)) from fenced
             if not succeeded(job):
@@ -303,7 +303,7 @@ def _claims(
 ) -> LoadClaims:
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
-    from cloudz.load_claims import LoadClaims
+    from cloudz.warehouse.load_claims import LoadClaims
 
     gcs = GCSHook(gcp_conn_id=hook.gcp_conn_id).get_conn().bucket(bucket)
     return LoadClaims(gcs, client, table_ref, bigquery_location() or "")
@@ -321,12 +321,12 @@ def _mark_loaded(claims: LoadClaims, loads: FileLoads, job_id: str) -> None:
 def _claim_load(
     context: Any, claims: LoadClaims, loads: FileLoads, history: list[bigquery.LoadJob]
 ) -> str | None:
-    """Claim the file's load for the k-th ledger job (:mod:`cloudz.load_claims`).
+    """Claim the file's load for the k-th ledger job (:mod:`cloudz.warehouse.load_claims`).
 
     None: ours, load it. Otherwise the id of another path's job that loaded the file (after
     waiting for it, if it is still running): its rows are in the table, do not append more.
     """
-    from cloudz.load_claims import Verdict
+    from cloudz.warehouse.load_claims import Verdict
 
     file = loads.file
     avro_uri = paths.avro_source_uri(file["bucket"], file["archive_path"])

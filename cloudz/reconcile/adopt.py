@@ -6,7 +6,7 @@ jobs are still known by their ids (``cloudz_load_<hash of table, path, sha256>_<
 per-file ledger): a succeeded one means the rows are in the table (a load job is atomic).
 The file is then *adopted*: a loaded claim and a catalog row name that job, and it is not
 converted. Its catalog row carries no record times (the job does not say them), so a query
-of its rows uses its path's month (``cloudz.file_rows.file_window``), which is where a
+of its rows uses its path's month (``cloudz.warehouse.file_rows.file_window``), which is where a
 RouteViews file's records are. BigQuery forgets jobs after about six months: a file loaded
 longer ago than that and never catalogued cannot be told from a lost one this way.
 """
@@ -17,8 +17,8 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from cloudz import archive_path as paths
-from cloudz import file_catalog
+from cloudz.archive import paths
+from cloudz.warehouse import file_catalog
 
 if TYPE_CHECKING:
     from google.cloud import bigquery, storage
@@ -38,7 +38,7 @@ def adopt_loaded(
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
 
     from cloudz.file_pipeline.load_step import FileLoads, bigquery_location, succeeded
-    from cloudz.load_claims import LoadClaims
+    from cloudz.warehouse.load_claims import LoadClaims
 
     hook = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False)
     claims = LoadClaims(bucket, client, table_ref, bigquery_location() or "")

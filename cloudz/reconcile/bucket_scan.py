@@ -14,9 +14,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from cloudz import archive_path as paths
-from cloudz import file_catalog
-from cloudz.archive_store import SHA256_METADATA_KEY
+from cloudz.archive import paths
+from cloudz.archive.store import SHA256_METADATA_KEY
+from cloudz.warehouse import file_catalog
 
 if TYPE_CHECKING:
     from google.cloud import storage

@@ -25,10 +25,10 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from cloudz import archive_path as paths
-from cloudz import file_catalog
+from cloudz.archive import paths
 from cloudz.reconcile.airflow_api import ActiveRun
 from cloudz.reconcile.bucket_scan import BucketScan
+from cloudz.warehouse import file_catalog
 
 #: entries of each list kept in the report (the counts are always whole)
 REPORT_LIMIT = 200

@@ -15,9 +15,9 @@ import datetime as dt
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
-from cloudz.coverage_table import CoverageRow
 from cloudz.reconcile.bucket_scan import RawObject
 from cloudz.sources import Collector
+from cloudz.warehouse.coverage_table import CoverageRow
 
 KINDS = ("RIBS", "UPDATES")
 #: how often a collector writes each kind of file

@@ -30,9 +30,9 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from cloudz import archive_path as paths
-from cloudz import file_catalog
-from cloudz.file_rows import TimeWindow
+from cloudz.archive import paths
+from cloudz.warehouse import file_catalog
+from cloudz.warehouse.file_rows import TimeWindow
 
 if TYPE_CHECKING:
     from google.cloud import bigquery

@@ -15,13 +15,14 @@ from typing import Any
 
 import httpx
 
-from cloudz import coverage_table, task_metrics
 from cloudz import pipeline_contract as contract
+from cloudz.metrics import task_metrics
 from cloudz.reconcile import adopt, airflow_api, bucket_scan, freshness, recount
 from cloudz.reconcile.findings import REPORT_LIMIT, classify
 from cloudz.settings import Settings
 from cloudz.sources import load_collectors
 from cloudz.sources.collectors import DEFAULT_PATH
+from cloudz.warehouse import coverage_table
 
 log = logging.getLogger(__name__)
 

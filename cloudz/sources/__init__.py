@@ -4,10 +4,11 @@
 - ``reader``: the ``ArchiveSource`` protocol (list months, list files of a range, fetch);
 - ``http_archive``: archive.routeviews.org's Apache index pages, with retries and a thread pool;
 - ``local_tree``: the same layout on a local disk (an rsync mirror);
+- ``opening``: ``open_source``, the reader a URL or a directory names;
 - ``index_page``: the Apache "Index of" parser; ``files``: what is listed and fetched.
 
 Nothing here writes to the bucket: a caller hands ``fetch_to_temp``'s copy to
-``cloudz.archive_store.ArchiveStore.store(file.archive_path, sha256, size, copy.chunks())``.
+``cloudz.archive.store.ArchiveStore.store(file.archive_path, sha256, size, copy.chunks())``.
 """
 
 from cloudz.sources.collectors import (

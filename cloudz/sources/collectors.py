@@ -18,7 +18,7 @@ from typing import Any, Final
 
 import yaml
 
-from cloudz import archive_path
+from cloudz.archive import paths
 from cloudz.settings import PROJECT_ROOT
 
 DEFAULT_PATH: Final = PROJECT_ROOT / "include" / "collectors.yaml"
@@ -43,10 +43,10 @@ _Loader.yaml_implicit_resolvers = {
 def _is_segment(text: str, *, collector: bool = False) -> bool:
     """Whether ``text`` may be one segment of an archive path (with ``collector``: the
     collector's segment, which may not be a word of the layout such as ``bgpdata``): asked of
-    ``cloudz.archive_path`` itself, so the layout's grammar lives in one place."""
+    ``cloudz.archive.paths`` itself, so the layout's grammar lives in one place."""
     try:
-        archive_path.parse(f"{text}/bgpdata/2001.01/RIBS/rib.20010101.0000.bz2")
-    except archive_path.ArchivePathError as e:
+        paths.parse(f"{text}/bgpdata/2001.01/RIBS/rib.20010101.0000.bz2")
+    except paths.ArchivePathError as e:
         if collector or e.rule != "reserved-collector":
             return False
     return "/" not in text

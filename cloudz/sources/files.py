@@ -21,7 +21,7 @@ from types import TracebackType
 from typing import BinaryIO, Final
 from zoneinfo import ZoneInfo
 
-from cloudz import archive_path
+from cloudz.archive import paths
 
 #: what ``FetchedFile.chunks`` yields by default: the receiver's and the CLI's chunk size
 CHUNK_BYTES: Final = 1024 * 1024
@@ -47,7 +47,7 @@ class SourceError(Exception):
 
 
 class RefusedFile(SourceError):
-    """A listed or fetched file the archive's rules refuse (``cloudz.archive_path``): it is
+    """A listed or fetched file the archive's rules refuse (``cloudz.archive.paths``): it is
     skipped and reported, never archived. ``rule`` names the rule."""
 
     def __init__(self, message: str, *, rule: str, url: str | None = None) -> None:
@@ -83,12 +83,12 @@ ALL_KINDS: Final = (FileKind.RIBS, FileKind.UPDATES)
 
 
 def check_not_future(
-    f: SourceFile, skew: timedelta = archive_path.FUTURE_SKEW, now: datetime | None = None
+    f: SourceFile, skew: timedelta = paths.FUTURE_SKEW, now: datetime | None = None
 ) -> SkippedFile | None:
     """Why ``f`` is skipped if its name is dated after now + ``skew`` (the receiver's rule)."""
     try:
-        archive_path.check_not_future(archive_path.parse(f.archive_path), now=now, skew=skew)
-    except archive_path.ArchivePathError as e:
+        paths.check_not_future(paths.parse(f.archive_path), now=now, skew=skew)
+    except paths.ArchivePathError as e:
         return SkippedFile(f.source, f.name, e.rule, str(e), f.dump_time)
     return None
 
@@ -241,14 +241,14 @@ def make_source_file(
     pacific_names_before: date | None,
 ) -> SourceFile | SkippedFile:
     """A ``SourceFile`` for a name found in ``month/kind``, or why it is skipped: the name must
-    meet the archive's rules for a path (``cloudz.archive_path``: the name's grammar in its
+    meet the archive's rules for a path (``cloudz.archive.paths``: the name's grammar in its
     kind folder, the month folder against the name's date), the ones the receiver applies."""
     path = f"{collector}/bgpdata/{month}/{kind.value}/{name}"
     parsed = parse_dump_name(name, pacific_names_before=pacific_names_before)
     when = parsed[1] if parsed is not None else None
     try:
-        archive_path.parse(path)
-    except archive_path.ArchivePathError as e:
+        paths.parse(path)
+    except paths.ArchivePathError as e:
         return SkippedFile(source=source, name=name, rule=e.rule, reason=str(e), dump_time=when)
     assert parsed is not None  # the grammar above is stricter than parse_dump_name
     _, dump_time, pacific = parsed
@@ -286,7 +286,7 @@ def split_listing(
 #: a file named near a month's edge may sit in the neighbouring month's directory (Pacific
 #: names, late rotation): listing a range also reads the months this far beyond its ends (the
 #: archive's rules allow names this far outside their folder's month)
-MONTH_EDGE: Final = archive_path.MONTH_EDGE
+MONTH_EDGE: Final = paths.MONTH_EDGE
 
 
 def months_to_scan(available: Iterable[Month], start: datetime, end: datetime) -> list[Month]:
@@ -322,12 +322,12 @@ class FetchedFile:
 
     def check_content(self) -> None:
         """Raise ``RefusedFile`` unless the copy's first bytes are what its name's suffix says
-        (``cloudz.archive_path.check_content``, the receiver's rule)."""
+        (``cloudz.archive.paths.check_content``, the receiver's rule)."""
         with self.path.open("rb") as f:
-            head = f.read(archive_path.MAGIC_BYTES)
+            head = f.read(paths.MAGIC_BYTES)
         try:
-            archive_path.check_content(archive_path.parse(self.file.archive_path), head)
-        except archive_path.ArchivePathError as e:
+            paths.check_content(paths.parse(self.file.archive_path), head)
+        except paths.ArchivePathError as e:
             raise RefusedFile(str(e), rule=e.rule, url=self.file.source) from e
 
     def chunks(self, chunk_size: int = CHUNK_BYTES) -> Iterator[bytes]:

@@ -31,19 +31,19 @@ def _expire_leftovers(bucket: Any) -> None:
 def provision(settings: Settings) -> None:
     """Create ``settings.bucket``, ``settings.dataset`` and the routes table if missing.
 
-    The table comes from ``cloudz.schema``'s definition (the one ``routes_table.json`` holds):
-    MONTH-partitioned on ``timestamp`` with ``require_partition_filter``, clustered on
-    ``(collector, entry_type, timestamp, prefix)``. A routes table that exists with another
-    layout is left as it is, with a warning: ``cloudz-migrate-routes`` moves it
-    (docs/warehouse-layout.md). The clients follow ``STORAGE_EMULATOR_HOST`` and
-    ``BIGQUERY_EMULATOR_HOST`` (the local stack, docker-compose) or use real Google Cloud.
+    The table comes from ``cloudz.warehouse.schema``'s definition (the one ``routes_table.json``
+    holds): MONTH-partitioned on ``timestamp`` with ``require_partition_filter``, clustered on
+    ``(collector, entry_type, timestamp, prefix)``. A routes table that exists with another layout
+    is left as it is, with a warning: ``cloudz-migrate-routes`` moves it (docs/warehouse-layout.md).
+    The clients follow ``STORAGE_EMULATOR_HOST`` and ``BIGQUERY_EMULATOR_HOST`` (the local stack,
+    docker-compose) or use real Google Cloud.
     """
     from google.api_core.exceptions import Conflict
     from google.cloud import bigquery
 
-    from cloudz import coverage_table, file_catalog
-    from cloudz import schema as routes
-    from cloudz.cloud_clients import bigquery_client, storage_client
+    from cloudz.warehouse import coverage_table, file_catalog
+    from cloudz.warehouse import schema as routes
+    from cloudz.warehouse.clients import bigquery_client, storage_client
 
     with contextlib.suppress(Conflict):
         storage_client(settings).create_bucket(settings.bucket)

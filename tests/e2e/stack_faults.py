@@ -21,12 +21,12 @@ import psutil
 import pytest
 from stack_session import BIN, Stack
 
-from cloudz.archive_store import CLAIM_PREFIX, STAGING_PREFIX
-from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
+from cloudz.archive.store import CLAIM_PREFIX, STAGING_PREFIX
 from cloudz.mrtgen import RibSpec, generate_rib, write_file
 from cloudz.stack import readiness
 from cloudz.stack.layout import Layout
 from cloudz.stack.supervisor import read_status
+from cloudz.warehouse.clients import bigquery_client, count_file_rows, storage_client
 
 MiB = 1024 * 1024
 #: hang guards only: nothing here is a performance expectation

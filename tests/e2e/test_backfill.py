@@ -18,7 +18,7 @@ import pytest
 from archive_server import DEFAULT_COLLECTORS, ArchiveServer, build_archive, serve_archive
 from stack_session import Stack, upload_cli
 
-from cloudz.cloud_clients import bigquery_client, storage_client
+from cloudz.warehouse.clients import bigquery_client, storage_client
 
 pytestmark = pytest.mark.stack
 

@@ -18,9 +18,9 @@ import pytest
 from google.cloud import bigquery
 from stack_session import Stack, issue_token, upload_cli
 
-from cloudz.cloud_clients import bigquery_client
-from cloudz.file_rows import TimeWindow
 from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
+from cloudz.warehouse.clients import bigquery_client
+from cloudz.warehouse.file_rows import TimeWindow
 
 pytestmark = pytest.mark.stack
 

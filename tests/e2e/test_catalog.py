@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from stack_session import Stack, upload_cli
 
-from cloudz.cloud_clients import bigquery_client
 from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
 from cloudz.settings import PROJECT_ROOT
+from cloudz.warehouse.clients import bigquery_client
 
 pytestmark = pytest.mark.stack
 

@@ -44,8 +44,8 @@ from stack_faults import (
 )
 from stack_session import Stack, started_stack, upload_cli
 
-from cloudz import archive_path as paths
 from cloudz import pipeline_contract as contract
+from cloudz.archive import paths
 from cloudz.convert import convert_file
 from cloudz.stack import airflow_env, celery
 from cloudz.stack.layout import Layout

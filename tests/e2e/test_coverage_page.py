@@ -27,14 +27,14 @@ from playwright.sync_api import Frame, Page, sync_playwright
 from reconcile_run import reconcile
 from stack_session import Stack, upload_cli
 
-from cloudz import archive_path as paths
-from cloudz import coverage_report
 from cloudz import pipeline_contract as contract
+from cloudz.archive import paths
 from cloudz.cli.upload import Exit
-from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
-from cloudz.coverage_report import DayRange
 from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
 from cloudz.settings import PROJECT_ROOT
+from cloudz.warehouse import coverage_report
+from cloudz.warehouse.clients import bigquery_client, count_file_rows, storage_client
+from cloudz.warehouse.coverage_report import DayRange
 
 pytestmark = pytest.mark.stack
 

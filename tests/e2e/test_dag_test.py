@@ -24,9 +24,9 @@ from samples import SAMPLES_DIR
 from stack_session import Stack
 
 from cloudz import pipeline_contract as contract
-from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
 from cloudz.settings import PROJECT_ROOT
 from cloudz.stack.airflow_env import airflow_env
+from cloudz.warehouse.clients import bigquery_client, count_file_rows, storage_client
 
 pytestmark = pytest.mark.stack
 

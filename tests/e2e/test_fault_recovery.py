@@ -56,13 +56,13 @@ from stack_faults import (
 )
 from stack_session import BIN, Stack, upload_cli
 
-from cloudz import archive_path as paths
-from cloudz import schema
-from cloudz.archive_store import STAGING_PREFIX, UPLOAD_CHUNK_BYTES
-from cloudz.cloud_clients import bigquery_client
+from cloudz.archive import paths
+from cloudz.archive.store import STAGING_PREFIX, UPLOAD_CHUNK_BYTES
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from cloudz.stack.provision import LEFTOVER_PREFIXES
+from cloudz.warehouse import schema
+from cloudz.warehouse.clients import bigquery_client
 
 pytestmark = pytest.mark.stack
 
@@ -158,7 +158,7 @@ def test_object_store_killed_during_an_upload_heals_by_retry(
     outcomes = []
     for attempt in range(3):
         # the RIB is dated 2026-11-01 00:00: a name of 11-02 00:01 would be over a day after
-        # it and its rows not loaded (the time window, cloudz.convert.time_window)
+        # it and its rows not loaded (the time window, cloudz.archive.time_window)
         path = f"fault-gcs/bgpdata/2026.11/RIBS/rib.20261101.{10 + attempt:04d}"
         with (
             supervised(stack, "gcs") as gcs,

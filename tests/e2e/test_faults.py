@@ -23,11 +23,11 @@ from free_ports import free_ports
 from samples import SAMPLES_DIR
 from stack_session import BIN
 
-from cloudz.cloud_clients import storage_client
 from cloudz.settings import Settings
 from cloudz.stack import readiness
 from cloudz.stack.processes import gcs_binary
 from cloudz.stack.receiver_secrets import ensure_receiver_secrets
+from cloudz.warehouse.clients import storage_client
 
 pytestmark = pytest.mark.stack
 

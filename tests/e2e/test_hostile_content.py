@@ -22,7 +22,7 @@ import pytest
 from samples import SAMPLES_DIR
 from stack_session import Stack, upload_cli
 
-from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
+from cloudz.warehouse.clients import bigquery_client, count_file_rows, storage_client
 
 pytestmark = pytest.mark.stack
 
@@ -62,7 +62,7 @@ HOSTILE: dict[str, tuple[Callable[[], bytes], str]] = {
 }
 
 
-#: name: where it is archived, under a name of RouteViews' grammar (cloudz.archive_path: the
+#: name: where it is archived, under a name of RouteViews' grammar (cloudz.archive.paths: the
 #: suffix says what the content is, nothing follows it); the row bomb's record is the sample's
 #: (2016-08-11 16:00), so it is named for that time like any real file
 ARCHIVED: dict[str, str] = {

@@ -29,9 +29,9 @@ from grpc_status import rpc_status
 from samples import SAMPLES_DIR
 from stack_session import BIN, Stack
 
-from cloudz.cloud_clients import storage_client
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
+from cloudz.warehouse.clients import storage_client
 
 pytestmark = pytest.mark.stack
 

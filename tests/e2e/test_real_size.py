@@ -19,10 +19,10 @@ from google.cloud import bigquery
 from stack_faults import component_process
 from stack_session import BIN, Stack, issue_token, upload_cli
 
-from cloudz import archive_path as paths
-from cloudz.cloud_clients import bigquery_client
-from cloudz.file_rows import TimeWindow
+from cloudz.archive import paths
 from cloudz.mrtgen import RibSpec, generate_rib, write_file
+from cloudz.warehouse.clients import bigquery_client
+from cloudz.warehouse.file_rows import TimeWindow
 
 pytestmark = [pytest.mark.stack, pytest.mark.big]
 

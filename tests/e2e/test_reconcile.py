@@ -24,13 +24,13 @@ from reconcile_run import reconcile
 from samples import SAMPLES_DIR
 from stack_session import Stack, upload_cli
 
-from cloudz import archive_path as paths
-from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
-from cloudz.file_rows import TimeWindow
+from cloudz.archive import paths
 from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
 from cloudz.stack import readiness
 from cloudz.stack.layout import Layout
 from cloudz.stack.supervisor import read_pid, running_supervisor
+from cloudz.warehouse.clients import bigquery_client, count_file_rows, storage_client
+from cloudz.warehouse.file_rows import TimeWindow
 
 pytestmark = pytest.mark.stack
 
@@ -257,7 +257,7 @@ def test_a_file_loaded_before_the_catalog_and_claims_is_adopted_not_loaded_again
     # takes DML on streamed rows at once; BigQuery would wait for its streaming buffer)
     from google.cloud import bigquery
 
-    from cloudz.load_claims import claim_name
+    from cloudz.warehouse.load_claims import claim_name
 
     storage_client(stack.settings).bucket(stack.settings.bucket).blob(
         claim_name(stack.settings.table_ref, archive_path, sha256)

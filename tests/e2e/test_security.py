@@ -38,12 +38,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from samples import SAMPLES_DIR
 from stack_session import BIN, Stack, issue_token, upload_cli
 
-from cloudz import archive_path as paths
-from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
+from cloudz.archive import paths
 from cloudz.collector_credentials import CredentialFile
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from cloudz.stack.local_tls import make_ca
+from cloudz.warehouse.clients import bigquery_client, count_file_rows, storage_client
 
 pytestmark = pytest.mark.stack
 

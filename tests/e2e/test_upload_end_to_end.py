@@ -26,13 +26,13 @@ from google.cloud import bigquery
 from samples import SAMPLES_DIR, archive_name
 from stack_session import BIN, Stack, upload_cli
 
-from cloudz import archive_path as paths
-from cloudz.cloud_clients import bigquery_client, count_file_rows, storage_client
+from cloudz.archive import paths
 from cloudz.convert import convert_file
-from cloudz.file_rows import file_window
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from cloudz.mrtgen import RibSpec, generate_rib, write_file
+from cloudz.warehouse.clients import bigquery_client, count_file_rows, storage_client
+from cloudz.warehouse.file_rows import file_window
 
 pytestmark = pytest.mark.stack
 
@@ -62,10 +62,10 @@ def _samples() -> list[Sample]:
     if not SAMPLES.is_dir():
         return []
     out = []
-    # archived under names of RouteViews' grammar (cloudz.archive_path) for the time of their
+    # archived under names of RouteViews' grammar (cloudz.archive.paths) for the time of their
     # records: the samples' own names (quagga_rib, bview.ipv4_unicast_add_path.gz) are no
     # RouteViews names, and rows dated more than a day from the name's time are not loaded
-    # (cloudz.convert.time_window); raw MRT has no suffix
+    # (cloudz.archive.time_window); raw MRT has no suffix
     for f in sorted(SAMPLES.iterdir()):
         if f.is_file() and f.name != "README.md":
             kind, prefix = ("RIBS", "rib") if "rib" in f.name else ("UPDATES", "updates")

@@ -12,12 +12,12 @@ import fastavro
 import pytest
 from google.cloud import bigquery
 
-from cloudz import archive_path as paths
-from cloudz import schema
-from cloudz.cloud_clients import bigquery_client, storage_client
+from cloudz.archive import paths
 from cloudz.file_pipeline import convert_step
 from cloudz.mrtgen import RibSpec, generate_rib, write_file
 from cloudz.settings import Settings
+from cloudz.warehouse import schema
+from cloudz.warehouse.clients import bigquery_client, storage_client
 
 pytestmark = pytest.mark.stack
 

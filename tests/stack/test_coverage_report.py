@@ -8,11 +8,11 @@ from dataclasses import replace
 
 import pytest
 
-from cloudz import coverage_report as report
-from cloudz import coverage_table, file_catalog
-from cloudz.cloud_clients import bigquery_client
-from cloudz.coverage_report import CoverageCell, DayRange, FailedFile
 from cloudz.settings import Settings
+from cloudz.warehouse import coverage_report as report
+from cloudz.warehouse import coverage_table, file_catalog
+from cloudz.warehouse.clients import bigquery_client
+from cloudz.warehouse.coverage_report import CoverageCell, DayRange, FailedFile
 
 A = "route-views.reporttest"
 B = "route-views.reportother"

@@ -1,4 +1,4 @@
-"""Load claims (``cloudz.load_claims``) on fake-gcs-server and the BigQuery emulator, with
+"""Load claims (``cloudz.warehouse.load_claims``) on fake-gcs-server and the BigQuery emulator, with
 real load jobs: whoever claims first loads, the other path sees it loaded; a failed job's
 claim is taken over; an abandoned claim is fenced, so its late load cannot append."""
 
@@ -12,12 +12,12 @@ import pytest
 from google.api_core.exceptions import Conflict, PreconditionFailed
 from google.cloud import bigquery
 
-from cloudz import load_claims, schema
-from cloudz.cloud_clients import bigquery_client, storage_client
 from cloudz.convert import convert_file
-from cloudz.load_claims import LoadClaims, Verdict, claim_name
 from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
 from cloudz.settings import Settings
+from cloudz.warehouse import load_claims, schema
+from cloudz.warehouse.clients import bigquery_client, storage_client
+from cloudz.warehouse.load_claims import LoadClaims, Verdict, claim_name
 
 pytestmark = pytest.mark.stack
 

@@ -10,11 +10,11 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from archive_server import ArchiveServer, ArchiveTree, build_archive, serve_archive
 
-from cloudz.archive_store import ArchiveStore, StoreResult
-from cloudz.cloud_clients import storage_client
-from cloudz.mirror import mirror_range
+from cloudz.archive.store import ArchiveStore, StoreResult
+from cloudz.batch.mirror import mirror_range
 from cloudz.settings import Settings
 from cloudz.sources import HttpArchive
+from cloudz.warehouse.clients import storage_client
 
 pytestmark = pytest.mark.stack
 

@@ -16,11 +16,11 @@ from typing import Any
 
 import pytest
 
-from cloudz import coverage_table, file_catalog
-from cloudz.cloud_clients import bigquery_client
-from cloudz.coverage_table import CoverageRow
-from cloudz.file_catalog import CatalogRow
 from cloudz.settings import PROJECT_ROOT, Settings
+from cloudz.warehouse import coverage_table, file_catalog
+from cloudz.warehouse.clients import bigquery_client
+from cloudz.warehouse.coverage_table import CoverageRow
+from cloudz.warehouse.file_catalog import CatalogRow
 
 pytestmark = pytest.mark.stack
 

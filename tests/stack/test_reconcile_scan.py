@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cloudz.cloud_clients import storage_client
 from cloudz.reconcile.bucket_scan import bucket_collectors, scan
 from cloudz.settings import Settings
+from cloudz.warehouse.clients import storage_client
 
 SHA = "ab" * 32
 
@@ -42,7 +42,7 @@ def test_the_scan_sorts_raw_avro_and_strays_and_sees_a_pacific_month_boundary(
     ]
     assert all(r.created is not None for r in found.raw)
     assert found.orphan_avro == ["scan-rv2/bgpdata/2003.01/RIBS/rib.20030101.0800.bz2.avro"]
-    # a name with no time is no RouteViews name (cloudz.archive_path): a stray like notes.txt
+    # a name with no time is no RouteViews name (cloudz.archive.paths): a stray like notes.txt
     assert found.strays == [
         "scan-rv2/bgpdata/2003.01/UPDATES/no-time-in-name",
         "scan-rv2/bgpdata/2003.01/UPDATES/old/notes.txt",
@@ -52,8 +52,8 @@ def test_the_scan_sorts_raw_avro_and_strays_and_sees_a_pacific_month_boundary(
 
 
 def test_the_newest_file_earlier_checks_saw(cloud: Settings) -> None:
-    from cloudz import coverage_table
-    from cloudz.cloud_clients import bigquery_client
+    from cloudz.warehouse import coverage_table
+    from cloudz.warehouse.clients import bigquery_client
 
     def row(day: str, latest: str | None, checked: str) -> coverage_table.CoverageRow:
         return coverage_table.CoverageRow(

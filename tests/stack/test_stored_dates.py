@@ -2,7 +2,7 @@
 (issue 20, item 6): a file archived under a ``0000.01`` folder, its catalog row (month
 0000-01-01, a DATE the BigQuery client cannot read back) and rows dated from 1970 to 2106.
 
-``python -m cloudz.warehouse_rows`` crashed on such a path ("year 0 is out of range"), and the
+``python -m cloudz.warehouse.read_back`` crashed on such a path ("year 0 is out of range"), and the
 catalog row could not be read back; now both answer, on the emulator the stack runs.
 """
 
@@ -15,14 +15,14 @@ import pytest
 from click.testing import CliRunner
 from google.cloud import bigquery
 
-from cloudz import file_catalog
-from cloudz import warehouse_rows as warehouse_rows_cli
-from cloudz.cloud_clients import bigquery_client, storage_client
 from cloudz.convert import convert_file
-from cloudz.file_rows import file_window
 from cloudz.mrtgen.attributes import encode_attr
 from cloudz.mrtgen.records import BGP4MP, bgp4mp_peer_header, bgp_update, mrt_record
 from cloudz.settings import Settings
+from cloudz.warehouse import file_catalog
+from cloudz.warehouse import read_back as warehouse_rows_cli
+from cloudz.warehouse.clients import bigquery_client, storage_client
+from cloudz.warehouse.file_rows import file_window
 
 pytestmark = pytest.mark.stack
 

@@ -1,6 +1,6 @@
 """``cloudz-migrate-routes`` against the real BigQuery emulator (local-bigquery, started here
 on its own): a DAY-partitioned routes table with loaded rows is moved to the layout of
-``cloudz.schema``; every file keeps its rows, and a second run does nothing."""
+``cloudz.warehouse.schema``; every file keeps its rows, and a second run does nothing."""
 
 from __future__ import annotations
 
@@ -14,13 +14,13 @@ import pytest
 from google.api_core.exceptions import BadRequest
 from google.cloud import bigquery
 
-from cloudz import schema
-from cloudz.cloud_clients import bigquery_client
 from cloudz.convert import convert_file
-from cloudz.file_rows import TimeWindow, count_rows
 from cloudz.mrtgen import RibSpec, UpdatesSpec, generate_rib, generate_updates, write_file
 from cloudz.settings import PROJECT_ROOT, Settings
-from cloudz.warehouse_migration import COPIED, MIGRATED, PLANNED, Migration, MigrationError
+from cloudz.warehouse import schema
+from cloudz.warehouse.clients import bigquery_client
+from cloudz.warehouse.file_rows import TimeWindow, count_rows
+from cloudz.warehouse.migration import COPIED, MIGRATED, PLANNED, Migration, MigrationError
 
 pytestmark = pytest.mark.stack
 
@@ -63,7 +63,7 @@ class Warehouse:
     def load(self, name: str, *, rib: bool = False, timestamp: int, seed: int = 1) -> str:
         """Generate, convert and load one file the way the load step does (Avro, DAY)."""
         kind = "RIBS" if rib else "UPDATES"
-        stamp = name.split(".")[1]  # the month folder of the name's date (cloudz.archive_path)
+        stamp = name.split(".")[1]  # the month folder of the name's date (cloudz.archive.paths)
         path = f"mig/bgpdata/{stamp[:4]}.{stamp[4:6]}/{kind}/{name}"
         mrt = self.tmp / name
         if rib:
@@ -216,7 +216,7 @@ def test_the_command_prints_the_plan(emulator: Settings, tmp_path: Path) -> None
         "CLOUDZ_DATASET": "mig_cli",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "cloudz.warehouse_migration", "--dry-run"],
+        [sys.executable, "-m", "cloudz.warehouse.migration", "--dry-run"],
         env=env,
         capture_output=True,
         text=True,

@@ -12,10 +12,10 @@ import pytest
 from google.api_core.exceptions import BadRequest
 from google.cloud import bigquery
 
-from cloudz.cloud_clients import bigquery_client, storage_client
 from cloudz.convert import convert_file
 from cloudz.mrtgen import RibSpec, UpdatesSpec, generate_rib, generate_updates, write_file
 from cloudz.settings import PROJECT_ROOT, Settings
+from cloudz.warehouse.clients import bigquery_client, storage_client
 
 pytestmark = pytest.mark.stack
 

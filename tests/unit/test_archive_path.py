@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudz import archive_path as paths
+from cloudz.archive import paths
 
 GOOD = "route-views2/bgpdata/2024.01/RIBS/rib.20240101.0000.bz2"
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from archive_server import build_archive, serve_archive
 
-from cloudz import archive_path as paths
+from cloudz.archive import paths
 from cloudz.sources import HttpArchive, LocalTree, RetryPolicy
 from cloudz.sources.files import RefusedFile, SkippedFile, check_not_future
 

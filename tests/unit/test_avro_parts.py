@@ -15,7 +15,7 @@ from typing import Any
 import fastavro
 import pytest
 
-from cloudz import archive_path as paths
+from cloudz.archive import paths
 from cloudz.avro_container import AvroContainerError, encode_long, raw_blocks, read_header
 from cloudz.file_pipeline import avro_parts
 from cloudz.settings import Settings

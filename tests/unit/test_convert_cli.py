@@ -137,8 +137,8 @@ def test_a_built_wheel_carries_the_schema_and_converts_outside_the_checkout(
     assert not (target / "include").exists()
     done = subprocess.run(
         [sys.executable, "-c",
-         "import sys, cloudz.schema, cloudz.cli.convert as c; "
-         "print(cloudz.schema.AVSC_PATH, file=sys.stderr); sys.exit(c.main())",
+         "import sys, cloudz.warehouse.schema, cloudz.cli.convert as c; "
+         "print(cloudz.warehouse.schema.AVSC_PATH, file=sys.stderr); sys.exit(c.main())",
          str(SAMPLE), "-o", str(tmp_path / "out.avro")],
         cwd=tmp_path, capture_output=True, text=True, timeout=300, check=False,
         env={**os.environ, "PYTHONPATH": str(target)},

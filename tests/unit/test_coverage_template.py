@@ -6,9 +6,9 @@ import datetime as dt
 
 import jinja2
 
-from cloudz import archive_path as paths
-from cloudz.coverage_report import DayRange, FailedFile
+from cloudz.archive import paths
 from cloudz.settings import PROJECT_ROOT
+from cloudz.warehouse.coverage_report import DayRange, FailedFile
 
 SHA = "ab" * 32
 

@@ -136,12 +136,12 @@ HEAVY_MODULES = (
     "fastavro",
     "mrtparse",
     "cloudz.convert",
-    "cloudz.schema",
+    "cloudz.warehouse.schema",
     "cloudz.file_pipeline",
-    "cloudz.file_rows",
+    "cloudz.warehouse.file_rows",
     "cloudz.batch",
     "cloudz.sources",
-    "cloudz.load_claims",
+    "cloudz.warehouse.load_claims",
     "cloudz.reconcile",
 )
 

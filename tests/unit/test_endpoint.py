@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from cloudz.cli.endpoint import Endpoint, EndpointError, parse_endpoint
+from cloudz.ingest.endpoint import Endpoint, EndpointError, parse_endpoint
 
 
 @pytest.mark.parametrize(

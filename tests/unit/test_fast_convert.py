@@ -260,7 +260,7 @@ def test_the_header_holds_the_row_schema_as_written(tmp_path: Path) -> None:
     """The fast path writes the container header itself: the .avsc, its codec, readable."""
     import json
 
-    from cloudz.schema import raw_avro_schema
+    from cloudz.warehouse.schema import raw_avro_schema
 
     schemas = []
     for engine in ("fast", "python"):

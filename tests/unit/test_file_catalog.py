@@ -3,7 +3,7 @@ queries them on the stack)."""
 
 from __future__ import annotations
 
-from cloudz import file_catalog as fc
+from cloudz.warehouse import file_catalog as fc
 
 
 def test_a_loaded_row_carries_the_report_and_the_name_time() -> None:
@@ -46,8 +46,8 @@ def test_a_partial_row_says_where_the_damage_is() -> None:
 def test_a_partial_row_says_why_rows_dated_outside_the_window_are_missing() -> None:
     """Issue 20, item 6: rows dated far from the file's name are counted, not loaded; the
     catalog's reason says so (the converter's report, as the convert task returns it)."""
+    from cloudz.archive.time_window import of_source_path
     from cloudz.convert.report import ConversionReport
-    from cloudz.convert.time_window import of_source_path
 
     path = "rv/bgpdata/2026.01/UPDATES/updates.20260131.2345.bz2"
     report = ConversionReport(
@@ -70,7 +70,7 @@ def test_a_year_the_catalog_cannot_hold_is_refused_before_a_row_is_written() -> 
     not be read back; the archive rules refuse the path now, so no such row is made."""
     import pytest
 
-    from cloudz.archive_path import ArchivePathError
+    from cloudz.archive.paths import ArchivePathError
 
     with pytest.raises(ArchivePathError) as err:
         fc.row_of("rv/bgpdata/0000.01/UPDATES/updates.00010101.0000.bz2", "e" * 64, state="loaded")

@@ -1,4 +1,4 @@
-"""The partition filter every query of the routes table carries (``cloudz.file_rows``)."""
+"""The partition filter every query of the routes table carries (``cloudz.warehouse.file_rows``)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
-from cloudz.file_rows import FileRows, TimeWindow
+from cloudz.warehouse.file_rows import FileRows, TimeWindow
 
 
 def _utc(

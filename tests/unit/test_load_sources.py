@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from cloudz import archive_path as paths
+from cloudz.archive import paths
 from cloudz.batch import batch_load
-from cloudz.load_claims import Claim, LoadClaims, Verdict
+from cloudz.warehouse.load_claims import Claim, LoadClaims, Verdict
 
 A = "route-views2/bgpdata/2024.01/UPDATES/updates.20240101.0000.bz2"
 B = "route-views2/bgpdata/2024.01/UPDATES/updates.20240101.0015.bz2"

@@ -15,8 +15,8 @@ import pytest
 import yaml
 
 from cloudz.metrics.statsd_bridge import series_names
+from cloudz.metrics.task_metrics import PREFIX
 from cloudz.settings import PROJECT_ROOT, Settings
-from cloudz.task_metrics import PREFIX
 
 DEPLOY = PROJECT_ROOT / "deploy" / "prometheus"
 #: the task_metrics call → the StatsD type it sends

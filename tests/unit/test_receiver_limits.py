@@ -9,7 +9,7 @@ from pathlib import Path
 import grpc
 import pytest
 
-from cloudz import archive_path as paths
+from cloudz.archive import paths
 from cloudz.collector_credentials import CredentialFile, Refused
 from ingest_service.admission import STATUS_CALLS_PER_CREDENTIAL, Admission
 from ingest_service.auth import AuthInterceptor

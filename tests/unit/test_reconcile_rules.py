@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from cloudz import archive_path as paths
+from cloudz.archive import paths
 from cloudz.reconcile.airflow_api import ActiveRun
 from cloudz.reconcile.bucket_scan import BucketScan, RawObject, months_of
 from cloudz.reconcile.findings import classify

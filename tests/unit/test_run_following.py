@@ -112,7 +112,7 @@ def test_waiting_uploads_share_one_listing_and_wake_when_their_run_ends() -> Non
 
 def test_a_trigger_that_may_have_arrived_is_never_reported_as_not_triggered() -> None:
     """Airflow keeps timing out after the POST went out: the reply says the run may exist."""
-    from cloudz.archive_path import parse
+    from cloudz.archive.paths import parse
     from cloudz.ingest.v1 import ingest_pb2 as pb
 
     class Lost(FakeRuns):

@@ -8,7 +8,7 @@ from typing import Any, cast
 import fastavro
 import pytest
 
-from cloudz import schema
+from cloudz.warehouse import schema
 
 EXPECTED_ORDER = [
     "timestamp", "collector", "mrt_type", "entry_type", "peer_ip", "peer_asn", "prefix",
@@ -20,7 +20,7 @@ EXPECTED_ORDER = [
 
 
 def test_routes_table_json_is_up_to_date() -> None:
-    """Fails when mrt_row.avsc changed without ``python -m cloudz.schema --write``."""
+    """Fails when mrt_row.avsc changed without ``python -m cloudz.warehouse.schema --write``."""
     assert schema.TABLE_JSON_PATH.read_text(encoding="utf-8") == schema.render_routes_table_json()
     assert schema.main(["--check"]) == 0
 

@@ -18,7 +18,7 @@ import pytest
 from archive_server import ArchiveServer, ArchiveTree, apache_size, build_archive, serve_archive
 from free_ports import free_ports
 
-from cloudz import archive_path
+from cloudz.archive import paths
 from cloudz.sources import (
     ArchiveSource,
     Collector,
@@ -108,7 +108,7 @@ def test_the_repository_collectors_file_loads_and_follows_the_layout() -> None:
     for c in collectors:
         if c.name != "route-views2":
             assert c.archive_dir == f"{c.name}/bgpdata", c.name
-        archive_path.parse(f"{c.archive_prefix}/2024.01/RIBS/rib.20240101.0000.bz2")
+        paths.parse(f"{c.archive_prefix}/2024.01/RIBS/rib.20240101.0000.bz2")
         assert c.pacific_names_before == date(2003, 2, 3)
     assert collectors["route-views.jinx"].last_date == date(2019, 8, 15)
     assert collectors.archive_url == "https://archive.routeviews.org/"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from free_ports import free_ports
 
-from cloudz import task_metrics
+from cloudz.metrics import task_metrics
 from cloudz.settings import Settings
 from cloudz.stack import airflow_env, processes, readiness, supervisor
 

@@ -10,7 +10,7 @@ from collections.abc import Iterator
 import pytest
 from free_ports import free_ports
 
-from cloudz import task_metrics
+from cloudz.metrics import task_metrics
 from cloudz.metrics.statsd_bridge import StatsdBridge
 
 

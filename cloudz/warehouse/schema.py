@@ -2,7 +2,8 @@
 
 ``include/schemas/mrt_row.avsc`` is the single source of truth: the converter writes rows with
 it and the BigQuery table definition (``include/schemas/routes_table.json``) is generated from it
-by ``python -m cloudz.schema --write``. A unit test fails when the generated file is stale.
+by ``python -m cloudz.warehouse.schema --write``. A unit test fails when the generated file is
+stale.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Final
 
-REPO_ROOT: Final = Path(__file__).resolve().parent.parent
+PACKAGE_ROOT: Final = Path(__file__).resolve().parents[1]
+REPO_ROOT: Final = PACKAGE_ROOT.parent
 #: in a checkout (editable install) the repository's file; in an installed wheel, the copy
 #: ``setup.py`` puts in the package
 AVSC_PATH: Final = next(
@@ -22,7 +24,7 @@ AVSC_PATH: Final = next(
         p
         for p in (
             REPO_ROOT / "include/schemas/mrt_row.avsc",
-            Path(__file__).resolve().parent / "schemas/mrt_row.avsc",
+            PACKAGE_ROOT / "schemas/mrt_row.avsc",
         )
         if p.exists()
     ),
@@ -176,10 +178,10 @@ def render_routes_table_json() -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """``python -m cloudz.schema [--write | --check]``: print, write or check the table JSON."""
+    """``python -m cloudz.warehouse.schema [--write | --check]``: print, write or check the JSON."""
     import argparse  # here: the converter imports this module on every file
 
-    parser = argparse.ArgumentParser(prog="python -m cloudz.schema", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cloudz.warehouse.schema", description=__doc__)
     group = parser.add_mutually_exclusive_group()
     group.add_argument("--write", action="store_true", help=f"write {TABLE_JSON_PATH.name}")
     group.add_argument("--check", action="store_true", help="exit 1 if it is out of date")
@@ -191,7 +193,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.check:
         current = TABLE_JSON_PATH.read_text(encoding="utf-8") if TABLE_JSON_PATH.exists() else ""
         if current != text:
-            print(f"{TABLE_JSON_PATH} is stale: run python -m cloudz.schema --write")
+            print(f"{TABLE_JSON_PATH} is stale: run python -m cloudz.warehouse.schema --write")
             return 1
         return 0
     print(text, end="")

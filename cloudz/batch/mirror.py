@@ -18,8 +18,8 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
-from cloudz import archive_path
-from cloudz.archive_store import ArchiveStore, StoreResult
+from cloudz.archive import paths
+from cloudz.archive.store import ArchiveStore, StoreResult
 from cloudz.sources import ArchiveSource, Collector, FetchedFile, SourceError, SourceFile
 from cloudz.sources.files import RefusedFile, SkippedFile, check_not_future
 
@@ -98,7 +98,7 @@ def mirror_range(
     end: date | datetime,
     *,
     fetches: int = DEFAULT_FETCHES,
-    future_skew: timedelta = archive_path.FUTURE_SKEW,
+    future_skew: timedelta = paths.FUTURE_SKEW,
 ) -> MirrorResult:
     """Archive every file of ``collectors`` named in ``[start, end)`` that is not there yet.
 

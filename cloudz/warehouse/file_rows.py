@@ -1,17 +1,17 @@
 """The routes-table queries that concern one archived file, each bounded to its partitions.
 
 The routes table is MONTH-partitioned on ``timestamp`` with ``require_partition_filter``
-(``cloudz.schema``): BigQuery refuses a query of it without a filter on ``timestamp`` usable
-for partition elimination. :class:`TimeWindow` is that filter, the one every query of the
-table here, in the tools and in the tests carries. A per-file query filters the days the
-file's rows fall in, taken from the conversion report's time range (or the files catalog),
-then ``collector``, then ``source_path``: the day bounds eliminate the other months, and
-within the month the clustering on ``(collector, entry_type, timestamp, prefix)`` prunes the
-blocks of other collectors and other days. Without the filter a query would be billed for the
-columns it reads in every partition of the table, so its cost would grow with the archive;
-with it, the cost is bounded by the file's own days (docs/warehouse.md gives the figures).
-``source_sha256`` is not filtered on: an archive path is never overwritten, so the path names
-one file version, and the 64-byte column would add half the bytes read.
+(``cloudz.warehouse.schema``): BigQuery refuses a query of it without a filter on ``timestamp``
+usable for partition elimination. :class:`TimeWindow` is that filter, the one every query of the
+table here, in the tools and in the tests carries. A per-file query filters the days the file's rows
+fall in, taken from the conversion report's time range (or the files catalog), then ``collector``,
+then ``source_path``: the day bounds eliminate the other months, and within the month the clustering
+on ``(collector, entry_type, timestamp, prefix)`` prunes the blocks of other collectors and other
+days. Without the filter a query would be billed for the columns it reads in every partition of the
+table, so its cost would grow with the archive; with it, the cost is bounded by the file's own days
+(docs/warehouse.md gives the figures). ``source_sha256`` is not filtered on: an archive path is
+never overwritten, so the path names one file version, and the 64-byte column would add half the
+bytes read.
 """
 
 from __future__ import annotations
@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from cloudz import archive_path as paths
-from cloudz.schema import PARTITION_FIELD
+from cloudz.archive import paths
+from cloudz.warehouse.schema import PARTITION_FIELD
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -108,12 +108,12 @@ class TimeWindow:
 
 
 def file_window(client: bigquery.Client, files_ref: str, archive_path: str) -> TimeWindow:
-    """The days a file's rows fall in, from the files catalog (``cloudz.file_catalog``): the
-    first and last record times of its conversions. A file the catalog has no time for (never
+    """The days a file's rows fall in, from the files catalog (``cloudz.warehouse.file_catalog``):
+    the first and last record times of its conversions. A file the catalog has no time for (never
     converted, or not catalogued yet) gets the month of its path.
 
     The catalog is partitioned on the path's month, so this reads one partition of it. A path
-    stored before the archive rules refused its folder is read too (:func:`cloudz.archive_path.
+    stored before the archive rules refused its folder is read too (:func:`cloudz.archive.paths.
     stored_month`); when its month is no DATE (year 0000: rows of such paths were stored before
     the ``archive-years`` rule), every partition of the catalog is read for it.
     """

@@ -43,7 +43,7 @@ from google.api_core import exceptions as gexc
 from google.cloud import storage
 from google.cloud.storage import exceptions as storage_errors
 
-from cloudz.archive_path import DERIVED_SUFFIXES
+from cloudz.archive.paths import DERIVED_SUFFIXES
 
 #: what a failing bucket raises: API errors, and transport errors below them
 STORE_ERRORS: tuple[type[Exception], ...] = (

@@ -23,8 +23,8 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from cloudz import archive_path as paths
-from cloudz import file_catalog
+from cloudz.archive import paths
+from cloudz.warehouse import file_catalog
 
 if TYPE_CHECKING:
     from google.cloud import bigquery

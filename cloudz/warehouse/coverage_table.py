@@ -20,7 +20,7 @@ import datetime as dt
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
-from cloudz import append_only_tables
+from cloudz.warehouse import append_only
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -62,9 +62,7 @@ def month_of(day: dt.date) -> dt.date:
 
 def record(client: bigquery.Client, table_ref: str, rows: list[CoverageRow]) -> None:
     """Append ``rows`` in streaming batches."""
-    append_only_tables.append(
-        client, table_ref, [asdict(r) for r in rows], [r.row_id() for r in rows]
-    )
+    append_only.append(client, table_ref, [asdict(r) for r in rows], [r.row_id() for r in rows])
 
 
 def last_seen(
@@ -89,7 +87,7 @@ def last_seen(
 
 def ensure_tables(client: bigquery.Client, table_ref: str) -> None:
     """Create the ``coverage`` table (MONTH-partitioned on ``day``) and ``coverage_latest``."""
-    append_only_tables.ensure(
+    append_only.ensure(
         client,
         table_ref,
         COLUMNS,

@@ -1,6 +1,6 @@
 """Print how many rows of one archived file the routes table holds, by entry type.
 
-``python -m cloudz.warehouse_rows <archive path>``: the demo's read-back, and a
+``python -m cloudz.warehouse.read_back <archive path>``: the demo's read-back, and a
 quick check an operator can run against the real warehouse too. The routes table takes no
 query without a filter on ``timestamp``: the days of the file's rows come from the files
 catalog (the month of the path when the catalog has no time for the file).
@@ -14,9 +14,9 @@ import click
 from google.auth.exceptions import DefaultCredentialsError
 from google.cloud import bigquery
 
-from cloudz.cloud_clients import bigquery_client, count_file_rows
-from cloudz.file_rows import file_window
 from cloudz.settings import Settings
+from cloudz.warehouse.clients import bigquery_client, count_file_rows
+from cloudz.warehouse.file_rows import file_window
 
 
 @click.command(help=__doc__)

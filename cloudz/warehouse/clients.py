@@ -12,8 +12,8 @@ import os
 from google.auth.credentials import AnonymousCredentials, Credentials
 from google.cloud import bigquery, storage
 
-from cloudz.file_rows import TimeWindow, count_rows, file_window
 from cloudz.settings import Settings
+from cloudz.warehouse.file_rows import TimeWindow, count_rows, file_window
 
 
 def storage_client(settings: Settings, *, connections: int | None = None) -> storage.Client:
@@ -58,8 +58,8 @@ def count_file_rows(
     """How many rows of the file at ``archive_path`` the routes table holds.
 
     The routes table takes no query without a filter on ``timestamp``: the window is the
-    days of the file's rows the files catalog knows (``cloudz.file_rows.file_window``) unless
-    given.
+    days of the file's rows the files catalog knows (``cloudz.warehouse.file_rows.file_window``)
+    unless given.
     """
     if window is None:
         window = file_window(client, settings.files_ref, archive_path)

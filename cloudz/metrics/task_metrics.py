@@ -102,7 +102,7 @@ class FileTags(TypedDict):
 
 def file_tags(archive_path: str) -> FileTags:
     """``collector`` and ``kind`` of an archive path."""
-    from cloudz import archive_path as paths
+    from cloudz.archive import paths
 
     try:
         path = paths.parse(archive_path)

@@ -1,4 +1,5 @@
-"""``cloudz-migrate-routes``: give an existing routes table the layout of ``cloudz.schema``.
+"""``cloudz-migrate-routes``: give an existing routes table the layout of
+``cloudz.warehouse.schema``.
 
 The plan of docs/warehouse-layout.md, for a table created before the layout changed (DAY
 partitions, clustered on ``collector, peer_asn``):
@@ -31,8 +32,8 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from cloudz import schema
-from cloudz.file_rows import TimeWindow
+from cloudz.warehouse import schema
+from cloudz.warehouse.file_rows import TimeWindow
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -394,7 +395,8 @@ ORDER BY source_path
 
 @click.command(
     help="Give the routes table (CLOUDZ_GCP_PROJECT, CLOUDZ_DATASET, CLOUDZ_TABLE) the layout "
-    "of cloudz.schema: create <table>_new, copy and verify it month by month, rename <table> "
+    "of cloudz.warehouse.schema: create <table>_new, copy and verify it month by month, "
+    "rename <table> "
     "to <table>_day_legacy and <table>_new to <table>. Re-runnable: each run does what is "
     "left. docs/warehouse-layout.md."
 )
@@ -403,8 +405,8 @@ ORDER BY source_path
 def main(dry_run: bool, no_rename: bool) -> None:
     from google.auth.exceptions import DefaultCredentialsError
 
-    from cloudz.cloud_clients import bigquery_client
     from cloudz.settings import Settings
+    from cloudz.warehouse.clients import bigquery_client
 
     settings = Settings.from_env()
     try:

@@ -17,8 +17,8 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
-from cloudz import append_only_tables
-from cloudz import archive_path as paths
+from cloudz.archive import paths
+from cloudz.warehouse import append_only
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -99,7 +99,7 @@ def _micros(value: Any) -> str | None:
 
 def _time_note(report: dict[str, Any]) -> str | None:
     """Why rows dated outside the file's window were not loaded (the converter's words)."""
-    from cloudz.convert.time_window import describe
+    from cloudz.archive.time_window import describe
 
     window = report.get("time_window")
     lo_hi = None if not window else (int(window[0]), int(window[1]))
@@ -175,7 +175,7 @@ def record_many(
     client: bigquery.Client, table_ref: str, rows: list[CatalogRow], row_ids: list[str]
 ) -> None:
     """Append ``rows`` in streaming batches."""
-    append_only_tables.append(client, table_ref, [asdict(r) for r in rows], row_ids)
+    append_only.append(client, table_ref, [asdict(r) for r in rows], row_ids)
 
 
 def stored_rows(client: bigquery.Client, table_ref: str, archive_path: str) -> list[dict[str, Any]]:
@@ -207,7 +207,7 @@ def stored_rows(client: bigquery.Client, table_ref: str, archive_path: str) -> l
 
 def ensure_tables(client: bigquery.Client, table_ref: str) -> None:
     """Create the ``files`` table (MONTH-partitioned on ``month``) and ``files_latest``."""
-    append_only_tables.ensure(
+    append_only.ensure(
         client,
         table_ref,
         COLUMNS,

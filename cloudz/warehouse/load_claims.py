@@ -36,7 +36,7 @@ import time
 from collections.abc import Collection
 from typing import TYPE_CHECKING, Any
 
-from cloudz import archive_path as archive_paths
+from cloudz.archive import paths as archive_paths
 
 if TYPE_CHECKING:
     from google.cloud import bigquery, storage

@@ -1,14 +1,15 @@
 """The times a file's rows may carry: a window around the time in the file's name.
 
-The routes table is MONTH-partitioned on ``timestamp`` (``cloudz.schema``), and BigQuery counts
-every partition a load job writes against the table's 30,000 partition modifications a day
+The routes table is MONTH-partitioned on ``timestamp`` (``cloudz.warehouse.schema``), and
+BigQuery counts every partition a load job writes against the table's 30,000 partition
+modifications a day
 (../shared/FIELD-NOTES.md §8, §13). A row's time is its record's header time, which any writer
 (a collector with a wrong clock, a hostile upload) sets freely: one small file of records dated
 across 1970-2106 spread its rows over more than a thousand monthly partitions, the quota of
 dozens of files' loads, and the catalog's per-file queries then read every one of them.
 
 So a file's rows are kept only when dated within ``MARGIN`` of the time in its name (the
-archive rules tie the name to the month folder, :mod:`cloudz.archive_path`): from a day before
+archive rules tie the name to the month folder, :mod:`cloudz.archive.paths`): from a day before
 to a day after. A RouteViews update file covers 15 minutes from its name's time and a RIB is
 dumped within minutes of it; names before 2003-02-03 are Pacific time, 7-8 hours before UTC:
 all well inside. The window is two days long, so a file's rows touch at most two monthly
@@ -38,10 +39,10 @@ def _micros(t: datetime) -> int:
 def of_source_path(source_path: str) -> tuple[int, int] | None:
     """``(lo, hi)`` in microseconds since the epoch, rows kept when ``lo <= t < hi``: the name's
     time of ``source_path`` (an archive path) ± :data:`MARGIN`; None when it names no time."""
-    from cloudz import archive_path
+    from cloudz.archive import paths
 
     try:
-        named = archive_path.parse(source_path).named_time
+        named = paths.parse(source_path).named_time
     except ValueError:
         return None
     if named is None:
