@@ -66,14 +66,15 @@ def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None
             return
         if dag_run is None:
             return
-        from cloudz import archive_path, pipeline_contract
+        from cloudz import pipeline_contract
+        from cloudz.archive import paths
 
         if task_instance.dag_id != pipeline_contract.DAG_ID or task_instance.task_id not in (
             pipeline_contract.PER_FILE_TASKS
         ):
             return
         path = (dag_run.conf or {}).get("archive_path")
-        if not (isinstance(path, str) and archive_path.parse(path).kind == "RIBS"):
+        if not (isinstance(path, str) and paths.parse(path).kind == "RIBS"):
             return
         queue = os.environ.get("CLOUDZ_RIB_QUEUE", "ribs")
         pool = os.environ.get("CLOUDZ_RIB_POOL", "ribs")
