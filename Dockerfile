@@ -1,6 +1,10 @@
 # One image for the receiver and every Airflow component (the command differs),
 # plus a separate target for the local BigQuery emulator (Python 3.13, its own lock).
-# Dependencies come from the same locks CI tests with.
+# The app installs requirements-runtime.lock only: what the receiver and the Airflow components
+# import (the extras receiver and pipeline, at the development lock's versions, without the
+# Google provider's Ray, Vertex AI and Ads: requirements-runtime.overrides), no test, lint,
+# browser or embedded-stack package (tests/unit/test_runtime_lock.py). The bench DAG
+# dags/per_file_floor.py stays out of the build context (.dockerignore): no deployment loads it.
 
 # The compiled MRT converter (cloudz/convert/_fastmrt.c): built here, so the app image needs no
 # compiler. The wheel goes to site-packages; the in-place .so to /opt/cloudz/cloudz (on sys.path).
@@ -27,9 +31,9 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONPATH=/opt/cloudz:/opt/cloudz/include/airflow_config
 RUN useradd --system --uid 50000 --home-dir /opt/airflow --create-home cloudz
 WORKDIR /opt/cloudz
-COPY requirements.lock ./
+COPY requirements-runtime.lock ./
 RUN pip install --no-cache-dir uv==0.13.9 \
-    && uv pip install --system --no-cache --require-hashes -r requirements.lock
+    && uv pip install --system --no-cache --require-hashes -r requirements-runtime.lock
 COPY pyproject.toml README.md ./
 COPY cloudz ./cloudz
 COPY ingest_service ./ingest_service
