@@ -44,7 +44,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
@@ -52,17 +51,18 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import httpx
+from harness.airflow_api import Airflow, parse_time
+from harness.figures import loadavg, write_json
+from harness.own_stack import own_stack
+from harness.places import OUT, ROOT, tests_on_path
+from harness.process_usage import CpuSampler
+from harness.row_counts import rows_per_file
 
 from cloudz.settings import Settings
 
 if TYPE_CHECKING:
     from archive_server import ArchiveTree, GeneratedFile
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-OUT = HERE / "out"
-BIN = Path(sys.executable).parent
 DAG_ID = "mrt_backfill"
 #: RouteViews' cadence: 12 RIBs and 96 UPDATES files per collector and day
 FILES_PER_COLLECTOR_DAY = 12 + 96
@@ -70,21 +70,7 @@ GOAL = 0.70
 TERMINAL = ("success", "failed")
 
 
-def _tests_on_path() -> None:
-    """``tests/`` holds the archive generator and server and the free-port helper."""
-    tests = str(ROOT / "tests")
-    if tests not in sys.path:
-        sys.path.insert(0, tests)
-
-
 # --- machine ----------------------------------------------------------------------------------
-def loadavg() -> str:
-    try:
-        return " ".join(Path("/proc/loadavg").read_text().split()[:3])
-    except OSError:
-        return "n/a"
-
-
 def machine_cpu() -> tuple[float, float]:
     """(busy, all) core-seconds the whole machine has spent since boot (``/proc/stat``)."""
     fields = [int(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
@@ -107,7 +93,7 @@ class Phase:
 
 @contextlib.contextmanager
 def phase(name: str, phases: list[Phase]) -> Iterator[Phase]:
-    p = Phase(name, load_start=loadavg())
+    p = Phase(name, load_start=loadavg(3))
     busy0, all0 = machine_cpu()
     t0 = time.monotonic()
     try:
@@ -117,7 +103,7 @@ def phase(name: str, phases: list[Phase]) -> Iterator[Phase]:
         busy1, all1 = machine_cpu()
         ncpu = os.cpu_count() or 1
         p.busy_cores = (busy1 - busy0) / max(1e-9, all1 - all0) * ncpu
-        p.load_end = loadavg()
+        p.load_end = loadavg(3)
         phases.append(p)
         print(
             f"[{name}] {p.wall:.1f} s, machine busy {p.busy_cores:.2f} of {ncpu} cores, "
@@ -219,82 +205,6 @@ def reference(files: Sequence[GeneratedFile], processes: int, work: Path) -> dic
     }
 
 
-# --- the stack --------------------------------------------------------------------------------
-@dataclass
-class Stack:
-    state_dir: Path
-    env: dict[str, str]
-    settings: Settings
-    up_seconds: float = 0.0
-
-    def run(self, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        return subprocess.run(
-            list(args), env=self.env, capture_output=True, text=True, timeout=timeout, check=False
-        )
-
-
-def stack_env(
-    state_dir: Path, source: str, collectors: Sequence[str], slots: int | None
-) -> dict[str, str]:
-    """The e2e tests' environment (``tests/e2e/stack_session.py``): free ports, own state."""
-    _tests_on_path()
-    from free_ports import stack_ports_env
-
-    env = {
-        **os.environ,
-        **stack_ports_env(state_dir),
-        "CLOUDZ_ARCHIVE_SOURCE": source,
-        "CLOUDZ_ARCHIVE_COLLECTORS": ",".join(collectors),
-    }
-    if slots is not None:
-        env["CLOUDZ_BACKFILL_SLOTS"] = str(slots)
-    return env
-
-
-@contextlib.contextmanager
-def running_stack(
-    source: str,
-    collectors: Sequence[str],
-    *,
-    slots: int | None,
-    receivers: bool,
-    keep: bool,
-) -> Iterator[Stack]:
-    # not a 0700 temp dir: PostgreSQL runs as nobody when the bench runs as root
-    state_dir = Path(tempfile.mkdtemp(prefix="cloudz-bench-backfill-"))
-    state_dir.chmod(0o755)
-    env = stack_env(state_dir, source, collectors, slots)
-    stack = Stack(state_dir, env, Settings.from_env(env))
-    cmd = [str(BIN / "cloudz-stack"), "up"] + ([] if receivers else ["--without", "receiver"])
-    print(f"starting a stack in {state_dir} ...", flush=True)
-    t0 = time.monotonic()
-    up = stack.run(*cmd, timeout=900)
-    stack.up_seconds = time.monotonic() - t0
-    if up.returncode != 0:
-        stack.run(str(BIN / "cloudz-stack"), "down", timeout=300)
-        raise SystemExit(f"cloudz-stack up failed:\n{up.stdout}\n{up.stderr}")
-    print(f"stack up in {stack.up_seconds:.0f} s (Airflow at {stack.settings.airflow_url})")
-    saved = {k: os.environ.get(k) for k in ("STORAGE_EMULATOR_HOST", "BIGQUERY_EMULATOR_HOST")}
-    for k in saved:
-        os.environ[k] = env[k]
-    try:
-        yield stack
-    finally:
-        for k, v in saved.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
-        down = stack.run(str(BIN / "cloudz-stack"), "down", timeout=300)
-        if down.returncode != 0:
-            print(f"cloudz-stack down failed ({down.returncode}); state kept in {state_dir}")
-            print(down.stdout, down.stderr)
-        elif keep:
-            print(f"state dir kept: {state_dir}")
-        else:
-            shutil.rmtree(state_dir, ignore_errors=True)
-
-
 # --- CPU of the stack's processes during the backfill -----------------------------------------
 #: a stack process by its command line (the first needle found names it)
 COMPONENTS: tuple[tuple[str, str], ...] = (
@@ -330,125 +240,19 @@ def component_of(cmdline: str) -> str:
     return "other: " + cmdline[:60]
 
 
-class CpuSampler:
-    """User+system CPU of every process of the stack (and the archive server), per component.
-
-    Processes are sampled every ``interval`` s and each keeps its last value once gone, so a
-    short-lived task process loses at most its last interval. Children's reaped CPU is not
-    added (it would count a task twice: alive in a sample, then in its parent's total).
-    """
-
-    def __init__(self, state_dir: Path, extra_pids: Sequence[int], interval: float = 0.5):
-        self.state_dir = state_dir
-        self.extra_pids = set(extra_pids)
-        self.interval = interval
-        self._seen: dict[tuple[int, float], tuple[str, float, float]] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="cpu-sampler", daemon=True)
-
-    def _sample(self) -> None:
-        import psutil
-
-        from cloudz.stack.supervisor import owned_processes
-
-        procs = owned_processes(self.state_dir)
-        for pid in self.extra_pids:
-            with contextlib.suppress(psutil.Error):
-                procs.append(psutil.Process(pid))
-        for proc in procs:
-            try:
-                key = (proc.pid, proc.create_time())
-                t = proc.cpu_times()
-                used = t.user + t.system
-                if key in self._seen:
-                    name, first, _ = self._seen[key]
-                else:
-                    # a process alive before the window counts from its first sample
-                    name = component_of(" ".join(proc.cmdline()))
-                    first = used if key[1] < self._t0 else 0.0
-                self._seen[key] = (name, first, used)
-            except psutil.Error:
-                continue
-
-    def _loop(self) -> None:
-        while not self._stop.wait(self.interval):
-            self._sample()
-
-    def start(self) -> None:
-        self._t0 = time.time()
-        self._sample()
-        self._thread.start()
-
-    def stop(self, task_of: dict[str, str]) -> dict[str, float]:
-        """CPU seconds per component; task processes (``airflow worker -- <task instance
-        id>``) under ``task <task id>`` by ``task_of`` (task instance id -> task id)."""
-        self._stop.set()
-        self._thread.join()
-        self._sample()
-        out: dict[str, float] = defaultdict(float)
-        for name, first, last in self._seen.values():
-            m = _TASK_PROCESS.search(name)
-            if m:
-                name = f"task {task_of.get(m.group(1), 'other')} (its processes)"
-            out[name] += last - first
-        return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+def cpu_by_task(cpu: dict[str, float], task_of: dict[str, str]) -> dict[str, float]:
+    """``cpu`` with task processes (``airflow worker -- <task instance id>``) summed under
+    ``task <task id>`` by ``task_of`` (task instance id -> task id), most first."""
+    out: dict[str, float] = defaultdict(float)
+    for name, seconds in cpu.items():
+        m = _TASK_PROCESS.search(name)
+        if m:
+            name = f"task {task_of.get(m.group(1), 'other')} (its processes)"
+        out[name] += seconds
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
 
 
-# --- Airflow ----------------------------------------------------------------------------------
-class Airflow:
-    """The few REST API v2 calls of the bench, as the admin user."""
-
-    def __init__(self, settings: Settings) -> None:
-        self.client = httpx.Client(base_url=settings.airflow_url, timeout=60)
-        self.credentials = {"username": "admin", "password": settings.airflow_admin_password}
-        self.login()
-
-    def login(self) -> None:
-        reply = self.client.post("/auth/token", json=self.credentials)
-        reply.raise_for_status()
-        self.client.headers["Authorization"] = f"Bearer {reply.json()['access_token']}"
-
-    def close(self) -> None:
-        self.client.close()
-
-    def call(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        reply = self.client.request(method, path, **kwargs)
-        if reply.status_code == 401:  # the token expired during a long run
-            self.login()
-            reply = self.client.request(method, path, **kwargs)
-        return reply
-
-    def json(self, method: str, path: str, **kwargs: Any) -> Any:
-        reply = self.call(method, path, **kwargs)
-        if reply.status_code >= 300:
-            raise SystemExit(f"{method} {path}: HTTP {reply.status_code}: {reply.text[:500]}")
-        return reply.json()
-
-    def turn_on(self, dag_id: str, timeout: float = 180) -> None:
-        deadline = time.monotonic() + timeout
-        while True:  # the DAG exists once the dag-processor has parsed its file
-            reply = self.call("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
-            if reply.status_code == 200:
-                return
-            if time.monotonic() > deadline:
-                raise SystemExit(f"{dag_id} not in Airflow after {timeout:.0f} s: {reply.text}")
-            time.sleep(1)
-
-    def xcom(self, run_id: str, task_id: str, key: str) -> Any:
-        reply = self.call(
-            "GET",
-            f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}",
-            params={"deserialize": True},
-        )
-        return reply.json().get("value") if reply.status_code == 200 else None
-
-
-def ts(value: str | None) -> float | None:
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
+# --- the backfill through Airflow's REST API ---------------------------------------------------
 def backfill_day(
     api: Airflow, day: dt.date, conf: dict[str, str], timeout: float
 ) -> dict[str, Any]:
@@ -484,25 +288,21 @@ def backfill_day(
             print(f"  {time.time() - created_at:5.0f} s: run {state}", flush=True)
         time.sleep(0.5)
     run_id = run["dag_run_id"]
-    tis = api.json(
-        "GET",
-        f"/api/v2/dags/{DAG_ID}/dagRuns/{run_id}/taskInstances",
-        params={"limit": 1000},
-    )["task_instances"]
-    end = ts(run.get("end_date")) or ended_seen
+    tis = api.task_instances(DAG_ID, run_id)
+    end = parse_time(run.get("end_date")) or ended_seen
     return {
         "backfill_id": backfill["id"],
         "run_id": run_id,
         "state": run["state"],
         "created_at": created_at,
-        "run_queued_at": ts(run.get("queued_at")),
-        "run_start": ts(run.get("start_date")),
+        "run_queued_at": parse_time(run.get("queued_at")),
+        "run_start": parse_time(run.get("start_date")),
         "run_end": end,
         "wall": end - created_at,
         "seen_ended_after": ended_seen - created_at,
-        "plan_summary": api.xcom(run_id, "plan", "summary"),
-        "chunks": api.xcom(run_id, "plan", "return_value"),
-        "load": api.xcom(run_id, "load", "return_value"),
+        "plan_summary": api.xcom(DAG_ID, run_id, "plan", "summary"),
+        "chunks": api.xcom(DAG_ID, run_id, "plan", "return_value"),
+        "load": api.xcom(DAG_ID, run_id, "load", "return_value"),
         "task_instances": tis,
     }
 
@@ -515,11 +315,13 @@ def task_breakdown(result: dict[str, Any]) -> dict[str, Any]:
     tasks: dict[str, Any] = {}
     for task_id, tis in by_task.items():
         durations = [float(ti["duration"] or 0.0) for ti in tis]
-        starts = [t for t in (ts(ti["start_date"]) for ti in tis) if t is not None]
-        ends = [t for t in (ts(ti["end_date"]) for ti in tis) if t is not None]
+        starts = [t for t in (parse_time(ti["start_date"]) for ti in tis) if t is not None]
+        ends = [t for t in (parse_time(ti["end_date"]) for ti in tis) if t is not None]
         waits = [
             s - q
-            for s, q in ((ts(ti["start_date"]), ts(ti.get("queued_when"))) for ti in tis)
+            for s, q in (
+                (parse_time(ti["start_date"]), parse_time(ti.get("queued_when"))) for ti in tis
+            )
             if s is not None and q is not None
         ]
         tasks[task_id] = {
@@ -567,7 +369,7 @@ def read_log(path: Path) -> list[tuple[float, str]]:
             record = json.loads(line)
         except ValueError:
             continue
-        t = ts(record.get("timestamp"))
+        t = parse_time(record.get("timestamp"))
         if t is not None:
             events.append((t, str(record.get("event", ""))))
     return events
@@ -596,7 +398,7 @@ def log_breakdown(
         if ti.get("map_index") is not None and int(ti["map_index"]) >= 0:
             where = where / f"map_index={ti['map_index']}"
         log = where / f"attempt={ti.get('try_number') or 1}.log"
-        start, end = ts(ti.get("start_date")), ts(ti.get("end_date"))
+        start, end = parse_time(ti.get("start_date")), parse_time(ti.get("end_date"))
         if not log.exists() or start is None or end is None:
             continue
         events = read_log(log)
@@ -648,29 +450,13 @@ def log_breakdown(
 # --- the check --------------------------------------------------------------------------------
 def verify(settings: Settings, tree: ArchiveTree, day: dt.date) -> dict[str, Any]:
     """Every file's rows in the routes table once: one grouped query over the day's window."""
-    from google.cloud import bigquery
-
-    from cloudz.warehouse.clients import bigquery_client
-
     collectors = sorted({f.collector for f in tree.files})
     lo = dt.datetime(day.year, day.month, day.day, tzinfo=dt.UTC) - dt.timedelta(days=1)
     hi = lo + dt.timedelta(days=4)
-    sql = (
-        f"SELECT source_path, COUNT(*) AS n, COUNT(DISTINCT row_index) AS d "
-        f"FROM `{settings.table_ref}` WHERE timestamp >= @lo AND timestamp < @hi "
-        "AND collector IN UNNEST(@collectors) GROUP BY source_path"
-    )
-    config = bigquery.QueryJobConfig(
-        query_parameters=[
-            bigquery.ScalarQueryParameter("lo", "TIMESTAMP", lo),
-            bigquery.ScalarQueryParameter("hi", "TIMESTAMP", hi),
-            bigquery.ArrayQueryParameter("collectors", "STRING", collectors),
-        ]
-    )
     t0 = time.monotonic()
     got = {
-        str(r["source_path"]): (int(r["n"]), int(r["d"]))
-        for r in bigquery_client(settings).query(sql, job_config=config).result()
+        path: (rows.count, rows.distinct_row_index)
+        for path, rows in rows_per_file(settings, lo, hi, collectors=collectors).items()
     }
     seconds = time.monotonic() - t0
     want = {f.archive_path: f.rows for f in tree.files}
@@ -930,11 +716,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", default="1,10,50", help="%(default)s")
     ap.add_argument("--json-out", type=Path, help="default: bench/out/backfill-<stamp>.json")
     args = ap.parse_args(argv)
-    _tests_on_path()
+    tests_on_path()
     from archive_server import DEFAULT_COLLECTORS, build_archive, serve_archive
 
     fig = Figures(args={k: str(v) for k, v in vars(args).items()})
-    print(f"loadavg at start: {loadavg()}")
+    print(f"loadavg at start: {loadavg(3)}")
     work = Path(tempfile.mkdtemp(prefix="cloudz-bench-archive-"))
     work.chmod(0o755)
     try:
@@ -991,19 +777,24 @@ def main(argv: list[str] | None = None) -> int:
 
         with serve_archive(tree) as server:
             collectors = list(DEFAULT_COLLECTORS)
-            with running_stack(
-                server.url,
-                collectors,
-                slots=args.backfill_slots,
+            stack_vars = {
+                "CLOUDZ_ARCHIVE_SOURCE": server.url,
+                "CLOUDZ_ARCHIVE_COLLECTORS": ",".join(collectors),
+            }
+            if args.backfill_slots is not None:
+                stack_vars["CLOUDZ_BACKFILL_SLOTS"] = str(args.backfill_slots)
+            with own_stack(
+                stack_vars,
+                prefix="cloudz-bench-backfill-",
                 receivers=args.receivers,
                 keep=args.keep,
             ) as stack:
                 fig.phases.append(Phase("stack up", wall=stack.up_seconds))
-                api = Airflow(stack.settings)
+                api = Airflow.of(stack.settings)
                 try:
                     api.turn_on(DAG_ID)
                     time.sleep(5)  # let the start-up settle (first parses, pools)
-                    sampler = CpuSampler(stack.state_dir, [server.process.pid])
+                    sampler = CpuSampler(stack.state_dir, component_of, [server.process.pid])
                     sampler.start()
                     try:
                         with phase("backfill", fig.phases):
@@ -1014,7 +805,7 @@ def main(argv: list[str] | None = None) -> int:
                             str(ti["id"]): str(ti["task_id"])
                             for ti in fig.backfill.get("task_instances", [])
                         }
-                        fig.cpu = sampler.stop(task_of)
+                        fig.cpu = cpu_by_task(sampler.stop(), task_of)
                 finally:
                     api.close()
                 b = fig.backfill
@@ -1072,11 +863,10 @@ def main(argv: list[str] | None = None) -> int:
         else:
             shutil.rmtree(work, ignore_errors=True)
     out = args.json_out or OUT / f"backfill-{dt.datetime.now():%Y%m%d-%H%M%S}.json"
-    out.parent.mkdir(parents=True, exist_ok=True)
     payload = {k: v for k, v in fig.__dict__.items()}
     payload["phases"] = [p.__dict__ for p in fig.phases]
-    out.write_text(json.dumps(payload, indent=2, default=str) + "\n", encoding="utf-8")
-    print(f"\nfigures: {out}; loadavg at the end: {loadavg()}")
+    write_json(out, payload)
+    print(f"\nfigures: {out}; loadavg at the end: {loadavg(3)}")
     return 0 if fig.check.get("exact") and fig.backfill.get("state") == "success" else 1
 
 

@@ -45,37 +45,26 @@ import secrets
 import statistics
 import sys
 import tempfile
-import threading
 import time
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-import grpc
-import httpx
-from tqdm import tqdm
+from harness.airflow_api import TERMINAL_RUN_STATES, Airflow, run_times
+from harness.credentials import issue_for_uploads, local_token, revoke
+from harness.figures import fmt_spread, loadavg, spread, write_json
+from harness.places import OUT, PY, ROOT, SAMPLES
+from harness.process_usage import run_measured
+from harness.receiver import Channel, Reply, Upload, burst_uploads, refresh, upload_one
+from harness.row_counts import FileRows, rows_per_file
 
 from cloudz import pipeline_contract as contract
 from cloudz.archive import paths
-from cloudz.cli.upload import (
-    UNAVAILABLE_ATTEMPTS,
-    call_metadata,
-    file_sha256,
-    upload_requests,
-)
-from cloudz.collector_credentials import CredentialFile
-from cloudz.ingest.endpoint import parse_endpoint
-from cloudz.ingest.v1 import ingest_pb2 as pb
-from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
+from cloudz.cli.upload import file_sha256
 from cloudz.mrtgen import RibSpec, UpdatesSpec, generate_rib, generate_updates, write_file
 from cloudz.settings import Settings
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-OUT = HERE / "out"
-SAMPLES = Path(os.environ.get("CLOUDZ_MRT_SAMPLES") or ROOT.parent / "shared" / "mrt-samples")
 SAMPLE = SAMPLES / "ripe-ris" / "updates.20160811.1600.gz"
 FLOOR_DAG_ID = "per_file_floor"
 #: what the issue asks to count in the Airflow task logs written during a run
@@ -89,391 +78,24 @@ _WARNING_OR_ERROR = re.compile(r"\b(WARNING|ERROR|CRITICAL)\b|\[(warning|error|c
 _POOL_TIMEOUT = re.compile(
     r"QueuePool limit|pool/impl\.py\", line \d+, in _do_get\s+raise exc\.TimeoutError"
 )
-_TERMINAL_RUN_STATES = {"success", "failed"}
 #: full-table peers of a generated RIB (route-views2 has ~40)
 RIB_PEERS = 40
 
 
-# --- small helpers ----------------------------------------------------------------------------
-def loadavg() -> str:
-    try:
-        return Path("/proc/loadavg").read_text().strip()
-    except OSError:
-        return "n/a"
-
-
-def percentile(xs: Sequence[float], p: float) -> float:
-    """Nearest-rank percentile (p in 0..100) of a non-empty sequence."""
-    s = sorted(xs)
-    return s[max(0, math.ceil(p / 100 * len(s)) - 1)]
-
-
-def spread(xs: Sequence[float]) -> dict[str, float]:
-    if not xs:
-        return {}
-    return {
-        "n": len(xs),
-        "min": min(xs),
-        "p50": percentile(xs, 50),
-        "p95": percentile(xs, 95),
-        "max": max(xs),
-        "median": statistics.median(xs),
-    }
-
-
-def fmt_spread(s: dict[str, float]) -> str:
-    if not s:
-        return "n/a"
-    return (
-        f"p50 {s['p50']:.1f} s  p95 {s['p95']:.1f} s  max {s['max']:.1f} s  "
-        f"(min {s['min']:.1f} s, n={int(s['n'])})"
-    )
-
-
-def parse_time(value: str | None) -> float | None:
-    """An ISO time from Airflow as a Unix timestamp."""
-    if not value:
-        return None
-    return dt.datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp()
-
-
-def enum_name(enum: Any, value: int, prefix: str) -> str:
-    return str(enum.Name(value)).removeprefix(prefix)
-
-
-# --- uploads ----------------------------------------------------------------------------------
-@dataclass(frozen=True)
-class Upload:
-    """One file to send: where it is, where it goes, what it holds."""
-
-    local: Path
-    archive_path: str
-    sha256: str
-    size: int
-    rows: int | None  # generated rows; None for a real sample
-    token: str | None = None  # the collector's own credential (else the run's --token)
-
-
-@dataclass
-class Reply:
-    """What one upload got back, and when (Unix time, from one clock)."""
-
-    archive_path: str
-    started: float = 0.0
-    ended: float = 0.0
-    attempts: int = 0
-    outcome: str = ""  # SUCCEEDED, PARTIAL, FAILED, RUNNING, REJECTED; "" for a gRPC error
-    grpc_code: str = ""
-    grpc_message: str = ""
-    sent: bool = False
-    archive_result: str = ""
-    verify: str = ""
-    conversion_rows: int = 0
-    conversion_state: str = ""
-    load_rows: int = 0
-    load_state: str = ""
-    failure_stage: str = ""
-    failure_reason: str = ""
-    run_id: str = ""
-    run_state: str = ""
-
-    @property
-    def seconds(self) -> float:
-        return self.ended - self.started
-
-    @property
-    def label(self) -> str:
-        """The outcome, or ``gRPC <CODE>`` for a call that failed."""
-        return self.outcome or f"gRPC {self.grpc_code}"
-
-    @property
-    def final(self) -> bool:
-        return self.outcome in ("SUCCEEDED", "PARTIAL", "FAILED", "REJECTED")
-
-    @property
-    def needs_followup(self) -> bool:
-        """The reply does not tell the file's fate: no outcome yet, or a run it could not reach."""
-        return not self.final or self.failure_stage == "trigger"
-
-    def fill(self, status: pb.FileStatus) -> None:
-        self.outcome = enum_name(pb.Outcome, status.outcome, "OUTCOME_")
-        self.grpc_code = self.grpc_message = ""
-        self.archive_result = enum_name(pb.ArchiveResult, status.archive.result, "ARCHIVE_RESULT_")
-        self.verify = enum_name(pb.StageState, status.verify, "STAGE_STATE_")
-        self.conversion_rows = status.conversion.rows
-        self.conversion_state = enum_name(pb.StageState, status.conversion.state, "STAGE_STATE_")
-        self.load_rows = status.load.rows_loaded
-        self.load_state = enum_name(pb.StageState, status.load.state, "STAGE_STATE_")
-        if status.HasField("failure"):
-            self.failure_stage = status.failure.stage
-            self.failure_reason = status.failure.reason
-        else:
-            self.failure_stage = self.failure_reason = ""
-        self.run_id = status.run_id
-        self.run_state = status.run_state
-
-
-#: gRPC shares one connection among a process's channels to the same target unless each
-#: channel keeps its own subchannels: without this, N "collectors" are N streams on one
-#: TCP connection to one replica, which no real set of collectors is
-OWN_CONNECTION = [("grpc.use_local_subchannel_pool", 1)]
-
-
-class Channel:
-    """One collector's own channel and its own connection to the receiver."""
-
-    def __init__(self, endpoint: str, ca_cert: bytes | None) -> None:
-        self.channel = parse_endpoint(endpoint).channel(ca_cert=ca_cert, options=OWN_CONNECTION)
-        self.stub = pb_grpc.IngestServiceStub(self.channel)
-
-    def connect(self, timeout: float) -> None:
-        grpc.channel_ready_future(self.channel).result(timeout=timeout)
-
-    def close(self) -> None:
-        self.channel.close()
-
-
-def upload_one(
-    stub: pb_grpc.IngestServiceStub, up: Upload, wait: float, token: str | None
-) -> Reply:
-    """Upload as ``upload-to-cloudz`` does (UNAVAILABLE retried), timing upload -> reply."""
-    reply = Reply(up.archive_path)
-    header = pb.FileHeader(archive_path=up.archive_path, sha256=up.sha256, size=up.size)
-    reply.started = time.time()
-    deadline = reply.started + wait
-    for attempt in range(1, UNAVAILABLE_ATTEMPTS + 1):
-        reply.attempts = attempt
-        sent: list[bool] = []
-        try:
-            with up.local.open("rb") as f, tqdm(disable=True) as bar:
-                status = stub.Upload(
-                    upload_requests(f, header, bar, sent),
-                    timeout=max(0.1, deadline - time.time()),
-                    metadata=call_metadata(token),
-                )
-            reply.sent = True
-            reply.fill(status)
-            break
-        except grpc.RpcError as err:
-            reply.sent = bool(sent)
-            reply.grpc_code = err.code().name
-            reply.grpc_message = str(err.details())
-            if (
-                err.code() == grpc.StatusCode.UNAVAILABLE
-                and attempt < UNAVAILABLE_ATTEMPTS
-                and time.time() + 2**attempt < deadline
-            ):
-                time.sleep(2**attempt)
-                continue
-            break
-    reply.ended = time.time()
-    return reply
-
-
-def burst_uploads(
-    uploads: Sequence[Upload], endpoint: str, ca_cert: bytes | None, wait: float, token: str | None
-) -> list[Reply]:
-    """All uploads at once, one thread and one channel each, released by one barrier."""
-    barrier = threading.Barrier(len(uploads) + 1)
-    replies: list[Reply | None] = [None] * len(uploads)
-
-    def failed(up: Upload, code: str, message: str, started: float) -> Reply:
-        return Reply(
-            up.archive_path,
-            started=started,
-            ended=time.time(),
-            grpc_code=code,
-            grpc_message=message,
-        )
-
-    def collector(i: int) -> None:
-        up = uploads[i]
-        ch: Channel | None = None
-        ready_error = ""
-        try:
-            ch = Channel(endpoint, ca_cert)
-            ch.connect(timeout=60)
-        except grpc.FutureTimeoutError:
-            ready_error = "channel not ready within 60 s"
-        except Exception as exc:  # reported as this collector's error, never a stuck barrier
-            ready_error = f"no channel: {exc!r}"
-        try:
-            barrier.wait()
-            started = time.time()
-            if ch is None or ready_error:
-                replies[i] = failed(up, "UNAVAILABLE", ready_error, started)
-                return
-            try:
-                replies[i] = upload_one(ch.stub, up, wait, up.token or token)
-            except Exception as exc:
-                replies[i] = failed(up, "CLIENT_ERROR", repr(exc), started)
-        finally:
-            if ch is not None:
-                ch.close()
-
-    threads = [
-        threading.Thread(target=collector, args=(i,), name=f"collector-{i}", daemon=True)
-        for i in range(len(uploads))
-    ]
-    for t in threads:
-        t.start()
-    barrier.wait()
-    for t in threads:
-        t.join()
-    return [
-        r if r is not None else failed(u, "CLIENT_ERROR", "no reply recorded", time.time())
-        for r, u in zip(replies, uploads, strict=True)
-    ]
-
-
-# --- Airflow REST API -------------------------------------------------------------------------
-class Airflow:
-    """The few REST API v2 calls the bench needs, as the admin user."""
-
-    def __init__(self, url: str, user: str, password: str) -> None:
-        self.url = url
-        self._credentials = {"username": user, "password": password}
-        self._client = httpx.Client(base_url=url, timeout=30.0)
-        self._token = ""
-
-    def close(self) -> None:
-        self._client.close()
-
-    def _login(self) -> None:
-        resp = self._client.post("/auth/token", json=self._credentials)
-        resp.raise_for_status()
-        self._token = str(resp.json()["access_token"])
-
-    def request(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
-        if not self._token:
-            self._login()
-        for _ in range(2):
-            resp = self._client.request(
-                method, path, headers={"Authorization": f"Bearer {self._token}"}, **kwargs
-            )
-            if resp.status_code != 401:
-                return resp
-            self._login()
-        return resp
-
-    def dag(self, dag_id: str, timeout: float) -> dict[str, Any]:
-        """The DAG once the dag-processor has parsed it (new files take a few seconds)."""
-        end = time.monotonic() + timeout
-        while True:
-            resp = self.request("GET", f"/api/v2/dags/{dag_id}")
-            if resp.status_code == 200:
-                out: dict[str, Any] = resp.json()
-                return out
-            if time.monotonic() > end:
-                raise SystemExit(
-                    f"DAG {dag_id} not in Airflow at {self.url} after {timeout:.0f} s "
-                    f"({resp.status_code}); is dags/{dag_id}.py in the stack's DAGs folder?"
-                )
-            time.sleep(2)
-
-    def unpause(self, dag_id: str) -> None:
-        resp = self.request("PATCH", f"/api/v2/dags/{dag_id}", json={"is_paused": False})
-        resp.raise_for_status()
-
-    def task_ids(self, dag_id: str) -> list[str]:
-        resp = self.request("GET", f"/api/v2/dags/{dag_id}/tasks")
-        resp.raise_for_status()
-        return [str(t["task_id"]) for t in resp.json()["tasks"]]
-
-    def trigger(self, dag_id: str, run_id: str) -> None:
-        resp = self.request(
-            "POST",
-            f"/api/v2/dags/{dag_id}/dagRuns",
-            json={"dag_run_id": run_id, "logical_date": None},
-        )
-        resp.raise_for_status()
-
-    def run(self, dag_id: str, run_id: str) -> dict[str, Any] | None:
-        resp = self.request("GET", f"/api/v2/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")
-        if resp.status_code == 404:
-            return None
-        resp.raise_for_status()
-        out: dict[str, Any] = resp.json()
-        return out
-
-    def runs(self, dag_id: str, pattern: str) -> list[dict[str, Any]]:
-        """Every run of ``dag_id`` whose run id contains ``pattern``."""
-        out: list[dict[str, Any]] = []
-        while True:
-            resp = self.request(
-                "GET",
-                f"/api/v2/dags/{dag_id}/dagRuns",
-                params={"run_id_pattern": pattern, "limit": 100, "offset": len(out)},
-            )
-            resp.raise_for_status()
-            page = resp.json()["dag_runs"]
-            out.extend(page)
-            if len(page) < 100:
-                return out
-
-
-def run_times(run: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "run_id": run.get("dag_run_id"),
-        "state": run.get("state"),
-        "queued_at": parse_time(run.get("queued_at")),
-        "start_date": parse_time(run.get("start_date")),
-        "end_date": parse_time(run.get("end_date")),
-    }
-
-
-# --- BigQuery ---------------------------------------------------------------------------------
-def warehouse_counts(
-    settings: Settings, prefix: str, lo: dt.datetime, hi: dt.datetime
-) -> dict[str, dict[str, int]]:
-    """``COUNT(*)``, ``COUNT(DISTINCT row_index)`` and the row_index range per file of this run.
-
-    The filter on ``timestamp`` (the partition column) spans every generated row's time.
-    """
-    os.environ.setdefault("BIGQUERY_EMULATOR_HOST", settings.bigquery_url)
-    from google.cloud import bigquery
-
-    from cloudz.warehouse.clients import bigquery_client
-    from cloudz.warehouse.file_rows import TimeWindow
-
-    client = bigquery_client(settings)
-    window = TimeWindow(lo, hi)
-    job = client.query(
-        f"SELECT source_path, COUNT(*) AS n, COUNT(DISTINCT row_index) AS d, "
-        f"MIN(row_index) AS lo, MAX(row_index) AS hi FROM `{settings.table_ref}` "
-        f"WHERE {window.where()} AND STARTS_WITH(source_path, @prefix) "
-        "GROUP BY source_path",
-        job_config=bigquery.QueryJobConfig(
-            query_parameters=[
-                *window.query_parameters(),
-                bigquery.ScalarQueryParameter("prefix", "STRING", prefix),
-            ]
-        ),
-    )
-    return {
-        str(row["source_path"]): {
-            "count": int(row["n"]),
-            "distinct_row_index": int(row["d"]),
-            "min_row_index": int(row["lo"]),
-            "max_row_index": int(row["hi"]),
-        }
-        for row in job.result()
-    }
-
-
+# --- rows ----------------------------------------------------------------------------------------
 def row_accounting(
-    uploads: Sequence[Upload], replies: Sequence[Reply], counts: dict[str, dict[str, int]]
+    uploads: Sequence[Upload], replies: Sequence[Reply], counts: dict[str, FileRows]
 ) -> list[dict[str, Any]]:
     """Per file: rows generated / converted / loaded / in BigQuery, and what does not add up."""
     table = []
     for up, r in zip(uploads, replies, strict=True):
-        c = counts.get(up.archive_path, {})
-        n, d = c.get("count", 0), c.get("distinct_row_index", 0)
+        c = counts.get(up.archive_path, FileRows(0, 0, 0, -1))
+        n, d = c.count, c.distinct_row_index
         problems = []
         if n != d:
             problems.append(f"{n - d} duplicate rows")
-        if n and (c["min_row_index"] != 0 or c["max_row_index"] != n - 1):
-            problems.append(f"row_index {c['min_row_index']}..{c['max_row_index']} for {n} rows")
+        if n and (c.min_row_index != 0 or c.max_row_index != n - 1):
+            problems.append(f"row_index {c.min_row_index}..{c.max_row_index} for {n} rows")
         checked = r.outcome in ("SUCCEEDED", "PARTIAL")
         if checked:
             expect = {
@@ -720,29 +342,6 @@ def svg_sorted_latencies(
 
 
 # --- burst ------------------------------------------------------------------------------------
-def issue_credentials(
-    uploads: list[Upload], settings: Settings, shared: bool = False
-) -> tuple[list[Upload], list[str]]:
-    """One credential per collector, as in production (the receiver limits uploads per
-    credential), or with ``shared`` one for all of them, as an archive server uploading for
-    many collectors holds; only for a local stack, whose credentials file is here. The
-    uploads with their tokens, and the credentials' ids."""
-    if not settings.credentials_file.exists():
-        return uploads, []
-    creds = CredentialFile(settings.credentials_file)
-    if shared:
-        collectors = sorted({paths.parse(up.archive_path).collector for up in uploads})
-        entry, token = creds.issue("bench archive server", collectors)
-        return [dataclasses.replace(up, token=token) for up in uploads], [entry.id]
-    with_tokens, issued = [], []
-    for up in uploads:
-        collector = paths.parse(up.archive_path).collector
-        entry, token = creds.issue(f"bench {collector}", [collector])
-        with_tokens.append(dataclasses.replace(up, token=token))
-        issued.append(entry.id)
-    return with_tokens, issued
-
-
 def generate(
     n: int,
     rows: int,
@@ -843,7 +442,7 @@ def airflow_runs_summary(
     """The runs of this bench's files; ``first``: the replies before any follow-up."""
     runs = [run_times(r) for r in airflow.runs(contract.DAG_ID, pattern)]
     by_id = {r["run_id"]: r for r in runs}
-    ended = [r["end_date"] for r in runs if r["end_date"] and r["state"] in _TERMINAL_RUN_STATES]
+    ended = [r["end_date"] for r in runs if r["end_date"] and r["state"] in TERMINAL_RUN_STATES]
     expected_ids = {
         r.run_id or paths.run_id(paths.parse(u.archive_path), u.sha256)
         for u, r in zip(uploads, replies, strict=True)
@@ -902,19 +501,11 @@ def settle(
     end = time.monotonic() + seconds
     while time.monotonic() < end:
         states = [str(r.get("state")) for r in airflow.runs(contract.DAG_ID, pattern)]
-        if all(s in _TERMINAL_RUN_STATES for s in states):
+        if all(s in TERMINAL_RUN_STATES for s in states):
             break
         time.sleep(5)
     for r in pending:
-        try:
-            status = channel.stub.GetStatus(
-                pb.GetStatusRequest(archive_path=r.archive_path),
-                timeout=30,
-                metadata=call_metadata(token),
-            )
-            r.fill(status)
-        except grpc.RpcError as err:
-            r.grpc_code, r.grpc_message = err.code().name, str(err.details())
+        refresh(channel, r, token)
     return len(pending)
 
 
@@ -939,7 +530,7 @@ def cmd_burst(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="cloudz-burst-") as tmp:
         print(f"generating {args.collectors} files of {args.rows} rows (bench-{nonce}-*) ...")
         uploads = generate(args.collectors, args.rows, nonce, when, Path(tmp))
-        uploads, issued = issue_credentials(uploads, settings, shared=args.one_credential)
+        uploads, issued = issue_for_uploads(uploads, settings, shared=args.one_credential)
         out["bytes_per_file"] = spread([float(u.size) for u in uploads])
         if watch.available:
             watch.start()
@@ -992,7 +583,7 @@ def cmd_burst(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             print_logs(out["logs"])
             lo = when - dt.timedelta(days=1)
             hi = when + dt.timedelta(days=2, seconds=2 * args.rows)
-            counts_bq = warehouse_counts(settings, f"bench-{nonce}-", lo, hi)
+            counts_bq = rows_per_file(settings, lo, hi, prefix=f"bench-{nonce}-")
             table = row_accounting(uploads, replies, counts_bq)
             out["rows"] = table
             exact = sum(1 for x in table if x["exact"])
@@ -1013,8 +604,7 @@ def cmd_burst(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
         finally:
             channel.close()
             airflow.close()
-            for credential_id in issued:
-                CredentialFile(settings.credentials_file).revoke(credential_id)
+            revoke(settings, issued)
     out["loadavg_end"] = loadavg()
     print(f"loadavg at the end: {out['loadavg_end']}")
     return out
@@ -1055,10 +645,10 @@ def converter_cpu_per_row(up: Upload) -> float:
     import capacity  # bench/capacity.py, beside this script
 
     with tempfile.TemporaryDirectory(prefix="cloudz-model-") as tmp:
-        argv = [sys.executable, "-c", capacity.CONVERT, str(up.local),
-                str(Path(tmp) / "rows.avro"), up.archive_path]  # fmt: skip
-        _, out = capacity._child(argv, None)
-    child = json.loads(out)
+        argv = [PY, "-c", capacity.CONVERT, str(up.local), str(Path(tmp) / "rows.avro"),
+                up.archive_path]  # fmt: skip
+        run = run_measured(argv, cwd=ROOT)
+    child = json.loads(run.stdout)
     return float(child["convert"]) / max(1, int(child["rows"]))
 
 
@@ -1111,7 +701,7 @@ def cmd_storm(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             out["rib_bytes"] = spread([float(u.size) for u in ribs])
             out["rib_rows_each"] = spread([float(u.rows or 0) for u in ribs])
             every = [*alone, *storm_updates, *ribs]
-            every, issued = issue_credentials(every, settings, shared=args.one_credential)
+            every, issued = issue_for_uploads(every, settings, shared=args.one_credential)
             alone, storm = every[:n], every[n:]
             alone_replies, out["alone"] = _round(
                 "update files alone", alone, args, airflow, f"bench-{nonce}-a", ca_cert
@@ -1149,7 +739,7 @@ def cmd_storm(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             print(f"p95 ratio storm / alone: {out['p95_ratio']:.2f} (goal <= 1.5)")
             lo = when - dt.timedelta(days=1)
             hi = when + dt.timedelta(days=2)
-            counts_bq = warehouse_counts(settings, f"bench-{nonce}-", lo, hi)
+            counts_bq = rows_per_file(settings, lo, hi, prefix=f"bench-{nonce}-")
             table = row_accounting([*alone, *storm], [*alone_replies, *storm_replies], counts_bq)
             out["rows"] = table
             exact = sum(1 for x in table if x["exact"])
@@ -1161,8 +751,7 @@ def cmd_storm(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             out["all_exact"] = exact == len(table)
     finally:
         airflow.close()
-        for credential_id in issued:
-            CredentialFile(settings.credentials_file).revoke(credential_id)
+        revoke(settings, issued)
     return out
 
 
@@ -1203,17 +792,6 @@ def repeat(
 
 
 # --- latency ----------------------------------------------------------------------------------
-def wait_for_run(airflow: Airflow, dag_id: str, run_id: str, timeout: float) -> dict[str, Any]:
-    end = time.monotonic() + timeout
-    while True:
-        run = airflow.run(dag_id, run_id)
-        if run is not None and run.get("state") in _TERMINAL_RUN_STATES:
-            return run
-        if time.monotonic() > end:
-            raise SystemExit(f"{dag_id} run {run_id} not ended after {timeout:.0f} s: {run}")
-        time.sleep(0.1)
-
-
 def cmd_latency(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
     nonce = secrets.token_hex(3)
     ca_cert = args.ca_cert.read_bytes() if args.ca_cert else None
@@ -1258,7 +836,7 @@ def cmd_latency(args: argparse.Namespace, settings: Settings) -> dict[str, Any]:
             run_id = f"bench-{nonce}-floor-{tag}"
             started = time.time()
             airflow.trigger(FLOOR_DAG_ID, run_id)
-            fl = wait_for_run(airflow, FLOOR_DAG_ID, run_id, timeout=args.wait)
+            fl = airflow.wait_for_run(FLOOR_DAG_ID, run_id, timeout=args.wait)
             floor_s = time.time() - started
             rnd = {
                 "round": tag,
@@ -1342,12 +920,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     common.add_argument(
         "--token",
-        default=os.environ.get("CLOUDZ_TOKEN")
-        or (
-            settings.local_token_file.read_text().strip()
-            if settings.local_token_file.exists()
-            else None
-        ),
+        default=local_token(settings),
         help="bearer token of the uploads that have none of their own (default: the local "
         "stack's); a burst issues one credential per collector in the local credentials file",
     )
@@ -1405,9 +978,7 @@ def main(argv: list[str] | None = None) -> int:
     commands = {"burst": cmd_burst, "storm": cmd_storm, "latency": cmd_latency}
     out = commands[args.mode](args, settings)
     if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
-        args.json_out.write_text(json.dumps(out, indent=2, default=str) + "\n", encoding="utf-8")
-        print(f"figures: {args.json_out}")
+        print(f"figures: {write_json(args.json_out, out)}")
     return 0
 
 

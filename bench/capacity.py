@@ -26,7 +26,6 @@ import argparse
 import json
 import math
 import os
-import resource
 import shutil
 import statistics
 import subprocess
@@ -36,11 +35,12 @@ from dataclasses import asdict, dataclass, field
 from datetime import date, timedelta
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-OUT = HERE / "out" / "capacity"
-PY = sys.executable
-SAMPLES = Path(os.environ.get("CLOUDZ_MRT_SAMPLES") or ROOT.parent / "shared" / "mrt-samples")
+from harness import places
+from harness.figures import read_json, write_json
+from harness.places import PY, ROOT, SAMPLES
+from harness.process_usage import ChildRun, run_measured
+
+OUT = places.OUT / "capacity"
 
 #: the child: CPU of each step from getrusage, so imports and hashing are told apart from the work
 CONVERT = """
@@ -135,27 +135,15 @@ def _generate(out: Path, update_rows: int, rib_peers: int, rib_prefixes: int) ->
     return inputs
 
 
-def _child(argv: list[str], stdout: int | None) -> tuple[resource.struct_rusage, str]:
-    """Run ``argv``; its resource usage (``os.wait4``: this child and nothing else) and stdout."""
-    with tempfile.TemporaryFile() as out:
-        proc = subprocess.Popen(argv, stdout=out if stdout is None else stdout, cwd=ROOT)
-        _, status, usage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{argv[:3]} exited {proc.returncode}")
-        out.seek(0)
-        return usage, out.read().decode()
-
-
 def _archive_path(item: Input) -> str:
     name = "rib.20240101.0000.bz2" if item.kind == "RIBS" else "updates.20240101.0000.bz2"
     return f"route-views2/bgpdata/2024.01/{item.kind}/{name}"
 
 
-def _record(runs: Runs, usage: resource.struct_rusage) -> None:
-    runs.child_cpu.append(usage.ru_utime + usage.ru_stime)
-    runs.child_user.append(usage.ru_utime)
-    runs.minor_faults.append(usage.ru_minflt)
+def _record(runs: Runs, run: ChildRun) -> None:
+    runs.child_cpu.append(run.cpu)
+    runs.child_user.append(run.user)
+    runs.minor_faults.append(run.minor_faults)
 
 
 def measure(inputs: list[Input], rounds: int, bgpdump: str | None) -> dict[str, dict[str, Runs]]:
@@ -168,22 +156,23 @@ def measure(inputs: list[Input], rounds: int, bgpdump: str | None) -> dict[str, 
         dst = Path(tmp) / "out.avro"
         for r in range(rounds):
             for item in inputs:
-                usage, text = _child(
-                    [PY, "-c", CONVERT, str(item.path), str(dst), _archive_path(item)], None
+                run = run_measured(
+                    [PY, "-c", CONVERT, str(item.path), str(dst), _archive_path(item)], cwd=ROOT
                 )
-                steps = json.loads(text.strip().splitlines()[-1])
+                steps = json.loads(run.stdout.strip().splitlines()[-1])
                 runs = results[item.label]["cloudz"]
                 runs.rows = int(steps["rows"])
-                _record(runs, usage)
+                _record(runs, run)
                 runs.convert_cpu.append(float(steps["convert"]))
                 runs.verify_cpu.append(float(steps["verify"]))
                 runs.import_cpu.append(float(steps["import"]))
                 if bgpdump:
-                    with open(os.devnull, "wb") as null:
-                        usage, _ = _child([bgpdump, "-q", "-m", str(item.path)], null.fileno())
+                    run = run_measured(
+                        [bgpdump, "-q", "-m", str(item.path)], discard_stdout=True, cwd=ROOT
+                    )
                     ref = results[item.label]["bgpdump"]
                     ref.rows = runs.rows
-                    _record(ref, usage)
+                    _record(ref, run)
             print(f"round {r + 1}/{rounds} done", file=sys.stderr)
     return results
 
@@ -353,7 +342,7 @@ def main() -> None:
         backfill_days=args.backfill_days,
     )
     if args.from_json:
-        saved = json.loads(args.from_json.read_text())
+        saved = read_json(args.from_json)
         per_row = saved["cpu_per_row"]
         per_year = {int(y): int(d) for y, d in saved["collector_days_per_year"].items()}
         print(
@@ -385,7 +374,6 @@ def main() -> None:
     today = date.today()
     print("\n".join(capacity(model, upd_per_row, rib_per_row, today)))
     if args.json_out:
-        args.json_out.parent.mkdir(parents=True, exist_ok=True)
         payload = {
             "inputs": [
                 {**asdict(i), "path": str(i.path), "bytes": i.path.stat().st_size} for i in inputs
@@ -396,7 +384,7 @@ def main() -> None:
             "collector_days_per_year": _active_collector_days(today),
             "loadavg": os.getloadavg(),
         }
-        args.json_out.write_text(json.dumps(payload, indent=2) + "\n")
+        write_json(args.json_out, payload)
 
 
 if __name__ == "__main__":

@@ -20,21 +20,12 @@ from __future__ import annotations
 
 import argparse
 import os
-import statistics
 import sys
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from convert_speed import CONVERT, OUT, PY, ROOT, Result, bzip2_floor, mrtgen, run_child
-
-
-def median(xs: list[Result]) -> Result:
-    return Result(
-        statistics.median(r.seconds for r in xs),
-        max(r.maxrss_mb for r in xs),
-        xs[0].rows,
-        statistics.median(r.cpu for r in xs),
-    )
+from convert_speed import CONVERT, Result, bzip2_floor, median, mrtgen, run_child
+from harness.places import OUT, PY, ROOT
 
 
 def convert_on(src: Path, cores: str, tree: Path, bz2_threads: int = 1) -> Result:

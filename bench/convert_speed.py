@@ -27,16 +27,11 @@ import os
 import shutil
 import statistics
 import subprocess
-import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
-HERE = Path(__file__).resolve().parent
-ROOT = HERE.parent
-OUT = HERE / "out"
-PY = sys.executable
-SAMPLES = Path(os.environ.get("CLOUDZ_MRT_SAMPLES") or ROOT.parent / "shared" / "mrt-samples")
+from harness.places import OUT, PY, ROOT, SAMPLES
+from harness.process_usage import run_measured
 
 CONVERT = """
 import sys
@@ -65,26 +60,10 @@ def run_child(
     env: dict[str, str] | None = None,
     cwd: Path = ROOT,
 ) -> Result:
-    if core is not None:
-        argv = ["taskset", "-c", str(core), *argv]
-    start = time.perf_counter()
-    proc = subprocess.Popen(
-        argv,
-        stdout=subprocess.DEVNULL if stdout_null else subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        cwd=cwd,
-        env=env,
-    )
-    out = b""
-    if proc.stdout is not None:
-        out = proc.stdout.read()
-    _, status, usage = os.wait4(proc.pid, 0)
-    seconds = time.perf_counter() - start
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise RuntimeError(f"{argv} failed ({status})")
-    proc.returncode = 0
-    rows = int(out.split()[-1]) if out.strip() else -1
-    return Result(seconds, usage.ru_maxrss / 1024, rows, usage.ru_utime + usage.ru_stime)
+    """``argv`` measured (``harness.process_usage``); its rows: the last word it printed."""
+    run = run_measured(argv, core=core, discard_stdout=stdout_null, env=env, cwd=cwd)
+    rows = int(run.stdout.split()[-1]) if run.stdout.strip() else -1
+    return Result(run.seconds, run.maxrss_mib, rows, run.cpu)
 
 
 def bgpdump(src: Path, core: int | None, trim: bool = True) -> Result:

@@ -9,13 +9,14 @@ excess over the reference. ``python bench/dag_import.py --rounds 7``
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
+
+from harness.figures import write_json
 
 from cloudz.settings import PROJECT_ROOT
 
@@ -70,7 +71,7 @@ def main() -> None:
         extra = "" if name == "import airflow.sdk" else f"   +{med - ref:.2f} s over airflow.sdk"
         print(f"{name:<22} {med:6.2f} s{extra}")
     if args.json_out:
-        args.json_out.write_text(json.dumps(result, indent=2))
+        write_json(args.json_out, result)
 
 
 if __name__ == "__main__":

@@ -9,15 +9,13 @@ idle stack (no uploads), after the first minute following ``up``.
 from __future__ import annotations
 
 import argparse
-import json
 import time
-from collections import defaultdict
 from pathlib import Path
 
-import psutil
+from harness.figures import loadavg, write_json
+from harness.process_usage import cpu_by_role
 
 from cloudz.settings import Settings
-from cloudz.stack.supervisor import owned_processes
 
 COMPONENTS = (
     ("scheduler", "airflow-scheduler"),
@@ -35,26 +33,11 @@ COMPONENTS = (
 )
 
 
-def component(proc: psutil.Process) -> str:
-    try:
-        cmd = " ".join(proc.cmdline())
-    except psutil.Error:
-        return "other"
+def component(cmdline: str) -> str:
     for needle, name in COMPONENTS:
-        if needle in cmd:
+        if needle in cmdline:
             return name
     return "other"
-
-
-def cpu_by_component(state_dir: Path) -> dict[str, float]:
-    out: dict[str, float] = defaultdict(float)
-    for proc in owned_processes(state_dir):
-        try:
-            t = proc.cpu_times()
-            out[component(proc)] += t.user + t.system
-        except psutil.Error:
-            continue
-    return out
 
 
 def main() -> None:
@@ -63,13 +46,13 @@ def main() -> None:
     parser.add_argument("--json-out", type=Path)
     args = parser.parse_args()
     state_dir = Settings.from_env().state_dir
-    before = cpu_by_component(state_dir)
+    before = cpu_by_role(state_dir, component)
     if not before:
         raise SystemExit(f"no stack is running under {state_dir}")
-    load_before = Path("/proc/loadavg").read_text().split()[0]
+    load_before = loadavg(1)
     t0 = time.monotonic()
     time.sleep(args.seconds)
-    after = cpu_by_component(state_dir)
+    after = cpu_by_role(state_dir, component)
     elapsed = time.monotonic() - t0
     shares = {
         name: round(100 * (after.get(name, 0.0) - before.get(name, 0.0)) / elapsed, 1)
@@ -80,7 +63,7 @@ def main() -> None:
         print(f"{name:<22} {share:5.1f} % of a core")
     print(f"{'all':<22} {total:5.1f} % of a core over {elapsed:.0f} s (loadavg {load_before})")
     if args.json_out:
-        args.json_out.write_text(json.dumps({"seconds": elapsed, "total": total, **shares}))
+        write_json(args.json_out, {"seconds": elapsed, "total": total, **shares})
 
 
 if __name__ == "__main__":

@@ -28,24 +28,22 @@ import json
 import os
 import re
 import secrets
-import subprocess
-import sys
 import tempfile
-import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from burst import Airflow, loadavg, parse_time
+from harness import credentials
+from harness.airflow_api import Airflow, parse_time
+from harness.figures import loadavg, write_json
+from harness.places import BIN, OUT
+from harness.process_usage import RssSampler, run_measured
 
 from cloudz.archive import paths
 from cloudz.settings import Settings
 from cloudz.warehouse.clients import bigquery_client, count_file_rows
 
-BIN = Path(sys.executable).parent
-OUT = Path(__file__).resolve().parent / "out"
 TERMINAL = {"OUTCOME_SUCCEEDED", "OUTCOME_PARTIAL", "OUTCOME_FAILED", "OUTCOME_REJECTED"}
 
 #: (role, pattern over /proc/<pid>/cmdline joined by spaces), first match wins
@@ -68,80 +66,25 @@ ROLES: list[tuple[str, re.Pattern[str]]] = [
 ]
 
 
-def _cmdline(pid: int) -> str:
-    try:
-        raw = Path(f"/proc/{pid}/cmdline").read_bytes()
-    except OSError:
-        return ""
-    return raw.replace(b"\0", b" ").decode(errors="replace").strip()
-
-
-def _rss_kib(pid: int) -> int:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
-
-
-class RssSampler:
-    """The highest RSS seen per role (any one process of it) and per role summed."""
-
-    def __init__(self, interval: float = 0.25) -> None:
-        self.interval = interval
-        self.peak: dict[str, int] = {}
-        self.peak_sum: dict[str, int] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, daemon=True)
-
-    def _run(self) -> None:
-        me = os.getpid()
-        while not self._stop.is_set():
-            sums: dict[str, int] = {}
-            for entry in os.scandir("/proc"):
-                if not entry.name.isdigit() or int(entry.name) == me:
-                    continue
-                pid = int(entry.name)
-                cmd = _cmdline(pid)
-                role = next((r for r, p in ROLES if p.search(cmd)), None)
-                if role is None:
-                    continue
-                rss = _rss_kib(pid)
-                self.peak[role] = max(self.peak.get(role, 0), rss)
-                sums[role] = sums.get(role, 0) + rss
-            for role, total in sums.items():
-                self.peak_sum[role] = max(self.peak_sum.get(role, 0), total)
-            self._stop.wait(self.interval)
-
-    def __enter__(self) -> RssSampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_: object) -> None:
-        self._stop.set()
-        self._thread.join()
+def role_of(cmdline: str) -> str | None:
+    return next((r for r, p in ROLES if p.search(cmdline)), None)
 
 
 def reference(path: Path, work: Path) -> dict[str, Any]:
     """The converter alone on one core: rows per second and peak RSS."""
     target = work / "reference.avro"
-    cmd = ["taskset", "-c", "0", str(BIN / "cloudz-convert"), str(path), "-o", str(target),
-           "--codec", "zstandard", "--report-json"]  # fmt: skip
-    started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, _, rusage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - started
-    err = proc.stderr.read() if proc.stderr else ""
-    report = json.loads(err.strip().splitlines()[-1])
+    cmd = [str(BIN / "cloudz-convert"), str(path), "-o", str(target), "--codec", "zstandard",
+           "--report-json"]  # fmt: skip
+    run = run_measured(cmd, core=0, check=False)
+    wall = run.seconds
+    report = json.loads(run.stderr.strip().splitlines()[-1])
     size = target.stat().st_size
     target.unlink()
     return {
         "rows": report["rows"],
         "seconds": round(wall, 1),
         "rows_per_second": round(report["rows"] / wall),
-        "peak_rss_mib": rusage.ru_maxrss // 1024,
+        "peak_rss_mib": run.maxrss_kib // 1024,
         "avro_bytes": size,
     }
 
@@ -149,17 +92,12 @@ def reference(path: Path, work: Path) -> dict[str, Any]:
 def cli(settings: Settings, token_file: Path, *args: str) -> tuple[dict[str, Any], int, float]:
     cmd = [str(BIN / "upload-to-cloudz"), *args, "--ca-cert", str(settings.tls_ca_cert),
            "--token-file", str(token_file), "--json"]  # fmt: skip
-    started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    _, _, rusage = os.wait4(proc.pid, 0)
-    wall = time.monotonic() - started
-    out = proc.stdout.read() if proc.stdout else ""
+    run = run_measured(cmd, check=False)
     try:
-        reply = json.loads(out)
+        reply = json.loads(run.stdout)
     except json.JSONDecodeError:
-        err = proc.stderr.read() if proc.stderr else ""
-        raise SystemExit(f"upload-to-cloudz said no JSON: {out!r} {err!r}") from None
-    return reply, rusage.ru_maxrss // 1024, wall
+        raise SystemExit(f"upload-to-cloudz said no JSON: {run.stdout!r} {run.stderr!r}") from None
+    return reply, run.maxrss_kib // 1024, run.seconds
 
 
 @dataclass
@@ -195,13 +133,11 @@ def one_file(path: Path, settings: Settings, work: Path) -> Result:
     print(f"{path.name}: reference conversion on one core ...", flush=True)
     ref = reference(path, work)
     print(f"  {ref}", flush=True)
-    token_file = work / f"{collector}.token"
-    issue = [str(BIN / "cloudz-credentials"), "issue", "--name", collector, "-c", collector,
-             "--token-file", str(token_file)]  # fmt: skip
-    subprocess.run(issue, capture_output=True, text=True, check=True)
+    credential_id, token = credentials.issue(settings, collector, [collector])
+    token_file = credentials.write_token_file(work / f"{collector}.token", token)
     result = Result(path.name, path.stat().st_size, archive, ref)
     started = time.monotonic()
-    with RssSampler() as rss:
+    with RssSampler(role_of) as rss:
         reply, client_rss, wall = cli(
             settings, token_file, "-f", str(path), "-d", settings.receiver_url,
             "--archive-path", archive, "--wait", "120",
@@ -215,21 +151,18 @@ def one_file(path: Path, settings: Settings, work: Path) -> Result:
                 settings, token_file, "status", archive, "-d", settings.receiver_url, "--wait", "60"
             )
         result.end_to_end_seconds = round(time.monotonic() - started, 1)
+    credentials.revoke(settings, [credential_id])
     result.reply_outcome = reply["outcome"]
     result.peak_rss_mib = {k: v // 1024 for k, v in sorted(rss.peak.items())}
     result.peak_rss_sum_mib = {k: v // 1024 for k, v in sorted(rss.peak_sum.items())}
-    result.loadavg = " ".join(loadavg().split()[:3])
+    result.loadavg = loadavg(3)
     conversion = reply.get("conversion", {})
     result.rows_converted = int(conversion.get("rows", 0))
     result.rows_loaded = int(reply.get("load", {}).get("rowsLoaded", 0))
     result.rows_in_bigquery = count_file_rows(bigquery_client(settings), settings, archive)
-    airflow = Airflow(settings.airflow_url, "admin", settings.airflow_admin_password)
+    airflow = Airflow.of(settings)
     try:
-        resp = airflow.request(
-            "GET", f"/api/v2/dags/mrt_file/dagRuns/{quote(reply['runId'], safe='')}/taskInstances"
-        )
-        resp.raise_for_status()
-        for ti in resp.json()["task_instances"]:
+        for ti in airflow.task_instances("mrt_file", reply["runId"]):
             start, end = parse_time(ti.get("start_date")), parse_time(ti.get("end_date"))
             if start is not None and end is not None:
                 name = ti["task_id"] + (f"[{ti['map_index']}]" if ti["map_index"] >= 0 else "")
@@ -278,8 +211,7 @@ def main(argv: list[str] | None = None) -> int:
             result = one_file(path, settings, Path(tmp))
             print_result(result)
             results.append(asdict(result))
-    OUT.mkdir(exist_ok=True)
-    (OUT / "real_size.json").write_text(json.dumps(results, indent=2) + "\n")
+    write_json(OUT / "real_size.json", results)
     ok = all(
         r["reply_outcome"] == "OUTCOME_SUCCEEDED"
         and r["rows_in_bigquery"] == r["reference"]["rows"] == r["rows_loaded"]

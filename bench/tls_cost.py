@@ -23,6 +23,7 @@ import time
 from collections.abc import Iterator
 
 import grpc
+from harness.credentials import local_token
 
 from cloudz.cli.upload import call_metadata
 from cloudz.ingest.v1 import ingest_pb2 as pb
@@ -58,7 +59,7 @@ def start_replica(
     return proc
 
 
-def stream_seconds(channel: grpc.Channel, data: bytes, path: str, token: str) -> float:
+def stream_seconds(channel: grpc.Channel, data: bytes, path: str, token: str | None) -> float:
     """Seconds from the first message to the receiver taking the last one."""
     header = pb.FileHeader(
         archive_path=path, sha256=hashlib.sha256(data).hexdigest(), size=len(data)
@@ -91,7 +92,7 @@ def main() -> None:
     ap.add_argument("--plain-port", type=int, default=50062)
     args = ap.parse_args()
     settings = Settings.from_env()
-    token = settings.local_token_file.read_text().strip()
+    token = local_token(settings)
     data = os.urandom(args.mib * 1024 * 1024)
     procs = [
         start_replica(settings, args.tls_port, 9474, plaintext=False),
