@@ -55,7 +55,7 @@ from harness.airflow_api import Airflow, parse_time
 from harness.figures import loadavg, write_json
 from harness.own_stack import own_stack
 from harness.places import OUT, ROOT, tests_on_path
-from harness.process_usage import CpuSampler
+from harness.process_usage import CpuSampler, first_needle
 from harness.row_counts import rows_per_file
 
 from cloudz.settings import Settings
@@ -231,9 +231,9 @@ _TASK_PROCESS = re.compile(r"airflow worker -- ([0-9a-f]{8}-[0-9a-f-]{27})")
 
 
 def component_of(cmdline: str) -> str:
-    for needle, name in COMPONENTS:
-        if needle in cmdline:
-            return name
+    name = first_needle(COMPONENTS, cmdline)
+    if name is not None:
+        return name
     match = _TASK_PROCESS.search(cmdline)
     if match:
         return match.group(0)

@@ -13,7 +13,7 @@ import time
 from pathlib import Path
 
 from harness.figures import loadavg, write_json
-from harness.process_usage import cpu_by_role
+from harness.process_usage import cpu_by_role, first_needle
 
 from cloudz.settings import Settings
 
@@ -34,10 +34,7 @@ COMPONENTS = (
 
 
 def component(cmdline: str) -> str:
-    for needle, name in COMPONENTS:
-        if needle in cmdline:
-            return name
-    return "other"
+    return first_needle(COMPONENTS, cmdline) or "other"
 
 
 def main() -> None:

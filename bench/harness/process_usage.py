@@ -94,6 +94,11 @@ def run_measured(
 
 
 # --- a stack's processes ----------------------------------------------------------------------
+def first_needle(needles: Sequence[tuple[str, str]], cmdline: str) -> str | None:
+    """The name of the first ``(needle, name)`` whose needle is in ``cmdline``; None: none is."""
+    return next((name for needle, name in needles if needle in cmdline), None)
+
+
 def cmdline(pid: int) -> str:
     """``/proc/<pid>/cmdline`` joined by spaces; empty once the process is gone."""
     try:
