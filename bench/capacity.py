@@ -135,9 +135,19 @@ def _generate(out: Path, update_rows: int, rib_peers: int, rib_prefixes: int) ->
     return inputs
 
 
+#: mrtgen's first record time (1,700,000,000) as a RouteViews file name's time
+GENERATED_AT = "20231114.2213"
+
+
 def _archive_path(item: Input) -> str:
-    name = "rib.20240101.0000.bz2" if item.kind == "RIBS" else "updates.20240101.0000.bz2"
-    return f"route-views2/bgpdata/2024.01/{item.kind}/{name}"
+    """The path the file is converted under, named for its records' time: the converter drops
+    rows a day or more away from the time in the name (a generated file named 2024.01 gave 0)."""
+    if item.generated:
+        name = f"{'rib' if item.kind == 'RIBS' else 'updates'}.{GENERATED_AT}.bz2"
+    else:
+        name = item.path.name  # the samples are named as RouteViews names them
+    stamp = name.split(".")[1]
+    return f"route-views2/bgpdata/{stamp[:4]}.{stamp[4:6]}/{item.kind}/{name}"
 
 
 def _record(runs: Runs, run: ChildRun) -> None:

@@ -1,8 +1,9 @@
 """CPU and peak memory: of one child process (``os.wait4``) and of every process of a stack.
 
 ``os.wait4`` gives a child's own resource usage (user and system CPU, peak RSS) and nothing of
-its siblings; a stack's processes are not this process's children, so they are sampled from
-``/proc`` (RSS) and ``psutil`` (CPU) while the bench runs.
+its siblings; the child is spawned by a small trampoline, not by the bench, whose own peak RSS
+Linux would count as the child's. A stack's processes are not this process's children, so they
+are sampled from ``/proc`` (RSS) and ``psutil`` (CPU) while the bench runs.
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import os
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -25,6 +27,26 @@ RoleOf = Callable[[str], str | None]
 
 
 # --- one child --------------------------------------------------------------------------------
+#: Spawns ``argv[2:]``, waits for it and writes its exit code, wall time and ``wait4`` usage to
+#: the fd ``argv[1]``, from a fresh interpreter without site packages (a few MiB): Linux counts
+#: the peak RSS of the memory a process was exec'd from into its ``ru_maxrss``, and a child
+#: spawned by the bench itself would report the bench's peak (170 MiB for a 27 MiB converter).
+TRAMPOLINE = """
+import os, sys, time
+fd = int(sys.argv[1])
+os.set_inheritable(fd, False)
+t = time.perf_counter()
+pid = os.posix_spawnp(sys.argv[2], sys.argv[2:], os.environ)
+_, status, r = os.wait4(pid, 0)
+s = time.perf_counter() - t
+with open("/proc/self/status") as f:
+    own = next(int(x.split()[1]) for x in f if x.startswith("VmHWM:"))
+figures = (os.waitstatus_to_exitcode(status), s, r.ru_utime, r.ru_stime, r.ru_maxrss,
+           r.ru_minflt, own)
+os.write(fd, " ".join(map(str, figures)).encode())
+"""
+
+
 @dataclass(frozen=True)
 class ChildRun:
     """What one child process did: exit code, wall time, its own CPU and peak RSS, output."""
@@ -37,6 +59,9 @@ class ChildRun:
     minor_faults: int
     stdout: str
     stderr: str
+    #: the peak RSS of the trampoline's memory the child was spawned from (a few MiB):
+    #: ``maxrss_kib`` is never below it, so a figure near it says "at most this"
+    spawner_kib: int = 0
 
     @property
     def cpu(self) -> float:
@@ -57,37 +82,50 @@ def run_measured(
     cwd: Path | None = None,
     check: bool = True,
 ) -> ChildRun:
-    """Run ``argv`` (pinned to ``core`` with ``taskset -c`` when given) and measure it.
+    """Run ``argv`` (pinned to ``core`` with ``taskset -c`` when given) and measure it: wall
+    time, CPU and peak RSS of that child alone (``os.wait4`` in ``TRAMPOLINE``).
 
     Output goes to temporary files, not pipes, so a chatty child never blocks on a full pipe
     while the parent waits for it; ``check``: a non-zero exit raises ``RuntimeError``.
     """
     if core is not None:
         argv = ["taskset", "-c", str(core), *argv]
+    read_end, write_end = os.pipe()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        started = time.perf_counter()
-        proc = subprocess.Popen(
-            list(argv),
-            stdout=subprocess.DEVNULL if discard_stdout else out,
-            stderr=err,
-            env=None if env is None else dict(env),
-            cwd=cwd,
-        )
-        _, status, usage = os.wait4(proc.pid, 0)
-        seconds = time.perf_counter() - started
-        proc.returncode = os.waitstatus_to_exitcode(status)
+        try:
+            proc = subprocess.Popen(
+                [sys.executable, "-I", "-S", "-c", TRAMPOLINE, str(write_end), *argv],
+                stdout=subprocess.DEVNULL if discard_stdout else out,
+                stderr=err,
+                env=None if env is None else dict(env),
+                cwd=cwd,
+                pass_fds=(write_end,),
+            )
+            os.close(write_end)
+            with os.fdopen(read_end, "rb") as figures:
+                said = figures.read().decode().split()
+        finally:
+            with contextlib.suppress(OSError):
+                os.close(write_end)
+        proc.wait()
         out.seek(0)
         err.seek(0)
-        run = ChildRun(
-            returncode=proc.returncode,
-            seconds=seconds,
-            user=usage.ru_utime,
-            system=usage.ru_stime,
-            maxrss_kib=usage.ru_maxrss,
-            minor_faults=usage.ru_minflt,
-            stdout=out.read().decode(errors="replace"),
-            stderr=err.read().decode(errors="replace"),
-        )
+        stdout = out.read().decode(errors="replace")
+        stderr = err.read().decode(errors="replace")
+    if len(said) != 7:  # the trampoline could not start the child: its traceback
+        raise RuntimeError(f"{list(argv)} did not start: {stderr[-2000:]}")
+    code, seconds, user, system, maxrss, faults, own = said
+    run = ChildRun(
+        returncode=int(code),
+        seconds=float(seconds),
+        user=float(user),
+        system=float(system),
+        maxrss_kib=int(maxrss),
+        minor_faults=int(faults),
+        stdout=stdout,
+        stderr=stderr,
+        spawner_kib=int(own),
+    )
     if check and run.returncode != 0:
         raise RuntimeError(f"{list(argv)} exited {run.returncode}: {run.stderr[-2000:]}")
     return run
