@@ -165,10 +165,33 @@ def sources(uri: str) -> list[tuple[str, Opener]]:
     return found
 
 
-class _Decoded:
-    """The sources as Arrow record batches, decoded by polars in a thread, a chunk at a time."""
+def rib_niceness(uris: list[str]) -> int:
+    """The CPU niceness a load's decoding thread takes: ``CLOUDZ_RIB_NICE`` when every source
+    is a RIB's rows, else 0.
 
-    def __init__(self, opened: list[tuple[str, Opener]], chunk_bytes: int) -> None:
+    A RIB's conversion task already yields the CPU to the update files' tasks
+    (``convert_step.yield_cpu_if_rib``); its load, minutes of decoding in this one process
+    beside the update files' loads, does the same, so at the even hour the update files'
+    loads are not queued behind 58 RIBs' on the host's cores.
+    """
+    from cloudz.archive import paths
+    from cloudz.settings import Settings
+
+    def is_rib(uri: str) -> bool:
+        source = paths.source_of_uri(uri)
+        return source is not None and "/RIBS/" in source[1]
+
+    return Settings.from_env().rib_nice if uris and all(map(is_rib, uris)) else 0
+
+
+class _Decoded:
+    """The sources as Arrow record batches, decoded by polars in a thread, a chunk at a time.
+
+    The thread is the job's own, so a niceness given to it ends with the job."""
+
+    def __init__(
+        self, opened: list[tuple[str, Opener]], chunk_bytes: int, niceness: int = 0
+    ) -> None:
         self._queue: queue.Queue[tuple[str, Any] | BaseException | None] = queue.Queue(AHEAD_CHUNKS)
         self._stop = threading.Event()
         self.input_bytes = 0
@@ -176,7 +199,7 @@ class _Decoded:
         self.uri = ""
         self._first: tuple[str, Any] | None = None
         self._thread = threading.Thread(
-            target=self._produce, args=(opened, chunk_bytes), daemon=True
+            target=self._produce, args=(opened, chunk_bytes, niceness), daemon=True
         )
         self._thread.start()
 
@@ -187,10 +210,13 @@ class _Decoded:
                 return True
         return False
 
-    def _produce(self, opened: list[tuple[str, Opener]], chunk_bytes: int) -> None:
-        import polars as pl
-
+    def _produce(self, opened: list[tuple[str, Opener]], chunk_bytes: int, niceness: int) -> None:
+        if niceness > 0:  # this thread only (Linux: a thread's niceness is its own)
+            tid = threading.get_native_id()
+            os.setpriority(os.PRIO_PROCESS, tid, os.getpriority(os.PRIO_PROCESS, tid) + niceness)
         try:
+            import polars as pl
+
             for uri, opener in opened:
                 counted = _Counted(opener())
                 try:
@@ -255,7 +281,7 @@ def run_avro(cur: Any, config: Any, upload: str | None) -> Any:
     fields = (config.schema_ and config.schema_.fields) or []
     prefix = f"Provided Schema does not match Table {names.label(*reference)}. "
     chunk_bytes = int(os.environ.get(CHUNK_MIB_ENV, "32")) << 20
-    decoded = _Decoded(opened, chunk_bytes)
+    decoded = _Decoded(opened, chunk_bytes, rib_niceness(list(config.sourceUris or [])))
     created = False
     try:
         schema = decoded.schema()
