@@ -27,6 +27,10 @@ class Settings:
     state_dir: Path = field(default_factory=_default_state_dir)
     gcp_project: str = "local-project"
     bucket: str = "routeviews-archive"
+    #: the private bucket of the pipeline's working prefixes (``_incoming/`` staging,
+    #: ``_claims/`` publishing claims, ``_loads/`` load claims), apart from the archive bucket
+    #: so that one can be public; empty: the archive bucket itself (``working_bucket``)
+    work_bucket: str = ""
     dataset: str = "routeviews"
     table: str = "routes"
     #: the datasets' BigQuery location (e.g. ``us-east1``); empty: the US or EU multi-region
@@ -183,6 +187,15 @@ class Settings:
     @property
     def receiver_endpoint(self) -> str:
         return f"{self.receiver_host}:{self.receiver_port}"
+
+    @property
+    def working_bucket(self) -> str:
+        """Where staging objects and claims go: ``work_bucket``, else the archive bucket."""
+        return self.work_bucket_for(self.bucket)
+
+    def work_bucket_for(self, bucket: str) -> str:
+        """The working bucket of archive bucket ``bucket`` (a file's own, as its run names it)."""
+        return self.work_bucket or bucket
 
     @property
     def files_ref(self) -> str:

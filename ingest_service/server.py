@@ -86,7 +86,9 @@ def build_server(
     settings: Settings, stopping: threading.Event
 ) -> tuple[grpc.Server, health.HealthServicer]:
     store = ArchiveStore(
-        storage_client(settings, connections=settings.receiver_workers), settings.bucket
+        storage_client(settings, connections=settings.receiver_workers),
+        settings.bucket,
+        settings.working_bucket,
     )
     runs = AirflowRuns(
         settings.airflow_url,

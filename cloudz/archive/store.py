@@ -1,6 +1,7 @@
 """The archive bucket as every writer (receiver, mirror) writes it: verified, never overwritten.
 
-Bytes go to a private staging object under ``_incoming/`` while they are
+Bytes go to a private staging object under ``_incoming/`` (in the working bucket,
+``Settings.working_bucket``) while they are
 hashed; only when size and sha256 match is the staging object published at
 its archive path. A mismatch or an aborted stream deletes the staging object:
 nothing ever appears at the archive path.
@@ -115,11 +116,18 @@ class PathBusy(RuntimeError):
 
 
 class ArchiveStore:
-    """Reads and writes archive objects in one bucket."""
+    """Reads and writes archive objects in one bucket; stages and claims in the working one.
 
-    def __init__(self, client: storage.Client, bucket: str) -> None:
+    ``work_bucket`` (default: the archive bucket) holds ``_incoming/`` and ``_claims/``: a
+    public archive bucket cannot keep them private (a public-read binding takes no IAM
+    condition), so a deployment gives them a private bucket of their own.
+    """
+
+    def __init__(self, client: storage.Client, bucket: str, work_bucket: str = "") -> None:
         self._bucket = client.bucket(bucket)
+        self._work = client.bucket(work_bucket) if work_bucket else self._bucket
         self.bucket_name = bucket
+        self.work_bucket_name = work_bucket or bucket
 
     def uri(self, path: str) -> str:
         return f"gs://{self.bucket_name}/{path}"
@@ -186,7 +194,7 @@ class ArchiveStore:
         writer's claim on the path is waited for at most ``claim_wait`` seconds (a receiver
         passes what its client's deadline leaves), then ``PathBusy``.
         """
-        staging = self._bucket.blob(f"{STAGING_PREFIX}{uuid.uuid4().hex}")
+        staging = self._work.blob(f"{STAGING_PREFIX}{uuid.uuid4().hex}")
         digest = hashlib.sha256()
         received = 0
         try:
@@ -239,7 +247,7 @@ class ArchiveStore:
 
     def _busy(self, path: str, waited: float) -> PathBusy:
         """Why ``path`` cannot be published now: whose claim it is, and when it turns stale."""
-        held = self._bucket.get_blob(f"{CLAIM_PREFIX}{path}")
+        held = self._work.get_blob(f"{CLAIM_PREFIX}{path}")
         if held is None or held.time_created is None:
             return PathBusy(
                 f"another upload was publishing {path} for the {waited:.0f} s this one waited",
@@ -262,7 +270,7 @@ class ArchiveStore:
 
     def _claim(self, path: str, sha256: str) -> storage.Blob | None:
         """The claim object if this writer created it, else ``None`` (another holds it)."""
-        claim = self._bucket.blob(f"{CLAIM_PREFIX}{path}")
+        claim = self._work.blob(f"{CLAIM_PREFIX}{path}")
         body = {"sha256": sha256, "writer": f"{socket.gethostname()}:{os.getpid()}"}
         try:
             claim.upload_from_string(
@@ -271,7 +279,7 @@ class ArchiveStore:
             return claim
         except (gexc.PreconditionFailed, gexc.TooManyRequests):
             pass
-        held = self._bucket.get_blob(claim.name)
+        held = self._work.get_blob(claim.name)
         if held is not None and held.time_created is not None:
             age = (dt.datetime.now(dt.UTC) - held.time_created).total_seconds()
             if age > CLAIM_STALE_SECONDS:

@@ -196,6 +196,7 @@ def load_converted(
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
     from cloudz.file_pipeline import catalog_step
+    from cloudz.settings import Settings
     from cloudz.warehouse.load_claims import LoadClaims
 
     hook = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False)
@@ -211,7 +212,8 @@ def load_converted(
         by_bucket.setdefault(item["file"]["bucket"], []).append(item)
     gcs = GCSHook(gcp_conn_id=gcp_conn_id).get_conn()
     for bucket, bucket_items in sorted(by_bucket.items()):
-        claims = LoadClaims(gcs.bucket(bucket), client, table_ref, bigquery_location() or "")
+        work = Settings.from_env().work_bucket_for(bucket)  # claims live in the working bucket
+        claims = LoadClaims(gcs.bucket(work), client, table_ref, bigquery_location() or "")
         for i in range(0, len(bucket_items), MAX_URIS_PER_JOB):
             group = bucket_items[i : i + MAX_URIS_PER_JOB]
             ledger = LoadLedger(

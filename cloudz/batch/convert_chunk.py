@@ -156,6 +156,8 @@ class _Fetcher:
     def _store(self, bucket: str) -> Any:
         if bucket not in self.stores:
             from cloudz.archive.store import ArchiveStore
+            from cloudz.settings import Settings
 
-            self.stores[bucket] = ArchiveStore(self.client(), bucket)
+            work = Settings.from_env().work_bucket_for(bucket)
+            self.stores[bucket] = ArchiveStore(self.client(), bucket, work)
         return self.stores[bucket]

@@ -31,7 +31,9 @@ def plan(gcp_conn_id: str, settings: Settings, start: datetime, end: datetime) -
     from cloudz.batch.plan import chunked, plan_range
 
     where = settings.archive_source
-    store = ArchiveStore(GCSHook(gcp_conn_id=gcp_conn_id).get_conn(), settings.bucket)
+    store = ArchiveStore(
+        GCSHook(gcp_conn_id=gcp_conn_id).get_conn(), settings.bucket, settings.working_bucket
+    )
     catalog = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False).get_client(
         project_id=settings.gcp_project
     )

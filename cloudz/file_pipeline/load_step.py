@@ -303,9 +303,11 @@ def _claims(
 ) -> LoadClaims:
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
+    from cloudz.settings import Settings
     from cloudz.warehouse.load_claims import LoadClaims
 
-    gcs = GCSHook(gcp_conn_id=hook.gcp_conn_id).get_conn().bucket(bucket)
+    work = Settings.from_env().work_bucket_for(bucket)  # claims live in the working bucket
+    gcs = GCSHook(gcp_conn_id=hook.gcp_conn_id).get_conn().bucket(work)
     return LoadClaims(gcs, client, table_ref, bigquery_location() or "")
 
 

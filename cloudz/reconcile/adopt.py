@@ -29,19 +29,21 @@ log = logging.getLogger(__name__)
 def adopt_loaded(
     gcp_conn_id: str,
     client: bigquery.Client,
-    bucket: storage.Bucket,
+    work_bucket: storage.Bucket,
     table_ref: str,
     files_ref: str,
     items: Sequence[dict[str, Any]],
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """Split the files to heal into (still to heal, adopted); adopted ones are recorded."""
+    """Split the files to heal into (still to heal, adopted); adopted ones are recorded.
+
+    ``work_bucket``: the working bucket, where the load claims are (``Settings.working_bucket``)."""
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
 
     from cloudz.file_pipeline.load_step import FileLoads, bigquery_location, succeeded
     from cloudz.warehouse.load_claims import LoadClaims
 
     hook = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False)
-    claims = LoadClaims(bucket, client, table_ref, bigquery_location() or "")
+    claims = LoadClaims(work_bucket, client, table_ref, bigquery_location() or "")
     heal: list[dict[str, Any]] = []
     adopted: list[dict[str, Any]] = []
     rows: list[file_catalog.CatalogRow] = []

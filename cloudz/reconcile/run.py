@@ -174,8 +174,9 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
         for f in sorted(fresh, key=lambda f: (not f.silent, f.collector, f.kind))
         if f.silent or not f.known
     ]
+    work = GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(settings.working_bucket)
     to_heal, adopted = adopt.adopt_loaded(
-        gcp_conn_id, client, bucket, settings.table_ref, settings.files_ref, findings.to_heal
+        gcp_conn_id, client, work, settings.table_ref, settings.files_ref, findings.to_heal
     )
     report = findings.report()
     report["to_heal"] = len(to_heal)

@@ -32,6 +32,7 @@ from cloudz.stack.supervisor import (
     running_supervisor,
     terminate_owned,
 )
+from cloudz.stack.work_bucket import with_work_bucket
 
 DEFAULT_TIMEOUT = 240.0
 STOP_TIMEOUT = 120.0
@@ -78,6 +79,7 @@ def format_table(status: dict[str, Any], live: dict[str, bool] | None = None) ->
 
 
 def _settings() -> Settings:
+    with_work_bucket(os.environ)  # every process of the stack inherits it
     return Settings.from_env()
 
 

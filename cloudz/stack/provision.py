@@ -15,8 +15,9 @@ from cloudz.settings import Settings
 log = logging.getLogger("cloudz.stack.provision")
 
 
-#: what a writer killed mid-upload leaves: a staging object, or a claim (taken over after
-#: minutes anyway); GCS deletes them after a day (fake-gcs-server accepts the rule, ignores it)
+#: what a writer killed mid-upload leaves in the working bucket: a staging object, or a claim
+#: (taken over after minutes anyway); GCS deletes them after a day (fake-gcs-server accepts the
+#: rule, ignores it). ``_loads/`` stays: load claims are the per-file load ledger
 LEFTOVER_PREFIXES = ["_incoming/", "_claims/"]
 
 
@@ -29,7 +30,7 @@ def _expire_leftovers(bucket: Any) -> None:
 
 
 def provision(settings: Settings) -> None:
-    """Create ``settings.bucket``, ``settings.dataset`` and the routes table if missing.
+    """Create ``settings.bucket`` (and the working bucket), the dataset and its tables if missing.
 
     The table comes from ``cloudz.warehouse.schema``'s definition (the one ``routes_table.json``
     holds): MONTH-partitioned on ``timestamp`` with ``require_partition_filter``, clustered on
@@ -45,9 +46,10 @@ def provision(settings: Settings) -> None:
     from cloudz.warehouse import schema as routes
     from cloudz.warehouse.clients import bigquery_client, storage_client
 
-    with contextlib.suppress(Conflict):
-        storage_client(settings).create_bucket(settings.bucket)
-    _expire_leftovers(storage_client(settings).get_bucket(settings.bucket))
+    for name in dict.fromkeys([settings.bucket, settings.working_bucket]):
+        with contextlib.suppress(Conflict):
+            storage_client(settings).create_bucket(name)
+    _expire_leftovers(storage_client(settings).get_bucket(settings.working_bucket))
 
     bq = bigquery_client(settings)
     bq.create_dataset(
@@ -74,7 +76,12 @@ def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s provision %(message)s")
     settings = Settings.from_env()
     provision(settings)
-    log.info("bucket %s and table %s are there", settings.bucket, settings.table_ref)
+    log.info(
+        "buckets %s (working: %s) and table %s are there",
+        settings.bucket,
+        settings.working_bucket,
+        settings.table_ref,
+    )
 
 
 if __name__ == "__main__":

@@ -174,8 +174,13 @@ def archive_bucket(stack: Stack) -> Any:
     return storage_client(stack.settings).bucket(stack.settings.bucket)
 
 
+def working_bucket(stack: Stack) -> Any:
+    """The private bucket of staging objects and claims (the stack's second bucket)."""
+    return storage_client(stack.settings).bucket(stack.settings.working_bucket)
+
+
 def staging_objects(stack: Stack) -> set[str]:
-    return {b.name for b in archive_bucket(stack).list_blobs(prefix=STAGING_PREFIX)}
+    return {b.name for b in working_bucket(stack).list_blobs(prefix=STAGING_PREFIX)}
 
 
 def assert_nothing_half_stored(stack: Stack, path: str, rib: MrtFile, staging: set[str]) -> None:
@@ -186,7 +191,7 @@ def assert_nothing_half_stored(stack: Stack, path: str, rib: MrtFile, staging: s
         assert blob.size == rib.size, f"{path} holds {blob.size} of {rib.size} bytes"
         assert blob.metadata["sha256"] == rib.sha256
         assert hashlib.sha256(blob.download_as_bytes()).hexdigest() == rib.sha256
-    assert bucket.get_blob(f"{CLAIM_PREFIX}{path}") is None, "a claim was left behind"
+    assert working_bucket(stack).get_blob(f"{CLAIM_PREFIX}{path}") is None, "a claim was left"
     # a writer killed after its staging object was complete would leave one here (GCS
     # deletes them after a day by the bucket's lifecycle rule; fake-gcs-server ignores the
     # rule): none of these faults may, since no staging object of theirs was ever complete

@@ -28,6 +28,7 @@ from free_ports import stack_ports_env
 from cloudz.cli.upload import call_metadata
 from cloudz.settings import Settings
 from cloudz.stack import readiness
+from cloudz.stack.work_bucket import with_work_bucket
 
 BIN = Path(sys.executable).parent
 
@@ -156,6 +157,7 @@ def started_stack(**settings: str) -> Iterator[Stack]:
     state_dir.chmod(0o755)
     env = _stack_env(state_dir)
     env.update({f"CLOUDZ_{name.upper()}": value for name, value in settings.items()})
+    with_work_bucket(env)  # what ``cloudz-stack up`` sets: the tests read the same buckets
     s = Stack(settings=Settings.from_env(env), env=env)
     up = s.run(str(BIN / "cloudz-stack"), "up", timeout=900)
     if up.returncode != 0:

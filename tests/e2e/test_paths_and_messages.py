@@ -42,8 +42,13 @@ def _bucket(stack: Stack) -> Any:
     return storage_client(stack.settings).bucket(stack.settings.bucket)
 
 
+def _work_bucket(stack: Stack) -> Any:
+    """Where staging objects and publishing claims are (the stack's second bucket)."""
+    return storage_client(stack.settings).bucket(stack.settings.working_bucket)
+
+
 def _names_under(stack: Stack, prefix: str) -> list[str]:
-    return [b.name for b in _bucket(stack).list_blobs(prefix=prefix)]
+    return [b.name for b in _work_bucket(stack).list_blobs(prefix=prefix)]
 
 
 def _upload(stack: Stack, path: str, data: bytes, chunk: int = 1024 * 1024) -> Any:
@@ -202,7 +207,7 @@ def test_a_path_held_by_another_uploads_claim_says_so_within_the_wait(stack: Sta
     Before: three tries of 60 s each, then "receiver … unreachable" (exit 6 after 196 s);
     with a short --wait the client's deadline came first: exit 5, "still running"."""
     path = "sec-msg/bgpdata/2026.11/RIBS/rib.20261101.0400.bz2"
-    claim = _bucket(stack).blob(f"_claims/{path}")
+    claim = _work_bucket(stack).blob(f"_claims/{path}")
     claim.upload_from_string('{"sha256": "00", "writer": "dead-host:4242"}', if_generation_match=0)
     try:
         started = time.monotonic()

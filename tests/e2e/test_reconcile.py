@@ -259,7 +259,7 @@ def test_a_file_loaded_before_the_catalog_and_claims_is_adopted_not_loaded_again
 
     from cloudz.warehouse.load_claims import claim_name
 
-    storage_client(stack.settings).bucket(stack.settings.bucket).blob(
+    storage_client(stack.settings).bucket(stack.settings.working_bucket).blob(
         claim_name(stack.settings.table_ref, archive_path, sha256)
     ).delete()
     config = bigquery.QueryJobConfig(

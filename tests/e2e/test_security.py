@@ -419,8 +419,8 @@ def test_two_different_files_to_one_path_at_once(stack: Stack) -> None:
             blob = _blob(stack, path)
             assert blob.metadata["sha256"] == winner.sha256
             assert hashlib.sha256(blob.download_as_bytes()).hexdigest() == winner.sha256
-    bucket = storage_client(stack.settings).bucket(stack.settings.bucket)
-    assert not list(bucket.list_blobs(prefix="_claims/"))
+    work = storage_client(stack.settings).bucket(stack.settings.working_bucket)
+    assert not list(work.list_blobs(prefix="_claims/"))
 
 
 def test_the_same_file_on_two_replicas_at_once(stack: Stack) -> None:

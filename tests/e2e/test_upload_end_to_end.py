@@ -183,6 +183,27 @@ def test_sample_goes_end_to_end(
         assert rows == bgpdump_lines(sample.file)
 
 
+def test_working_objects_stay_in_the_private_bucket(
+    stack: Stack, uploaded: dict[str, tuple[int, dict[str, Any]]]
+) -> None:
+    """Staging objects and claims go to the working bucket, never to the archive bucket a
+    deployment makes public (a public-read binding takes no IAM condition): the stack runs
+    with a second bucket, as a deployment does, and each file's load claim is there."""
+    from cloudz.warehouse.load_claims import claim_name
+
+    settings = stack.settings
+    assert settings.working_bucket != settings.bucket
+    archive = storage_client(settings).bucket(settings.bucket)
+    work = storage_client(settings).bucket(settings.working_bucket)
+    for prefix in ("_incoming/", "_claims/", "_loads/"):
+        assert [b.name for b in archive.list_blobs(prefix=prefix)] == [], prefix
+    for sample in ALL_SAMPLES:
+        assert uploaded[sample.name][0] == 0
+        name = claim_name(settings.table_ref, sample.archive_path, sha256_of(sample.file))
+        assert work.get_blob(name) is not None, name
+        assert archive.get_blob(sample.archive_path) is not None
+
+
 def test_second_upload_is_already_archived_and_starts_nothing(
     stack: Stack, uploaded: dict[str, tuple[int, dict[str, Any]]], airflow: Airflow
 ) -> None:
@@ -270,7 +291,8 @@ def test_wrong_checksum_is_refused_and_nothing_is_stored(stack: Stack) -> None:
     assert "sha256" in (err.value.details() or "")
     bucket = storage_client(stack.settings).bucket(stack.settings.bucket)
     assert bucket.get_blob(path) is None
-    assert list(bucket.list_blobs(prefix="_incoming/")) == []
+    work = storage_client(stack.settings).bucket(stack.settings.working_bucket)
+    assert list(work.list_blobs(prefix="_incoming/")) == []
 
 
 def test_aborted_stream_leaves_nothing(stack: Stack) -> None:
