@@ -116,24 +116,27 @@ def mrt_file() -> None:
         from cloudz.file_pipeline import convert_step, load_step
 
         settings = _settings()
-        file = convert_step.check_conf(params, settings.bucket)
-        convert_step.yield_cpu_if_rib(file, settings.rib_nice)
-        report = convert_step.fetch_verify_convert(GCP_CONN_ID, file)
+        work = convert_step.check_conf(params, settings.bucket)
+        convert_step.yield_cpu_if_rib(work.file, settings.rib_nice)
+        report = convert_step.fetch_verify_convert(GCP_CONN_ID, work)
         run_id = get_current_context()["ti"].run_id
         report["load_claim"] = load_step.reserve_first_load(
-            GCP_CONN_ID, settings.table_ref, file, report, run_id
+            GCP_CONN_ID, settings.table_ref, work, report, run_id
         )
-        return {"file": file, "report": report}
+        return {"file": work.to_xcom(), "report": report}
 
     @task(task_id=contract.TASK_LOAD, pool=TABLE_WRITES_POOL)
     def load(converted: dict[str, Any]) -> dict[str, Any]:
         from cloudz.file_pipeline import catalog_step, load_step
+        from cloudz.file_pipeline.file_work import FileWork
 
         context = get_current_context()
         settings = _settings()
-        file, report = converted["file"], converted["report"]
-        result = load_step.load_and_check(context, GCP_CONN_ID, settings.table_ref, file, report)
-        catalog_step.record_loaded(context, GCP_CONN_ID, settings.files_ref, file, report, result)
+        work, report = FileWork.from_xcom(converted["file"]), converted["report"]
+        result = load_step.load_and_check(context, GCP_CONN_ID, settings.table_ref, work, report)
+        catalog_step.record_loaded(
+            context, GCP_CONN_ID, settings.files_ref, work.file, report, result
+        )
         return result
 
     load(convert())

@@ -19,6 +19,7 @@ import grpc
 
 from cloudz import pipeline_contract as contract
 from cloudz.archive import paths
+from cloudz.archive.archived_file import ArchivedFile
 from cloudz.archive.store import (
     CLAIM_WAIT_SECONDS,
     STORE_ERRORS,
@@ -105,8 +106,9 @@ class IngestService(pb_grpc.IngestServiceServicer):
         try:
             requests = idle_limited(request_iterator, self._idle_seconds, "Upload")
             with contextlib.ExitStack() as slot:
-                reply = self._upload(requests, context, slot)
-                self._follow_upload(reply, context)
+                reply, archived = self._upload(requests, context, slot)
+                if archived is not None:
+                    self._follow_run(reply, archived, context, trigger_missing=True)
         except grpc.RpcError:
             # the request stream broke: the client cancelled or went away mid-stream
             self._cancelled(context)
@@ -156,9 +158,7 @@ class IngestService(pb_grpc.IngestServiceServicer):
             )
             self._follow_run(
                 status,
-                path,
-                obj.sha256,
-                obj.size,
+                ArchivedFile(path, obj.sha256, obj.size),
                 context,
                 trigger_missing=False,
                 max_wait=STATUS_WAIT_SECONDS,
@@ -174,8 +174,9 @@ class IngestService(pb_grpc.IngestServiceServicer):
         requests: Iterator[pb.UploadRequest],
         context: grpc.ServicerContext,
         slot: contextlib.ExitStack,
-    ) -> pb.FileStatus:
-        """Archive the streamed file; the status of the archive stage (no run yet).
+    ) -> tuple[pb.FileStatus, ArchivedFile | None]:
+        """Archive the streamed file; the status of the archive stage (no run yet) and the
+        file the run is for (None for a conflict: no run).
 
         The collector's upload slot is entered on ``slot`` once the header names it, and held
         until the caller leaves ``slot`` (after the run is followed)."""
@@ -227,16 +228,8 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 f"{path.path} is already archived with sha256 {outcome.archived.sha256}; "
                 f"the upload has sha256 {sha256}. Archived files are never replaced."
             )
-        return status
-
-    def _follow_upload(self, status: pb.FileStatus, context: grpc.ServicerContext) -> None:
-        """Start and follow the run of an archived file (not of a conflict)."""
-        if status.outcome == pb.OUTCOME_REJECTED:
-            return
-        path = paths.parse(status.archive_path)
-        self._follow_run(
-            status, path, status.sha256, status.archive.size, context, trigger_missing=True
-        )
+            return status, None
+        return status, ArchivedFile(path, sha256, outcome.archived.size)
 
     @staticmethod
     def _authorize(path: paths.ArchivePath, method: str) -> None:
@@ -359,41 +352,33 @@ class IngestService(pb_grpc.IngestServiceServicer):
     def _follow_run(
         self,
         status: pb.FileStatus,
-        path: paths.ArchivePath,
-        sha256: str,
-        size: int,
+        file: ArchivedFile,
         context: grpc.ServicerContext,
         *,
         trigger_missing: bool,
         max_wait: float | None = None,
     ) -> None:
         """Trigger the file's run if it has none, then wait for it within the deadline."""
-        run_id = paths.run_id(path, sha256)
+        run_id = file.run_id
         status.run_id = run_id
         status.run_url = self._runs.run_url(run_id)
         remaining = context.time_remaining()
         wait = DEFAULT_WAIT_SECONDS if remaining is None else remaining - REPLY_MARGIN_SECONDS
         deadline = time.monotonic() + (wait if max_wait is None else min(wait, max_wait))
         with self._runs.within(deadline):
-            self._trigger_and_wait(
-                status, run_id, path, sha256, size, context, deadline, trigger_missing
-            )
+            self._trigger_and_wait(status, file, context, deadline, trigger_missing)
 
     def _trigger_and_wait(
         self,
         status: pb.FileStatus,
-        run_id: str,
-        path: paths.ArchivePath,
-        sha256: str,
-        size: int,
+        file: ArchivedFile,
         context: grpc.ServicerContext,
         deadline: float,
         trigger_missing: bool,
     ) -> None:
+        run_id = file.run_id
         conf = {
-            contract.CONF_ARCHIVE_PATH: path.path,
-            contract.CONF_SHA256: sha256,
-            contract.CONF_SIZE: size,
+            **file.to_conf(),
             contract.CONF_BUCKET: self._store.bucket_name,
             contract.CONF_LEDGER: True,
         }

@@ -30,8 +30,9 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import PurePath
+from zoneinfo import ZoneInfo
 
 MAX_LENGTH = 200
 _SEGMENT = r"[A-Za-z0-9][A-Za-z0-9._-]*"
@@ -68,6 +69,10 @@ RESERVED_COLLECTORS = frozenset({"bgpdata", "ribs", "updates"})
 #: BigQuery cannot hold) could not be read back
 FIRST_YEAR = 2001
 LAST_YEAR = 2159
+#: RouteViews named files in Pacific wall-clock time before this day (include/collectors.yaml,
+#: FIELD-NOTES §9), in UTC after it
+PACIFIC_NAMES_BEFORE = date(2003, 2, 3)
+PACIFIC = ZoneInfo("America/Los_Angeles")
 #: the default of how far in the future a name's time may be (``Settings``)
 FUTURE_SKEW = timedelta(hours=1)
 #: the first bytes each suffix's content starts with
@@ -107,12 +112,23 @@ class ArchivePath:
     kind: str  # "RIBS" or "UPDATES"
     name: str
     #: the time in the file's name, as written (UTC since 2003-02-03, Pacific time before)
-    named_time: datetime | None = None
+    named_time: datetime
     #: ".bz2", ".gz" or "" (raw MRT): what the content must be
-    suffix: str = ""
+    suffix: str
 
     def __str__(self) -> str:
         return self.path
+
+    @property
+    def dump_time(self) -> datetime:
+        """The time in the file's name in UTC (the Pacific rule applied): a label, the
+        records' own timestamps are the truth."""
+        return dump_time(self.named_time)
+
+    @property
+    def month_date(self) -> date:
+        """The first day of the path's ``YYYY.MM`` folder (the catalog's partition)."""
+        return date(self.year, self.month, 1)
 
     @property
     def avro_path(self) -> str:
@@ -248,6 +264,16 @@ def parse(path: str) -> ArchivePath:
     )
 
 
+def dump_time(
+    named_time: datetime, pacific_names_before: date | None = PACIFIC_NAMES_BEFORE
+) -> datetime:
+    """A name's time in UTC: wall-clock Pacific time before ``pacific_names_before``
+    (RouteViews' names until 2003-02-03; None for an archive that always named in UTC)."""
+    if pacific_names_before is not None and named_time.date() < pacific_names_before:
+        return named_time.replace(tzinfo=PACIFIC).astimezone(UTC)
+    return named_time.replace(tzinfo=UTC)
+
+
 def stored_month(path: str) -> tuple[int, int] | None:
     """``(year, month)`` of the folder of a path that follows the layout, whatever the rules
     for a *new* file say: for reading what the archive and the warehouse already hold (a path
@@ -296,8 +322,6 @@ def check_not_future(
 ) -> None:
     """Refuse (rule ``future-date``) a name whose time is after ``now`` + ``skew``: nobody
     has a file from the future, and whoever wrote its path first would own it."""
-    if path.named_time is None:
-        return
     now = now or datetime.now(UTC)
     named = path.named_time.replace(tzinfo=UTC)  # Pacific names are all before 2003
     if named > now + skew:

@@ -45,8 +45,6 @@ def of_source_path(source_path: str) -> tuple[int, int] | None:
         named = paths.parse(source_path).named_time
     except ValueError:
         return None
-    if named is None:
-        return None
     named = named.replace(tzinfo=UTC)  # Pacific names (before 2003) are 7-8 h early: inside
     return _micros(named - MARGIN), _micros(named + MARGIN)
 

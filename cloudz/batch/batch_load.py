@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudz import pipeline_contract as contract
 from cloudz.archive import paths
+from cloudz.archive.archived_file import ArchivedFile
 from cloudz.file_pipeline.load_step import (
     MAX_URIS_PER_JOB,
     LoadLedger,
@@ -234,7 +235,8 @@ def load_converted(
         job = result.loaded.get(file["archive_path"]) or result.by_others.get(file["archive_path"])
         if job is None and int(report["rows"]) > 0:
             continue  # busy elsewhere: the path loading it records it
-        rows.append(file_catalog.loaded_row(file, report, run_id=ti.run_id, load_job=job))
+        archived = ArchivedFile.from_conf(file)
+        rows.append(file_catalog.loaded_row(archived, report, run_id=ti.run_id, load_job=job))
         ids.append(f"{ti.run_id}/{job}/{file['archive_path']}")
     if rows:
         file_catalog.record_many(catalog_step.client(gcp_conn_id, files_ref), files_ref, rows, ids)

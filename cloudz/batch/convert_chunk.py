@@ -22,6 +22,7 @@ from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
+from cloudz.file_pipeline.file_work import FileWork
 from cloudz.metrics import task_metrics
 from cloudz.warehouse import file_catalog
 
@@ -47,15 +48,14 @@ def convert_chunk(
                     if isinstance(raw, _Left):
                         converted.append({"file": file, "left": raw.reason})
                         continue
-                    report = _convert(gcp_conn_id, file, raw, fetcher.bucket(file["bucket"]))
+                    work = FileWork.from_xcom(file)  # fetched: its sha256 and size are known
+                    report = _convert(gcp_conn_id, work, raw, fetcher.bucket(work.bucket))
             except StageFailed as exc:
-                log.error("%s failed at %s: %s", file["archive_path"], exc.stage, exc)
+                log.error("%s failed at %s: %s", work.file.archive_path, exc.stage, exc)
                 failed.append(
                     file_catalog.row_of(
-                        file["archive_path"],
-                        file["sha256"],
+                        work.file,
                         state=file_catalog.STATE_FAILED,
-                        size=file.get("size"),
                         stage=exc.stage,
                         reason=str(exc),
                         run_id=run_id,
@@ -76,14 +76,12 @@ def convert_chunk(
     return converted
 
 
-def _convert(
-    gcp_conn_id: str, file: dict[str, Any], raw: Path | str, bucket: Any
-) -> dict[str, Any]:
+def _convert(gcp_conn_id: str, work: FileWork, raw: Path | str, bucket: Any) -> dict[str, Any]:
     from cloudz.file_pipeline import convert_step
 
     if raw == "archived":
-        return convert_step.fetch_verify_convert(gcp_conn_id, file, bucket)
-    return convert_step.convert_archived_copy(gcp_conn_id, file, Path(raw), bucket)
+        return convert_step.fetch_verify_convert(gcp_conn_id, work, bucket)
+    return convert_step.convert_archived_copy(gcp_conn_id, work, Path(raw), bucket)
 
 
 class _Left:

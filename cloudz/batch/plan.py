@@ -182,15 +182,14 @@ def plan_range(
     plan = Plan(listed=len(listed), skipped=[f"{s.source}: {s.rule}: {s.reason}" for s in skipped])
     for line in plan.skipped:
         log.warning("skipped %s", line)
-    parsed = {f.archive_path: paths.parse(f.archive_path) for f in listed}
     states = catalog_states(
         catalog,
         files_ref,
-        {p.collector for p in parsed.values()},
-        {f"{p.year:04d}-{p.month:02d}-01" for p in parsed.values()},
+        {f.collector for f in listed},
+        {f.path.month_date.isoformat() for f in listed},
     )
     for f in listed:
-        path = parsed[f.archive_path]
+        path = f.path
         item: dict[str, Any] = {
             "bucket": store.bucket_name,
             "archive_path": path.path,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from cloudz import pipeline_contract as contract
+from cloudz.archive.archived_file import ArchivedFile
 from cloudz.metrics import task_metrics
 from cloudz.warehouse import file_catalog
 
@@ -28,7 +28,7 @@ def record_loaded(
     context: Any,
     gcp_conn_id: str,
     files_ref: str,
-    file: dict[str, Any],
+    file: ArchivedFile,
     report: dict[str, Any],
     result: dict[str, Any],
 ) -> None:
@@ -43,15 +43,17 @@ def record_loaded(
 def record_failed(context: Any, gcp_conn_id: str, files_ref: str, failure: dict[str, str]) -> None:
     """Best effort: a failure callback must not fail (the reconcile DAG heals gaps)."""
     ti = context["ti"]
-    params = context.get("params") or {}
-    tags = task_metrics.file_tags(str(params.get(contract.CONF_ARCHIVE_PATH, "")))
-    task_metrics.incr("files", state=file_catalog.STATE_FAILED, **tags)
+    try:
+        file: ArchivedFile | None = ArchivedFile.from_conf(context.get("params") or {})
+    except ValueError:  # a bad conf: counted, and no row (the catalog's rows name a file)
+        file = None
+    task_metrics.incr("files", state=file_catalog.STATE_FAILED, **task_metrics.file_tags(file))
+    if file is None:
+        return
     try:
         row = file_catalog.row_of(
-            params[contract.CONF_ARCHIVE_PATH],
-            params[contract.CONF_SHA256],
+            file,
             state=file_catalog.STATE_FAILED,
-            size=params.get(contract.CONF_SIZE),
             stage=failure["stage"],
             reason=failure["reason"],
             run_id=ti.run_id,

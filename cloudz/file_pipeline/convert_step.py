@@ -21,8 +21,9 @@ from pathlib import Path
 from typing import Any
 
 from cloudz import pipeline_contract as contract
-from cloudz.archive import paths
+from cloudz.archive.archived_file import ArchivedFile
 from cloudz.file_pipeline import avro_parts
+from cloudz.file_pipeline.file_work import FileWork
 from cloudz.file_pipeline.stage_failure import StageFailed, at_stage
 from cloudz.metrics import task_metrics
 
@@ -48,27 +49,20 @@ class _HashingFile:
         self._f.flush()
 
 
-def check_conf(params: dict[str, Any], default_bucket: str) -> dict[str, Any]:
+def check_conf(params: dict[str, Any], default_bucket: str) -> FileWork:
     """The run's conf, validated (the receiver wrote it; an operator may have typed it)."""
     try:
-        path = paths.parse(params[contract.CONF_ARCHIVE_PATH])
-        sha256 = paths.check_sha256(params[contract.CONF_SHA256])
-        size = int(params.get(contract.CONF_SIZE) or 0)
-    except (ValueError, TypeError, KeyError) as exc:
+        file = ArchivedFile.from_conf(params)
+    except ValueError as exc:
         raise StageFailed(contract.STAGE_VERIFY, f"bad run conf: {exc}") from exc
-    return {
-        "bucket": params.get(contract.CONF_BUCKET) or default_bucket,
-        "archive_path": path.path,
-        "collector": path.collector,
-        "sha256": sha256,
-        "size": size,
-        "avro_object": path.avro_path,
-        # set by the receiver: the run's loads follow the job ledger from the first (load_step)
-        "ledger": bool(params.get(contract.CONF_LEDGER)),
-    }
+    return FileWork(
+        file,
+        bucket=params.get(contract.CONF_BUCKET) or default_bucket,
+        ledger=bool(params.get(contract.CONF_LEDGER)),
+    )
 
 
-def yield_cpu_if_rib(file: dict[str, Any], niceness: int) -> None:
+def yield_cpu_if_rib(file: ArchivedFile, niceness: int) -> None:
     """Lower this task process's CPU priority by ``niceness`` if ``file`` is a RIB.
 
     The cluster policy gives a RIB's tasks a pool, a queue and a lower priority, which decide
@@ -76,7 +70,7 @@ def yield_cpu_if_rib(file: dict[str, Any], niceness: int) -> None:
     the update files of the same minutes. Niced, it takes only the CPU they leave. The task
     process ends with the task, so nothing else inherits the niceness.
     """
-    if niceness > 0 and paths.parse(file["archive_path"]).kind == "RIBS":
+    if niceness > 0 and file.kind == "RIBS":
         os.nice(niceness)
 
 
@@ -87,22 +81,20 @@ def archive_bucket(gcp_conn_id: str, name: str) -> Any:
     return GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(name)
 
 
-def fetch_verify_convert(
-    gcp_conn_id: str, file: dict[str, Any], bucket: Any = None
-) -> dict[str, Any]:
-    """Run the three stages for ``file`` (from :func:`check_conf`); return the XCom result."""
-    bucket = bucket or archive_bucket(gcp_conn_id, file["bucket"])
-    uri = f"gs://{file['bucket']}/{file['archive_path']}"
+def fetch_verify_convert(gcp_conn_id: str, work: FileWork, bucket: Any = None) -> dict[str, Any]:
+    """Run the three stages for ``work`` (from :func:`check_conf`); return the XCom result."""
+    bucket = bucket or archive_bucket(gcp_conn_id, work.bucket)
+    uri, file = work.uri, work.file
     try:
-        blob = bucket.get_blob(file["archive_path"])
+        blob = bucket.get_blob(file.archive_path)
     except Exception as exc:  # the object store, not the file: Airflow retries
         at_stage(contract.STAGE_VERIFY, exc)
         raise
     if blob is None:
         raise StageFailed(contract.STAGE_VERIFY, f"{uri} does not exist")
-    if file["size"] and blob.size != file["size"]:
+    if file.size and blob.size != file.size:
         raise StageFailed(
-            contract.STAGE_VERIFY, f"{uri} holds {blob.size} bytes, expected {file['size']}"
+            contract.STAGE_VERIFY, f"{uri} holds {blob.size} bytes, expected {file.size}"
         )
     with tempfile.TemporaryDirectory(prefix="cloudz-convert-") as tmp:
         raw, avro = Path(tmp) / "raw.mrt", Path(tmp) / "rows.avro"
@@ -115,50 +107,48 @@ def fetch_verify_convert(
                 at_stage(contract.STAGE_VERIFY, exc)
                 raise
         actual = sink.sha256.hexdigest()
-        if actual != file["sha256"]:
+        if actual != file.sha256:
             raise StageFailed(
-                contract.STAGE_VERIFY, f"{uri} has sha256 {actual}, expected {file['sha256']}"
+                contract.STAGE_VERIFY, f"{uri} has sha256 {actual}, expected {file.sha256}"
             )
         log.info("%s: %d bytes, sha256 verified", uri, sink.size)
-        return _convert_and_publish(bucket, file, raw, avro, sink.size)
+        return _convert_and_publish(bucket, work, raw, avro, sink.size)
 
 
 def convert_archived_copy(
-    gcp_conn_id: str, file: dict[str, Any], raw: Path, bucket: Any = None
+    gcp_conn_id: str, work: FileWork, raw: Path, bucket: Any = None
 ) -> dict[str, Any]:
     """Convert a local copy of the archived file (the mirror's fetched bytes, hashed as they
     arrived and archived with that sha256) and publish its Avro object: no second download."""
-    bucket = bucket or archive_bucket(gcp_conn_id, file["bucket"])
+    bucket = bucket or archive_bucket(gcp_conn_id, work.bucket)
     with tempfile.TemporaryDirectory(prefix="cloudz-convert-") as tmp:
-        return _convert_and_publish(bucket, file, raw, Path(tmp) / "rows.avro", raw.stat().st_size)
+        return _convert_and_publish(bucket, work, raw, Path(tmp) / "rows.avro", raw.stat().st_size)
 
 
 def _convert_and_publish(
-    bucket: Any, file: dict[str, Any], raw: Path, avro: Path, verified_bytes: int
+    bucket: Any, work: FileWork, raw: Path, avro: Path, verified_bytes: int
 ) -> dict[str, Any]:
-    """Convert ``raw`` (whose sha256 is ``file["sha256"]``), write the Avro object, report."""
+    """Convert ``raw`` (whose sha256 is the file's), write the Avro object, report."""
     from cloudz.convert import convert_file
     from cloudz.convert.limits import LimitExceeded
 
-    uri = f"gs://{file['bucket']}/{file['archive_path']}"
-    tags = task_metrics.file_tags(file["archive_path"])
+    uri, file = work.uri, work.file
+    tags = task_metrics.file_tags(file)
     try:
         with task_metrics.timer("convert", **tags):
             report = convert_file(
                 raw,
                 avro,
-                collector=file["collector"],
-                source_path=file["archive_path"],
-                source_sha256=file["sha256"],
+                collector=file.collector,
+                source_path=file.archive_path,
+                source_sha256=file.sha256,
             )
     except LimitExceeded as exc:
         raise StageFailed(contract.STAGE_CONVERT, str(exc)) from exc
     if report.not_mrt is not None:
         log.info("%s: %s", uri, report.to_dict())
         raise StageFailed(contract.STAGE_CONVERT, report.not_mrt)
-    published = avro_parts.publish(
-        bucket, file["archive_path"], avro, avro_parts.part_bytes_setting()
-    )
+    published = avro_parts.publish(bucket, file.archive_path, avro, avro_parts.part_bytes_setting())
     log.info("%s: %s", uri, report.to_dict())
     task_metrics.incr("files", state="converted", **tags)
     task_metrics.incr("bytes", verified_bytes, **tags)
@@ -171,5 +161,5 @@ def _convert_and_publish(
         # avro_object: part 0; avro_source: the wildcard a load names every part with;
         # avro_written_at: when the last part was written (a load job created later read
         # this conversion)
-        **published.report(file["bucket"], file["archive_path"]),
+        **published.report(work.bucket, file.archive_path),
     }

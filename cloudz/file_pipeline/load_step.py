@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 from cloudz import pipeline_contract as contract
 from cloudz.archive import paths
+from cloudz.file_pipeline.file_work import FileWork
 from cloudz.file_pipeline.stage_failure import StageError, StageFailed, at_stage
 from cloudz.metrics import task_metrics
 from cloudz.warehouse.file_rows import FileRows
@@ -227,22 +228,23 @@ class FileLoads(LoadLedger):
         client: bigquery.Client,
         *,
         table_ref: str,
-        file: dict[str, Any],
+        work: FileWork,
         report: dict[str, Any],
     ) -> None:
         super().__init__(
             hook,
             client,
             table_ref=table_ref,
-            bucket=file["bucket"],
-            base=job_id_base(table_ref, file["archive_path"], file["sha256"]),
+            bucket=work.bucket,
+            base=job_id_base(table_ref, work.file.archive_path, work.file.sha256),
         )
-        self.file = file
+        self.work = work
+        self.file = work.file
         self.report = report
 
     def load_file(self, k: int, context: Any) -> bigquery.LoadJob:
         # every part of the file's rows, by one wildcard (cloudz.file_pipeline.avro_parts)
-        return self.load(k, context, [paths.avro_pattern(self.file["archive_path"])])
+        return self.load(k, context, [self.file.path.avro_pattern])
 
     def loaded_this_object(self, job: bigquery.LoadJob) -> bool:
         """Did ``job`` succeed, reading the Avro parts this run's conversion wrote?
@@ -315,9 +317,9 @@ def _mark_loaded(claims: LoadClaims, loads: FileLoads, job_id: str) -> None:
     """Best effort: the claim says loaded, so it is judged without the job (which BigQuery
     forgets after months)."""
     try:
-        claims.mark_loaded_by(loads.file["archive_path"], loads.file["sha256"], job_id)
+        claims.mark_loaded_by(loads.file.archive_path, loads.file.sha256, job_id)
     except Exception as exc:  # the rows are proven; the mark only spares a later look-up
-        log.warning("could not mark the load claim of %s: %s", loads.file["archive_path"], exc)
+        log.warning("could not mark the load claim of %s: %s", loads.file.archive_path, exc)
 
 
 def _claim_load(
@@ -331,11 +333,11 @@ def _claim_load(
     from cloudz.warehouse.load_claims import Verdict
 
     file = loads.file
-    avro_uri = paths.avro_source_uri(file["bucket"], file["archive_path"])
+    avro_uri = paths.avro_source_uri(loads.work.bucket, file.archive_path)
     try:
         decision = claims.settle(
-            file["archive_path"],
-            file["sha256"],
+            file.archive_path,
+            file.sha256,
             avro_uri,
             loads.job_id(len(history)),
             context["ti"].run_id,
@@ -345,13 +347,13 @@ def _claim_load(
         at_stage(contract.STAGE_LOAD, exc)
         raise
     if decision.verdict is Verdict.LOADED:
-        log.info("%s was loaded by job %s", file["archive_path"], decision.claim.job_id)
+        log.info("%s was loaded by job %s", file.archive_path, decision.claim.job_id)
         return decision.claim.job_id
     return None
 
 
 def reserve_first_load(
-    gcp_conn_id: str, table_ref: str, file: dict[str, Any], report: dict[str, Any], run_id: str
+    gcp_conn_id: str, table_ref: str, work: FileWork, report: dict[str, Any], run_id: str
 ) -> str | None:
     """Claim the file for its first load job, if nobody has claimed it; that job id or None.
 
@@ -367,24 +369,25 @@ def reserve_first_load(
     if int(report.get("rows") or 0) == 0:
         return None
     hook = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False)
-    first = ledger_job_id(hook, job_id_base(table_ref, file["archive_path"], file["sha256"]), 0)
-    claims = _claims(hook, None, table_ref, file["bucket"])  # creates only: no judging
+    file = work.file
+    first = ledger_job_id(hook, job_id_base(table_ref, file.archive_path, file.sha256), 0)
+    claims = _claims(hook, None, table_ref, work.bucket)  # creates only: no judging
     try:
-        return claims.create(file["archive_path"], file["sha256"], first, run_id)
+        return claims.create(file.archive_path, file.sha256, first, run_id)
     except PreconditionFailed:
         return None  # claimed before (a re-run, or a batch): the load task judges the claim
 
 
 def load_and_check(
-    context: Any, gcp_conn_id: str, table_ref: str, file: dict[str, Any], report: dict[str, Any]
+    context: Any, gcp_conn_id: str, table_ref: str, work: FileWork, report: dict[str, Any]
 ) -> dict[str, Any]:
     """Load the file's rows unless this Avro object is loaded already; prove them; the XCom."""
-    with task_metrics.timer("load", **task_metrics.file_tags(file["archive_path"])):
-        return _load_and_check(context, gcp_conn_id, table_ref, file, report)
+    with task_metrics.timer("load", **task_metrics.file_tags(work.file)):
+        return _load_and_check(context, gcp_conn_id, table_ref, work, report)
 
 
 def _load_and_check(
-    context: Any, gcp_conn_id: str, table_ref: str, file: dict[str, Any], report: dict[str, Any]
+    context: Any, gcp_conn_id: str, table_ref: str, work: FileWork, report: dict[str, Any]
 ) -> dict[str, Any]:
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
 
@@ -394,9 +397,10 @@ def _load_and_check(
         return result
     hook = BigQueryHook(gcp_conn_id=gcp_conn_id, use_legacy_sql=False)
     client = hook.get_client(project_id=table_ref.split(".", 1)[0])
-    loads = FileLoads(hook, client, table_ref=table_ref, file=file, report=report)
-    claims = _claims(hook, client, table_ref, file["bucket"])  # the load's one GCS client
-    rows = FileRows.of(file["collector"], file["archive_path"], tuple(report["time_range"]))
+    file = work.file
+    loads = FileLoads(hook, client, table_ref=table_ref, work=work, report=report)
+    claims = _claims(hook, client, table_ref, work.bucket)  # the load's one GCS client
+    rows = FileRows.of(file.collector, file.archive_path, tuple(report["time_range"]))
 
     history = loads.history()
     done = [job for job in history if loads.loaded_this_object(job)]
@@ -413,7 +417,7 @@ def _load_and_check(
     reported = _check_output(job, expected)
 
     others = [j for j in history if succeeded(j) and j.job_id != job.job_id]
-    if file.get("ledger") and not others and reported:
+    if work.ledger and not others and reported:
         # the ledger: no other job ever appended rows of this file, and this one wrote them all
         result.update(rows_loaded=expected, load_job=job.job_id, proof="load job")
         _mark_loaded(claims, loads, str(job.job_id))
@@ -429,7 +433,7 @@ def _load_and_check(
             table_ref,
             counts.rows,
             counts.distinct_rows,
-            file["archive_path"],
+            file.archive_path,
             expected,
         )
         try:
@@ -437,7 +441,7 @@ def _load_and_check(
         except Exception as exc:
             at_stage(contract.STAGE_CHECK, exc)
             raise
-        log.info("Deleted %d rows of %s", deleted, file["archive_path"])
+        log.info("Deleted %d rows of %s", deleted, file.archive_path)
         job = loads.load_file(len(loads.history()), context)
         _check_output(job, expected)
         counts = _count(rows, client, table_ref)
@@ -447,7 +451,7 @@ def _load_and_check(
         raise StageError(
             contract.STAGE_CHECK,
             f"{table_ref} holds {counts.rows} rows ({counts.distinct_rows} distinct row_index, "
-            f"{counts.min_index}..{counts.max_index}) of {file['archive_path']}, "
+            f"{counts.min_index}..{counts.max_index}) of {file.archive_path}, "
             f"the conversion wrote {expected}",
         )
     result.update(rows_loaded=counts.rows, load_job=job.job_id, proof="count")

@@ -18,7 +18,10 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from typing import Any, TypedDict
+from typing import TYPE_CHECKING, Any, TypedDict
+
+if TYPE_CHECKING:
+    from cloudz.archive.archived_file import ArchivedFile
 
 log = logging.getLogger(__name__)
 
@@ -100,12 +103,9 @@ class FileTags(TypedDict):
     kind: str
 
 
-def file_tags(archive_path: str) -> FileTags:
-    """``collector`` and ``kind`` of an archive path."""
-    from cloudz.archive import paths
-
-    try:
-        path = paths.parse(archive_path)
-    except ValueError:
+def file_tags(file: ArchivedFile | None) -> FileTags:
+    """``collector`` and ``kind`` of a file; ``unknown`` when no file could be told (a
+    run whose conf names none fails, and is counted too)."""
+    if file is None:
         return FileTags(collector="unknown", kind="unknown")
-    return FileTags(collector=path.collector, kind=path.kind)
+    return FileTags(collector=file.collector, kind=file.kind)

@@ -17,7 +17,6 @@ import logging
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from cloudz.archive import paths
 from cloudz.warehouse import file_catalog
 
 if TYPE_CHECKING:
@@ -39,6 +38,7 @@ def adopt_loaded(
     ``work_bucket``: the working bucket, where the load claims are (``Settings.working_bucket``)."""
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
 
+    from cloudz.file_pipeline.file_work import FileWork
     from cloudz.file_pipeline.load_step import FileLoads, bigquery_location, succeeded
     from cloudz.warehouse.load_claims import LoadClaims
 
@@ -48,20 +48,20 @@ def adopt_loaded(
     adopted: list[dict[str, Any]] = []
     rows: list[file_catalog.CatalogRow] = []
     for item in items:
-        ledger = FileLoads(hook, client, table_ref=table_ref, file=item, report={})
+        work = FileWork.from_xcom(item)
+        ledger = FileLoads(hook, client, table_ref=table_ref, work=work, report={})
         done = [job for job in ledger.history() if succeeded(job)]
         if not done:
             heal.append(item)
             continue
         job = done[-1]
-        run_id = paths.run_id(paths.parse(item["archive_path"]), item["sha256"])
-        claims.adopt(item["archive_path"], item["sha256"], str(job.job_id), run_id)
+        file = work.file
+        run_id = file.run_id
+        claims.adopt(file.archive_path, file.sha256, str(job.job_id), run_id)
         rows.append(
             file_catalog.row_of(
-                item["archive_path"],
-                item["sha256"],
+                file,
                 state=file_catalog.STATE_LOADED,
-                size=item.get("size"),
                 report={"rows": int(job.output_rows or 0)},
                 reason="loaded by its own run before the catalog recorded it",
                 run_id=run_id,

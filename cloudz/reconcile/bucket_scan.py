@@ -16,7 +16,6 @@ from typing import TYPE_CHECKING
 
 from cloudz.archive import paths
 from cloudz.archive.store import SHA256_METADATA_KEY
-from cloudz.warehouse import file_catalog
 
 if TYPE_CHECKING:
     from google.cloud import storage
@@ -113,8 +112,7 @@ def _add(out: BucketScan, blob: storage.Blob, first: dt.date, last: dt.date) -> 
         if path is None:
             out.strays.append(name)
             return
-        when = file_catalog.dump_time(path)
-        if when is None or first <= when.date() <= last:
+        if first <= path.dump_time.date() <= last:
             out.avro.add(name)
         return
     try:
@@ -122,8 +120,8 @@ def _add(out: BucketScan, blob: storage.Blob, first: dt.date, last: dt.date) -> 
     except paths.ArchivePathError:
         out.strays.append(name)
         return
-    when = file_catalog.dump_time(path)
-    if when is not None and not first <= when.date() <= last:
+    when = path.dump_time
+    if not first <= when.date() <= last:
         return
     out.raw.append(
         RawObject(

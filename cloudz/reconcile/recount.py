@@ -31,6 +31,7 @@ from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
 from cloudz.archive import paths
+from cloudz.archive.archived_file import ArchivedFile
 from cloudz.warehouse import file_catalog
 from cloudz.warehouse.file_rows import TimeWindow
 
@@ -287,8 +288,7 @@ def _record(context: Any, gcp_conn_id: str, files_ref: str, r: _Reload) -> None:
         state = entry["state"]
         reason = f"reloaded: the table held {r.found} rows, the catalog {r.rows}"
     row = file_catalog.row_of(
-        r.path,
-        entry["sha256"],
+        ArchivedFile.of(r.path, entry["sha256"]),
         state=state,
         report={
             "rows": r.rows,

@@ -25,7 +25,6 @@ from cloudz.sources.files import (
     Month,
     SourceError,
     SourceFile,
-    parse_dump_name,
 )
 from cloudz.sources.http_archive import HttpArchive
 from cloudz.sources.index_page import IndexEntry, parse_index_page
@@ -50,6 +49,5 @@ __all__ = [
     "SourceFile",
     "load_collectors",
     "parse_collectors",
-    "parse_dump_name",
     "parse_index_page",
 ]

@@ -14,24 +14,20 @@ import os
 import re
 import tempfile
 from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from types import TracebackType
 from typing import BinaryIO, Final
-from zoneinfo import ZoneInfo
 
 from cloudz.archive import paths
 
 #: what ``FetchedFile.chunks`` yields by default: the receiver's and the CLI's chunk size
 CHUNK_BYTES: Final = 1024 * 1024
-#: the time zone RouteViews named files in before ``pacific_names_before`` (FIELD-NOTES §9)
-PACIFIC: Final = ZoneInfo("America/Los_Angeles")
 
 _MONTH = re.compile(r"(?P<year>[0-9]{4})\.(?P<month>[0-9]{2})", re.ASCII)
-_DUMP_NAME = re.compile(
-    r"(?P<prefix>rib|updates)\.(?P<date>[0-9]{8})\.(?P<time>[0-9]{4})\.(?:bz2|gz)", re.ASCII
-)
+#: the time in a dump's name, read from a name the archive's rules refused
+_NAME_TIME = re.compile(r"(?:rib|updates)\.([0-9]{8}\.[0-9]{4})\.(?:bz2|gz)", re.ASCII)
 
 
 class SourceError(Exception):
@@ -87,7 +83,7 @@ def check_not_future(
 ) -> SkippedFile | None:
     """Why ``f`` is skipped if its name is dated after now + ``skew`` (the receiver's rule)."""
     try:
-        paths.check_not_future(paths.parse(f.archive_path), now=now, skew=skew)
+        paths.check_not_future(f.path, now=now, skew=skew)
     except paths.ArchivePathError as e:
         return SkippedFile(f.source, f.name, e.rule, str(e), f.dump_time)
     return None
@@ -146,29 +142,6 @@ def as_utc(value: date | datetime) -> datetime:
     return datetime(value.year, value.month, value.day, tzinfo=UTC)
 
 
-def parse_dump_name(
-    name: str, *, pacific_names_before: date | None
-) -> tuple[FileKind, datetime, bool] | None:
-    """Kind, dump time (UTC) and whether the name was in Pacific time; ``None`` if not a dump.
-
-    Names before ``pacific_names_before`` carry Pacific wall-clock time (RouteViews named files
-    so until 2003-02-03): their time is converted to UTC. Either way it is only the name's
-    word: the records' own timestamps are the truth.
-    """
-    m = _DUMP_NAME.fullmatch(name)
-    if m is None:
-        return None
-    try:
-        named = datetime.strptime(m["date"] + m["time"], "%Y%m%d%H%M")
-    except ValueError:
-        return None
-    kind = FileKind.RIBS if m["prefix"] == "rib" else FileKind.UPDATES
-    pacific = pacific_names_before is not None and named.date() < pacific_names_before
-    if pacific:
-        return kind, named.replace(tzinfo=PACIFIC).astimezone(UTC), True
-    return kind, named.replace(tzinfo=UTC), False
-
-
 @dataclass(frozen=True)
 class SourceFile:
     """One dump file as a source lists it.
@@ -182,17 +155,18 @@ class SourceFile:
     kind: FileKind
     name: str
     month: Month  # the month directory it was found in (not always the name's month)
-    dump_time: datetime  # from the name, UTC
+    dump_time: datetime  # from the name, UTC (the source's Pacific rule applied)
     size: int
     size_exact: bool
     source: str  # the URL or local path it is fetched from
     modified: datetime | None  # the listing's "last modified", as shown
-    pacific_name: bool = False
+    #: where this file goes in the bucket, always under ``<collector>/``: checked once, when
+    #: the listing found it (:func:`make_source_file`)
+    path: paths.ArchivePath = field(repr=False, compare=False)
 
     @property
     def archive_path(self) -> str:
-        """Where this file goes in the bucket: always under ``<collector>/``."""
-        return f"{self.collector}/bgpdata/{self.month}/{self.kind.value}/{self.name}"
+        return self.path.path
 
 
 def source_file_to_dict(f: SourceFile) -> dict[str, object]:
@@ -206,7 +180,6 @@ def source_file_to_dict(f: SourceFile) -> dict[str, object]:
         "size": f.size,
         "size_exact": f.size_exact,
         "source": f.source,
-        "pacific_name": f.pacific_name,
     }
 
 
@@ -214,9 +187,10 @@ def source_file_from_dict(d: dict[str, object]) -> SourceFile:
     month = Month.parse(str(d["month"]))
     if month is None:
         raise ValueError(f"not a month directory: {d['month']!r}")
+    kind = FileKind(d["kind"])
     return SourceFile(
         collector=str(d["collector"]),
-        kind=FileKind(d["kind"]),
+        kind=kind,
         name=str(d["name"]),
         month=month,
         dump_time=datetime.fromisoformat(str(d["dump_time"])),
@@ -224,7 +198,7 @@ def source_file_from_dict(d: dict[str, object]) -> SourceFile:
         size_exact=bool(d["size_exact"]),
         source=str(d["source"]),
         modified=None,
-        pacific_name=bool(d.get("pacific_name")),
+        path=paths.parse(f"{d['collector']}/bgpdata/{month}/{kind.value}/{d['name']}"),
     )
 
 
@@ -243,27 +217,38 @@ def make_source_file(
     """A ``SourceFile`` for a name found in ``month/kind``, or why it is skipped: the name must
     meet the archive's rules for a path (``cloudz.archive.paths``: the name's grammar in its
     kind folder, the month folder against the name's date), the ones the receiver applies."""
-    path = f"{collector}/bgpdata/{month}/{kind.value}/{name}"
-    parsed = parse_dump_name(name, pacific_names_before=pacific_names_before)
-    when = parsed[1] if parsed is not None else None
     try:
-        paths.parse(path)
+        path = paths.parse(f"{collector}/bgpdata/{month}/{kind.value}/{name}")
     except paths.ArchivePathError as e:
-        return SkippedFile(source=source, name=name, rule=e.rule, reason=str(e), dump_time=when)
-    assert parsed is not None  # the grammar above is stricter than parse_dump_name
-    _, dump_time, pacific = parsed
+        return SkippedFile(
+            source=source,
+            name=name,
+            rule=e.rule,
+            reason=str(e),
+            dump_time=_name_time(name, pacific_names_before),
+        )
     return SourceFile(
         collector=collector,
         kind=kind,
         name=name,
         month=month,
-        dump_time=dump_time,
+        dump_time=paths.dump_time(path.named_time, pacific_names_before),
         size=size,
         size_exact=size_exact,
         source=source,
         modified=modified,
-        pacific_name=pacific,
+        path=path,
     )
+
+
+def _name_time(name: str, pacific_names_before: date | None) -> datetime | None:
+    """The UTC time a refused dump name claims, if it has one (a range reports its skips)."""
+    m = _NAME_TIME.fullmatch(name)
+    try:
+        named = None if m is None else datetime.strptime(m[1], "%Y%m%d.%H%M")
+    except ValueError:
+        return None
+    return None if named is None else paths.dump_time(named, pacific_names_before)
 
 
 def split_listing(
@@ -326,7 +311,7 @@ class FetchedFile:
         with self.path.open("rb") as f:
             head = f.read(paths.MAGIC_BYTES)
         try:
-            paths.check_content(paths.parse(self.file.archive_path), head)
+            paths.check_content(self.file.path, head)
         except paths.ArchivePathError as e:
             raise RefusedFile(str(e), rule=e.rule, url=self.file.source) from e
 

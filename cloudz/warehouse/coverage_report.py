@@ -24,7 +24,6 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cloudz.archive import paths
-from cloudz.warehouse import file_catalog
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -122,7 +121,7 @@ class DayRange:
         UTC, so a file of the first day may sit in the month before.
         """
         first = self.first
-        if first <= file_catalog.PACIFIC_NAMES_BEFORE:
+        if first <= paths.PACIFIC_NAMES_BEFORE:
             first -= dt.timedelta(days=1)
         return first.replace(day=1), self.last.replace(day=1)
 

@@ -18,6 +18,7 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
 from cloudz.archive import paths
+from cloudz.archive.archived_file import ArchivedFile
 from cloudz.warehouse import append_only
 
 if TYPE_CHECKING:
@@ -28,8 +29,6 @@ log = logging.getLogger(__name__)
 STATE_LOADED = "loaded"
 STATE_PARTIAL = "partial"
 STATE_FAILED = "failed"
-#: RouteViews named files in Pacific time before this day (include/collectors.yaml)
-PACIFIC_NAMES_BEFORE = dt.date(2003, 2, 3)
 
 #: (name, type, mode, description) of the table's columns
 COLUMNS: tuple[tuple[str, str, str, str], ...] = (
@@ -78,14 +77,6 @@ class CatalogRow:
     recorded_at: str
 
 
-def dump_time(path: paths.ArchivePath) -> dt.datetime | None:
-    """The time in a RouteViews file name (``rib.YYYYMMDD.HHMM.bz2``), in UTC; else None."""
-    from cloudz.sources.files import parse_dump_name
-
-    parsed = parse_dump_name(path.name, pacific_names_before=PACIFIC_NAMES_BEFORE)
-    return parsed[1] if parsed else None
-
-
 def _iso(value: dt.datetime | None) -> str | None:
     return value.astimezone(dt.UTC).isoformat() if value else None
 
@@ -107,11 +98,9 @@ def _time_note(report: dict[str, Any]) -> str | None:
 
 
 def row_of(
-    archive_path: str,
-    sha256: str,
+    file: ArchivedFile,
     *,
     state: str,
-    size: int | None = None,
     report: dict[str, Any] | None = None,
     stage: str | None = None,
     reason: str | None = None,
@@ -119,20 +108,19 @@ def row_of(
     load_job: str | None = None,
 ) -> CatalogRow:
     """The catalog row of one outcome; ``report`` is the converter's report (a dict)."""
-    path = paths.parse(archive_path)
     report = report or {}
     damage = report.get("damage") or {}
     time_range = report.get("time_range") or (None, None)
     if state == STATE_PARTIAL and not reason:
         reason = damage.get("reason") or _time_note(report)
     return CatalogRow(
-        archive_path=path.path,
-        collector=path.collector,
-        kind=path.kind,
-        dump_time=_iso(dump_time(path)),
-        month=f"{path.year:04d}-{path.month:02d}-01",
-        sha256=sha256,
-        size=size,
+        archive_path=file.archive_path,
+        collector=file.collector,
+        kind=file.kind,
+        dump_time=_iso(file.dump_time),
+        month=file.month.isoformat(),
+        sha256=file.sha256,
+        size=file.size or None,
         state=state,
         stage=stage,
         reason=reason[:2000] if reason else None,
@@ -149,19 +137,11 @@ def row_of(
 
 
 def loaded_row(
-    file: dict[str, Any], report: dict[str, Any], *, run_id: str, load_job: str | None
+    file: ArchivedFile, report: dict[str, Any], *, run_id: str, load_job: str | None
 ) -> CatalogRow:
     """The row of a file whose rows are in the table: *partial* when the converter said so."""
     state = STATE_PARTIAL if report.get("status") == "partial" else STATE_LOADED
-    return row_of(
-        file["archive_path"],
-        file["sha256"],
-        state=state,
-        size=file.get("size"),
-        report=report,
-        run_id=run_id,
-        load_job=load_job,
-    )
+    return row_of(file, state=state, report=report, run_id=run_id, load_job=load_job)
 
 
 def record(client: bigquery.Client, table_ref: str, row: CatalogRow, row_id: str) -> None:

@@ -8,6 +8,7 @@ from dataclasses import replace
 
 import pytest
 
+from cloudz.archive.archived_file import ArchivedFile
 from cloudz.settings import Settings
 from cloudz.warehouse import coverage_report as report
 from cloudz.warehouse import coverage_table, file_catalog
@@ -32,7 +33,11 @@ def _outcome(
 ) -> file_catalog.CatalogRow:  # fmt: skip
     """A catalog row as the pipeline writes it, recorded ``minutes`` after T0."""
     row = file_catalog.row_of(
-        path, sha * 64, state=state, stage=stage, reason=reason, run_id=run_id or f"run-{path}"
+        ArchivedFile.of(path, sha * 64),
+        state=state,
+        stage=stage,
+        reason=reason,
+        run_id=run_id or f"run-{path}",
     )
     return replace(row, recorded_at=(T0 + dt.timedelta(minutes=minutes)).isoformat())
 

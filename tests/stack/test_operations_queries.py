@@ -16,6 +16,7 @@ from typing import Any
 
 import pytest
 
+from cloudz.archive.archived_file import ArchivedFile
 from cloudz.settings import PROJECT_ROOT, Settings
 from cloudz.warehouse import coverage_table, file_catalog
 from cloudz.warehouse.clients import bigquery_client
@@ -54,7 +55,7 @@ class Catalog:
 
     def add(self, path: str, state: str, **kwargs: Any) -> None:
         self.clock += dt.timedelta(seconds=1)
-        row = file_catalog.row_of(path, SHA, state=state, size=1_000_000, **kwargs)
+        row = file_catalog.row_of(ArchivedFile.of(path, SHA, 1_000_000), state=state, **kwargs)
         self.rows.append(dataclasses.replace(row, recorded_at=self.clock.isoformat()))
 
     def loaded(self, collector: str, kind: str, day: dt.date, slots: range) -> None:

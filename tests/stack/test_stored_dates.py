@@ -15,6 +15,7 @@ import pytest
 from click.testing import CliRunner
 from google.cloud import bigquery
 
+from cloudz.archive.archived_file import ArchivedFile
 from cloudz.convert import convert_file
 from cloudz.mrtgen.attributes import encode_attr
 from cloudz.mrtgen.records import BGP4MP, bgp4mp_peer_header, bgp_update, mrt_record
@@ -104,7 +105,7 @@ def test_warehouse_rows_and_the_catalog_read_a_path_the_rules_now_refuse(
 
 def test_a_catalog_row_of_a_valid_path_reads_back_the_same_way(cloud: Settings) -> None:
     path = "rv/bgpdata/2026.01/UPDATES/updates.20260131.2345.bz2"
-    row = file_catalog.row_of(path, "1" * 64, state="loaded", report={"rows": 0})
+    row = file_catalog.row_of(ArchivedFile.of(path, "1" * 64), state="loaded", report={"rows": 0})
     file_catalog.record(bigquery_client(cloud), cloud.files_ref, row, "t/1")
     stored = file_catalog.stored_rows(bigquery_client(cloud), cloud.files_ref, path)
     assert [(r["month"], r["state"]) for r in stored] == [("2026-01-01", "loaded")]

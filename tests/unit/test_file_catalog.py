@@ -3,15 +3,14 @@ queries them on the stack)."""
 
 from __future__ import annotations
 
+from cloudz.archive.archived_file import ArchivedFile
 from cloudz.warehouse import file_catalog as fc
 
 
 def test_a_loaded_row_carries_the_report_and_the_name_time() -> None:
     row = fc.row_of(
-        "route-views2/bgpdata/2024.01/RIBS/rib.20240115.0200.bz2",
-        "a" * 64,
+        ArchivedFile.of("route-views2/bgpdata/2024.01/RIBS/rib.20240115.0200.bz2", "a" * 64, 10),
         state=fc.STATE_LOADED,
-        size=10,
         report={
             "rows": 5,
             "records": 3,
@@ -23,20 +22,20 @@ def test_a_loaded_row_carries_the_report_and_the_name_time() -> None:
     assert (row.collector, row.kind, row.month) == ("route-views2", "RIBS", "2024-01-01")
     assert row.dump_time == "2024-01-15T02:00:00+00:00"
     assert row.first_record == "2024-01-15T02:00:00+00:00"
-    assert row.rows == 5 and row.damage_offset is None
+    assert row.rows == 5 and row.damage_offset is None and row.size == 10
 
 
 def test_names_before_2003_02_03_were_pacific_time() -> None:
     row = fc.row_of(
-        "route-views2/bgpdata/2002.07/UPDATES/updates.20020722.2238.gz", "b" * 64, state="loaded"
+        ArchivedFile.of("route-views2/bgpdata/2002.07/UPDATES/updates.20020722.2238.gz", "b" * 64),
+        state="loaded",
     )
     assert row.dump_time == "2002-07-23T05:38:00+00:00"  # PDT is UTC-7
 
 
 def test_a_partial_row_says_where_the_damage_is() -> None:
     row = fc.row_of(
-        "rrc00/bgpdata/2016.08/UPDATES/updates.20160811.1600.gz",
-        "c" * 64,
+        ArchivedFile.of("rrc00/bgpdata/2016.08/UPDATES/updates.20160811.1600.gz", "c" * 64),
         state=fc.STATE_PARTIAL,
         report={"rows": 2, "damage": {"offset": 77, "reason": "truncated record"}},
     )
@@ -54,8 +53,7 @@ def test_a_partial_row_says_why_rows_dated_outside_the_window_are_missing() -> N
         rows=1, records=3, parse_errors=0, time_dropped=2, time_window=of_source_path(path)
     )
     row = fc.row_of(
-        path,
-        "d" * 64,
+        ArchivedFile.of(path, "d" * 64),
         state=fc.STATE_PARTIAL,
         report={**report.to_dict(), "status": report.status},
     )
@@ -73,5 +71,5 @@ def test_a_year_the_catalog_cannot_hold_is_refused_before_a_row_is_written() -> 
     from cloudz.archive.paths import ArchivePathError
 
     with pytest.raises(ArchivePathError) as err:
-        fc.row_of("rv/bgpdata/0000.01/UPDATES/updates.00010101.0000.bz2", "e" * 64, state="loaded")
+        ArchivedFile.of("rv/bgpdata/0000.01/UPDATES/updates.00010101.0000.bz2", "e" * 64)
     assert err.value.rule == "archive-years"

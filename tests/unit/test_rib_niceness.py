@@ -7,6 +7,7 @@ import os
 
 import pytest
 
+from cloudz.archive.archived_file import ArchivedFile
 from cloudz.file_pipeline.convert_step import yield_cpu_if_rib
 
 RIB = "route-views2/bgpdata/2024.01/RIBS/rib.20240101.0000.bz2"
@@ -23,7 +24,7 @@ def _niceness_after(path: str, niceness: int) -> int:
 
 def _call(path: str, niceness: int) -> int:
     before = os.nice(0)
-    yield_cpu_if_rib({"archive_path": path}, niceness)
+    yield_cpu_if_rib(ArchivedFile.of(path, "0" * 64), niceness)
     return os.nice(0) - before
 
 

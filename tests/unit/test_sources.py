@@ -32,9 +32,9 @@ from cloudz.sources import (
     SourceFile,
     load_collectors,
     parse_collectors,
-    parse_dump_name,
     parse_index_page,
 )
+from cloudz.sources.files import SkippedFile, make_source_file
 from cloudz.sources.index_page import parse_size
 
 FAST_RETRY = RetryPolicy(tries=3, first_delay=0.01, max_delay=0.05)
@@ -202,16 +202,38 @@ def test_a_good_file_gives_typed_collectors() -> None:
 # -- names and pages -----------------------------------------------------------------------
 
 
+def _listed(
+    name: str, kind: FileKind, month: Month, cutoff: date | None
+) -> SourceFile | SkippedFile:
+    return make_source_file(
+        collector="route-views2",
+        kind=kind,
+        name=name,
+        month=month,
+        size=1,
+        size_exact=True,
+        source=name,
+        modified=None,
+        pacific_names_before=cutoff,
+    )
+
+
 def test_dump_names_before_2003_02_03_are_pacific_time() -> None:
     cutoff = date(2003, 2, 3)
-    summer = parse_dump_name("updates.20020722.2238.bz2", pacific_names_before=cutoff)
-    winter = parse_dump_name("rib.20030101.0000.bz2", pacific_names_before=cutoff)
-    after = parse_dump_name("rib.20030203.0000.bz2", pacific_names_before=cutoff)
-    assert summer == (FileKind.UPDATES, datetime(2002, 7, 23, 5, 38, tzinfo=UTC), True)  # PDT
-    assert winter == (FileKind.RIBS, datetime(2003, 1, 1, 8, 0, tzinfo=UTC), True)  # PST
-    assert after == (FileKind.RIBS, datetime(2003, 2, 3, 0, 0, tzinfo=UTC), False)
+    summer = _listed("updates.20020722.2238.bz2", FileKind.UPDATES, Month(2002, 7), cutoff)
+    winter = _listed("rib.20030101.0000.bz2", FileKind.RIBS, Month(2003, 1), cutoff)
+    after = _listed("rib.20030203.0000.bz2", FileKind.RIBS, Month(2003, 2), cutoff)
+    utc = _listed("rib.20030101.0000.bz2", FileKind.RIBS, Month(2003, 1), None)
+    assert summer.dump_time == datetime(2002, 7, 23, 5, 38, tzinfo=UTC)  # PDT
+    assert winter.dump_time == datetime(2003, 1, 1, 8, 0, tzinfo=UTC)  # PST
+    assert after.dump_time == datetime(2003, 2, 3, 0, 0, tzinfo=UTC)
+    assert utc.dump_time == datetime(2003, 1, 1, 0, 0, tzinfo=UTC)  # an archive named in UTC
     for bad in ("rib.20240231.0000.bz2", "bview.20240101.0000.gz", "rib.2024010.0000.bz2"):
-        assert parse_dump_name(bad, pacific_names_before=cutoff) is None
+        assert isinstance(_listed(bad, FileKind.RIBS, Month(2024, 2), cutoff), SkippedFile)
+    # a refused name still says when it claims to be (a range reports its skips)
+    misplaced = _listed("rib.20020722.2238.bz2", FileKind.RIBS, Month(2002, 9), cutoff)
+    assert isinstance(misplaced, SkippedFile) and misplaced.rule == "month-folder"
+    assert misplaced.dump_time == datetime(2002, 7, 23, 5, 38, tzinfo=UTC)
 
 
 def test_the_real_routeviews_page_parses_by_its_links() -> None:
@@ -318,10 +340,7 @@ def test_listing_a_range_across_months_finds_every_file(
 
 
 def listed_time(archive_path_: str) -> datetime:
-    name = archive_path_.rsplit("/", 1)[1]
-    parsed = parse_dump_name(name, pacific_names_before=None)
-    assert parsed is not None
-    return parsed[1]
+    return paths.dump_time(paths.parse(archive_path_).named_time, None)
 
 
 def test_route_views2_is_read_at_the_root_and_archived_under_its_name(

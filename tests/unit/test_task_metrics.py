@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 from free_ports import free_ports
 
+from cloudz.archive.archived_file import ArchivedFile
 from cloudz.metrics import task_metrics
 from cloudz.metrics.statsd_bridge import StatsdBridge
 
@@ -93,7 +94,9 @@ def test_through_the_bridge_they_become_prometheus_metrics(
     monkeypatch.setenv("CLOUDZ_STATSD_HOST", "127.0.0.1")
     monkeypatch.setenv("CLOUDZ_STATSD_PORT", str(udp))
     monkeypatch.setattr(task_metrics, "_client_pid", 0)
-    tags = task_metrics.file_tags("route-views2/bgpdata/2024.01/RIBS/rib.20240101.0000.bz2")
+    tags = task_metrics.file_tags(
+        ArchivedFile.of("route-views2/bgpdata/2024.01/RIBS/rib.20240101.0000.bz2", "0" * 64)
+    )
     labels = {"collector": tags["collector"], "kind": tags["kind"]}  # the samples' labels
     try:
         value = bridge.registry.get_sample_value
