@@ -13,8 +13,9 @@ same Airflow settings as the embedded stack.
   (interpolated, as the containers get them), or from the YAML with its defaults if Compose
   is missing.
 - airflow-init's script refuses passwords that would break a URL and a visibility timeout
-  that is not twice the task timeout, and writes the passwords file as JSON whatever the
-  passwords hold (run with a stand-in ``airflow``).
+  that is not twice the task timeout, and creates FAB's users with the passwords of .env,
+  whatever they hold (run with a stand-in ``airflow``).
+- Compose runs the production auth manager (FAB), not SimpleAuthManager.
 """
 
 from __future__ import annotations
@@ -64,7 +65,11 @@ NEVER_PUBLISHED = {"broker", "postgres", "statsd", "receiver"}
 DEPLOYMENT_SPECIFIC = {
     "AIRFLOW__CORE__DAGS_FOLDER": "a path: the checkout vs the image's /opt/cloudz",
     "AIRFLOW__CORE__PLUGINS_FOLDER": "a path",
-    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": "a path",
+    # the embedded stack is for development: SimpleAuthManager, its users in the settings and
+    # a passwords file; production runs FAB (users in the database, created by airflow-init)
+    "AIRFLOW__CORE__AUTH_MANAGER": "SimpleAuthManager (embedded) vs FabAuthManager (production)",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": "SimpleAuthManager's users: embedded stack only",
+    "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": "SimpleAuthManager's: embedded only",
     "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": "a URL: loopback vs the api-server's service name",
     "AIRFLOW__API__BASE_URL": "a URL",
     "AIRFLOW__API__HOST": "loopback vs all addresses of the container",
@@ -314,7 +319,9 @@ def _run_init(tmp_path: Path, **overrides: str) -> subprocess.CompletedProcess[s
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir(exist_ok=True)
     fake = bin_dir / "airflow"
-    fake.write_text(f'#!/bin/sh\necho "$@" >> {tmp_path / "airflow.log"}\n')
+    # one line per call, its arguments NUL-separated (a password may hold spaces or quotes)
+    log = tmp_path / "airflow.log"
+    fake.write_text(f"#!/bin/sh\nprintf '%s\\0' \"$@\" >> {log}\necho >> {log}\n")
     fake.chmod(0o755)
     if not (bin_dir / "python").exists():
         (bin_dir / "python").symlink_to(sys.executable)
@@ -325,7 +332,6 @@ def _run_init(tmp_path: Path, **overrides: str) -> subprocess.CompletedProcess[s
     }
     env.update(
         PATH=f"{bin_dir}:/usr/bin:/bin",
-        AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE=str(tmp_path / "passwords.json"),
         ADMIN_PASSWORD='ad"min\\pw',
         CLOUDZ_AIRFLOW_PASSWORD="r'x\"",
         POSTGRES_PASSWORD="Abc-123_x.y~z",
@@ -338,21 +344,51 @@ def _run_init(tmp_path: Path, **overrides: str) -> subprocess.CompletedProcess[s
     )
 
 
-def test_airflow_init_writes_json_passwords_and_every_pool(tmp_path: Path) -> None:
+def _calls(log: Path) -> list[list[str]]:
+    """The stand-in ``airflow``'s calls, each as its argument list."""
+    return [line.split("\0")[:-1] for line in log.read_text().splitlines() if line]
+
+
+def test_airflow_init_creates_the_fab_users_and_every_pool(tmp_path: Path) -> None:
     done = _run_init(tmp_path)
     assert done.returncode == 0, done.stderr
-    passwords = json.loads((tmp_path / "passwords.json").read_text())
-    assert passwords == {"admin": 'ad"min\\pw', "receiver": "r'x\""}
-    assert (tmp_path / "passwords.json").stat().st_mode & 0o077 == 0
-    calls = (tmp_path / "airflow.log").read_text().splitlines()
-    assert calls[0] == "db migrate"
-    pools = {c.split()[2]: int(c.split()[3]) for c in calls if c.startswith("pools set")}
+    calls = _calls(tmp_path / "airflow.log")
+    assert calls[0] == ["db", "migrate"]
+
+    def option(call: list[str], name: str) -> str:
+        return call[call.index(name) + 1]
+
+    created = {
+        option(c, "--username"): (option(c, "--role"), option(c, "--password"))
+        for c in calls
+        if c[:2] == ["users", "create"]
+    }
+    # the passwords reach FAB as .env has them, quotes and backslashes included
+    assert created == {"admin": ("Admin", 'ad"min\\pw'), "receiver": ("User", "r'x\"")}
+    reset = {
+        option(c, "--username"): option(c, "--password")
+        for c in calls
+        if c[:2] == ["users", "reset-password"]
+    }
+    assert reset == {name: password for name, (_, password) in created.items()}
+    assert _raw()["x-airflow-env"]["CLOUDZ_RIB_QUEUE"] == "ribs"
+    pools = {c[2]: int(c[3]) for c in calls if c[:2] == ["pools", "set"]}
     assert pools == {"routes_table_writes": 16, "backfill": 2, "ribs": 4}
     raised = tmp_path / "raised"
     raised.mkdir()
     assert _run_init(raised, CLOUDZ_BACKFILL_SLOTS="48", CLOUDZ_RIB_SLOTS="8").returncode == 0
-    assert "pools set backfill 48 " in (raised / "airflow.log").read_text()
-    assert "pools set ribs 8 " in (raised / "airflow.log").read_text()
+    pools = {c[2]: int(c[3]) for c in _calls(raised / "airflow.log") if c[:2] == ["pools", "set"]}
+    assert pools["backfill"] == 48 and pools["ribs"] == 8
+
+
+def test_compose_runs_the_production_auth_manager() -> None:
+    env = _raw()["x-airflow-env"]
+    assert env["AIRFLOW__CORE__AUTH_MANAGER"] == (
+        "airflow.providers.fab.auth_manager.fab_auth_manager.FabAuthManager"
+    )
+    assert not [k for k in env if "SIMPLE_AUTH_MANAGER" in k]
+    # the receiver logs in as the user airflow-init creates
+    assert Settings().airflow_user == "receiver"
 
 
 @pytest.mark.parametrize(
