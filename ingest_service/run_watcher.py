@@ -3,16 +3,16 @@
 Without it every waiting upload read its own run twice a second: 60 uploads of a burst made
 ~240 requests/s to the api-server, whose database pool then timed out and failed the very
 triggers the uploads waited for. The watcher makes one request per interval for all of them
-(the runs that ended in a look-back window), and a waiting call reads its own run only when
-the watcher says it ended, or every ``recheck`` seconds as a safety net (a clock skew larger
-than the window, a run cleared and re-run).
+(those of the waited runs that have ended, asked by run id: the answer costs the same with a
+year of runs in Airflow's DB as with none, where a listing of the runs ended in a look-back
+window read every run of the DAG), and a waiting call reads its own run only when the watcher
+says it ended, or every ``recheck`` seconds as a safety net (a run cleared and re-run).
 """
 
 from __future__ import annotations
 
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
 
 from ingest_service.airflow_runs import AirflowRejected, AirflowRuns, AirflowUnavailable
 
@@ -25,12 +25,10 @@ class RunWatcher:
         runs: AirflowRuns,
         *,
         interval: float = 0.5,
-        window: float = 120.0,
         stopping: threading.Event | None = None,
     ) -> None:
         self._runs = runs
         self._interval = interval
-        self._window = timedelta(seconds=window)
         self._stopping = stopping or threading.Event()
         self._waiters: dict[str, set[threading.Event]] = {}
         self._lock = threading.Lock()
@@ -61,9 +59,9 @@ class RunWatcher:
             with self._lock:
                 while not self._waiters:
                     self._wake.wait()
-            since = datetime.now(UTC) - self._window
+                waited = list(self._waiters)
             try:
-                ended = self._runs.ended_since(since)
+                ended = self._runs.ended_among(waited)
             except (AirflowUnavailable, AirflowRejected) as exc:
                 log.warning("run watcher: %s", exc)
                 ended = {}

@@ -10,7 +10,6 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from datetime import datetime
 from typing import Any
 
 import pytest
@@ -30,6 +29,7 @@ class FakeRuns:
         self.refuse = refuse
         self.listings = 0
         self.snapshots = 0
+        self.asked: list[list[str]] = []
 
     def snapshot(self, run_id: str, xcom_keys: Any) -> RunSnapshot | None:
         self.snapshots += 1
@@ -55,9 +55,10 @@ class FakeRuns:
     def run_url(self, run_id: str) -> str:
         return f"http://airflow/{run_id}"
 
-    def ended_since(self, since: datetime) -> dict[str, str]:
+    def ended_among(self, run_ids: list[str]) -> dict[str, str]:
         self.listings += 1
-        return {r: s for r, s in self.runs.items() if s in ("success", "failed")}
+        self.asked.append(sorted(run_ids))
+        return {r: s for r, s in self.runs.items() if s in ("success", "failed") and r in run_ids}
 
 
 def _service(runs: FakeRuns) -> IngestService:
@@ -108,6 +109,8 @@ def test_waiting_uploads_share_one_listing_and_wake_when_their_run_ends() -> Non
     # each waiter read its own run once, when the shared listing said it ended
     assert runs.snapshots == len(ids)
     assert runs.listings >= 1
+    # the watcher asks for the runs it waits for, not for every run that ended
+    assert runs.asked and all(set(asked) <= set(ids) for asked in runs.asked)
 
 
 def test_a_trigger_that_may_have_arrived_is_never_reported_as_not_triggered() -> None:
@@ -136,11 +139,11 @@ def test_a_trigger_that_may_have_arrived_is_never_reported_as_not_triggered() ->
 
 def test_the_watcher_survives_a_listing_it_cannot_read() -> None:
     class Broken(FakeRuns):
-        def ended_since(self, since: datetime) -> dict[str, str]:
-            self.listings += 1
-            if self.listings == 1:
+        def ended_among(self, run_ids: list[str]) -> dict[str, str]:
+            if not self.listings:
+                self.listings += 1
                 raise KeyError("dag_runs")
-            return super().ended_since(since)
+            return super().ended_among(run_ids)
 
     runs = Broken()
     runs.runs["mrt:a"] = "success"
