@@ -7,6 +7,7 @@ supervisor treats Postgres, the emulators, Airflow and the receivers alike.
 from __future__ import annotations
 
 import os
+import shlex
 import signal
 import sys
 from collections.abc import Callable, Iterable
@@ -41,6 +42,8 @@ class ProcessSpec:
     stop_timeout: float = 15.0
     #: run in the child before exec, e.g. switch to an unprivileged user
     pre_exec: Callable[[], None] | None = field(default=None, compare=False)
+    #: a one-shot step: must exit 0 before the next stage starts; never restarted
+    once: bool = False
 
 
 def airflow_bin() -> Path:
@@ -263,28 +266,55 @@ def build_specs(
 ) -> list[ProcessSpec]:
     """The specs of the selected groups, in start order."""
     selected = set(groups)
-    unknown = selected - set(GROUPS)
-    if unknown:
+    if unknown := selected - set(GROUPS):
         raise ValueError(f"unknown components: {sorted(unknown)}")
-    specs: list[ProcessSpec] = []
-    if "postgres" in selected:
-        specs.append(_postgres(settings))
-    if "gcs" in selected:
-        specs.append(_gcs(settings))
-    if "bigquery" in selected:
-        specs.append(_bigquery(settings))
-    if "metrics" in selected:
-        specs.append(_statsd_bridge(settings))
-    with_celery = celery.uses_celery(settings)
-    if "broker" in selected and with_celery:
-        specs.append(_broker(settings))
+    celery_ = celery.uses_celery(settings)
+    builders: dict[str, Callable[[], list[ProcessSpec]]] = {
+        "postgres": lambda: [_postgres(settings)],
+        "gcs": lambda: [_gcs(settings)],
+        "bigquery": lambda: [_bigquery(settings)],
+        "metrics": lambda: [_statsd_bridge(settings)],
+        "broker": lambda: [_broker(settings)] if celery_ else [],
+        "airflow": lambda: _airflow(settings, dags_folder),
+        "workers": lambda: _workers(settings, dags_folder) if celery_ else [],
+        "receiver": lambda: _receivers(settings),
+    }
+    return [spec for group in GROUPS if group in selected for spec in builders[group]()]
+
+
+def one_shots(
+    settings: Settings, groups: Iterable[str], dags_folder: Path | None
+) -> list[ProcessSpec]:
+    """``airflow db migrate`` (idempotent) with the pools, and provisioning: side by side."""
+    selected, specs = set(groups), []
     if "airflow" in selected:
-        specs.extend(_airflow(settings, dags_folder))
-    if "workers" in selected and with_celery:
-        specs.extend(_workers(settings, dags_folder))
-    if "receiver" in selected:
-        specs.extend(_receivers(settings))
+        env = {**os.environ, **airflow_env.airflow_env(settings, dags_folder)}
+        airflow = shlex.quote(str(airflow_bin()))
+        pools = [
+            airflow_env.table_writes_pool(settings),
+            airflow_env.backfill_pool(settings),
+            airflow_env.rib_pool(settings),
+        ]
+        script = f"{airflow} db migrate" + "".join(
+            f" && {airflow} pools set " + " ".join(shlex.quote(str(x)) for x in pool)
+            for pool in pools
+            if pool is not None
+        )
+        specs.append(_one_shot("airflow-migrate", "airflow", ["sh", "-c", script], env, settings))
+    if {"gcs", "bigquery"} <= selected:
+        # a process of its own keeps the Google client libraries out of the supervisor
+        env = {**os.environ, **settings.to_env(), **airflow_env.emulator_env(settings)}
+        env["PYTHONPATH"] = airflow_env.python_path(os.environ.get("PYTHONPATH"))
+        command = [sys.executable, "-m", "cloudz.stack.provision"]
+        specs.append(_one_shot("provision", "gcs", command, env, settings))
     return specs
+
+
+def _one_shot(
+    name: str, group: str, command: list[str], env: dict[str, str], settings: Settings
+) -> ProcessSpec:
+    cwd = Layout.of(settings).state_dir
+    return ProcessSpec(name, group, command, env, lambda: False, cwd=cwd, once=True)
 
 
 def all_ports(settings: Settings, groups: Iterable[str]) -> dict[int, str]:

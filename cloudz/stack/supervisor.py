@@ -1,12 +1,14 @@
-"""Start, watch and stop the stack's processes.
+"""Start, watch and stop the stack's processes: one plan of stages, one loop.
 
 Why it is built this way:
 
-- every child gets ``PR_SET_PDEATHSIG`` and its own process group, so a ``kill -9`` of the
+- every child gets ``PR_SET_PDEATHSIG`` and its own session, so a ``kill -9`` of the
   supervisor cannot leave servers behind that a later ``up`` would mistake for its own;
 - ``up`` refuses to start over leftovers (a live supervisor, a live postmaster, a marked
   process, a busy port) instead of passing readiness checks against old servers;
-- a child that dies is restarted with backoff, and marked failed after ``MAX_RESTARTS``;
+- a stage starts once every process of the one before passes its readiness probe (a one-shot
+  step: exited 0); after that the same loop restarts a child that died, with backoff, and
+  marks it failed after ``MAX_RESTARTS``;
 - the stop order is the reverse of the start order, Postgres last with SIGINT.
 
 The supervisor's state is written to ``run/status.json`` for ``cloudz-stack status``.
@@ -19,13 +21,12 @@ import ctypes
 import json
 import logging
 import os
-import shlex
 import signal
 import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -48,9 +49,10 @@ MAX_RESTARTS = 5
 #: a child that stayed ready this long starts its restart count afresh
 STABLE_AFTER = 60.0
 POLL_INTERVAL = 0.25
-ONE_SHOT_TIMEOUT = 300.0
 #: how long the watchdog lets a stack whose supervisor died stop by itself
 WATCHDOG_GRACE = 15.0
+#: a step the supervisor runs itself: a name and what it does
+Step = tuple[str, Callable[[], None]]
 
 
 class StackError(RuntimeError):
@@ -61,85 +63,26 @@ class StackError(RuntimeError):
         self.component = component
 
 
-class Interrupted(Exception):
-    """A stop was requested while starting."""
-
-
 def _now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-_libc: ctypes.CDLL | None = None
-
-
-def _child_setup(
-    death_signal: int, parent_pid: int, pre_exec: Callable[[], None] | None
-) -> Callable[[], None]:
-    """Pre-exec hook: drop privileges, then ask for ``death_signal`` when the parent dies.
-
-    The order matters: changing credentials clears the parent-death signal.
-    """
-    global _libc
-    if _libc is None:
-        _libc = ctypes.CDLL(None, use_errno=True)
-    libc = _libc
+def _child_setup(spec: ProcessSpec, parent_pid: int) -> Callable[[], None]:
+    """Pre-exec hook: drop privileges, then ask for the stop signal when the parent dies
+    (in that order: changing credentials clears the parent-death signal)."""
+    libc = ctypes.CDLL(None, use_errno=True)
 
     def _setup() -> None:
-        if pre_exec is not None:
-            pre_exec()
-        libc.prctl(PR_SET_PDEATHSIG, death_signal, 0, 0, 0)
+        if spec.pre_exec is not None:
+            spec.pre_exec()
+        libc.prctl(PR_SET_PDEATHSIG, spec.stop_signal, 0, 0, 0)
         if os.getppid() != parent_pid:  # the parent died before prctl
-            os.kill(os.getpid(), death_signal)
+            os.kill(os.getpid(), spec.stop_signal)
 
     return _setup
 
 
-def spawn(
-    command: Sequence[str],
-    env: dict[str, str],
-    log_path: Path,
-    owner: Path,
-    death_signal: int = signal.SIGTERM,
-    cwd: Path | None = None,
-    pre_exec: Callable[[], None] | None = None,
-) -> subprocess.Popen[bytes]:
-    """Start a child in its own session that dies with us; output appended to ``log_path``."""
-    env = {**env, OWNER_VAR: str(owner)}
-    with log_path.open("ab") as out:
-        out.write(f"\n=== {_now_iso()} start: {' '.join(command)}\n".encode())
-        out.flush()
-        return subprocess.Popen(
-            list(command),
-            env=env,
-            cwd=cwd,
-            stdin=subprocess.DEVNULL,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_child_setup(death_signal, os.getpid(), pre_exec),
-        )
-
-
 # --- leftovers -------------------------------------------------------------------------------
-
-
-def _kill_session(sid: int) -> None:
-    """SIGKILL every process left in the session ``sid`` (its leader has exited)."""
-    for proc in psutil.process_iter():
-        try:
-            if proc.pid != os.getpid() and os.getsid(proc.pid) == sid:
-                log.warning("ending %s (pid %d), left by session %d", proc.name(), proc.pid, sid)
-                proc.kill()
-        except (psutil.Error, OSError):
-            continue
-
-
-def is_supervisor(pid: int) -> bool:
-    try:
-        cmdline = " ".join(psutil.Process(pid).cmdline())
-    except psutil.Error:
-        return False
-    return "cloudz.stack" in cmdline or "cloudz-stack" in cmdline
 
 
 def read_pid(path: Path) -> int | None:
@@ -153,26 +96,28 @@ def read_pid(path: Path) -> int | None:
 def running_supervisor(layout: Layout) -> int | None:
     """The pid of this state dir's live supervisor, if any."""
     pid = read_pid(layout.supervisor_pid)
-    if pid is not None and pid != os.getpid() and is_supervisor(pid):
-        return pid
-    return None
+    if pid is None or pid == os.getpid():
+        return None
+    try:
+        cmdline = " ".join(psutil.Process(pid).cmdline())
+    except psutil.Error:
+        return None
+    return pid if "cloudz.stack" in cmdline or "cloudz-stack" in cmdline else None
 
 
-def _recorded_sessions(state_dir: Path) -> set[int]:
+def _recorded_sessions(layout: Layout) -> set[int]:
     """Session ids of the children named in ``run/*.pid`` (each child leads its own session)."""
     sessions = set()
-    for pid_file in Layout(state_dir).run.glob("*.pid"):
+    for pid_file in layout.run.glob("*.pid"):
         try:
-            pid_text, created_text = pid_file.read_text().split()
-            pid, created = int(pid_text), float(created_text)
-        except (OSError, ValueError):
-            continue
-        try:
-            if abs(psutil.Process(pid).create_time() - created) > 1.0:
+            pid_text, created = pid_file.read_text().split()
+            if abs(psutil.Process(int(pid_text)).create_time() - float(created)) > 1.0:
                 continue  # the pid was reused: not our session
         except psutil.NoSuchProcess:
             pass  # the leader is gone; its session id stays reserved while members live
-        sessions.add(pid)
+        except (OSError, ValueError):
+            continue
+        sessions.add(int(pid_text))
     return sessions
 
 
@@ -183,16 +128,13 @@ def owned_processes(state_dir: Path) -> list[psutil.Process]:
     session of a recorded child: ``setproctitle`` (Airflow's workers, the api-server)
     overwrites the environment block that ``/proc/PID/environ`` shows.
     """
-    owner = str(state_dir)
-    sessions = _recorded_sessions(state_dir)
+    sessions = _recorded_sessions(Layout(state_dir))
     found = []
     for proc in psutil.process_iter():
-        if proc.pid == os.getpid():
-            continue
         try:
-            if proc.status() == psutil.STATUS_ZOMBIE:
+            if proc.pid == os.getpid() or proc.status() == psutil.STATUS_ZOMBIE:
                 continue
-            if os.getsid(proc.pid) in sessions or proc.environ().get(OWNER_VAR) == owner:
+            if os.getsid(proc.pid) in sessions or proc.environ().get(OWNER_VAR) == str(state_dir):
                 found.append(proc)
         except (psutil.Error, OSError):
             continue
@@ -207,17 +149,13 @@ def forget_pid_files(layout: Layout) -> None:
 
 def leftovers(settings: Settings, groups: Iterable[str]) -> list[str]:
     """Why a new stack must not start here, one reason a line (empty: all clear)."""
-    layout = Layout.of(settings)
-    groups = list(groups)
+    layout, groups = Layout.of(settings), list(groups)
     problems = []
-    pid = running_supervisor(layout)
-    if pid is not None:
+    if (pid := running_supervisor(layout)) is not None:
         problems.append(f"a supervisor already runs for {layout.state_dir} (pid {pid})")
-    postmaster = postgres.live_postmaster(layout)
-    if postmaster is not None:
+    if (postmaster := postgres.live_postmaster(layout)) is not None:
         problems.append(f"a postgres still runs on {layout.pgdata} (pid {postmaster})")
-    owned = owned_processes(layout.state_dir)
-    if owned:
+    if owned := owned_processes(layout.state_dir):
         pids = ", ".join(str(p.pid) for p in owned[:10])
         problems.append(f"{len(owned)} processes of an earlier stack still run (pids {pids})")
     for port, what in processes.all_ports(settings, groups).items():
@@ -232,27 +170,25 @@ def leftovers(settings: Settings, groups: Iterable[str]) -> list[str]:
     return problems
 
 
-def _is_postgres(proc: psutil.Process) -> bool:
-    try:
-        return bool(proc.name().startswith("postgres"))
-    except psutil.Error:
-        return False
-
-
 def terminate_owned(state_dir: Path, timeout: float = 30.0) -> list[int]:
     """Stop every process of ``state_dir``'s stack: the others first, Postgres last, then KILL."""
     procs = owned_processes(state_dir)
-    clients = [p for p in procs if not _is_postgres(p)]
-    servers = [p for p in procs if _is_postgres(p)]
+
+    def is_postgres(proc: psutil.Process) -> bool:
+        with contextlib.suppress(psutil.Error):
+            return bool(proc.name().startswith("postgres"))
+        return False
+
+    servers = [p for p in procs if is_postgres(p)]
+    clients = [p for p in procs if p not in servers]
     for batch, sig in ((clients, signal.SIGTERM), (servers, signal.SIGINT)):
         for proc in batch:
             with contextlib.suppress(psutil.Error):
                 proc.send_signal(sig)
-        _, alive = psutil.wait_procs(batch, timeout=timeout)
-        for proc in alive:
+        for proc in psutil.wait_procs(batch, timeout=timeout)[1]:
             with contextlib.suppress(psutil.Error):
                 proc.kill()
-        psutil.wait_procs(alive, timeout=5)
+    psutil.wait_procs(procs, timeout=5)
     return [p.pid for p in procs]
 
 
@@ -265,7 +201,7 @@ class Child:
 
     spec: ProcessSpec
     popen: subprocess.Popen[bytes] | None = None
-    state: str = "pending"  # pending, starting, ready, restarting, failed, stopped
+    state: str = "pending"  # starting, ready, restarting, failed, stopped; one-shots: done
     started_at: float = 0.0
     started_wall: str = ""
     ready_seconds: float | None = None
@@ -274,10 +210,6 @@ class Child:
     next_restart: float = 0.0
     last_exit: int | None = None
 
-    @property
-    def pid(self) -> int | None:
-        return None if self.popen is None else self.popen.pid
-
     def running(self) -> bool:
         return self.popen is not None and self.popen.poll() is None
 
@@ -285,7 +217,7 @@ class Child:
         return {
             "name": self.spec.name,
             "group": self.spec.group,
-            "pid": self.pid,
+            "pid": None if self.popen is None else self.popen.pid,
             "ports": list(self.spec.ports),
             "state": self.state,
             "started_at": self.started_wall,
@@ -313,53 +245,44 @@ class Supervisor:
     _stop: bool = False
     _t0: float = 0.0
     _ready_seconds: float | None = None
-    _watchdog: subprocess.Popen[bytes] | None = None
-    _watchdog_pipe: int | None = None
 
     @property
     def layout(self) -> Layout:
         return Layout.of(self.settings)
 
-    # --- entry point ------------------------------------------------------------------------
     def run(self) -> int:
         """Start everything, supervise, stop everything; 0 after a requested stop."""
         layout = self.layout
         layout.make_dirs()
         if "postgres" in self.groups:
             postgres.prepare_dirs(layout)
-        else:
-            layout.run.mkdir(exist_ok=True)
-        problems = leftovers(self.settings, self.groups)
-        if problems:
+        layout.run.mkdir(exist_ok=True)
+        if problems := leftovers(self.settings, self.groups):
             raise StackError("refusing to start: " + "; ".join(problems))
         layout.supervisor_pid.write_text(f"{os.getpid()}\n")
         self._t0 = time.monotonic()
-        self._start_watchdog()
+        watchdog, watchdog_pipe = self._start_watchdog()
         for sig in (signal.SIGTERM, signal.SIGINT, signal.SIGHUP):
             signal.signal(sig, self._request_stop)
         code = 0
         try:
-            self._start()
-            self.phase = "ready"
-            self._ready_seconds = round(time.monotonic() - self._t0, 1)
-            log.info("stack ready in %.1f s", self._ready_seconds)
-            self.write_status()
-            if self.on_ready is not None:
-                self.on_ready(self.status())
-            self._supervise()
-        except Interrupted:
-            log.info("stop requested while starting")
+            self._loop()
         except StackError as exc:
-            code = 1
-            self.phase = "failed"
-            self.error = str(exc)
-            self.failed_component = exc.component
+            code, self.error, self.failed_component = 1, str(exc), exc.component
             log.error("%s", exc)
-            self.write_status()
         finally:
-            self.phase = "stopping"
+            self.phase = "failed" if code else "stopping"
             self.write_status()
-            self._stop_all()
+            for group in reversed(processes.GROUPS):
+                self._stop_group([c for c in self.children if c.spec.group == group])
+            with contextlib.suppress(OSError):  # the watchdog exits without killing anything
+                os.write(watchdog_pipe, b"clean\n")
+            os.close(watchdog_pipe)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                watchdog.wait(timeout=10)
+            if swept := terminate_owned(layout.state_dir, timeout=10):
+                log.warning("killed leftover processes %s", swept)
+            forget_pid_files(layout)
             self.phase = "failed" if code else "stopped"
             self.write_status()
             with contextlib.suppress(FileNotFoundError):
@@ -367,293 +290,178 @@ class Supervisor:
                     layout.supervisor_pid.unlink()
         return code
 
-    def _start_watchdog(self) -> None:
-        """Start ``cloudz.stack.watchdog``; it holds the read end of a pipe only we write to."""
+    def _start_watchdog(self) -> tuple[subprocess.Popen[bytes], int]:
+        """Start ``cloudz.stack.watchdog`` on the read end of a pipe only we write to."""
         read_end, write_end = os.pipe()
         env = {**os.environ, OWNER_VAR: str(self.layout.state_dir)}
         env["PYTHONPATH"] = airflow_env.python_path(os.environ.get("PYTHONPATH"))
-        command = [
-            sys.executable,
-            "-m",
-            "cloudz.stack.watchdog",
-            "--state-dir",
-            str(self.layout.state_dir),
-            "--supervisor-pid",
-            str(os.getpid()),
-            "--grace",
-            str(WATCHDOG_GRACE),
-        ]
+        command = [sys.executable, "-m", "cloudz.stack.watchdog", str(self.layout.state_dir)]
+        command += [str(os.getpid()), str(WATCHDOG_GRACE)]
         with self.layout.log("watchdog").open("ab") as out:
-            self._watchdog = subprocess.Popen(
-                command,
-                env=env,
-                stdin=read_end,
-                stdout=out,
-                stderr=subprocess.STDOUT,
+            watchdog = subprocess.Popen(
+                command, env=env, stdin=read_end, stdout=out, stderr=subprocess.STDOUT,
                 start_new_session=True,
-            )
+            )  # fmt: skip
         os.close(read_end)
-        self._watchdog_pipe = write_end
-
-    def _release_watchdog(self) -> None:
-        """Tell the watchdog this stop was a clean one, so it exits without killing anything."""
-        if self._watchdog_pipe is None:
-            return
-        with contextlib.suppress(OSError):
-            os.write(self._watchdog_pipe, b"clean\n")
-        os.close(self._watchdog_pipe)
-        self._watchdog_pipe = None
-        if self._watchdog is not None:
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self._watchdog.wait(timeout=10)
+        return watchdog, write_end
 
     def _request_stop(self, signum: int, _frame: object) -> None:
         log.info("received %s: stopping", signal.Signals(signum).name)
         self._stop = True
 
-    # --- start ------------------------------------------------------------------------------
-    def _deadline(self) -> float:
-        return self._t0 + self.startup_timeout
-
-    def _start(self) -> None:
-        settings, layout = self.settings, self.layout
-        if "bigquery" in self.groups:
-            self._step("setup-bigquery-emulator", self._ensure_bigquery)
-        if "postgres" in self.groups:
-            self._step("initdb", lambda: postgres.initdb(layout, layout.log("postgres")))
+    def _plan(self) -> list[list[ProcessSpec | Step]]:
+        """The stages in start order: the servers that depend on nothing start together, then
+        the database, Airflow's migration and provisioning, Airflow, its workers (they run
+        tasks through the api-server), the receivers."""
+        settings, layout, groups = self.settings, self.layout, set(self.groups)
         specs = processes.build_specs(settings, self.groups, self.dags_folder)
-        self.children = [Child(spec) for spec in specs]
-        # the servers that depend on nothing start together
-        independent = ("postgres", "gcs", "bigquery", "metrics", "broker")
-        first = [c for c in self.children if c.spec.group in independent]
-        for child in first:
-            self._launch(child)
-        self._wait_ready(first)
-        if "postgres" in self.groups:
-            self._step("create-database", lambda: postgres.create_database(settings))
-        self._prepare_airflow_and_provision()
-        airflow = [c for c in self.children if c.spec.group == "airflow"]
-        for child in airflow:
-            self._launch(child)
-        self._wait_ready(airflow)
-        # Celery workers run tasks through the api-server's execution API
-        workers = [c for c in self.children if c.spec.group == "workers"]
-        for child in workers:
-            self._launch(child)
-        self._wait_ready(workers)
-        receivers = [c for c in self.children if c.spec.group == "receiver"]
-        if receivers:
-            self._step("receiver-secrets", lambda: ensure_receiver_secrets(settings))
-        for child in receivers:
-            self._launch(child)
-        self._wait_ready(receivers)
 
-    def _ensure_bigquery(self) -> None:
-        bigquery_emulator.ensure_installed(self.layout.log("setup-bigquery-emulator"))
+        def of(*names: str) -> list[ProcessSpec | Step]:
+            return [s for s in specs if s.group in names]
 
-    def _step(self, name: str, action: Callable[[], None]) -> None:
-        t = time.monotonic()
-        try:
-            action()
-        except Exception as exc:
-            raise StackError(f"{name} failed: {exc}", name) from exc
-        self.steps[name] = round(time.monotonic() - t, 1)
-        self.write_status()
+        def step(group: str, name: str, action: Callable[[], None]) -> list[ProcessSpec | Step]:
+            return [(name, action)] if group in groups else []
 
-    def _prepare_airflow_and_provision(self) -> None:
-        """``airflow db migrate`` and provisioning, two one-shot processes run side by side."""
-        jobs: dict[str, subprocess.Popen[bytes]] = {}
-        started = time.monotonic()
-        if "airflow" in self.groups:
-            env = {**os.environ, **airflow_env.airflow_env(self.settings, self.dags_folder)}
-            airflow = shlex.quote(str(processes.airflow_bin()))
-            pools = " && ".join(
-                f"{airflow} pools set " + " ".join(shlex.quote(str(x)) for x in pool)
-                for pool in (
-                    airflow_env.table_writes_pool(self.settings),
-                    airflow_env.backfill_pool(self.settings),
-                    airflow_env.rib_pool(self.settings),
-                )
-                if pool is not None
-            )
-            jobs["airflow-migrate"] = self._one_shot(
-                ["sh", "-c", f"{airflow} db migrate && {pools}"],
-                env,
-                "airflow-migrate",
-            )
-        if {"gcs", "bigquery"} <= set(self.groups):
-            # a process of its own keeps the Google client libraries out of the supervisor
-            env = {
-                **os.environ,
-                **self.settings.to_env(),
-                **airflow_env.emulator_env(self.settings),
-            }
-            env["PYTHONPATH"] = airflow_env.python_path(os.environ.get("PYTHONPATH"))
-            jobs["provision"] = self._one_shot(
-                [sys.executable, "-m", "cloudz.stack.provision"], env, "provision"
-            )
-        while jobs:
-            for name, job in list(jobs.items()):
-                code = job.poll()
-                if code is None:
+        setup_log = layout.log("setup-bigquery-emulator")
+        setup_bigquery = lambda: bigquery_emulator.ensure_installed(setup_log)  # noqa: E731
+        return [
+            step("bigquery", "setup-bigquery-emulator", setup_bigquery),
+            step("postgres", "initdb", lambda: postgres.initdb(layout, layout.log("postgres"))),
+            of("postgres", "gcs", "bigquery", "metrics", "broker"),
+            step("postgres", "create-database", lambda: postgres.create_database(settings)),
+            list(processes.one_shots(settings, self.groups, self.dags_folder)),
+            of("airflow"),
+            of("workers"),
+            step("receiver", "receiver-secrets", lambda: ensure_receiver_secrets(settings)),
+            of("receiver"),
+        ]  # fmt: skip
+
+    def _loop(self) -> None:
+        """Start the plan stage by stage, then keep every child running, until told to stop."""
+        plan, stage = self._plan(), list[Child]()
+        while not self._stop:
+            if self.phase == "starting" and all(c.state in ("ready", "done") for c in stage):
+                if plan:
+                    stage = self._begin(plan.pop(0))
                     continue
-                del jobs[name]
-                if code != 0:
-                    raise StackError(f"{name} exited with {code}", name)
-                self.steps[name] = round(time.monotonic() - started, 1)
+                self.phase, self._ready_seconds = "ready", round(time.monotonic() - self._t0, 1)
+                log.info("stack ready in %.1f s", self._ready_seconds)
                 self.write_status()
-            if self._stop:
-                for job in jobs.values():
-                    job.terminate()
-                    job.wait()
-                raise Interrupted
-            if jobs and time.monotonic() > started + ONE_SHOT_TIMEOUT:
-                for job in jobs.values():
-                    job.kill()
-                raise StackError(f"timed out: {', '.join(jobs)}", next(iter(jobs)))
+                if self.on_ready is not None:
+                    self.on_ready(self.status())
+            for child in self.children:
+                self._check(child)
+            pending = [c.spec.name for c in stage if c.state not in ("ready", "done")]
+            late = time.monotonic() > self._t0 + self.startup_timeout
+            if self.phase == "starting" and pending and late:
+                names = ", ".join(pending)
+                raise StackError(
+                    f"not ready after {self.startup_timeout:.0f} s: {names}", pending[0]
+                )
             time.sleep(POLL_INTERVAL)
 
-    def _one_shot(
-        self, command: list[str], env: dict[str, str], name: str
-    ) -> subprocess.Popen[bytes]:
-        log.info("running %s", name)
-        return spawn(
-            command, env, self.layout.log(name), self.layout.state_dir, cwd=self.layout.state_dir
-        )
+    def _begin(self, items: list[ProcessSpec | Step]) -> list[Child]:
+        """Run a stage's steps, then launch its processes."""
+        stage = []
+        for item in items:
+            if isinstance(item, ProcessSpec):
+                stage.append(Child(item))
+                self.children.append(stage[-1])
+                self._launch(stage[-1])
+                continue
+            name, action = item
+            t = time.monotonic()
+            try:
+                action()
+            except Exception as exc:
+                raise StackError(f"{name} failed: {exc}", name) from exc
+            self.steps[name] = round(time.monotonic() - t, 1)
+            self.write_status()
+        return stage
 
     def _launch(self, child: Child) -> None:
-        spec = child.spec
-        child.popen = spawn(
-            spec.command,
-            spec.env,
-            self.layout.log(spec.name),
-            self.layout.state_dir,
-            death_signal=spec.stop_signal,
-            cwd=spec.cwd,
-            pre_exec=spec.pre_exec,
-        )
+        spec, layout = child.spec, self.layout
+        with layout.log(spec.name).open("ab") as out:
+            out.write(f"\n=== {_now_iso()} start: {' '.join(spec.command)}\n".encode())
+            out.flush()
+            child.popen = subprocess.Popen(
+                spec.command, env={**spec.env, OWNER_VAR: str(layout.state_dir)},
+                cwd=spec.cwd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+                start_new_session=True, preexec_fn=_child_setup(spec, os.getpid()),
+            )  # fmt: skip
         try:
             created = psutil.Process(child.popen.pid).create_time()
         except psutil.Error:
             created = time.time()
-        self.layout.pid_file(spec.name).write_text(f"{child.popen.pid} {created}\n")
-        child.state = "starting"
-        child.started_at = time.monotonic()
-        child.started_wall = _now_iso()
-        child.ready_seconds = None
-        child.ready_since = None
+        layout.pid_file(spec.name).write_text(f"{child.popen.pid} {created}\n")
+        child.state, child.started_at, child.started_wall = "starting", time.monotonic(), _now_iso()
+        child.ready_seconds = child.ready_since = None
         log.info("started %s (pid %d)", spec.name, child.popen.pid)
         self.write_status()
 
-    def _wait_ready(self, children: list[Child]) -> None:
-        """Wait for all ``children`` to pass their probes; fail fast if one exits."""
-        pending = list(children)
-        while pending:
-            if self._stop:
-                raise Interrupted
-            for child in list(pending):
-                assert child.popen is not None
-                code = child.popen.poll()
-                if code is not None:
-                    child.state = "failed"
-                    child.last_exit = code
-                    raise StackError(
-                        f"{child.spec.name} exited with code {code} while starting",
-                        child.spec.name,
-                    )
-                if child.spec.ready():
-                    self._mark_ready(child)
-                    pending.remove(child)
-            if pending and time.monotonic() > self._deadline():
-                names = ", ".join(c.spec.name for c in pending)
-                raise StackError(
-                    f"not ready after {self.startup_timeout:.0f} s: {names}", pending[0].spec.name
-                )
-            if pending:
-                time.sleep(POLL_INTERVAL)
-
-    def _mark_ready(self, child: Child) -> None:
-        now = time.monotonic()
-        child.state = "ready"
-        child.ready_seconds = round(now - child.started_at, 1)
-        child.ready_since = now
-        log.info("%s ready in %.1f s", child.spec.name, child.ready_seconds)
-        self.write_status()
-
-    # --- supervise ---------------------------------------------------------------------------
-    def _supervise(self) -> None:
-        while not self._stop:
-            for child in self.children:
-                self._check(child)
-            time.sleep(POLL_INTERVAL)
-
     def _check(self, child: Child) -> None:
-        now = time.monotonic()
-        if child.state in ("starting", "ready") and child.popen is not None:
-            code = child.popen.poll()
-            if code is not None:
-                child.last_exit = code
-                # what it started (Airflow's executor workers, task processes) would outlive
-                # it, unseen by `down`, and pile up with each restart: end its session first
-                _kill_session(child.popen.pid)
-                if child.ready_since is not None and now - child.ready_since > STABLE_AFTER:
-                    child.restarts = 0
-                child.restarts += 1
-                if child.restarts > MAX_RESTARTS:
-                    child.state = "failed"
-                    log.error(
-                        "%s exited with %d; gave up after %d restarts",
-                        child.spec.name,
-                        code,
-                        MAX_RESTARTS,
-                    )
-                else:
-                    delay = min(2.0 ** (child.restarts - 1), 30.0)
-                    child.state = "restarting"
-                    child.next_restart = now + delay
-                    log.warning(
-                        "%s exited with %d; restart %d/%d in %.0f s",
-                        child.spec.name,
-                        code,
-                        child.restarts,
-                        MAX_RESTARTS,
-                        delay,
-                    )
+        """One look: a probe passed, an exit (done, failed or restarted), a restart due."""
+        now, name = time.monotonic(), child.spec.name
+        code = None if child.popen is None else child.popen.poll()
+        if child.state in ("starting", "ready") and code is not None:
+            child.last_exit = code
+            if child.spec.once and code == 0:
+                child.state, self.steps[name] = "done", round(now - child.started_at, 1)
                 self.write_status()
                 return
-        if child.state == "restarting" and now >= child.next_restart:
+            if child.spec.once or self.phase == "starting":
+                child.state = "failed"
+                raise StackError(f"{name} exited with code {code} while starting", name)
+            # what it started (Airflow's executor workers, task processes) would outlive it,
+            # unseen by `down`, and pile up with each restart: end its session first
+            self._kill_session(child.popen.pid if child.popen else 0)
+            if child.ready_since is not None and now - child.ready_since > STABLE_AFTER:
+                child.restarts = 0
+            child.restarts += 1
+            if child.restarts > MAX_RESTARTS:
+                child.state = "failed"
+                log.error("%s exited with %d; gave up after %d restarts", name, code, MAX_RESTARTS)
+            else:
+                delay = 2.0 ** (child.restarts - 1)
+                child.state, child.next_restart = "restarting", now + delay
+                log.warning(
+                    "%s exited with %d; restart %d/%d in %.0f s",
+                    name, code, child.restarts, MAX_RESTARTS, delay,
+                )  # fmt: skip
+            self.write_status()
+        elif child.state == "restarting" and now >= child.next_restart:
             self._launch(child)
-        elif child.state == "starting" and child.spec.ready():
-            self._mark_ready(child)
+        elif child.state == "starting" and not child.spec.once and child.spec.ready():
+            child.state, child.ready_since = "ready", now
+            child.ready_seconds = round(now - child.started_at, 1)
+            log.info("%s ready in %.1f s", name, child.ready_seconds)
+            self.write_status()
 
-    # --- stop --------------------------------------------------------------------------------
-    def _stop_all(self) -> None:
-        for group in reversed(processes.GROUPS):
-            members = [c for c in self.children if c.spec.group == group]
-            self._stop_group(members)
-        self._release_watchdog()
-        swept = terminate_owned(self.layout.state_dir, timeout=10)
-        if swept:
-            log.warning("killed leftover processes %s", swept)
-        forget_pid_files(self.layout)
+    @staticmethod
+    def _kill_session(sid: int) -> None:
+        """SIGKILL every process left in the session ``sid`` (its leader has exited)."""
+        for proc in psutil.process_iter():
+            with contextlib.suppress(psutil.Error, OSError):
+                if proc.pid != os.getpid() and os.getsid(proc.pid) == sid:
+                    log.warning(
+                        "ending %s (pid %d), left by session %d", proc.name(), proc.pid, sid
+                    )
+                    proc.kill()
 
     def _stop_group(self, members: list[Child]) -> None:
+        """Send each its stop signal, wait up to the longest stop timeout, then kill its group."""
         running = [c for c in members if c.running()]
         for child in running:
-            assert child.popen is not None
-            log.info("stopping %s (pid %d)", child.spec.name, child.popen.pid)
+            log.info("stopping %s", child.spec.name)
             with contextlib.suppress(ProcessLookupError):
+                assert child.popen is not None
                 child.popen.send_signal(child.spec.stop_signal)
         deadline = time.monotonic() + max((c.spec.stop_timeout for c in running), default=0)
-        for child in running:
-            assert child.popen is not None
-            try:
-                child.popen.wait(timeout=max(deadline - time.monotonic(), 0.1))
-            except subprocess.TimeoutExpired:
-                log.warning("%s did not stop in time: SIGKILL", child.spec.name)
         for child in members:
             if child.popen is None:
                 continue
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                child.popen.wait(timeout=max(deadline - time.monotonic(), 0.1))
             # whatever is left of its process group (workers, task processes)
             with contextlib.suppress(ProcessLookupError, PermissionError):
                 os.killpg(child.popen.pid, signal.SIGKILL)
@@ -664,7 +472,6 @@ class Supervisor:
         if members:
             self.write_status()
 
-    # --- status ------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
         return {
             "supervisor_pid": os.getpid(),
@@ -676,7 +483,7 @@ class Supervisor:
             "dags_folder": str(self.dags_folder) if self.dags_folder else None,
             "ready_seconds": self._ready_seconds,
             "steps": self.steps,
-            "components": [c.to_json(self.layout) for c in self.children],
+            "components": [c.to_json(self.layout) for c in self.children if not c.spec.once],
             "updated_at": _now_iso(),
         }
 

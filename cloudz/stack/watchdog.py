@@ -5,11 +5,12 @@ while Airflow still needs it: the scheduler then hangs on exit, joining its Loca
 workers, and nothing would ever stop it. The supervisor starts this watchdog first, in its own
 session, with the read end of a pipe as stdin; EOF without a ``clean`` line means the supervisor
 died, and the watchdog gives the stack a grace period, then kills what is left of it.
+
+Usage: ``python -m cloudz.stack.watchdog STATE_DIR SUPERVISOR_PID GRACE_SECONDS``.
 """
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import logging
 import sys
@@ -22,39 +23,26 @@ from cloudz.stack.layout import Layout
 from cloudz.stack.supervisor import forget_pid_files, owned_processes, read_pid
 
 log = logging.getLogger("cloudz.stack.watchdog")
-CLEAN = b"clean\n"
 
 
-def clean_up(layout: Layout, grace: float) -> None:
-    """Wait ``grace`` seconds for the stack's processes to exit, then SIGKILL the rest."""
+def main() -> None:
+    state_dir, supervisor_pid, grace = Path(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3])
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s watchdog %(levelname)s %(message)s")
+    if sys.stdin.buffer.read().endswith(b"clean\n"):  # read returns at EOF
+        return
+    log.warning("supervisor %d died: cleaning up its processes", supervisor_pid)
     deadline = time.monotonic() + grace
-    procs = owned_processes(layout.state_dir)
-    while procs and time.monotonic() < deadline:
+    while (procs := owned_processes(state_dir)) and time.monotonic() < deadline:
         time.sleep(0.5)
-        procs = owned_processes(layout.state_dir)
     for proc in procs:
-        log.warning("killing leftover pid %d (%s)", proc.pid, " ".join(proc.cmdline())[:120])
         with contextlib.suppress(psutil.Error):
+            log.warning("killing leftover pid %d (%s)", proc.pid, " ".join(proc.cmdline())[:120])
             proc.kill()
     psutil.wait_procs(procs, timeout=5)
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--state-dir", type=Path, required=True)
-    parser.add_argument("--supervisor-pid", type=int, required=True)
-    parser.add_argument("--grace", type=float, default=15.0)
-    args = parser.parse_args(argv)
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s watchdog %(levelname)s %(message)s")
-    received = sys.stdin.buffer.read()  # returns at EOF: the supervisor exited or closed it
-    if received.endswith(CLEAN):
-        return
-    layout = Layout(args.state_dir)
-    log.warning("supervisor %d died: cleaning up its processes", args.supervisor_pid)
-    clean_up(layout, args.grace)
+    layout = Layout(state_dir)
     forget_pid_files(layout)
     with contextlib.suppress(FileNotFoundError):
-        if read_pid(layout.supervisor_pid) == args.supervisor_pid:
+        if read_pid(layout.supervisor_pid) == supervisor_pid:
             layout.supervisor_pid.unlink()
     log.info("done")
 
