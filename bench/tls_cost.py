@@ -24,6 +24,7 @@ from collections.abc import Iterator
 
 import grpc
 from harness.credentials import local_token
+from harness.own_stack import free_ports
 
 from cloudz.cli.upload import call_metadata
 from cloudz.ingest.v1 import ingest_pb2 as pb
@@ -51,12 +52,19 @@ def start_replica(
     probe = Settings.from_env(
         {**settings.to_env(), "CLOUDZ_RECEIVER_PLAINTEXT": env["CLOUDZ_RECEIVER_PLAINTEXT"]}
     )
-    deadline = time.monotonic() + 60
+    # a replica's start took over 60 s at a load average of 24 on the shared 2 cores
+    deadline = time.monotonic() + 180
     while not readiness.grpc_serving(probe, f"127.0.0.1:{port}"):
         if proc.poll() is not None or time.monotonic() > deadline:
+            stop(proc)  # never left serving behind the bench
             raise SystemExit(f"replica on {port} did not start")
         time.sleep(0.2)
     return proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(timeout=40)
 
 
 def stream_seconds(channel: grpc.Channel, data: bytes, path: str, token: str | None) -> float:
@@ -94,10 +102,14 @@ def main() -> None:
     settings = Settings.from_env()
     token = local_token(settings)
     data = os.urandom(args.mib * 1024 * 1024)
-    procs = [
-        start_replica(settings, args.tls_port, 9474, plaintext=False),
-        start_replica(settings, args.plain_port, 9475, plaintext=True),
-    ]
+    # their metrics on ports of their own: the stack's replicas (or another stack's) hold some
+    tls_metrics, plain_metrics = free_ports(2)
+    procs = [start_replica(settings, args.tls_port, tls_metrics, plaintext=False)]
+    try:
+        procs.append(start_replica(settings, args.plain_port, plain_metrics, plaintext=True))
+    except SystemExit:
+        stop(procs[0])
+        raise
     ca = settings.tls_ca_cert.read_bytes()
     tls = grpc.secure_channel(f"127.0.0.1:{args.tls_port}", grpc.ssl_channel_credentials(ca))
     plain = grpc.insecure_channel(f"127.0.0.1:{args.plain_port}")
@@ -122,8 +134,7 @@ def main() -> None:
         tls.close()
         plain.close()
         for p in procs:
-            p.terminate()
-            p.wait(timeout=40)
+            stop(p)
     print(
         f"{args.mib} MiB, {args.rounds} rounds: TLS / plaintext streaming time, median "
         f"{statistics.median(ratios):.2f} (min {min(ratios):.2f}, max {max(ratios):.2f}); "

@@ -39,6 +39,14 @@ class OwnStack:
         )
 
 
+def free_ports(n: int) -> list[int]:
+    """``n`` distinct TCP (and UDP) ports on loopback that were free a moment ago."""
+    tests_on_path()
+    from free_ports import free_ports as pick
+
+    return pick(n)
+
+
 def stack_env(state_dir: Path, extra: Mapping[str, str] | None = None) -> dict[str, str]:
     """This process's environment with a state dir, a free port for every component, ``extra``."""
     tests_on_path()
