@@ -132,8 +132,9 @@ _timeout_option = click.option(
     "--timeout",
     type=float,
     default=DEFAULT_TIMEOUT,
+    envvar="CLOUDZ_STACK_TIMEOUT",  # a slower machine's tests set it once for every `up`
     show_default=True,
-    help="Seconds for everything to get ready.",
+    help="Seconds for everything to get ready (or CLOUDZ_STACK_TIMEOUT).",
 )
 
 
