@@ -62,19 +62,22 @@ def own_stack(
     prefix: str = "cloudz-bench-",
     receivers: bool = True,
     keep: bool = False,
+    startup_timeout: float = 600.0,
 ) -> Iterator[OwnStack]:
     """Start a stack (without receivers unless ``receivers``), yield it, stop it; its state dir
-    is removed unless ``keep`` (or ``down`` failed)."""
+    is removed unless ``keep`` (or ``down`` failed). ``startup_timeout``: ``up --timeout``, longer
+    than its default 240 s, which Airflow's migration alone outlasted on the shared machine."""
     # not a 0700 temp dir: PostgreSQL runs as nobody when the bench runs as root
     state_dir = Path(tempfile.mkdtemp(prefix=prefix))
     state_dir.chmod(0o755)
     env = stack_env(state_dir, extra_env)
     stack = OwnStack(state_dir, env, Settings.from_env(env))
     cloudz_stack = str(BIN / "cloudz-stack")
-    cmd = [cloudz_stack, "up"] + ([] if receivers else ["--without", "receiver"])
+    cmd = [cloudz_stack, "up", "--timeout", str(startup_timeout)]
+    cmd += [] if receivers else ["--without", "receiver"]
     print(f"starting a stack in {state_dir} ...", flush=True)
     t0 = time.monotonic()
-    up = stack.run(*cmd, timeout=900)
+    up = stack.run(*cmd, timeout=startup_timeout + 300)
     stack.up_seconds = time.monotonic() - t0
     if up.returncode != 0:
         stack.run(cloudz_stack, "down", timeout=300)
