@@ -79,6 +79,7 @@ resource "google_bigquery_table" "coverage" {
 }
 
 resource "google_bigquery_table_iam_member" "routes_public" {
+  # checkov:skip=CKV_GCP_100: readable by any Google account by design (issue 22): researchers query it, billed to their own project
   project    = var.project_id
   dataset_id = google_bigquery_dataset.routeviews.dataset_id
   table_id   = google_bigquery_table.routes.table_id
@@ -87,6 +88,7 @@ resource "google_bigquery_table_iam_member" "routes_public" {
 }
 
 resource "google_bigquery_table_iam_member" "files_public" {
+  # checkov:skip=CKV_GCP_100: readable by any Google account by design (issue 22): researchers query it, billed to their own project
   project    = var.project_id
   dataset_id = google_bigquery_dataset.routeviews.dataset_id
   table_id   = google_bigquery_table.files.table_id
