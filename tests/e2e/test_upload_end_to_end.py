@@ -11,6 +11,7 @@ import gzip
 import hashlib
 import io
 import json
+import re
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -31,6 +32,7 @@ from cloudz.convert import convert_file
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
 from cloudz.mrtgen import RibSpec, generate_rib, write_file
+from cloudz.settings import PROJECT_ROOT, Settings
 from cloudz.warehouse.clients import bigquery_client, count_file_rows, storage_client
 from cloudz.warehouse.file_rows import file_window
 
@@ -84,6 +86,42 @@ def _samples() -> list[Sample]:
 
 
 ALL_SAMPLES = _samples()
+
+
+def _make_default(name: str) -> str:
+    """A ``NAME ?= value`` of the Makefile: what ``make demo`` uploads, read where it is set."""
+    found = re.search(rf"^{name} \?= (.+)$", (PROJECT_ROOT / "Makefile").read_text(), re.M)
+    assert found, f"no {name} in the Makefile"
+    return found.group(1).strip()
+
+
+DEMO_SAMPLE = _make_default("SAMPLE")
+DEMO_PATH = _make_default("SAMPLE_PATH")
+#: README.md's copy of what ``make demo`` prints is the text between these lines
+DEMO_MARKERS = ("<!-- demo output: start -->\n```\n", "```\n<!-- demo output: end -->")
+#: README.md's example query on the demo's rows: a shell command, then what it prints
+QUERY_MARKERS = ("<!-- demo query: start -->\n```sh\n", "```\n<!-- demo query: end -->")
+
+
+@dataclass(frozen=True)
+class DemoRun:
+    printed: str  # what scripts/demo printed
+    query: str  # README.md's query command, as run
+    answer: str  # what it printed
+
+
+def _readme_between(markers: tuple[str, str]) -> str:
+    readme = (PROJECT_ROOT / "README.md").read_text()
+    start, end = markers
+    assert readme.count(start) == 1 and readme.count(end) == 1, f"README.md's markers {markers}"
+    return readme.split(start)[1].split(end)[0]
+
+
+def _readme_query() -> tuple[str, str]:
+    """README.md's example query: (the command, the answer it shows)."""
+    command, sep, answer = _readme_between(QUERY_MARKERS).partition("```\n```\n")
+    assert sep, "README.md's query block: a sh block, then a block of its answer"
+    return command, answer
 
 
 def bgpdump_lines(path: Path) -> int:
@@ -140,8 +178,43 @@ class Airflow:
 
 
 @pytest.fixture(scope="module")
-def uploaded(stack: Stack) -> dict[str, tuple[int, dict[str, Any]]]:
-    """Upload every sample once, four at a time, as collectors would."""
+def demo(stack: Stack) -> DemoRun:
+    """``scripts/demo`` run as ``make demo`` runs it (the Makefile's sample, from the checkout),
+    then README.md's example query, before any other upload of the module: the demo's file is
+    new to the stack and the only one of its collector and day."""
+    assert (PROJECT_ROOT / DEMO_SAMPLE).is_file(), f"the demo's sample {DEMO_SAMPLE} is missing"
+    demo = subprocess.run(
+        [str(PROJECT_ROOT / "scripts" / "demo"), DEMO_SAMPLE, DEMO_PATH],
+        cwd=PROJECT_ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        check=False,
+    )
+    assert demo.returncode == 0, demo.stdout + demo.stderr
+    # the command as README.md gives it, on this stack's BigQuery port instead of the default
+    command, _ = _readme_query()
+    default_port = f":{Settings.from_env({}).bigquery_port}"
+    assert default_port in command, command
+    command = command.replace(default_port, f":{stack.settings.bigquery_port}")
+    query = subprocess.run(
+        ["bash", "-c", command],
+        cwd=PROJECT_ROOT,
+        env=stack.env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert query.returncode == 0, query.stdout + query.stderr
+    return DemoRun(printed=demo.stdout, query=command, answer=query.stdout)
+
+
+@pytest.fixture(scope="module")
+def uploaded(stack: Stack, demo: DemoRun) -> dict[str, tuple[int, dict[str, Any]]]:
+    """Upload every sample once, four at a time, as collectors would (the demo's sample a
+    second time: ``demo`` archived it first)."""
     if not ALL_SAMPLES:
         pytest.fail(f"no MRT samples at {SAMPLES}")
     with ThreadPoolExecutor(max_workers=4) as pool:
@@ -163,7 +236,10 @@ def test_sample_goes_end_to_end(
     code, reply = uploaded[sample.name]
     assert code == 0, json.dumps(reply, indent=2)
     assert reply["outcome"] == "OUTCOME_SUCCEEDED"
-    assert reply["archive"]["result"] == "ARCHIVE_RESULT_STORED"
+    first_upload = sample.archive_path != DEMO_PATH  # the demo's reply said stored (README)
+    assert reply["archive"]["result"] == (
+        "ARCHIVE_RESULT_STORED" if first_upload else "ARCHIVE_RESULT_ALREADY_ARCHIVED"
+    )
     assert reply["sha256"] == sha256_of(sample.file)
     assert reply["runState"] == "success"
 
@@ -181,6 +257,26 @@ def test_sample_goes_end_to_end(
     assert rows == int(reply["conversion"]["rows"]) == int(reply["load"]["rowsLoaded"])
     if sample.name not in BGPDUMP_DIFFERS:
         assert rows == bgpdump_lines(sample.file)
+
+
+def test_readme_shows_what_the_demo_prints(stack: Stack, demo: DemoRun) -> None:
+    """README.md's demo output is the demo's own, character for character, except what differs
+    between this stack and ``make demo``'s: its state directory and its free ports."""
+    default = Settings.from_env({})
+    printed = (
+        demo.printed.replace(str(stack.settings.state_dir), ".state")
+        .replace(f":{stack.settings.receiver_port}", f":{default.receiver_port}")
+        .replace(f":{stack.settings.airflow_port}", f":{default.airflow_port}")
+    )
+    assert "archive     stored" in printed, printed  # the demo's file was new to the stack
+    assert _readme_between(DEMO_MARKERS) == printed, f"README.md: the demo printed\n{printed}"
+
+
+def test_readme_query_answers_as_shown(demo: DemoRun) -> None:
+    """README.md's example query, run as written on the demo's rows, prints what README shows."""
+    _, shown = _readme_query()
+    assert demo.answer.count("\n") > 1, demo.answer  # a header and at least one row
+    assert shown == demo.answer, f"README.md: {demo.query}\nprinted\n{demo.answer}"
 
 
 def test_working_objects_stay_in_the_private_bucket(
