@@ -2,9 +2,11 @@
 schema inside the package.
 
 Everything else about the package is in pyproject.toml; this file adds the C extension (plain C
-against the CPython API; no libraries beyond libc) and copies ``include/schemas/*.avsc`` into
-the built package (``cloudz/schemas/``), so a plain ``pip install`` (a researcher's
-``cloudz-convert``) finds the schema the repository keeps in ``include/``.
+against the CPython API; no libraries beyond libc; its parts, one per MRT type and per path
+attribute, in ``cloudz/convert/fastmrt/``, compiled as one extension) and copies
+``include/schemas/*.avsc`` into the built package (``cloudz/schemas/``), so a plain ``pip
+install`` (a researcher's ``cloudz-convert``) finds the schema the repository keeps in
+``include/``.
 """
 
 import shutil
@@ -14,6 +16,12 @@ from setuptools import Extension, setup
 from setuptools.command.build_py import build_py
 
 SCHEMAS = Path(__file__).resolve().parent / "include" / "schemas"
+FASTMRT = "cloudz/convert/fastmrt"
+# relative paths, sorted: the build does not depend on the order the file system lists them in
+FASTMRT_SOURCES = sorted(
+    p.relative_to(Path(__file__).resolve().parent).as_posix()
+    for p in (Path(__file__).resolve().parent / FASTMRT).glob("*.c")
+)
 
 
 class BuildWithSchemas(build_py):
@@ -30,8 +38,17 @@ setup(
     ext_modules=[
         Extension(
             "cloudz.convert._fastmrt",
-            sources=["cloudz/convert/_fastmrt.c"],
-            extra_compile_args=["-O2", "-std=c11", "-Wall", "-Wextra", "-Wno-unused-parameter"],
+            sources=FASTMRT_SOURCES,
+            depends=[f"{FASTMRT}/fastmrt.h"],
+            # the parts' functions stay inside the extension (only PyInit__fastmrt is exported)
+            extra_compile_args=[
+                "-O2",
+                "-std=c11",
+                "-Wall",
+                "-Wextra",
+                "-Wno-unused-parameter",
+                "-fvisibility=hidden",
+            ],
         )
     ],
 )

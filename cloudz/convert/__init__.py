@@ -5,7 +5,8 @@ Modules: ``decompress`` (bz2/gzip/raw by magic bytes), ``framing`` (whole record
 ``attributes`` and ``rows`` (records → row dicts in bgpdump's text forms), ``drops`` (why a
 record was dropped or repaired), ``avro_writer`` (atomic streaming write), ``report``, ``limits``
 (what stops a decompression bomb); the engines: ``reference`` (mrtparse and fastavro, the
-definition) and ``fast_path`` with ``_fastmrt.c`` (the compiled one, the default).
+definition) and ``fast_path`` with ``_fastmrt`` (the compiled one, the default; its C source in
+``fastmrt/``, one file per MRT type and per path attribute).
 """
 
 from cloudz.convert.converter import convert_file

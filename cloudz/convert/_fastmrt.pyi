@@ -1,4 +1,4 @@
-"""Type stub of the compiled row encoder (``_fastmrt.c``)."""
+"""Type stub of the compiled row encoder (``_fastmrt``, C in ``fastmrt/``)."""
 
 from collections.abc import Sequence
 from typing import Final

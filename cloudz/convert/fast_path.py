@@ -1,4 +1,4 @@
-"""The fast MRT → Avro converter: the compiled row encoder (``_fastmrt.c``) driven from Python.
+"""The fast MRT → Avro converter: the compiled row encoder (``_fastmrt``) driven from Python.
 
 Python decompresses (``DecompressedStream``: bz2/zlib are C already) and feeds 1 MiB chunks to
 the C :class:`Converter`, which frames records exactly like :mod:`cloudz.convert.framing`,
