@@ -183,6 +183,13 @@ _RECEIVER_SECRETS = _needs(
     ),
 )
 
+#: the receiver answers for an archived file whose run retention removed from the files catalog
+#: (``ingest_service.catalog_answer``): one query of the catalog's month partition
+_RECEIVER_CATALOG = _needs(
+    ("project", "bigquery.jobs.create", "catalog_answer: file_catalog.stored_rows' query"),
+    ("table:files", "bigquery.tables.getData", "catalog_answer: file_catalog.stored_rows"),
+)
+
 #: Airflow's own processes (scheduler, dag-processor, triggerer, api-server, workers): the
 #: metadata database through the Cloud SQL connector, their secrets, remote task logs
 _AIRFLOW = _needs(
@@ -200,7 +207,7 @@ _AIRFLOW = _needs(
 
 #: what each component's calls need
 CALLS: dict[str, tuple[Need, ...]] = {
-    "receiver": _STORE + _RECEIVER_SECRETS,
+    "receiver": _STORE + _RECEIVER_SECRETS + _RECEIVER_CATALOG,
     "airflow": _AIRFLOW,
     "convert": _CONVERT,
     "load": _LOAD,

@@ -284,34 +284,44 @@ class AirflowRuns:
             if not runs or offset >= int(body.get("total_entries", 0)):
                 return ended
 
-    def ended_among(self, run_ids: Iterable[str], chunk: int = 50) -> dict[str, str]:
+    def ended_among(self, run_ids: Iterable[str], chunk: int = 100) -> dict[str, str]:
         """``{run id: state}`` of those of ``run_ids`` that have ended (success or failed).
 
         Asked by run id (``run_id_prefix_pattern``, terms joined by ``|``), which Airflow
         turns into range scans of the ``(dag_id, run_id)`` unique index, so the answer does
         not grow with the runs the table holds; a listing by ``end_date`` reads every run of
         the DAG (``dag_run`` has no index on it; bench/year_of_runs.py). A prefix may match a
-        few longer ids: only exact ones count.
+        few longer ids: only exact ones count (and a full page is followed by the next).
         """
         wanted = sorted(set(run_ids))
         ended: dict[str, str] = {}
+        page = 100  # the api-server's largest page
         for lo in range(0, len(wanted), chunk):
             part = wanted[lo : lo + chunk]
-            resp = self._request(
-                "GET",
-                f"/api/v2/dags/{self._dag_id}/dagRuns",
-                params={
-                    "run_id_prefix_pattern": "|".join(part),
-                    "state": ["success", "failed"],
-                    "limit": 100,  # the api-server's page limit; ``chunk`` ids fit in it
-                },
-            )
-            if resp.status_code != 200:
-                raise AirflowRejected(f"Airflow GET dagRuns: {resp.status_code} {resp.text[:300]}")
-            asked = set(part)
-            for r in resp.json().get("dag_runs", []):
-                if r["dag_run_id"] in asked:
-                    ended[str(r["dag_run_id"])] = str(r["state"])
+            asked, offset = set(part), 0
+            while True:
+                resp = self._request(
+                    "GET",
+                    f"/api/v2/dags/{self._dag_id}/dagRuns",
+                    params={
+                        "run_id_prefix_pattern": "|".join(part),
+                        "state": ["success", "failed"],
+                        "order_by": "run_id",
+                        "limit": page,
+                        "offset": offset,
+                    },
+                )
+                if resp.status_code != 200:
+                    raise AirflowRejected(
+                        f"Airflow GET dagRuns: {resp.status_code} {resp.text[:300]}"
+                    )
+                runs = resp.json().get("dag_runs", [])
+                for r in runs:
+                    if r["dag_run_id"] in asked:
+                        ended[str(r["dag_run_id"])] = str(r["state"])
+                offset += len(runs)
+                if len(runs) < page:
+                    break
         return ended
 
     def set_note(self, run_id: str, note: str) -> None:

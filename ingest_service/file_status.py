@@ -133,6 +133,7 @@ def apply_run(status: pb.FileStatus, run: RunSnapshot, run_url: str) -> None:
     status.load.state = load_state  # type: ignore[assignment]
     status.load.rows_loaded = int(loaded.get("rows_loaded", 0))
     status.load.table = str(loaded.get("table", ""))
+    status.load.load_job = str(loaded.get("load_job") or "")
 
     if failure is not None:
         status.failure.stage, status.failure.reason = failure

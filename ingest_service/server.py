@@ -33,10 +33,11 @@ from cloudz.collector_credentials import CredentialFile
 from cloudz.ingest.endpoint import is_loopback
 from cloudz.ingest.v1 import ingest_pb2, ingest_pb2_grpc
 from cloudz.settings import Settings
-from cloudz.warehouse.clients import storage_client
+from cloudz.warehouse.clients import bigquery_client, storage_client
 from ingest_service.admission import Admission, AdmissionInterceptor
 from ingest_service.airflow_runs import AirflowRuns
 from ingest_service.auth import AuthInterceptor, IdTokenVerifier
+from ingest_service.catalog_answer import CatalogAnswers
 from ingest_service.interceptors import MetricsInterceptor
 from ingest_service.run_watcher import RunWatcher
 from ingest_service.service import IngestService
@@ -137,6 +138,9 @@ def build_server(
             min_upload_rate=settings.receiver_min_upload_rate,
             admission=admission,
             future_skew=timedelta(seconds=settings.archive_future_skew_seconds),
+            catalog=CatalogAnswers(
+                lambda: bigquery_client(settings), settings.files_ref, settings.table_ref
+            ),
         ),
         server,
     )

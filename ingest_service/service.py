@@ -40,6 +40,7 @@ from ingest_service.airflow_runs import (
     RunSnapshot,
 )
 from ingest_service.auth import check_still_valid, current_principal
+from ingest_service.catalog_answer import CatalogAnswers
 from ingest_service.errors import RpcError, invalid_argument
 from ingest_service.file_status import XCOM_KEYS, apply_run, archive_stage, run_note
 from ingest_service.idle_stream import idle_limited
@@ -86,8 +87,11 @@ class IngestService(pb_grpc.IngestServiceServicer):
         min_upload_rate: float = MIN_UPLOAD_RATE,
         admission: Admission | None = None,
         future_skew: timedelta = paths.FUTURE_SKEW,
+        catalog: CatalogAnswers | None = None,
     ) -> None:
         self._store = store
+        #: answers for archived files whose run retention removed (None: no catalog)
+        self._catalog = catalog
         #: how far after now a new file's name may be dated (``Settings``)
         self._future_skew = future_skew
         #: per-collector upload slots (the interceptor holds the per-credential ones)
@@ -377,6 +381,8 @@ class IngestService(pb_grpc.IngestServiceServicer):
         trigger_missing: bool,
     ) -> None:
         run_id = file.run_id
+        if self._answered_by_catalog(status, file):
+            return
         conf = {
             **file.to_conf(),
             contract.CONF_BUCKET: self._store.bucket_name,
@@ -420,6 +426,18 @@ class IngestService(pb_grpc.IngestServiceServicer):
                 self._runs.set_note(run_id, note)
             except (AirflowUnavailable, AirflowRejected) as exc:
                 log.warning("could not write the note of %s: %s", run_id, exc)
+
+    def _answered_by_catalog(self, status: pb.FileStatus, file: ArchivedFile) -> bool:
+        """A file archived before whose run is gone (retention): answered from the files
+        catalog, and no new run. Only then is the catalog read: a new file has no row."""
+        if self._catalog is None or status.archive.result != pb.ARCHIVE_RESULT_ALREADY_ARCHIVED:
+            return False
+        try:
+            if self._runs.snapshot(file.run_id, XCOM_KEYS) is not None:
+                return False
+        except (AirflowUnavailable, AirflowRejected):
+            return False  # the usual path reports it
+        return self._catalog.answer(status, file)
 
     def _find_or_trigger(
         self, run_id: str, conf: dict[str, object] | None, deadline: float

@@ -119,6 +119,36 @@ resource "google_secret_manager_secret_iam_member" "receiver_secrets" {
   member = "serviceAccount:${google_service_account.receiver.email}"
 }
 
+resource "google_project_iam_custom_role" "receiver_project" {
+  role_id     = "cloudzReceiverProject"
+  title       = "cloudz receiver on project"
+  permissions = [
+    "bigquery.jobs.create",
+  ]
+}
+
+resource "google_project_iam_member" "receiver_project" {
+  project = var.project_id
+  role   = google_project_iam_custom_role.receiver_project.name
+  member = "serviceAccount:${google_service_account.receiver.email}"
+}
+
+resource "google_project_iam_custom_role" "receiver_files" {
+  role_id     = "cloudzReceiverFiles"
+  title       = "cloudz receiver on table:files"
+  permissions = [
+    "bigquery.tables.getData",
+  ]
+}
+
+resource "google_bigquery_table_iam_member" "receiver_files" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.routeviews.dataset_id
+  table_id   = google_bigquery_table.files.table_id
+  role   = google_project_iam_custom_role.receiver_files.name
+  member = "serviceAccount:${google_service_account.receiver.email}"
+}
+
 resource "google_project_iam_custom_role" "airflow_logs" {
   role_id     = "cloudzAirflowLogs"
   title       = "cloudz airflow on bucket:logs"

@@ -1,0 +1,185 @@
+"""Keep ``CLOUDZ_RUN_RETENTION_DAYS`` of per-file runs in Airflow's DB, and lose no answer.
+
+A year of files is ~2.3M ``mrt_file`` runs and ~4.6M task instances: the api-server's listings
+and the UI's pages slow down with them (bench/year_of_runs.py). Once a run has ended, its
+outcome is in the files catalog (``cloudz.warehouse.file_catalog``: state, rows, load job,
+stage and reason of a failure), and the receiver answers from the catalog for a file whose run
+is gone. So runs older than the retention are removed with Airflow's own ``db clean`` (their
+task instances and XComs go with them by foreign key; the rows are kept in Airflow's archive
+tables ``_airflow_deleted__*`` unless ``--skip-archive``), except that the cut-off moves back
+before the oldest run that could still lose an answer:
+
+- a run not ended (queued, running): its outcome is not in the catalog yet;
+- an ended run with no row in the catalog (its catalog step never ran): until it is re-run.
+
+Run as ``python -m cloudz.reconcile.run_retention`` in Airflow's environment (it reads the
+metadata DB through Airflow's ORM, as ``airflow db clean`` does); the maintenance DAG
+``mrt_maintenance`` runs it daily.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from google.cloud import bigquery
+
+log = logging.getLogger(__name__)
+
+DAG_ID = "mrt_file"
+RETENTION_ENV = "CLOUDZ_RUN_RETENTION_DAYS"
+#: per-file runs kept by default: the reconcile's look-back (3 days) and a month of history
+#: for operators; every older outcome is in the files catalog
+DEFAULT_DAYS = 30.0
+#: the tables ``db clean`` cleans for the per-file DAG (task instances go with their runs)
+TABLES = ("dag_run", "task_instance", "xcom", "log", "task_instance_history")
+#: run ids looked up in the catalog per query
+CHUNK = 10_000
+ENDED = ("success", "failed")
+
+
+def retention_days(environ: dict[str, str] | None = None) -> float:
+    """The setting; 0 or less turns retention off."""
+    env = os.environ if environ is None else environ
+    return float(env.get(RETENTION_ENV) or DEFAULT_DAYS)
+
+
+def cutoff(now: dt.datetime, days: float, held: Iterable[dt.datetime | None]) -> dt.datetime | None:
+    """Runs that started before this are cleaned: ``days`` ago, or just before the oldest
+    run ``held`` (one that could still lose its answer); None when retention is off."""
+    if days <= 0:
+        return None
+    before = now - dt.timedelta(days=days)
+    starts = [s for s in held if s is not None]
+    if starts:
+        before = min(before, min(starts) - dt.timedelta(seconds=1))
+    return before
+
+
+def unanswered(run_ids: Sequence[str], catalogued: set[str]) -> list[str]:
+    """The ended runs whose outcome the catalog does not hold."""
+    return [r for r in run_ids if r not in catalogued]
+
+
+def catalogued_runs(client: bigquery.Client, files_ref: str, run_ids: Sequence[str]) -> set[str]:
+    """Those of ``run_ids`` that have a row in the files catalog (one query per ``CHUNK``;
+    the catalog is small: its ``run_id`` column, ~100 bytes a file)."""
+    from google.cloud import bigquery
+
+    found: set[str] = set()
+    for lo in range(0, len(run_ids), CHUNK):
+        job = client.query(
+            f"SELECT DISTINCT run_id FROM `{files_ref}` WHERE run_id IN UNNEST(@ids)",
+            job_config=bigquery.QueryJobConfig(
+                query_parameters=[
+                    bigquery.ArrayQueryParameter("ids", "STRING", list(run_ids[lo : lo + CHUNK]))
+                ]
+            ),
+        )
+        found.update(str(row["run_id"]) for row in job.result())
+    return found
+
+
+def _old_runs(
+    before: dt.datetime,
+) -> tuple[list[tuple[str, dt.datetime | None]], list[dt.datetime | None]]:
+    """Ended runs of the per-file DAG started before ``before`` (id, start), and the starts of
+    the unfinished ones."""
+    from airflow.models.dagrun import DagRun
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        old = DagRun.dag_id == DAG_ID, DagRun.start_date < before
+        ended = session.execute(
+            select(DagRun.run_id, DagRun.start_date).where(*old, DagRun.state.in_(ENDED))
+        ).all()
+        unfinished = session.scalars(
+            select(DagRun.start_date).where(*old, DagRun.state.not_in(ENDED))
+        ).all()
+    return [(str(r), s) for r, s in ended], list(unfinished)
+
+
+def plan(
+    now: dt.datetime, days: float, client: bigquery.Client | None, files_ref: str
+) -> dict[str, Any]:
+    """The cut-off and why: runs held back, and how many runs are older than the setting."""
+    first = cutoff(now, days, [])
+    if first is None:
+        return {"before": None, "reason": f"{RETENTION_ENV} <= 0: retention off"}
+    ended, unfinished = _old_runs(first)
+    held_ids: list[str] = []
+    if ended and client is not None:
+        catalogued = catalogued_runs(client, files_ref, [r for r, _ in ended])
+        held_ids = unanswered([r for r, _ in ended], catalogued)
+    starts = dict(ended)
+    before = cutoff(now, days, [*unfinished, *(starts[r] for r in held_ids)])
+    return {
+        "before": before.isoformat() if before else None,
+        "older_than_setting": len(ended) + len(unfinished),
+        "held_unfinished": len(unfinished),
+        "held_not_in_catalog": held_ids[:20],
+        "held_not_in_catalog_count": len(held_ids),
+    }
+
+
+def clean(before: dt.datetime, *, skip_archive: bool, batch_size: int, dry_run: bool) -> None:
+    """Airflow's ``db clean`` of the per-file DAG's rows older than ``before``."""
+    import pendulum
+    from airflow.utils.db_cleanup import run_cleanup
+
+    run_cleanup(
+        clean_before_timestamp=pendulum.instance(before),
+        table_names=list(TABLES),
+        dag_ids=[DAG_ID],
+        dry_run=dry_run,
+        confirm=False,
+        skip_archive=skip_archive,
+        batch_size=batch_size,
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--days", type=float, default=None, help=f"default: {RETENTION_ENV}")
+    ap.add_argument("--skip-archive", action="store_true", help="no _airflow_deleted__ tables")
+    ap.add_argument("--batch-size", type=int, default=10_000)
+    ap.add_argument("--dry-run", action="store_true", help="print the plan, clean nothing")
+    ap.add_argument(
+        "--no-catalog-check",
+        action="store_true",
+        help="do not hold runs missing from the files catalog (a DB without a warehouse)",
+    )
+    args = ap.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    from cloudz.settings import Settings
+    from cloudz.warehouse.clients import bigquery_client
+
+    settings = Settings.from_env()
+    days = retention_days() if args.days is None else args.days
+    client = None if args.no_catalog_check else bigquery_client(settings)
+    result = plan(dt.datetime.now(dt.UTC), days, client, settings.files_ref)
+    if result.get("held_not_in_catalog_count"):
+        log.warning(
+            "%d ended runs have no row in the files catalog: kept (re-run them): %s",
+            result["held_not_in_catalog_count"],
+            result["held_not_in_catalog"],
+        )
+    if result["before"] is not None:
+        clean(
+            dt.datetime.fromisoformat(result["before"]),
+            skip_archive=args.skip_archive,
+            batch_size=args.batch_size,
+            dry_run=args.dry_run,
+        )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()

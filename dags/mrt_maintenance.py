@@ -1,0 +1,68 @@
+"""
+### Maintenance: keep `CLOUDZ_RUN_RETENTION_DAYS` (30) days of per-file runs
+
+Daily at 03:40 UTC. A year of files is ~2.3M `mrt_file` runs and ~4.6M task instances in
+Airflow's metadata DB, and the api-server's listings and the UI's pages slow down with them
+(bench/year_of_runs.py). **clean_runs** removes the per-file runs that started more than
+`CLOUDZ_RUN_RETENTION_DAYS` ago, with their task instances and XComs, through Airflow's own
+`db clean` (the rows are kept in its `_airflow_deleted__*` archive tables), but never a run
+whose answer could be lost: the cut-off moves back before the oldest run not ended yet and
+before the oldest ended run with no row in the files catalog (its outcome is nowhere else).
+
+A cleaned file still has its answer: the receiver replies from the files catalog (state,
+rows, load job, stage and reason of a failure) for a file whose run is gone, and starts no
+new run for it. `CLOUDZ_RUN_RETENTION_DAYS=0` turns retention off. Safe to re-run: a second
+run finds nothing older to clean.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from datetime import timedelta
+from typing import Any
+
+import pendulum
+from airflow.sdk import dag, task
+from airflow.timetables.interval import CronDataIntervalTimetable
+
+
+@dag(
+    dag_id="mrt_maintenance",
+    schedule=CronDataIntervalTimetable("40 3 * * *", timezone="UTC"),
+    start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
+    catchup=False,
+    max_active_runs=1,
+    tags=["cloudz", "operations"],
+    doc_md=__doc__,
+    default_args={
+        "owner": "cloudz",
+        "retries": 2,
+        "retry_delay": timedelta(minutes=5),
+        "execution_timeout": timedelta(hours=2),
+        "priority_weight": 1,
+        "weight_rule": "absolute",
+    },
+)
+def mrt_maintenance() -> None:
+    @task
+    def clean_runs() -> dict[str, Any]:
+        """``python -m cloudz.reconcile.run_retention`` in a process of its own: Airflow 3
+        gives a task no metadata DB session, a CLI process (as ``airflow db clean``) has one."""
+        proc = subprocess.run(
+            [sys.executable, "-m", "cloudz.reconcile.run_retention"],
+            capture_output=True,
+            text=True,
+            check=False,
+        )
+        print(proc.stderr[-20_000:])
+        if proc.returncode != 0:
+            raise RuntimeError(f"run_retention exited {proc.returncode}: {proc.stderr[-2000:]}")
+        result: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+        return result
+
+    clean_runs()
+
+
+mrt_maintenance()
