@@ -27,6 +27,19 @@ resource "google_storage_bucket" "archive" {
     }
   }
   lifecycle_rule {
+    # Avro objects (<path>.avro, <path>.avro-NNNN.avro): the reconcile's reloads read them in
+    # the first days, researchers seldom after; docs/costs.md (bench/bill.py) has the sums
+    condition {
+      age                   = var.avro_nearline_after_days
+      matches_suffix        = [".avro"]
+      matches_storage_class = ["STANDARD"]
+    }
+    action {
+      type          = "SetStorageClass"
+      storage_class = "NEARLINE"
+    }
+  }
+  lifecycle_rule {
     # a noncurrent version exists only after a delete (paths are never overwritten)
     condition {
       days_since_noncurrent_time = 90

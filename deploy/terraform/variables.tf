@@ -54,6 +54,12 @@ variable "cold_after_days" {
   default     = 365
 }
 
+variable "avro_nearline_after_days" {
+  description = "Avro objects older than this move to Nearline (then to Coldline with everything at cold_after_days)."
+  type        = number
+  default     = 30
+}
+
 variable "network_cidr" {
   description = "The subnet of the GKE nodes (receivers, Airflow) and the private services."
   type        = string
