@@ -528,6 +528,8 @@ def convert_file_fast(
         raise ValueError("the fast converter cannot write this row schema")
     if level is None:
         level = ZSTD_LEVEL if codec == "zstandard" else DEFLATE_LEVEL
+    if _fastmrt is not None:  # the per-step buffers reused, not faulted in anew (module.c)
+        _fastmrt.keep_freed_memory()
     with DecompressedStream(src, limits, threads=bz2_threads()) as stream, atomic_output(dst) as f:
         run = _Run(
             schema,

@@ -98,6 +98,7 @@ static int conv_init(Conv *c, PyObject *args, PyObject *kw) {
         c->fields[i] = (uint8_t)v;
     }
     c->nfields = (int)nf;
+    plan_runs(c);
     Py_DECREF(fs);
     PyObject *ks = PySequence_Fast(known, "known_types must be a sequence of ints");
     if (!ks) return -1;

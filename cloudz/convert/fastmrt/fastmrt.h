@@ -262,6 +262,8 @@ typedef struct {
     PyObject_HEAD
     int nfields;
     uint8_t fields[MAX_FIELDS];
+    /* run[i]: fields from i on whose encodings lie back to back in an AttrEnc (copied at once) */
+    uint8_t run[MAX_FIELDS];
     uint8_t known_types[8192]; /* bitmap of the MRT types framing.py accepts */
     uint64_t max_len;
     Buf collector, source_path, source_sha; /* Avro-encoded strings */
@@ -383,6 +385,7 @@ void ac_free(Conv *c);
 
 /* avro_writer.c */
 int emit_row(Conv *c, const Row *r);
+void plan_runs(Conv *c);
 void enc_peer(Peer *pe, const char *ip, size_t n);
 
 /* one record's body of each MRT type: OK, FALLBACK (the caller rolls back) or PYERR */

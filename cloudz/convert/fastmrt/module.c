@@ -1,6 +1,9 @@
 /* module.c: the module cloudz.convert._fastmrt: the Converter type, FIELDS, the run() results
  * and the bz2 block functions. */
 #include "fastmrt.h"
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 
 const char *const FIELD_NAMES[F_COUNT] = {
     "timestamp", "collector", "mrt_type", "entry_type", "peer_ip", "peer_asn", "prefix",
@@ -10,7 +13,21 @@ const char *const FIELD_NAMES[F_COUNT] = {
     "source_sha256", "record_index", "row_index",
 };
 
+/* glibc maps each allocation over its (moving) threshold afresh and trims the heap's top as soon
+ * as it is free: the converter's per-step buffers (1 MiB of decompressed bytes, 2 MiB blocks, the
+ * compressed block) were page-faulted in anew each step, ~11 % of a RIB's CPU in the kernel
+ * (bench/README.md). Fixed thresholds keep them in the heap and reuse them: peak RSS stays
+ * bounded by what is in use at once, not by the file. Process-wide: the converter's process. */
+static PyObject *py_keep_freed_memory(PyObject *self, PyObject *Py_UNUSED(ignored)) {
+#ifdef __GLIBC__
+    if (mallopt(M_MMAP_THRESHOLD, 16 << 20) && mallopt(M_TRIM_THRESHOLD, 64 << 20)) Py_RETURN_TRUE;
+#endif
+    Py_RETURN_FALSE;
+}
+
 static PyMethodDef mod_methods[] = {
+    {"keep_freed_memory", py_keep_freed_memory, METH_NOARGS,
+     "Keep freed buffers below 16 MiB in the heap for reuse (glibc; else a no-op): True if set."},
     {"find_bz2_magic", py_find_bz2_magic, METH_VARARGS,
      "find_bz2_magic(buf, start_bit) -> (bit, 0 block | 1 end of stream) or None"},
     {"bz2_bits", py_bz2_bits, METH_VARARGS, "bz2_bits(buf, bit, n) -> n bits (n <= 56) as int"},
