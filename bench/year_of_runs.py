@@ -127,16 +127,16 @@ class Bench:
             timeout=120,
         )
         self.collector = f"year-{uuid.uuid4().hex[:6]}"
+        now = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0)
+        #: each upload a slot of its own before this one (a path is never uploaded twice)
+        self.first_slot = now - dt.timedelta(minutes=now.minute % 15)
         self.uploads = 0
         self.template = ""
 
     def upload(self) -> dict[str, Any]:
         """One new file through the receiver; its reply's time and outcome."""
         self.uploads += 1
-        when = dt.datetime.now(dt.UTC).replace(second=0, microsecond=0) - dt.timedelta(
-            minutes=15 * self.uploads
-        )
-        when -= dt.timedelta(minutes=when.minute % 15)
+        when = self.first_slot - dt.timedelta(minutes=15 * self.uploads)
         up = new_file(self.work, self.collector, when, self.uploads)
         [up], issued = issue_for_uploads([up], self.settings)
         ca = _ca_cert(self.settings)
@@ -263,6 +263,13 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=15, help="calls per figure")
     ap.add_argument("--retention-days", type=float, default=0.0, help="then clean; 0: do not")
     ap.add_argument("--out", type=Path, default=RESULTS)
+    ap.add_argument(
+        "--existing",
+        type=int,
+        default=0,
+        help="copies an earlier run of the bench left in the DB: no empty phase, seeding "
+        "continues from there",
+    )
     args = ap.parse_args()
     checkpoints = sorted(int(n) for n in args.runs.split(","))
     settings = Settings.from_env()
@@ -277,13 +284,17 @@ def main() -> None:
             t.table: t.rows for t in rows_of_run(conninfo, DAG_ID, bench.template)
         }
         print(f"one run writes: {results['one_run_writes']}", flush=True)
-        results["phases"] = [bench.calls("empty")]
-        done = 0
+        results["phases"] = [] if args.existing else [bench.calls("empty")]
+        done = args.existing
         for n in checkpoints:
             t0 = time.monotonic()
-            added = seed(
-                conninfo, dag_id=DAG_ID, template_run_id=bench.template, count=n - done,
-                first=done + 1, per_day=args.per_day,
+            added = (
+                seed(
+                    conninfo, dag_id=DAG_ID, template_run_id=bench.template, count=n - done,
+                    first=done + 1, per_day=args.per_day,
+                )
+                if n > done
+                else {}
             )  # fmt: skip
             done = n
             phase = bench.calls(f"{n} runs ({n / args.per_day:.0f} days)")
