@@ -9,18 +9,19 @@ Two DAGs, one logic (`cloudz.batch`), each run covering a time range of the sour
   late, or that a collector never uploaded, comes in within the hour.
 - **`mrt_backfill`**, daily with `catchup=False`: once turned on, the scheduler runs only
   the latest complete day (yesterday, beside the mirror, finding it done); history comes in
-  as an Airflow backfill of it, one run per day,
+  as an Airflow backfill of it, one run per day:
+  `cloudz-backfill --from 2003-01-01 --to 2003-12-31`, or
   `airflow backfill create --dag-id mrt_backfill --from-date 2003-01-01 --to-date 2003-12-31`.
   A day because a day of RouteViews (~6,400 files today, fewer in early years) fits one
   load job (10,000 URIs) and the task-mapping limit, fails and re-runs alone, and reads one
   index page per collector and kind; a month would be ~190,000 files per run.
 
-Each run: **plan** lists the source for its range, the bucket and the files catalog, and
+Each run: **`plan`** lists the source for its range, the bucket and the files catalog, and
 cuts what the archive lacks (to fetch) or has not loaded (to convert) into chunks of about
-64 MB; **convert** (mapped, one task per chunk, within `max_map_length`) fetches a missing
+64 MB; **`convert`** (mapped, one task per chunk, within `max_map_length`) fetches a missing
 file through the receiver's `ArchiveStore` (sha256 in metadata, create-only, never replaced)
 and converts that same copy, or verifies and converts an archived one with the per-file
-DAG's own step; **load** loads them all in as few load jobs as BigQuery allows, each file
+DAG's own step; **`load`** loads them all in as few load jobs as BigQuery allows, each file
 claimed first so the live path never loads it twice, and writes each file's catalog row.
 A re-run of a range finds everything in the catalog and converts nothing; a killed run
 resumes from the load jobs' ledger.
@@ -30,6 +31,25 @@ only start while its DAG is on). Live uploads keep priority: these tasks weigh 1
 per-file DAG's 100, the conversions take slots of the `backfill` pool
 (`CLOUDZ_BACKFILL_SLOTS`), the load a slot of the routes-table pool, and one run of each DAG
 is active at a time.
+
+#### When runs fail
+
+- **A file wrong for good does not fail the run**: a wrong sha256, "not an MRT file" or a
+  file past the converter's limits (a bomb) is written to the files catalog as *failed*,
+  left out of the load, and listed on Browse → Coverage under "Failed files". Re-running
+  the range cannot fix it (the next plans skip it: it failed at verify or convert); the
+  bytes are at fault (docs/runbook.md, `FilesFailing`).
+- **A file the source cannot serve, or whose archive path holds other bytes** (CONFLICT) is
+  left for the next run's plan (the `load` task's XCom `left_for_next_run`): no action,
+  unless it stays there.
+- **A failed task** (the source, the object store or BigQuery did not answer; a timeout)
+  was retried twice already: read its log (the run's page → the task → Logs), then clear
+  it, with downstream, from the run's page, or re-run the day with
+  `cloudz-backfill --from DAY --to DAY --again`. Safe: archiving is create-only, the load
+  claims and the ledger keep every file's rows single, and a planned-again range converts
+  only what the catalog does not hold as loaded.
+- **A run that never starts**: the DAG is paused (turn it on), or the `backfill` pool has
+  no free slot (Admin → Pools).
 """
 
 from __future__ import annotations

@@ -3,10 +3,10 @@
 
 The receiver triggers one run of this DAG per archived file (run id
 `mrt:<archive path with / as ~>:<sha256 prefix>`, conf `archive_path`, `sha256`,
-`size`, `bucket`). The receiver reads this run's task states and XComs to answer
+`size`, `bucket`, `ledger`). The receiver reads this run's task states and XComs to answer
 the collector, so the task ids below are a contract (`cloudz.pipeline_contract`).
 
-1. **convert** (stages *verify* and *convert*): download the archived object while
+1. **`convert`** (stages *verify* and *convert*): download the archived object while
    hashing it; a size or sha256 mismatch fails the run at once (no retries). Then decode
    the MRT file (bz2, gzip or raw) into Avro rows written next to the raw object
    (`<archive path>.avro`, and past `CLOUDZ_AVRO_PART_MB` further parts
@@ -14,14 +14,43 @@ the collector, so the task ids below are a contract (`cloudz.pipeline_contract`)
    the wildcard `<archive path>.avro*`). A damaged file is not a failure: the rows before
    the damage are converted and the XCom report carries the byte offset and reason
    (*partial*).
-2. **load** (stages *load* and *check*): the Google provider's GCS-to-BigQuery load with a
-   job id derived from the file, so a retry re-uses a finished load instead of appending
-   again; then the load job's row count and one query bounded to the file's partitions
-   prove every row is in the table exactly once.
+2. **`load`** (stages *load* and *check*): the Google provider's GCS-to-BigQuery load with a
+   job id from a per-file sequence (the ledger), so a retry re-uses a finished load instead
+   of appending again. The proof costs no query on the hot path: in a run the receiver
+   started (conf `ledger` true) whose ledger holds one successful load job, that job's own
+   output row count equal to the converted rows proves every row is in the table exactly
+   once. Only when the ledger holds another successful load of the file (a retry whose answer
+   was lost, a cleared `convert`), when the conf has no `ledger` (a run triggered by hand or
+   by the coverage page's **Run**), or when the job reports no row count, does the task count
+   the rows with one SELECT bounded to the file's partitions, and only when that count finds
+   other rows does it delete them and load once more (`cloudz.file_pipeline.load_step`).
 
 Clearing either task (with or without downstream) leaves the table holding the file's rows
 exactly once. A failing task records `{"stage", "reason"}` as the XCom `failure`, which the
-receiver passes on to the collector.
+receiver passes on to the collector, and a *failed* row in the files catalog.
+
+#### When runs fail
+
+The failed file is on Browse → Coverage under "Failed files" with its stage and reason (and
+in the files catalog: docs/runbook.md, `FilesFailing`).
+
+- **The bytes are at fault: a re-run cannot succeed.** These fail at once, without retries:
+  *verify* "does not exist", "holds N bytes, expected M" or "has sha256 …, expected …"
+  (the archived object is not what the receiver stored); *convert* "not an MRT file", or a
+  converter limit (a decompression or row bomb). The archived path is create-only, so the
+  collector's correct upload under the same name gets CONFLICT: tell the collector, and
+  leave the file failed until it is replaced.
+- **Failed at once, but not the bytes' fault**: *verify* "bad run conf" (a run triggered by
+  hand without the receiver's conf: trigger it again with `archive_path` and `sha256`), and
+  *load* "load job … wrote N rows, the conversion wrote M" (BigQuery and the converter
+  disagree: read the `load` log before one Re-run; a second failure is a bug to report).
+- **Something around the file failed: a re-run can succeed.** The object store, BigQuery or
+  the network did not answer, a quota, a task timeout, a load job still running, a count
+  another try disturbed, a fixed bug. Each task was retried twice already (from 10 s, doubling).
+  Press **Re-run** on the coverage page (it clears `convert` with downstream), or clear
+  `convert` with downstream on the run's page. The rows stay single however often it runs.
+- **A damaged file is not a failure**: its state is *partial*, its rows up to the damage are
+  loaded; nothing to re-run.
 
 This file is parsed by every task process: it imports nothing but `airflow.sdk` and the
 contract. The work lives in `cloudz.file_pipeline`, imported inside the tasks.

@@ -3,7 +3,7 @@
 
 Daily at 03:40 UTC. A year of files is ~2.3M `mrt_file` runs and ~4.6M task instances in
 Airflow's metadata DB, and the api-server's listings and the UI's pages slow down with them
-(bench/year_of_runs.py). **clean_runs** removes the per-file runs that started more than
+(`bench/year_of_runs.py`). **`clean_runs`** removes the per-file runs that started more than
 `CLOUDZ_RUN_RETENTION_DAYS` ago, with their task instances and XComs, through Airflow's own
 `db clean` (the rows are kept in its `_airflow_deleted__*` archive tables), but never a run
 whose answer could be lost: the cut-off moves back before the oldest run not ended yet and
@@ -13,6 +13,15 @@ A cleaned file still has its answer: the receiver replies from the files catalog
 rows, load job, stage and reason of a failure) for a file whose run is gone, and starts no
 new run for it. `CLOUDZ_RUN_RETENTION_DAYS=0` turns retention off. Safe to re-run: a second
 run finds nothing older to clean.
+
+#### When runs fail
+
+Nothing is lost while it fails: old runs stay a day longer and the UI's listings slow down a
+little. `clean_runs` runs `python -m cloudz.reconcile.run_retention` and fails with that
+process's exit code and the end of its stderr: read the task's log (the run's page →
+`clean_runs` → Logs). A metadata DB that did not answer, a lock or the 2-hour timeout
+(retried twice, 5 minutes apart) is fixed by clearing the task once the DB answers; an
+error that repeats on every try (a setting, a bug) is not: fix it, then clear the task.
 """
 
 from __future__ import annotations

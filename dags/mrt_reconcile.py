@@ -4,7 +4,7 @@
 Hourly (at :15), over the files named in the last `CLOUDZ_RECONCILE_LOOKBACK_DAYS` (3) days,
 or the days and collectors of a manual run's params:
 
-1. **scan** lists the bucket (every collector of the list and of the bucket), the files
+1. **`scan`** lists the bucket (every collector of the list and of the bucket), the files
    catalog and the per-file DAG's unfinished runs, and sorts each archived file: loaded,
    failed (reported with stage, reason and run: re-run it from Browse → Coverage), in
    flight (its run is on it, or it arrived less than `CLOUDZ_RECONCILE_SETTLE_MINUTES` ago),
@@ -13,14 +13,33 @@ or the days and collectors of a manual run's params:
    `CLOUDZ_RECONCILE_STUCK_MINUTES`, and writes the coverage table: per collector, day
    and kind, files expected by the cadence and archived, the newest file, and whether the
    collector is silent or missing from the collector list (also as StatsD gauges).
-2. **convert** and **load** heal the files with the mirror's own steps (claims, ledger,
+2. **`convert`** and **`load`** heal the files with the mirror's own steps (claims, ledger,
    catalog rows): no collector action is needed.
-3. **recount** counts the rows of the files loaded since the last run (or, with
+3. **`recount`** counts the rows of the files loaded since the last run (or, with
    `recount=all`, of the whole window) and reloads a file whose count differs from its
    catalog row (delete its rows, load its Avro object again, count).
-4. **report** puts it together in the task log and its XCom, and sets the backlog gauges.
+4. **`report`** puts it together in the task log and its XCom, and sets the backlog gauges.
 
 Safe to clear and re-run: a healed file is found loaded the next time.
+
+#### When runs fail
+
+A run that succeeds can still report failed files: those are the per-file failures (the
+`mrt_file` DAG's doc says which a re-run can fix; Re-run or Run them from Browse →
+Coverage). The run itself:
+
+- **`scan` failed**: nothing is healed or reported, and `report` fails too ("the scan
+  failed"). The bucket, the catalog or Airflow's metadata did not answer (a retry can fix it:
+  clear `scan` with downstream once it answers), or a manual run's params are wrong
+  (`from_day`/`to_day` not `YYYY-MM-DD`: trigger it again with correct ones).
+- **`convert` or `load` failed**: `report` still runs and sets the gauges; the files not
+  healed are found again by the next hourly run (`BacklogNotHealed` fires if two runs in a
+  row leave them). A heal of a file wrong for good records it *failed* and does not fail the
+  task.
+- **`recount` failed**: the next run recounts the files catalogued in the last 2 hours, so
+  one failed hour is covered; after more, trigger a run with `recount=all` (Trigger → params).
+- **No run for 3 hours** (`ReconcileNotRunning`): the DAG is paused, or the scheduler is
+  down; docs/runbook.md has the commands.
 """
 
 from __future__ import annotations

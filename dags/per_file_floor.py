@@ -11,6 +11,12 @@ start and one parse of this file per task), the floor no per-file run can go und
 one sample file, and reports upload -> reply of the per-file path as a multiple of this
 floor measured in the same run (see `bench/README.md`). Nothing in the pipeline triggers
 it; it is safe to run at any time.
+
+#### When runs fail
+
+Only the bench starts it and nothing depends on it: a failed run is a failed measurement.
+Its tasks do nothing, so a failure is Airflow's own (the scheduler, the executor, the
+metadata DB): read the failed task's log; `bench/burst.py latency` starts new runs.
 """
 
 from __future__ import annotations
