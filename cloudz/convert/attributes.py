@@ -80,6 +80,24 @@ def as_path_text(segments: list[Segment]) -> str:
     return "".join(out)
 
 
+def path_asns(segments: list[Segment]) -> list[int]:
+    """``as_path_asns``: the ASNs of the AS_SEQUENCE and AS_SET segments in wire order, a set's
+    members flattened; confederation segments left out (hops inside the neighbour's
+    confederation, RFC 5065 §5, not between ASes)."""
+    return [a for code, asns in segments if code in (AS_SEQUENCE, AS_SET) for a in asns]
+
+
+def origin_asns(segments: list[Segment]) -> list[int]:
+    """``origin_asns``: of the last non-empty AS_SEQUENCE or AS_SET segment, a sequence's last
+    ASN or a set's members (an aggregate's possible origins, as BGPKIT's ``origin_asns``)."""
+    for code, asns in reversed(segments):
+        if asns and code == AS_SEQUENCE:
+            return [asns[-1]]
+        if asns and code == AS_SET:
+            return list(asns)
+    return []
+
+
 def _hop_count(segments: list[Segment]) -> int:
     return sum(1 if code in _SETS else len(asns) for code, asns in segments)
 
@@ -122,6 +140,10 @@ class RouteAttributes:
     med: int | None = None
     atomic_aggregate: bool = False
     aggregator: str | None = None
+    aggregator_asn: int | None = None
+    aggregator_ip: str | None = None
+    as_path_asns: list[int] = field(default_factory=list)
+    origin_asns: list[int] = field(default_factory=list)
     communities: list[str] = field(default_factory=list)
     large_communities: list[str] = field(default_factory=list)
     extended_communities: list[str] = field(default_factory=list)
@@ -148,6 +170,10 @@ class RouteAttributes:
             "extended_communities": self.extended_communities,
             "only_to_customer": self.only_to_customer,
             "other_attributes": self.other_attributes,
+            "as_path_asns": self.as_path_asns,
+            "origin_asns": self.origin_asns,
+            "aggregator_asn": self.aggregator_asn,
+            "aggregator_ip": self.aggregator_ip,
         }
 
 
@@ -223,6 +249,9 @@ def parse_attributes(attrs: list[dict[str, Any]], two_byte_as: bool) -> RouteAtt
             as_path = merge_as4_path(as_path, as4_path)
     if as_path is not None:
         ra.as_path = as_path_text(as_path)
+        ra.as_path_asns = path_asns(as_path)
+        ra.origin_asns = origin_asns(as_path)
     if aggregator is not None:
         ra.aggregator = f"{aggregator[0]} {aggregator[1]}"
+        ra.aggregator_asn, ra.aggregator_ip = aggregator
     return ra

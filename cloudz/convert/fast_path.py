@@ -90,6 +90,7 @@ _LONG: Final = "long"
 _NULL_STRING: Final = ["null", "string"]
 _NULL_LONG: Final = ["null", "long"]
 _STRINGS: Final = {"type": "array", "items": "string"}
+_LONGS: Final = {"type": "array", "items": "long"}
 _RAW_ATTRIBUTES: Final = {
     "type": "array",
     "items": {
@@ -130,6 +131,11 @@ EXPECTED_TYPES: Final[dict[str, Any]] = {
     "source_sha256": _STRING,
     "record_index": _LONG,
     "row_index": _LONG,
+    "as_path_asns": _LONGS,
+    "origin_asns": _LONGS,
+    "aggregator_asn": _NULL_LONG,
+    "aggregator_ip": _NULL_STRING,
+    "ip_version": _NULL_LONG,
 }
 """How the C encoder writes each field it knows, as an Avro type (int and long encode alike,
 logical types only annotate): a schema whose field differs is not for the fast path."""

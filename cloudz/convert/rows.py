@@ -70,6 +70,8 @@ _NO_ROUTE: Final[Row] = {
     "new_state": None,
     "originated_time": None,
     "only_to_customer": None,
+    "aggregator_asn": None,
+    "aggregator_ip": None,
 }
 
 
@@ -91,8 +93,12 @@ def _row(
         "large_communities": [],
         "extended_communities": [],
         "other_attributes": [],
+        "as_path_asns": [],
+        "origin_asns": [],
     }
     row.update(cols)
+    prefix = row["prefix"]
+    row["ip_version"] = None if prefix is None else (6 if ":" in prefix else 4)
     return row
 
 

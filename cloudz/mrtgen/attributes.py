@@ -104,6 +104,17 @@ def as_path_text(segments: list[Segment]) -> str:
     return " ".join(parts)
 
 
+def _origin_asns(segments: list[Segment]) -> list[int]:
+    """The last AS_SEQUENCE's last ASN, or the last AS_SET's members (confederation segments
+    and empty ones skipped)."""
+    for seg_type, asns in reversed(segments):
+        if asns and seg_type == AS_SEQUENCE:
+            return [asns[-1]]
+        if asns and seg_type == AS_SET:
+            return list(asns)
+    return []
+
+
 def _two_byte(segments: list[Segment]) -> list[Segment]:
     """RFC 6793 §4.2.2: ASNs that do not fit 2 bytes become AS_TRANS in the AS_PATH."""
     return [(t, tuple(a if a <= 0xFFFF else AS_TRANS for a in asns)) for t, asns in segments]
@@ -208,6 +219,12 @@ class Route:
             "extended_communities": [c.hex() for c in self.extended_communities],
             "only_to_customer": self.only_to_customer,
             "other_attributes": others,
+            "as_path_asns": [
+                a for t, asns in self.segments or [] if t in (AS_SEQUENCE, AS_SET) for a in asns
+            ],
+            "origin_asns": _origin_asns(self.segments or []),
+            "aggregator_asn": None if self.aggregator is None else self.aggregator[0],
+            "aggregator_ip": None if self.aggregator is None else self.aggregator[1],
         }
 
 

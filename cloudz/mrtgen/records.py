@@ -155,4 +155,14 @@ def base_row(timestamp_us: int, mrt_type: str, entry_type: str, peer_ip: str, pe
         "originated_time": None,
         "only_to_customer": None,
         "other_attributes": [],
+        "as_path_asns": [],
+        "origin_asns": [],
+        "aggregator_asn": None,
+        "aggregator_ip": None,
+        "ip_version": None,
     }
+
+
+def ip_version(prefix: str) -> int:
+    """The row's ``ip_version`` of a prefix text: 4 or 6."""
+    return ipaddress.ip_network(prefix, strict=False).version

@@ -202,7 +202,10 @@ def generate_rib(spec: RibSpec, *, expected: bool = False) -> Iterator[Generated
                     row = base_row(ts_us, mrt_type, "B", peer.ip, peer.asn)
                     row.update(entry.columns)
                     row.update(
-                        prefix=prefix, path_id=path_id, originated_time=originated * 1_000_000
+                        prefix=prefix,
+                        path_id=path_id,
+                        originated_time=originated * 1_000_000,
+                        ip_version=6 if v6 else 4,
                     )
                     rows.append(row)
         generic = rng.random() < spec.generic_share

@@ -39,6 +39,7 @@ from cloudz.mrtgen.records import (
     bgp_message,
     bgp_update,
     ip_bytes,
+    ip_version,
     ipv6_text,
     masked_prefix,
     mrt_record,
@@ -269,12 +270,14 @@ def generate_updates(spec: UpdatesSpec, *, expected: bool = False) -> Iterator[G
                 for net, length, pid in w4 + w6:
                     row = base_row(ts_us, mrt_type, "W", ip, asn)
                     row.update(prefix=masked_prefix(net, length), path_id=pid)
+                    row["ip_version"] = ip_version(row["prefix"])
                     rows.append(row)
                 for prefixes, columns in ((a4, path.columns_v4), (a6, path.columns_v6)):
                     for net, length, pid in prefixes:
                         row = base_row(ts_us, mrt_type, "A", ip, asn)
                         row.update(columns)
                         row.update(prefix=masked_prefix(net, length), path_id=pid)
+                        row["ip_version"] = ip_version(row["prefix"])
                         rows.append(row)
         remaining -= n_rows
         mrt_t = BGP4MP_ET if et else BGP4MP

@@ -16,6 +16,10 @@ partitions, clustered on ``collector, peer_asn``):
    load-job ledger hashes the table's name into each job id, so the new table must end up
    with the old name. The legacy table is kept, untouched: drop it by hand once satisfied.
 
+A table of the layout that lacks columns of the current schema (the research columns of
+docs/row-schema.md, computed from ``as_path``, ``aggregator`` and ``prefix``) is migrated the
+same way: step 2 selects :data:`cloudz.warehouse.research_columns.EXPRESSIONS` for them.
+
 Each run looks at which of the three tables exist and does what is left, so it can be run
 again after any failure. ``--dry-run`` prints the plan and changes nothing; ``--no-rename``
 stops after step 3: run it while live loads go on, then close the Airflow pool
@@ -34,6 +38,7 @@ import click
 
 from cloudz.warehouse import schema
 from cloudz.warehouse.file_rows import TimeWindow
+from cloudz.warehouse.research_columns import EXPRESSIONS
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -132,7 +137,7 @@ class Migration:
         """Do what is left of the migration (or print it with ``dry_run``); the outcome."""
         t = self.tables
         routes, new, legacy = (self._get(ref) for ref in (t.routes, t.new, t.legacy))
-        if routes is not None and schema.has_routes_layout(routes.to_api_repr()):
+        if routes is not None and self._current(routes):
             if new is not None:
                 raise MigrationError(
                     f"{t.routes} has the layout already and {t.new} exists too: was {t.routes} "
@@ -152,7 +157,7 @@ class Migration:
                 f"{t.legacy} exists already while {t.routes} still has the old layout: "
                 "rename or drop it first (the migration never overwrites a table)"
             )
-        if new is not None and not schema.has_routes_layout(new.to_api_repr()):
+        if new is not None and not self._current(new):
             raise MigrationError(
                 f"{t.new} exists with another layout ({describe(new)}): drop it and run again"
             )
@@ -226,7 +231,7 @@ class Migration:
     def _finish_rename(self, new: bigquery.Table, legacy: bigquery.Table, *, dry_run: bool) -> str:
         """A run stopped between the two renames: check the copy, then do the second one."""
         t = self.tables
-        if not schema.has_routes_layout(new.to_api_repr()):
+        if not self._current(new):
             raise MigrationError(f"{t.new} has another layout ({describe(new)}): look at it")
         self.echo(f"{t.routes} is missing, {t.legacy} and {t.new} exist: the second rename is left")
         self.echo(f"  verify {t.legacy} vs {t.new} per file and month, then rename {t.new}")
@@ -249,12 +254,13 @@ class Migration:
         Reads only ``timestamp`` of each table; the new table's query is bounded to the old
         table's months (its partition filter).
         """
-        old = {
+        old = {  # every time: the old table may require a partition filter too
             row["month"]: int(row["n"])
-            for row in self.client.query(
+            for row in self._query(
                 "SELECT TIMESTAMP_TRUNC(timestamp, MONTH) AS month, COUNT(*) AS n "
-                f"FROM `{old_ref}` GROUP BY month ORDER BY month"
-            ).result()
+                f"FROM `{old_ref}` WHERE {ALL_TIME.where()} GROUP BY month ORDER BY month",
+                ALL_TIME,
+            )
         }
         if not old:
             return []
@@ -292,7 +298,7 @@ ORDER BY source_path
             for r in self._query(sql, window)
         ]
 
-    def _copy_month(self, m: MonthRows, columns: list[str]) -> None:
+    def _copy_month(self, m: MonthRows, columns: list[tuple[str, str]]) -> None:
         t = self.tables
         if m.new:
             mismatches = self.diff(t.routes, t.new, m.window)
@@ -304,9 +310,10 @@ ORDER BY source_path
                 f"{m.label}: {len(mismatches)} file(s) differ (rows loaded since the last run?): "
                 f"deleted the month's {deleted} rows from {_table_id(t.new)}"
             )
-        cols = ", ".join(f"`{c}`" for c in columns)
+        cols = ", ".join(f"`{c}`" for c, _ in columns)
+        values = ", ".join(value for _, value in columns)
         copied = self._dml(
-            f"INSERT INTO `{t.new}` ({cols}) SELECT {cols} FROM `{t.routes}` "
+            f"INSERT INTO `{t.new}` ({cols}) SELECT {values} FROM `{t.routes}` "
             f"WHERE {m.window.where()}",
             m.window,
         )
@@ -337,14 +344,26 @@ ORDER BY source_path
             )
         self.echo(f"verified: {sum(m.old for m in months)} rows, the same per file and month")
 
-    def _columns(self, routes: bigquery.Table) -> list[str]:
-        """The new table's columns the old one has (all of them, unless the schema grew);
-        a REQUIRED column it lacks cannot be copied."""
+    @staticmethod
+    def _current(table: bigquery.Table) -> bool:
+        """The layout, and every column of the current schema."""
+        have = {f.name for f in table.schema}
+        return schema.has_routes_layout(table.to_api_repr()) and all(
+            f["name"] in have for f in schema.bigquery_schema_fields()
+        )
+
+    def _columns(self, routes: bigquery.Table) -> list[tuple[str, str]]:
+        """The new table's columns the old one has or :data:`EXPRESSIONS` computes (all of
+        them, unless the schema grew otherwise), each with what the copy selects; a REQUIRED
+        column it lacks cannot be copied."""
         have = {f.name for f in routes.schema}
         columns = []
         for field in schema.bigquery_schema_fields():
-            if field["name"] in have:
-                columns.append(field["name"])
+            name = field["name"]
+            if name in have:
+                columns.append((name, f"`{name}`"))
+            elif name in EXPRESSIONS:
+                columns.append((name, f"{EXPRESSIONS[name]} AS `{name}`"))
             elif field["mode"] == "REQUIRED":
                 raise MigrationError(
                     f"{self.tables.routes} has no column {field['name']}, REQUIRED in the new "

@@ -15,7 +15,8 @@ EXPECTED_ORDER = [
     "path_id", "as_path", "origin", "next_hop", "local_pref", "med", "atomic_aggregate",
     "aggregator", "communities", "large_communities", "extended_communities", "old_state",
     "new_state", "originated_time", "only_to_customer", "other_attributes", "source_path",
-    "source_sha256", "record_index", "row_index",
+    "source_sha256", "record_index", "row_index", "as_path_asns", "origin_asns",
+    "aggregator_asn", "aggregator_ip", "ip_version",
 ]  # fmt: skip
 
 
@@ -62,6 +63,11 @@ def test_bigquery_fields() -> None:
         "INTEGER",
         "NULLABLE",
     )
+    for name in ("as_path_asns", "origin_asns"):
+        assert (fields[name]["type"], fields[name]["mode"]) == ("INTEGER", "REPEATED")
+    for name, kind in (("aggregator_asn", "INTEGER"), ("aggregator_ip", "STRING")):
+        assert (fields[name]["type"], fields[name]["mode"]) == (kind, "NULLABLE")
+    assert (fields["ip_version"]["type"], fields["ip_version"]["mode"]) == ("INTEGER", "NULLABLE")
     other = fields["other_attributes"]
     assert (other["type"], other["mode"]) == ("RECORD", "REPEATED")
     assert [(f["name"], f["type"], f["mode"]) for f in other["fields"]] == [
@@ -210,6 +216,7 @@ def test_a_row_round_trips() -> None:
         large_communities=[], extended_communities=[], source_path="p", source_sha256="s",
         record_index=0, row_index=0, only_to_customer=4_200_000_000,
         other_attributes=[{"type": 99, "flags": 0xF0, "value": b"\x00\xff"}],
+        as_path_asns=[64496, 4_200_000_000], origin_asns=[4_200_000_000],
     )  # fmt: skip
     buf = io.BytesIO()
     fastavro.writer(buf, schema.avro_schema(), [row])
@@ -218,6 +225,7 @@ def test_a_row_round_trips() -> None:
     assert back["timestamp"].timestamp() == pytest.approx(1_470_931_200.123456)
     assert back["other_attributes"] == [{"type": 99, "flags": 0xF0, "value": b"\x00\xff"}]
     assert back["only_to_customer"] == 4_200_000_000
+    assert (back["as_path_asns"], back["origin_asns"]) == ([64496, 4_200_000_000], [4_200_000_000])
     with pytest.raises((ValueError, TypeError)):  # other_attributes is never null either
         fastavro.writer(io.BytesIO(), schema.avro_schema(), [dict(row, other_attributes=None)])
     row_without_null_arrays = dict(row, communities=None)

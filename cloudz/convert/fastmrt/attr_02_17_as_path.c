@@ -163,6 +163,7 @@ int attr_17_as4_path_parse(Attrs *a, const uint8_t *v, size_t alen) {
 /* the AS path, with the RFC 6793 merge for 2-byte-AS records (bgpdump's process_asn32_trans);
  * c's segment vectors and text buffer are the scratch */
 int attr_02_17_as_path_encode(Conv *c, Buf *b, const Attrs *a, int two_byte_as, int as_w) {
+    c->path = NULL;
     if (a->has_as_path) {
         if (segvec_load(&c->sv, a->as_path, a->as_path_len, as_w)) return PYERR;
         const SegVec *use = &c->sv;
@@ -176,10 +177,58 @@ int attr_02_17_as_path_encode(Conv *c, Buf *b, const Attrs *a, int two_byte_as, 
                 if (r == 0) use = &c->svm;
             }
         }
+        c->path = use;
         if (as_path_text(use, &c->text)) return PYERR;
         if (b_byte(b, 2) || b_str(b, (const char *)c->text.p, c->text.len)) return PYERR;
     } else if (b_byte(b, 0)) {
         return PYERR;
     }
     return OK;
+}
+
+/* Avro array of longs: ASNs in blocks of one count, then the end (an empty array is the 0) */
+static int put_asns(Buf *b, const uint32_t *asns, size_t n) {
+    if (buf_reserve(b, 10 * (n + 2))) return PYERR;
+    uint8_t *o = b->p + b->len;
+    if (n) {
+        o = put_long(o, (int64_t)n);
+        for (size_t i = 0; i < n; i++) o = put_long(o, asns[i]);
+    }
+    *o++ = 0;
+    b->len = (size_t)(o - b->p);
+    return OK;
+}
+
+/* as_path_asns (cloudz.convert.attributes.path_asns): AS_SEQUENCE and AS_SET members in
+ * order, confederation segments left out; written straight into the set's buffer */
+int attr_02_17_as_path_asns_encode(Buf *b, const SegVec *path) {
+    size_t n = 0;
+    if (path)
+        for (size_t i = 0; i < path->nsegs; i++)
+            if (path->segs[i].code <= 2) n += path->segs[i].n;
+    if (buf_reserve(b, 10 * (n + 2))) return PYERR;
+    uint8_t *o = b->p + b->len;
+    if (n) {
+        o = put_long(o, (int64_t)n);
+        for (size_t i = 0; i < path->nsegs; i++) {
+            const Seg *s = &path->segs[i];
+            if (s->code > 2) continue;
+            for (size_t j = 0; j < s->n; j++) o = put_long(o, path->asns[s->start + j]);
+        }
+    }
+    *o++ = 0;
+    b->len = (size_t)(o - b->p);
+    return OK;
+}
+
+/* origin_asns (cloudz.convert.attributes.origin_asns): the last non-empty AS_SEQUENCE's last
+ * ASN or AS_SET's members */
+int attr_02_17_origin_asns_encode(Buf *b, const SegVec *path) {
+    for (size_t i = path ? path->nsegs : 0; i-- > 0;) {
+        const Seg *s = &path->segs[i];
+        if (!s->n) continue;
+        if (s->code == 2) return put_asns(b, path->asns + s->start + s->n - 1, 1);
+        if (s->code == 1) return put_asns(b, path->asns + s->start, s->n);
+    }
+    return put_asns(b, NULL, 0);
 }

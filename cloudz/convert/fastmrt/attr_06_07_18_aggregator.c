@@ -35,14 +35,40 @@ int attr_18_as4_aggregator_parse(Attrs *a, const uint8_t *v, size_t alen) {
     return OK;
 }
 
-int attr_07_18_aggregator_encode(Buf *b, const Attrs *a, int two_byte_as) {
-    int has_aggr = a->has_aggr;
-    uint32_t aggr_as = a->aggr_as;
-    const uint8_t *aggr_ip = a->aggr_ip;
+/* the aggregator the row shows: AS4_AGGREGATOR's in place of a 2-byte record's AS_TRANS */
+static int pick(const Attrs *a, int two_byte_as, uint32_t *aggr_as, const uint8_t **aggr_ip) {
+    *aggr_as = a->aggr_as;
+    *aggr_ip = a->aggr_ip;
     if (two_byte_as && a->has_aggr && a->has_as4aggr && a->aggr_as == 23456) {
-        aggr_as = a->as4aggr_as;
-        aggr_ip = a->as4aggr_ip;
+        *aggr_as = a->as4aggr_as;
+        *aggr_ip = a->as4aggr_ip;
     }
+    return a->has_aggr;
+}
+
+int attr_07_18_aggregator_asn_encode(Buf *b, const Attrs *a, int two_byte_as) {
+    uint32_t aggr_as;
+    const uint8_t *aggr_ip;
+    if (!pick(a, two_byte_as, &aggr_as, &aggr_ip)) return b_byte(b, 0) ? PYERR : OK;
+    if (buf_reserve(b, 11)) return PYERR;
+    b->p[b->len++] = 2;
+    b->len = (size_t)(put_long(b->p + b->len, aggr_as) - b->p);
+    return OK;
+}
+
+int attr_07_18_aggregator_ip_encode(Buf *b, const Attrs *a, int two_byte_as) {
+    uint32_t aggr_as;
+    const uint8_t *aggr_ip;
+    if (!pick(a, two_byte_as, &aggr_as, &aggr_ip)) return b_byte(b, 0) ? PYERR : OK;
+    char tmp[20];
+    int n = fmt_addr(tmp, aggr_ip, 1);
+    return b_byte(b, 2) || b_str(b, tmp, (size_t)n) ? PYERR : OK;
+}
+
+int attr_07_18_aggregator_encode(Buf *b, const Attrs *a, int two_byte_as) {
+    uint32_t aggr_as;
+    const uint8_t *aggr_ip;
+    int has_aggr = pick(a, two_byte_as, &aggr_as, &aggr_ip);
     if (has_aggr) {
         char tmp[32];
         int n = fmt_u32(tmp, aggr_as);

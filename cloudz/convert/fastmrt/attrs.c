@@ -117,5 +117,11 @@ int encode_attrs(Conv *c, const Attrs *a, int two_byte_as, int as_w) {
     COLUMN(F_EXT, attr_16_ext_communities_encode(b, a));
     COLUMN(F_OTC, attr_35_otc_encode(b, a));
     COLUMN(F_OTHER, attr_other_encode(b, c->others, c->nothers));
+    /* the research columns: the AS path as numbers (c->path, set by the AS path's encoding
+     * above), the aggregator apart */
+    COLUMN(F_AS_PATH_ASNS, attr_02_17_as_path_asns_encode(b, c->path));
+    COLUMN(F_ORIGIN_ASNS, attr_02_17_origin_asns_encode(b, c->path));
+    COLUMN(F_AGGR_ASN, attr_07_18_aggregator_asn_encode(b, a, two_byte_as));
+    COLUMN(F_AGGR_IP, attr_07_18_aggregator_ip_encode(b, a, two_byte_as));
     return OK;
 }

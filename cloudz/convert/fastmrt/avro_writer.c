@@ -25,6 +25,12 @@ static int next_enc(int f) {
         return F_OTC;
     case F_OTC:
         return F_OTHER;
+    case F_AS_PATH_ASNS:
+        return F_ORIGIN_ASNS;
+    case F_ORIGIN_ASNS:
+        return F_AGGR_ASN;
+    case F_AGGR_ASN:
+        return F_AGGR_IP;
     default:
         return -1;
     }
@@ -116,7 +122,11 @@ int emit_row(Conv *c, const Row *r) {
         case F_LARGE:
         case F_EXT:
         case F_OTC:
-        case F_OTHER: {
+        case F_OTHER:
+        case F_AS_PATH_ASNS:
+        case F_ORIGIN_ASNS:
+        case F_AGGR_ASN:
+        case F_AGGR_IP: {
             int n = c->run[i];
             if (ae) {
                 int last = c->fields[i + n - 1];
@@ -149,6 +159,14 @@ int emit_row(Conv *c, const Row *r) {
             break;
         case F_RECORD_INDEX:
             o = put_long(o, r->record_index);
+            break;
+        case F_IP_VERSION: /* of the prefix; null without one (STATE rows) */
+            if (r->prefix_len < 0) {
+                *o++ = 0;
+            } else {
+                *o++ = 2;
+                *o++ = memchr(r->prefix, ':', (size_t)r->prefix_len) ? 12 : 8; /* 6, 4 */
+            }
             break;
         case F_ROW_INDEX:
             o = put_long(o, c->rows);

@@ -64,7 +64,8 @@ enum {
     F_TIMESTAMP, F_COLLECTOR, F_MRT_TYPE, F_ENTRY_TYPE, F_PEER_IP, F_PEER_ASN, F_PREFIX,
     F_PATH_ID, F_AS_PATH, F_ORIGIN, F_NEXT_HOP, F_LOCAL_PREF, F_MED, F_ATOMIC, F_AGGREGATOR,
     F_COMMUNITIES, F_LARGE, F_EXT, F_OLD_STATE, F_NEW_STATE, F_ORIGINATED, F_OTC, F_OTHER,
-    F_SOURCE_PATH, F_SOURCE_SHA, F_RECORD_INDEX, F_ROW_INDEX, F_COUNT
+    F_SOURCE_PATH, F_SOURCE_SHA, F_RECORD_INDEX, F_ROW_INDEX, F_AS_PATH_ASNS, F_ORIGIN_ASNS,
+    F_AGGR_ASN, F_AGGR_IP, F_IP_VERSION, F_COUNT
 };
 extern const char *const FIELD_NAMES[F_COUNT];
 #define MAX_FIELDS 64
@@ -301,6 +302,7 @@ typedef struct {
     RawAttr *others;
     size_t nothers, others_cap;
     SegVec sv, sv4, svm;
+    const SegVec *path; /* the AS path the last attr_02_17_as_path_encode wrote, or NULL */
     Buf text;
     AttrEnc ae;
     Attrs attrs;
@@ -351,6 +353,8 @@ int attr_01_origin_encode(Buf *b, const Attrs *a);
 int attr_02_as_path_parse(Attrs *a, const uint8_t *v, size_t alen, int as_w);
 int attr_17_as4_path_parse(Attrs *a, const uint8_t *v, size_t alen);
 int attr_02_17_as_path_encode(Conv *c, Buf *b, const Attrs *a, int two_byte_as, int as_w);
+int attr_02_17_as_path_asns_encode(Buf *b, const SegVec *path);
+int attr_02_17_origin_asns_encode(Buf *b, const SegVec *path);
 int attr_03_next_hop_parse(Attrs *a, const uint8_t *v, size_t alen);
 int attr_03_next_hop_encode(Buf *b, const Attrs *a);
 int attr_04_med_parse(Attrs *a, const uint8_t *v, size_t alen);
@@ -362,6 +366,8 @@ int attr_06_atomic_aggregate_encode(Buf *b, const Attrs *a);
 int attr_07_aggregator_parse(Attrs *a, const uint8_t *v, size_t alen);
 int attr_18_as4_aggregator_parse(Attrs *a, const uint8_t *v, size_t alen);
 int attr_07_18_aggregator_encode(Buf *b, const Attrs *a, int two_byte_as);
+int attr_07_18_aggregator_asn_encode(Buf *b, const Attrs *a, int two_byte_as);
+int attr_07_18_aggregator_ip_encode(Buf *b, const Attrs *a, int two_byte_as);
 int attr_08_communities_parse(Attrs *a, const uint8_t *v, size_t alen);
 int attr_08_communities_encode(Buf *b, const Attrs *a);
 int attr_16_ext_communities_parse(Attrs *a, const uint8_t *v, size_t alen);

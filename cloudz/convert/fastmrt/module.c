@@ -10,7 +10,8 @@ const char *const FIELD_NAMES[F_COUNT] = {
     "path_id", "as_path", "origin", "next_hop", "local_pref", "med", "atomic_aggregate",
     "aggregator", "communities", "large_communities", "extended_communities", "old_state",
     "new_state", "originated_time", "only_to_customer", "other_attributes", "source_path",
-    "source_sha256", "record_index", "row_index",
+    "source_sha256", "record_index", "row_index", "as_path_asns", "origin_asns",
+    "aggregator_asn", "aggregator_ip", "ip_version",
 };
 
 /* glibc maps each allocation over its (moving) threshold afresh and trims the heap's top as soon
