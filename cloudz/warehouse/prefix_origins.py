@@ -54,7 +54,16 @@ def table_ref(routes_ref: str) -> str:
 
 
 def ensure_table(client: bigquery.Client, ref: str) -> None:
+    """Create the table if it is missing: a deployment creates it beforehand, and reading it
+    first needs only ``bigquery.tables.get``, not ``tables.create``."""
+    from google.api_core.exceptions import NotFound
     from google.cloud import bigquery
+
+    try:
+        client.get_table(ref)
+        return
+    except NotFound:
+        pass
 
     table = bigquery.Table(
         ref,
