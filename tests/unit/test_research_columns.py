@@ -92,3 +92,34 @@ def test_origin_of_each_path_shape() -> None:
     confed = [(AS_CONFED_SET, [9]), (AS_SEQUENCE, [1]), (AS_CONFED_SET, [7, 8])]
     assert (path_asns(confed), origin_asns(confed)) == ([1], [1])
     assert (path_asns([]), origin_asns([(AS_SEQUENCE, [])])) == ([], [])
+
+
+def test_duckdb_reads_the_research_columns_of_a_deflate_file(tmp_path: Path) -> None:
+    """docs/access.md's DuckDB query: the arrays and ip_version as DuckDB reads them from the
+    converter's deflate Avro (the avro extension from its wheel, no download)."""
+    duckdb = pytest.importorskip("duckdb")
+    ext = pytest.importorskip("duckdb_extension_avro")
+    raw, avro = tmp_path / "u.bz2", tmp_path / "rows.avro"
+    write_file(raw, generate_updates(UpdatesSpec(rows=500, seed=7)))
+    convert_file(  # the reference engine writes deflate blocks, as cloudz-convert by default
+        raw,
+        avro,
+        collector="c",
+        source_path="c/u",
+        source_sha256="0" * 64,
+        engine="python",
+        time_window=None,
+    )
+    with avro.open("rb") as f:
+        want = sorted(
+            (r["prefix"], r["origin_asns"])
+            for r in (cast(dict[str, Any], x) for x in fastavro.reader(f))
+            if r["ip_version"] == 6
+        )
+    path = next(Path(ext.__file__).parent.glob("extensions/*/avro.duckdb_extension"))
+    con = duckdb.connect()
+    con.execute(f"LOAD '{path}'")
+    got = con.execute(
+        f"SELECT prefix, origin_asns FROM read_avro('{avro}') WHERE ip_version = 6"
+    ).fetchall()
+    assert want and sorted((p, list(o)) for p, o in got) == want
