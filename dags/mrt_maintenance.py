@@ -27,6 +27,7 @@ error that repeats on every try (a setting, a bug) is not: fix it, then clear th
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from datetime import timedelta
@@ -35,6 +36,11 @@ from typing import Any
 import pendulum
 from airflow.sdk import dag, task
 from airflow.timetables.interval import CronDataIntervalTimetable
+
+#: a connection whose extra ``sqlalchemy_url`` is the metadata DB's URL: Airflow 3 runs a task
+#: with ``AIRFLOW__DATABASE__SQL_ALCHEMY_CONN`` blanked (tasks reach the DB only through the
+#: API), so ``db clean``'s process gets the URL from this connection (a secret in a deployment)
+METADATA_DB_CONN_ID = "cloudz_metadata_db"
 
 
 @dag(
@@ -58,12 +64,21 @@ def mrt_maintenance() -> None:
     @task
     def clean_runs() -> dict[str, Any]:
         """``python -m cloudz.reconcile.run_retention`` in a process of its own: Airflow 3
-        gives a task no metadata DB session, a CLI process (as ``airflow db clean``) has one."""
+        gives a task no metadata DB session, a CLI process (as ``airflow db clean``) has one,
+        with the URL of the ``cloudz_metadata_db`` connection."""
+        from airflow.sdk import BaseHook
+
+        url = BaseHook.get_connection(METADATA_DB_CONN_ID).extra_dejson["sqlalchemy_url"]
+        db = {
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN": url,
+            "AIRFLOW__DATABASE__SQL_ALCHEMY_CONN_ASYNC": url,
+        }
         proc = subprocess.run(
             [sys.executable, "-m", "cloudz.reconcile.run_retention"],
             capture_output=True,
             text=True,
             check=False,
+            env={**os.environ, **db},
         )
         print(proc.stderr[-20_000:])
         if proc.returncode != 0:

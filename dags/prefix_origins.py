@@ -1,5 +1,5 @@
 """
-### prefix_origins: the day's (prefix, origin AS) pairs, once its files are loaded
+### `prefix_origins`: the day's (prefix, origin AS) pairs, once its files are loaded
 
 Daily at 05:10 UTC. **`rebuild`** replaces, in the derived table `prefix_origins` beside the
 routes table, the rows of the run's day and of the `CLOUDZ_PREFIX_ORIGINS_DAYS` - 1 (default

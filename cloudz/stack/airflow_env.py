@@ -221,6 +221,10 @@ def airflow_env(settings: Settings, dags_folder: Path | None = None) -> dict[str
             "AIRFLOW__METRICS__STATSD_INFLUXDB_ENABLED": "True",
             "AIRFLOW__METRICS__LEGACY_NAMES_ON": "False",
             "AIRFLOW_CONN_GOOGLE_CLOUD_DEFAULT": json.dumps(gcp_conn, separators=(",", ":")),
+            # the maintenance DAG's `db clean` (dags/mrt_maintenance.py): a task has no DB URL
+            "AIRFLOW_CONN_CLOUDZ_METADATA_DB": json.dumps(
+                {"conn_type": "generic", "extra": {"sqlalchemy_url": db_url}}, separators=(",", ":")
+            ),
             # a task whose process died (a killed worker) is retried after this, not 300 s
             "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(
                 celery.TASK_HEARTBEAT_TIMEOUT
