@@ -133,6 +133,10 @@ class Settings:
     archive_source: str = "https://archive.routeviews.org/"
     #: the collectors list (``include/collectors.yaml``); empty: the one in the repository
     collectors_file: str = ""
+    #: which archived files are converted and loaded (``cloudz.load_policy``: e.g.
+    #: ``*/RIBS: every 8h``); the Airflow Variable ``cloudz_load_policy`` overrides it; empty:
+    #: every file is loaded
+    load_policy: str = ""
     #: comma-separated collectors the mirror and backfill take; empty: every listed one
     archive_collectors: str = ""
     #: the mirror's window: files named in the last N hours before its run

@@ -24,7 +24,9 @@ and converts that same copy, or verifies and converts an archived one with the p
 DAG's own step; **`load`** loads them all in as few load jobs as BigQuery allows, each file
 claimed first so the live path never loads it twice, and writes each file's catalog row.
 A re-run of a range finds everything in the catalog and converts nothing; a killed run
-resumes from the load jobs' ledger.
+resumes from the load jobs' ledger. A file the load policy skips (`cloudz.load_policy`) is
+fetched and archived but not converted (catalog state `not_loaded_by_policy`); a run with
+the conf `ignore_load_policy` (`cloudz-backfill --ignore-load-policy`) loads it.
 
 Both are paused when first deployed: set the source, then turn them on (a backfill's runs
 only start while its DAG is on). Live uploads keep priority: these tasks weigh 1 against the
@@ -111,6 +113,11 @@ def archive_dag(dag_id: str, *, schedule: str, mirror: bool, doc: str) -> Any:
                 type="string",
                 description="comma-separated collectors (default: CLOUDZ_ARCHIVE_COLLECTORS)",
             ),
+            "ignore_load_policy": Param(
+                False,
+                type="boolean",
+                description="load every file of the range, also those the load policy skips",
+            ),
         },
         doc_md=doc,
         default_args={
@@ -139,7 +146,13 @@ def archive_dag(dag_id: str, *, schedule: str, mirror: bool, doc: str) -> Any:
                 archive_source=params.get("source") or settings.archive_source,
                 archive_collectors=params.get("collectors") or settings.archive_collectors,
             )
-            planned = run_range.plan(GCP_CONN_ID, settings, start, end)
+            planned = run_range.plan(
+                GCP_CONN_ID,
+                settings,
+                start,
+                end,
+                ignore_load_policy=bool(params.get("ignore_load_policy")),
+            )
             get_current_context()["ti"].xcom_push(key="summary", value=planned["summary"])
             chunks: list[list[dict[str, Any]]] = planned["chunks"]
             return chunks

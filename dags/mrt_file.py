@@ -25,6 +25,13 @@ the collector, so the task ids below are a contract (`cloudz.pipeline_contract`)
    the rows with one SELECT bounded to the file's partitions, and only when that count finds
    other rows does it delete them and load once more (`cloudz.file_pipeline.load_step`).
 
+A file the **load policy** skips (`cloudz.load_policy`: the Airflow Variable
+`cloudz_load_policy`, else `CLOUDZ_LOAD_POLICY`; by default every file is loaded) is
+downloaded and verified by `convert`, not converted; `load` adds a `not_loaded_by_policy`
+row to the files catalog and the run succeeds: the collector's reply says "archived, not
+loaded (load policy: ...)". The backfill loads such files on request
+(`cloudz-backfill --ignore-load-policy`); the reconcile leaves them.
+
 Clearing either task (with or without downstream) leaves the table holding the file's rows
 exactly once. A failing task records `{"stage", "reason"}` as the XCom `failure`, which the
 receiver passes on to the collector, and a *failed* row in the files catalog.
@@ -142,12 +149,14 @@ def _settings() -> Any:
 def mrt_file() -> None:
     @task(task_id=contract.TASK_CONVERT)
     def convert(params: dict[str, Any]) -> dict[str, Any]:
-        from cloudz.file_pipeline import convert_step, load_step
+        from cloudz.file_pipeline import convert_step, load_policy_source, load_step
 
         settings = _settings()
         work = convert_step.check_conf(params, settings.bucket)
-        convert_step.yield_cpu_if_rib(work.file, settings.rib_nice)
-        report = convert_step.fetch_verify_convert(GCP_CONN_ID, work)
+        policy = load_policy_source.current(settings).loads(work.file)
+        if policy.load:
+            convert_step.yield_cpu_if_rib(work.file, settings.rib_nice)
+        report = convert_step.fetch_verify_convert(GCP_CONN_ID, work, policy=policy)
         run_id = get_current_context()["ti"].run_id
         report["load_claim"] = load_step.reserve_first_load(
             GCP_CONN_ID, settings.table_ref, work, report, run_id
@@ -162,6 +171,11 @@ def mrt_file() -> None:
         context = get_current_context()
         settings = _settings()
         work, report = FileWork.from_xcom(converted["file"]), converted["report"]
+        if report.get("not_loaded"):  # the load policy skips it: archived and verified only
+            return catalog_step.record_not_loaded(
+                context, GCP_CONN_ID, settings.files_ref, settings.table_ref, work.file,
+                report["not_loaded"],
+            )  # fmt: skip
         result = load_step.load_and_check(context, GCP_CONN_ID, settings.table_ref, work, report)
         catalog_step.record_loaded(
             context, GCP_CONN_ID, settings.files_ref, work.file, report, result

@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from cloudz.archive.archived_file import ArchivedFile
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.warehouse import file_catalog
+from ingest_service import file_status
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -30,6 +31,7 @@ _OUTCOME = {
     file_catalog.STATE_LOADED: pb.OUTCOME_SUCCEEDED,
     file_catalog.STATE_PARTIAL: pb.OUTCOME_PARTIAL,
     file_catalog.STATE_FAILED: pb.OUTCOME_FAILED,
+    file_catalog.STATE_NOT_LOADED_BY_POLICY: pb.OUTCOME_SUCCEEDED,
 }
 #: the run's state a reply from the catalog carries (the run itself is gone)
 RUN_STATE_CLEANED = "cleaned"
@@ -63,6 +65,10 @@ def apply_row(status: pb.FileStatus, row: dict[str, Any], table_ref: str) -> Non
         status.load.rows_loaded = rows
         status.load.table = table_ref
         status.load.load_job = str(row.get("load_job") or "")
+        return
+    if state == file_catalog.STATE_NOT_LOADED_BY_POLICY:  # archived and verified, on purpose
+        status.verify = pb.STAGE_STATE_SUCCEEDED
+        file_status.not_loaded(status, str(row.get("reason") or "load policy"), table_ref)
         return
     status.failure.stage = str(row.get("stage") or "run")
     status.failure.reason = str(row.get("reason") or "the file's run failed")

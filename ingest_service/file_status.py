@@ -135,6 +135,9 @@ def apply_run(status: pb.FileStatus, run: RunSnapshot, run_url: str) -> None:
     status.load.table = str(loaded.get("table", ""))
     status.load.load_job = str(loaded.get("load_job") or "")
 
+    if loaded.get("not_loaded"):  # the load policy skipped it: neither converted nor loaded
+        not_loaded(status, str(loaded["not_loaded"]), status.load.table)
+
     if failure is not None:
         status.failure.stage, status.failure.reason = failure
 
@@ -148,6 +151,14 @@ def apply_run(status: pb.FileStatus, run: RunSnapshot, run_url: str) -> None:
             status.failure.reason = "the Airflow run failed"
     else:
         status.outcome = pb.OUTCOME_RUNNING
+
+
+def not_loaded(status: pb.FileStatus, reason: str, table: str) -> None:
+    """A verified file the load policy skipped: conversion and load SKIPPED, and why."""
+    status.conversion.state = pb.STAGE_STATE_SKIPPED
+    status.load.state = pb.STAGE_STATE_SKIPPED
+    status.load.table = table
+    status.load.not_loaded = f"archived, not loaded ({reason})"
 
 
 def run_note(status: pb.FileStatus) -> str | None:

@@ -248,6 +248,8 @@ def load_converted(
         "loaded_by_others": len(result.by_others),
         "busy_elsewhere": sorted(result.busy),
         "left_for_next_run": left,
+        # fetched and archived, not loaded: the load policy (their catalog rows say so)
+        "not_loaded_by_policy": sum(1 for i in converted if "not_loaded" in i),
         "rows_loaded": result.rows,
         "load_jobs": result.jobs,
     }

@@ -33,12 +33,15 @@ def convert_chunk(
     gcp_conn_id: str, files_ref: str, run_id: str, try_number: int, chunk: list[dict[str, Any]]
 ) -> list[dict[str, Any]]:
     """``[{"file", "report"}]`` of the converted files, ``{"file", "left"}`` for those left
-    to the next run (not fetched, or a conflict); failed ones are in the catalog."""
+    to the next run (not fetched, or a conflict), ``{"file", "not_loaded"}`` for those
+    fetched and archived that the load policy skips; failed and skipped ones are in the
+    catalog."""
     from cloudz.file_pipeline import catalog_step
     from cloudz.file_pipeline.stage_failure import StageFailed
 
     converted: list[dict[str, Any]] = []
     failed: list[file_catalog.CatalogRow] = []
+    skipped: list[file_catalog.CatalogRow] = []  # archived, not loaded by the load policy
     with ExitStack() as sources:
         fetcher = _Fetcher(gcp_conn_id, sources)
         for item in chunk:
@@ -49,6 +52,13 @@ def convert_chunk(
                         converted.append({"file": file, "left": raw.reason})
                         continue
                     work = FileWork.from_xcom(file)  # fetched: its sha256 and size are known
+                    if item.get("not_loaded") and raw != "archived":
+                        # the load policy skips it: archived (and hashed as it was), no rows
+                        skipped.append(file_catalog.not_loaded_row(
+                            work.file, item["not_loaded"], run_id=run_id
+                        ))  # fmt: skip
+                        converted.append({"file": file, "not_loaded": item["not_loaded"]})
+                        continue
                     report = _convert(gcp_conn_id, work, raw, fetcher.bucket(work.bucket))
             except StageFailed as exc:
                 log.error("%s failed at %s: %s", work.file.archive_path, exc.stage, exc)
@@ -63,15 +73,15 @@ def convert_chunk(
                 )
                 continue
             converted.append({"file": file, "report": report})
-    if failed:
+    if failed or skipped:
         client = catalog_step.client(gcp_conn_id, files_ref)
         file_catalog.record_many(
             client,
             files_ref,
-            failed,
-            [f"{run_id}/{try_number}/failed/{row.archive_path}" for row in failed],
+            failed + skipped,
+            [f"{run_id}/{try_number}/{row.state}/{row.archive_path}" for row in failed + skipped],
         )
-    for row in failed:
+    for row in failed + skipped:
         task_metrics.incr("files", state=row.state, collector=row.collector, kind=row.kind)
     return converted
 

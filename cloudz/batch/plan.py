@@ -5,9 +5,10 @@ listing per month directory (what is archived, with each object's sha256), and t
 catalog (what is loaded). A file the bucket lacks is to *fetch*: its conversion task fetches,
 archives and converts the same local copy (no second download). An archived file is converted
 when its version has no *loaded* or *partial* row, and no *failed* row for a stage a retry
-cannot fix (verify, convert: a re-run of those is an operator's decision). Files archived by a
-collector and still in their per-file run are converted here too; their load claim keeps the
-rows single.
+cannot fix (verify, convert: a re-run of those is an operator's decision), and the load
+policy loads it (``cloudz.load_policy``; a backfill may override it to load every file).
+Files archived by a collector and still in their per-file run are converted here too; their
+load claim keeps the rows single.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from cloudz import load_policy
 from cloudz.archive import paths
 from cloudz.sources.files import (
     SkippedFile,
@@ -56,6 +58,8 @@ class Plan:
     to_fetch: int = 0
     done: int = 0  # loaded or partial already
     failed_before: int = 0  # failed at verify/convert: left to an operator
+    #: archived, and left unloaded by the load policy (``cloudz.load_policy``)
+    not_loaded_by_policy: int = 0
     unverified: list[str] = field(default_factory=list)  # objects with no sha256 metadata
     #: what the archive's rules refused, never archived: "<source>: <rule>: <why>"
     skipped: list[str] = field(default_factory=list)
@@ -162,12 +166,15 @@ def plan_range(
     start: date | datetime,
     end: date | datetime,
     future_skew: timedelta = paths.FUTURE_SKEW,
+    policy: load_policy.LoadPolicy = load_policy.LOAD_EVERY_FILE,
 ) -> Plan:
     """List ``[start, end)`` of ``source`` (found at ``where``) against the bucket and catalog.
 
     Names the archive's rules refuse (``cloudz.archive.paths``, as the receiver applies them:
     the name in its kind folder, the month folder, a name dated after now + ``future_skew``)
-    are not planned but reported in ``skipped``."""
+    are not planned but reported in ``skipped``. A file the load ``policy`` skips is fetched
+    and archived if the bucket lacks it (its item carries ``not_loaded``), never converted
+    (the default loads every file; a backfill overriding the policy passes that default)."""
     listed: list[SourceFile] = []
     skipped: list[SkippedFile] = []
     for collector in collectors:
@@ -196,10 +203,13 @@ def plan_range(
             "collector": path.collector,
             "avro_object": path.avro_path,
         }
+        decision = policy.decide(path)
         obj = objects.get(f.archive_path)
         if obj is None:  # not archived: the conversion task fetches it
             plan.to_fetch += 1
             item.update(size=f.size, fetch={"where": where, "file": source_file_to_dict(f)})
+            if not decision.load:  # archived, verified and left unconverted
+                item["not_loaded"] = decision.reason
             plan.to_convert.append(item)
             continue
         plan.archived_before += 1
@@ -211,6 +221,8 @@ def plan_range(
             plan.done += 1
         elif state == file_catalog.STATE_FAILED and stage in PERMANENT_STAGES:
             plan.failed_before += 1
+        elif not decision.load:
+            plan.not_loaded_by_policy += 1
         else:
             plan.to_convert.append({**item, "sha256": obj.sha256, "size": obj.size})
     log.info("plan for %s..%s: %s", start, end, plan.summary())

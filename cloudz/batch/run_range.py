@@ -22,13 +22,25 @@ def collectors_for(settings: Settings, start: datetime, end: datetime) -> list[C
     return [c for c in active if not chosen or c.name in chosen]
 
 
-def plan(gcp_conn_id: str, settings: Settings, start: datetime, end: datetime) -> dict[str, Any]:
-    """Plan the range and cut what is left to fetch and convert into chunks (``plan``)."""
+def plan(
+    gcp_conn_id: str,
+    settings: Settings,
+    start: datetime,
+    end: datetime,
+    *,
+    ignore_load_policy: bool = False,
+) -> dict[str, Any]:
+    """Plan the range and cut what is left to fetch and convert into chunks (``plan``).
+
+    The load policy in force decides which files are converted and loaded, unless
+    ``ignore_load_policy`` (a backfill loading what the policy skipped): then every file."""
     from airflow.providers.google.cloud.hooks.bigquery import BigQueryHook
     from airflow.providers.google.cloud.hooks.gcs import GCSHook
 
+    from cloudz import load_policy
     from cloudz.archive.store import ArchiveStore
     from cloudz.batch.plan import chunked, plan_range
+    from cloudz.file_pipeline import load_policy_source
 
     where = settings.archive_source
     store = ArchiveStore(
@@ -38,10 +50,14 @@ def plan(gcp_conn_id: str, settings: Settings, start: datetime, end: datetime) -
         project_id=settings.gcp_project
     )
     collectors = collectors_for(settings, start, end)
+    policy = (
+        load_policy.LOAD_EVERY_FILE if ignore_load_policy else load_policy_source.current(settings)
+    )
     with open_source(where) as source:
         planned = plan_range(
             source, where, store, catalog, settings.files_ref, collectors, start, end,
             future_skew=timedelta(seconds=settings.archive_future_skew_seconds),
+            policy=policy,
         )  # fmt: skip
     return {"summary": planned.summary(), "chunks": chunked(planned.to_convert)}
 

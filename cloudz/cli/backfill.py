@@ -61,6 +61,12 @@ def _xcom(api: httpx.Client, run_id: str, task_id: str, key: str) -> Any:
     help="Re-run days that ran before (reprocess_behavior=completed): still converts nothing "
     "that the catalog has loaded.",
 )
+@click.option(
+    "--ignore-load-policy",
+    is_flag=True,
+    help="Convert and load every file of the days, also those the load policy skips "
+    "(catalog state not_loaded_by_policy); with --again for days that ran before.",
+)
 @click.option("--max-active-runs", default=1, show_default=True, type=int)
 @click.option("--wait/--no-wait", default=True, show_default=True)
 @click.option("--timeout", default=6 * 3600, show_default=True, type=float)
@@ -72,6 +78,7 @@ def main(
     source: str,
     collectors: str,
     again: bool,
+    ignore_load_policy: bool,
     max_active_runs: int,
     wait: bool,
     timeout: float,
@@ -86,7 +93,11 @@ def main(
     )
     if last < first:
         raise click.BadParameter("--to is before --from")
-    conf = {k: v for k, v in {"source": source, "collectors": collectors}.items() if v}
+    conf: dict[str, Any] = {
+        k: v for k, v in {"source": source, "collectors": collectors}.items() if v
+    }
+    if ignore_load_policy:
+        conf["ignore_load_policy"] = True
     with contextlib.closing(
         _client(settings, user, password or settings.airflow_admin_password)
     ) as api:
@@ -132,7 +143,9 @@ def main(
             click.echo(
                 f"{day} {run['state']}: listed {plan.get('listed', '?')}, to fetch "
                 f"{plan.get('to_fetch', '?')}, loaded before {plan.get('done', '?')}, to convert "
-                f"{plan.get('to_convert', '?')}, rows loaded {load.get('rows_loaded', 0)} in "
+                f"{plan.get('to_convert', '?')}, not loaded by the load policy "
+                f"{plan.get('not_loaded_by_policy', 0) + load.get('not_loaded_by_policy', 0)}, "
+                f"rows loaded {load.get('rows_loaded', 0)} in "
                 f"{len(load.get('load_jobs') or [])} load job(s)"
                 + (f", left for the next run: {left}" if left else "")
             )

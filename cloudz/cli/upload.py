@@ -211,10 +211,15 @@ def human_summary(status: pb.FileStatus) -> str:
                 f"              damage at byte {conv.damage.offset}: {conv.damage.reason} "
                 f"({conv.damage.records_skipped} records skipped)"
             )
-        lines.append(
-            f"  load        {_STAGE_WORDS[status.load.state]}  {status.load.rows_loaded} rows"
-            f"{' into ' + status.load.table if status.load.table else ''}"
-        )
+        if status.load.not_loaded:  # the load policy: archived and verified, not loaded
+            lines.append(
+                f"  load        {_STAGE_WORDS[status.load.state]}  {status.load.not_loaded}"
+            )
+        else:
+            lines.append(
+                f"  load        {_STAGE_WORDS[status.load.state]}  {status.load.rows_loaded} rows"
+                f"{' into ' + status.load.table if status.load.table else ''}"
+            )
         lines.append(f"  run         {status.run_id} ({status.run_state or 'not started'})")
         if status.run_url:
             lines.append(f"              {status.run_url}")

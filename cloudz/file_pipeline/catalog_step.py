@@ -1,6 +1,7 @@
 """The per-file DAG's rows in the files catalog (``cloudz.warehouse.file_catalog``): its last word.
 
-The load task adds *loaded* or *partial* once the rows are proven; the failure callback
+The load task adds *loaded* or *partial* once the rows are proven, or *not_loaded_by_policy*
+for a verified file the load policy skips (``cloudz.load_policy``); the failure callback
 adds *failed* with the stage and reason when a task fails for good. Both are appends with
 an id per run and try, so a cleared and re-run task adds a newer row, never a duplicate.
 """
@@ -38,6 +39,19 @@ def record_loaded(
         client(gcp_conn_id, files_ref), files_ref, row, f"{ti.run_id}/{ti.try_number}/{row.state}"
     )
     task_metrics.incr("files", state=row.state, collector=row.collector, kind=row.kind)
+
+
+def record_not_loaded(
+    context: Any, gcp_conn_id: str, files_ref: str, table_ref: str, file: ArchivedFile, reason: str
+) -> dict[str, Any]:
+    """The catalog row of a verified file the load policy skipped; the load task's XCom."""
+    ti = context["ti"]
+    row = file_catalog.not_loaded_row(file, reason, run_id=ti.run_id)
+    file_catalog.record(
+        client(gcp_conn_id, files_ref), files_ref, row, f"{ti.run_id}/{ti.try_number}/{row.state}"
+    )
+    task_metrics.incr("files", state=row.state, collector=row.collector, kind=row.kind)
+    return {"rows_loaded": 0, "table": table_ref, "load_job": None, "not_loaded": reason}
 
 
 def record_failed(context: Any, gcp_conn_id: str, files_ref: str, failure: dict[str, str]) -> None:

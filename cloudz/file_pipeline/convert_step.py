@@ -20,6 +20,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
+from cloudz import load_policy
 from cloudz import pipeline_contract as contract
 from cloudz.archive.archived_file import ArchivedFile
 from cloudz.file_pipeline import avro_parts
@@ -30,6 +31,8 @@ from cloudz.metrics import task_metrics
 log = logging.getLogger(__name__)
 
 CHUNK = 8 * 1024 * 1024
+#: the default decision: convert and load
+_LOAD = load_policy.Decision(True)
 
 
 class _HashingFile:
@@ -81,8 +84,16 @@ def archive_bucket(gcp_conn_id: str, name: str) -> Any:
     return GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(name)
 
 
-def fetch_verify_convert(gcp_conn_id: str, work: FileWork, bucket: Any = None) -> dict[str, Any]:
-    """Run the three stages for ``work`` (from :func:`check_conf`); return the XCom result."""
+def fetch_verify_convert(
+    gcp_conn_id: str,
+    work: FileWork,
+    bucket: Any = None,
+    policy: load_policy.Decision = _LOAD,
+) -> dict[str, Any]:
+    """Run the three stages for ``work`` (from :func:`check_conf`); return the XCom result.
+
+    A file the load ``policy`` skips is downloaded and verified, not converted: its result
+    carries ``not_loaded`` (the policy's words) and no rows."""
     bucket = bucket or archive_bucket(gcp_conn_id, work.bucket)
     uri, file = work.uri, work.file
     try:
@@ -112,7 +123,25 @@ def fetch_verify_convert(gcp_conn_id: str, work: FileWork, bucket: Any = None) -
                 contract.STAGE_VERIFY, f"{uri} has sha256 {actual}, expected {file.sha256}"
             )
         log.info("%s: %d bytes, sha256 verified", uri, sink.size)
+        if not policy.load:
+            return not_loaded_report(work, policy, sink.size)
         return _convert_and_publish(bucket, work, raw, avro, sink.size)
+
+
+def not_loaded_report(
+    work: FileWork, policy: load_policy.Decision, verified_bytes: int
+) -> dict[str, Any]:
+    """The result of a verified file the load policy leaves unconverted and unloaded."""
+    log.info("%s: %s", work.uri, policy.reply)
+    task_metrics.incr("bytes", verified_bytes, **task_metrics.file_tags(work.file))
+    return {
+        "status": load_policy.STATE_NOT_LOADED_BY_POLICY,
+        "not_loaded": policy.reason,
+        "rows": 0,
+        "records": 0,
+        "parse_errors": 0,
+        "verified_bytes": verified_bytes,
+    }
 
 
 def convert_archived_copy(

@@ -15,7 +15,10 @@ from typing import Any
 
 import httpx
 
+from cloudz import load_policy
 from cloudz import pipeline_contract as contract
+from cloudz.archive import paths
+from cloudz.file_pipeline import load_policy_source
 from cloudz.metrics import task_metrics
 from cloudz.reconcile import adopt, airflow_api, bucket_scan, freshness, recount
 from cloudz.reconcile.findings import REPORT_LIMIT, classify
@@ -85,6 +88,16 @@ class Window:
 
 def _day(value: Any) -> dt.date | None:
     return dt.date.fromisoformat(str(value)) if value else None
+
+
+def skip_by_policy(
+    to_heal: list[dict[str, Any]], policy: load_policy.LoadPolicy
+) -> tuple[list[dict[str, Any]], int]:
+    """The unloaded files the load policy loads, and how many it leaves: those are not
+    missing rows but archived on purpose (``cloudz-backfill --ignore-load-policy`` loads
+    them), so healing them would undo the policy."""
+    kept = [i for i in to_heal if policy.decide(paths.parse(i["archive_path"])).load]
+    return kept, len(to_heal) - len(kept)
 
 
 def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]:
@@ -175,11 +188,13 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
         if f.silent or not f.known
     ]
     work = GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(settings.working_bucket)
+    unloaded, by_policy = skip_by_policy(findings.to_heal, load_policy_source.current(settings))
     to_heal, adopted = adopt.adopt_loaded(
-        gcp_conn_id, client, work, settings.table_ref, settings.files_ref, findings.to_heal
+        gcp_conn_id, client, work, settings.table_ref, settings.files_ref, unloaded
     )
     report = findings.report()
     report["to_heal"] = len(to_heal)
+    report["not_loaded_by_policy"] = by_policy
     report["adopted"] = adopted[:REPORT_LIMIT]
     report["adopted_count"] = len(adopted)
     report["flagged_count"] = len(flagged)
@@ -229,6 +244,9 @@ def report(
         # files no run will load that this run did not load either
         task_metrics.gauge("reconcile.backlog", findings["to_heal"] - out["healed"])
         task_metrics.gauge("reconcile.in_flight", findings["in_flight"])
+        task_metrics.gauge(
+            "reconcile.not_loaded_by_policy", findings.get("not_loaded_by_policy", 0)
+        )
         task_metrics.gauge("reconcile.failed_files", findings["failed_count"])
         task_metrics.gauge("reconcile.stuck_runs", findings["stuck_runs_count"])
         task_metrics.gauge("reconcile.orphan_avro", findings["orphan_avro_count"])
@@ -236,7 +254,8 @@ def report(
         task_metrics.gauge("reconcile.last_success_timestamp", time.time())
     lines = [
         f"archived {out['archived']}, loaded {out['loaded']}, in flight {out['in_flight']}, "
-        f"healed {out['healed']} of {out['to_heal']} ({out['heal_rows']} rows)",
+        f"healed {out['healed']} of {out['to_heal']} ({out['heal_rows']} rows), "
+        f"not loaded by the load policy {out.get('not_loaded_by_policy', 0)}",
     ]
     lines += [
         f"FAILED {f['archive_path']} at {f['stage']}: {f['reason']} (run {f['run_id']})"

@@ -17,6 +17,7 @@ import logging
 from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING, Any
 
+from cloudz import load_policy
 from cloudz.archive import paths
 from cloudz.archive.archived_file import ArchivedFile
 from cloudz.warehouse import append_only
@@ -29,6 +30,9 @@ log = logging.getLogger(__name__)
 STATE_LOADED = "loaded"
 STATE_PARTIAL = "partial"
 STATE_FAILED = "failed"
+#: archived and verified, not converted or loaded: the load policy skips it (the backfill
+#: loads it on request; the reconcile does not heal it)
+STATE_NOT_LOADED_BY_POLICY = load_policy.STATE_NOT_LOADED_BY_POLICY
 
 #: (name, type, mode, description) of the table's columns
 COLUMNS: tuple[tuple[str, str, str, str], ...] = (
@@ -39,7 +43,7 @@ COLUMNS: tuple[tuple[str, str, str, str], ...] = (
     ("month", "DATE", "REQUIRED", "first day of the YYYY.MM of the path: the partition"),
     ("sha256", "STRING", "REQUIRED", "sha256 of the archived bytes"),
     ("size", "INT64", "NULLABLE", "bytes archived"),
-    ("state", "STRING", "REQUIRED", "loaded, partial or failed"),
+    ("state", "STRING", "REQUIRED", "loaded, partial, failed or not_loaded_by_policy"),
     ("stage", "STRING", "NULLABLE", "the stage that failed (verify, convert, load, check)"),
     ("reason", "STRING", "NULLABLE", "why it failed, or the damage"),
     ("rows", "INT64", "NULLABLE", "rows converted (= rows loaded when loaded or partial)"),
@@ -142,6 +146,12 @@ def loaded_row(
     """The row of a file whose rows are in the table: *partial* when the converter said so."""
     state = STATE_PARTIAL if report.get("status") == "partial" else STATE_LOADED
     return row_of(file, state=state, report=report, run_id=run_id, load_job=load_job)
+
+
+def not_loaded_row(file: ArchivedFile, reason: str, *, run_id: str | None) -> CatalogRow:
+    """The row of a file archived and verified that the load policy leaves unloaded;
+    ``reason`` is the policy's words (``load_policy.Decision.reason``)."""
+    return row_of(file, state=STATE_NOT_LOADED_BY_POLICY, reason=reason, run_id=run_id)
 
 
 def record(client: bigquery.Client, table_ref: str, row: CatalogRow, row_id: str) -> None:

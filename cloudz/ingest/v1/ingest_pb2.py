@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63loudz/ingest/v1/ingest.proto\x12\x10\x63loudz.ingest.v1\"@\n\nFileHeader\x12\x14\n\x0c\x61rchive_path\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\"X\n\rUploadRequest\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1c.cloudz.ingest.v1.FileHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"(\n\x10GetStatusRequest\x12\x14\n\x0c\x61rchive_path\x18\x01 \x01(\t\"z\n\x0c\x41rchiveStage\x12/\n\x06result\x18\x01 \x01(\x0e\x32\x1f.cloudz.ingest.v1.ArchiveResult\x12\x12\n\nobject_uri\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x17\n\x0f\x61rchived_sha256\x18\x04 \x01(\t\"A\n\x06\x44\x61mage\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x17\n\x0frecords_skipped\x18\x03 \x01(\x04\"\xa4\x03\n\x0f\x43onversionStage\x12+\n\x05state\x18\x01 \x01(\x0e\x32\x1c.cloudz.ingest.v1.StageState\x12\x0c\n\x04rows\x18\x02 \x01(\x04\x12\x0f\n\x07records\x18\x03 \x01(\x04\x12\x14\n\x0cparse_errors\x18\x04 \x01(\x04\x12(\n\x06\x64\x61mage\x18\x05 \x01(\x0b\x32\x18.cloudz.ingest.v1.Damage\x12\x10\n\x08\x61vro_uri\x18\x06 \x01(\t\x12\x17\n\x0fmasked_prefixes\x18\x07 \x01(\x04\x12?\n\x07repairs\x18\x08 \x03(\x0b\x32..cloudz.ingest.v1.ConversionStage.RepairsEntry\x12;\n\x05\x64rops\x18\t \x03(\x0b\x32,.cloudz.ingest.v1.ConversionStage.DropsEntry\x1a.\n\x0cRepairsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a,\n\nDropsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"n\n\tLoadStage\x12+\n\x05state\x18\x01 \x01(\x0e\x32\x1c.cloudz.ingest.v1.StageState\x12\x13\n\x0brows_loaded\x18\x02 \x01(\x04\x12\r\n\x05table\x18\x03 \x01(\t\x12\x10\n\x08load_job\x18\x04 \x01(\t\"(\n\x07\x46\x61ilure\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xff\x02\n\nFileStatus\x12\x14\n\x0c\x61rchive_path\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12*\n\x07outcome\x18\x03 \x01(\x0e\x32\x19.cloudz.ingest.v1.Outcome\x12/\n\x07\x61rchive\x18\x04 \x01(\x0b\x32\x1e.cloudz.ingest.v1.ArchiveStage\x12,\n\x06verify\x18\x05 \x01(\x0e\x32\x1c.cloudz.ingest.v1.StageState\x12\x35\n\nconversion\x18\x06 \x01(\x0b\x32!.cloudz.ingest.v1.ConversionStage\x12)\n\x04load\x18\x07 \x01(\x0b\x32\x1b.cloudz.ingest.v1.LoadStage\x12*\n\x07\x66\x61ilure\x18\x08 \x01(\x0b\x32\x19.cloudz.ingest.v1.Failure\x12\x0e\n\x06run_id\x18\t \x01(\t\x12\x11\n\trun_state\x18\n \x01(\t\x12\x0f\n\x07run_url\x18\x0b \x01(\t*\x8d\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11OUTCOME_SUCCEEDED\x10\x01\x12\x13\n\x0fOUTCOME_PARTIAL\x10\x02\x12\x13\n\x0fOUTCOME_RUNNING\x10\x03\x12\x12\n\x0eOUTCOME_FAILED\x10\x04\x12\x14\n\x10OUTCOME_REJECTED\x10\x05*\x8c\x01\n\rArchiveResult\x12\x1e\n\x1a\x41RCHIVE_RESULT_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41RCHIVE_RESULT_STORED\x10\x01\x12#\n\x1f\x41RCHIVE_RESULT_ALREADY_ARCHIVED\x10\x02\x12\x1b\n\x17\x41RCHIVE_RESULT_CONFLICT\x10\x03*\xc0\x01\n\nStageState\x12\x1b\n\x17STAGE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13STAGE_STATE_PENDING\x10\x01\x12\x17\n\x13STAGE_STATE_RUNNING\x10\x02\x12\x19\n\x15STAGE_STATE_SUCCEEDED\x10\x03\x12\x17\n\x13STAGE_STATE_PARTIAL\x10\x04\x12\x16\n\x12STAGE_STATE_FAILED\x10\x05\x12\x17\n\x13STAGE_STATE_SKIPPED\x10\x06\x32\xa9\x01\n\rIngestService\x12I\n\x06Upload\x12\x1f.cloudz.ingest.v1.UploadRequest\x1a\x1c.cloudz.ingest.v1.FileStatus(\x01\x12M\n\tGetStatus\x12\".cloudz.ingest.v1.GetStatusRequest\x1a\x1c.cloudz.ingest.v1.FileStatusb\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1d\x63loudz/ingest/v1/ingest.proto\x12\x10\x63loudz.ingest.v1\"@\n\nFileHeader\x12\x14\n\x0c\x61rchive_path\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\"X\n\rUploadRequest\x12.\n\x06header\x18\x01 \x01(\x0b\x32\x1c.cloudz.ingest.v1.FileHeaderH\x00\x12\x0f\n\x05\x63hunk\x18\x02 \x01(\x0cH\x00\x42\x06\n\x04part\"(\n\x10GetStatusRequest\x12\x14\n\x0c\x61rchive_path\x18\x01 \x01(\t\"z\n\x0c\x41rchiveStage\x12/\n\x06result\x18\x01 \x01(\x0e\x32\x1f.cloudz.ingest.v1.ArchiveResult\x12\x12\n\nobject_uri\x18\x02 \x01(\t\x12\x0c\n\x04size\x18\x03 \x01(\x04\x12\x17\n\x0f\x61rchived_sha256\x18\x04 \x01(\t\"A\n\x06\x44\x61mage\x12\x0e\n\x06offset\x18\x01 \x01(\x04\x12\x0e\n\x06reason\x18\x02 \x01(\t\x12\x17\n\x0frecords_skipped\x18\x03 \x01(\x04\"\xa4\x03\n\x0f\x43onversionStage\x12+\n\x05state\x18\x01 \x01(\x0e\x32\x1c.cloudz.ingest.v1.StageState\x12\x0c\n\x04rows\x18\x02 \x01(\x04\x12\x0f\n\x07records\x18\x03 \x01(\x04\x12\x14\n\x0cparse_errors\x18\x04 \x01(\x04\x12(\n\x06\x64\x61mage\x18\x05 \x01(\x0b\x32\x18.cloudz.ingest.v1.Damage\x12\x10\n\x08\x61vro_uri\x18\x06 \x01(\t\x12\x17\n\x0fmasked_prefixes\x18\x07 \x01(\x04\x12?\n\x07repairs\x18\x08 \x03(\x0b\x32..cloudz.ingest.v1.ConversionStage.RepairsEntry\x12;\n\x05\x64rops\x18\t \x03(\x0b\x32,.cloudz.ingest.v1.ConversionStage.DropsEntry\x1a.\n\x0cRepairsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\x1a,\n\nDropsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x04:\x02\x38\x01\"\x82\x01\n\tLoadStage\x12+\n\x05state\x18\x01 \x01(\x0e\x32\x1c.cloudz.ingest.v1.StageState\x12\x13\n\x0brows_loaded\x18\x02 \x01(\x04\x12\r\n\x05table\x18\x03 \x01(\t\x12\x10\n\x08load_job\x18\x04 \x01(\t\x12\x12\n\nnot_loaded\x18\x05 \x01(\t\"(\n\x07\x46\x61ilure\x12\r\n\x05stage\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"\xff\x02\n\nFileStatus\x12\x14\n\x0c\x61rchive_path\x18\x01 \x01(\t\x12\x0e\n\x06sha256\x18\x02 \x01(\t\x12*\n\x07outcome\x18\x03 \x01(\x0e\x32\x19.cloudz.ingest.v1.Outcome\x12/\n\x07\x61rchive\x18\x04 \x01(\x0b\x32\x1e.cloudz.ingest.v1.ArchiveStage\x12,\n\x06verify\x18\x05 \x01(\x0e\x32\x1c.cloudz.ingest.v1.StageState\x12\x35\n\nconversion\x18\x06 \x01(\x0b\x32!.cloudz.ingest.v1.ConversionStage\x12)\n\x04load\x18\x07 \x01(\x0b\x32\x1b.cloudz.ingest.v1.LoadStage\x12*\n\x07\x66\x61ilure\x18\x08 \x01(\x0b\x32\x19.cloudz.ingest.v1.Failure\x12\x0e\n\x06run_id\x18\t \x01(\t\x12\x11\n\trun_state\x18\n \x01(\t\x12\x0f\n\x07run_url\x18\x0b \x01(\t*\x8d\x01\n\x07Outcome\x12\x17\n\x13OUTCOME_UNSPECIFIED\x10\x00\x12\x15\n\x11OUTCOME_SUCCEEDED\x10\x01\x12\x13\n\x0fOUTCOME_PARTIAL\x10\x02\x12\x13\n\x0fOUTCOME_RUNNING\x10\x03\x12\x12\n\x0eOUTCOME_FAILED\x10\x04\x12\x14\n\x10OUTCOME_REJECTED\x10\x05*\x8c\x01\n\rArchiveResult\x12\x1e\n\x1a\x41RCHIVE_RESULT_UNSPECIFIED\x10\x00\x12\x19\n\x15\x41RCHIVE_RESULT_STORED\x10\x01\x12#\n\x1f\x41RCHIVE_RESULT_ALREADY_ARCHIVED\x10\x02\x12\x1b\n\x17\x41RCHIVE_RESULT_CONFLICT\x10\x03*\xc0\x01\n\nStageState\x12\x1b\n\x17STAGE_STATE_UNSPECIFIED\x10\x00\x12\x17\n\x13STAGE_STATE_PENDING\x10\x01\x12\x17\n\x13STAGE_STATE_RUNNING\x10\x02\x12\x19\n\x15STAGE_STATE_SUCCEEDED\x10\x03\x12\x17\n\x13STAGE_STATE_PARTIAL\x10\x04\x12\x16\n\x12STAGE_STATE_FAILED\x10\x05\x12\x17\n\x13STAGE_STATE_SKIPPED\x10\x06\x32\xa9\x01\n\rIngestService\x12I\n\x06Upload\x12\x1f.cloudz.ingest.v1.UploadRequest\x1a\x1c.cloudz.ingest.v1.FileStatus(\x01\x12M\n\tGetStatus\x12\".cloudz.ingest.v1.GetStatusRequest\x1a\x1c.cloudz.ingest.v1.FileStatusb\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -35,12 +35,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONVERSIONSTAGE_REPAIRSENTRY']._serialized_options = b'8\001'
   _globals['_CONVERSIONSTAGE_DROPSENTRY']._loaded_options = None
   _globals['_CONVERSIONSTAGE_DROPSENTRY']._serialized_options = b'8\001'
-  _globals['_OUTCOME']._serialized_start=1404
-  _globals['_OUTCOME']._serialized_end=1545
-  _globals['_ARCHIVERESULT']._serialized_start=1548
-  _globals['_ARCHIVERESULT']._serialized_end=1688
-  _globals['_STAGESTATE']._serialized_start=1691
-  _globals['_STAGESTATE']._serialized_end=1883
+  _globals['_OUTCOME']._serialized_start=1425
+  _globals['_OUTCOME']._serialized_end=1566
+  _globals['_ARCHIVERESULT']._serialized_start=1569
+  _globals['_ARCHIVERESULT']._serialized_end=1709
+  _globals['_STAGESTATE']._serialized_start=1712
+  _globals['_STAGESTATE']._serialized_end=1904
   _globals['_FILEHEADER']._serialized_start=51
   _globals['_FILEHEADER']._serialized_end=115
   _globals['_UPLOADREQUEST']._serialized_start=117
@@ -57,12 +57,12 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_CONVERSIONSTAGE_REPAIRSENTRY']._serialized_end=815
   _globals['_CONVERSIONSTAGE_DROPSENTRY']._serialized_start=817
   _globals['_CONVERSIONSTAGE_DROPSENTRY']._serialized_end=861
-  _globals['_LOADSTAGE']._serialized_start=863
-  _globals['_LOADSTAGE']._serialized_end=973
-  _globals['_FAILURE']._serialized_start=975
-  _globals['_FAILURE']._serialized_end=1015
-  _globals['_FILESTATUS']._serialized_start=1018
-  _globals['_FILESTATUS']._serialized_end=1401
-  _globals['_INGESTSERVICE']._serialized_start=1886
-  _globals['_INGESTSERVICE']._serialized_end=2055
+  _globals['_LOADSTAGE']._serialized_start=864
+  _globals['_LOADSTAGE']._serialized_end=994
+  _globals['_FAILURE']._serialized_start=996
+  _globals['_FAILURE']._serialized_end=1036
+  _globals['_FILESTATUS']._serialized_start=1039
+  _globals['_FILESTATUS']._serialized_end=1422
+  _globals['_INGESTSERVICE']._serialized_start=1907
+  _globals['_INGESTSERVICE']._serialized_end=2076
 # @@protoc_insertion_point(module_scope)

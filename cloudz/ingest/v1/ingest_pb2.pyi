@@ -343,12 +343,17 @@ class LoadStage(_message.Message):
     ROWS_LOADED_FIELD_NUMBER: _builtins.int
     TABLE_FIELD_NUMBER: _builtins.int
     LOAD_JOB_FIELD_NUMBER: _builtins.int
+    NOT_LOADED_FIELD_NUMBER: _builtins.int
     state: Global___StageState.ValueType
     rows_loaded: _builtins.int
     table: _builtins.str
     """project.dataset.table"""
     load_job: _builtins.str
     """the BigQuery load job that appended the rows"""
+    not_loaded: _builtins.str
+    """set when the rows were not loaded on purpose: "archived, not loaded (load policy: ...)"
+    (the file is archived and verified; state SKIPPED; the backfill can load it later)
+    """
     def __init__(
         self,
         *,
@@ -356,10 +361,11 @@ class LoadStage(_message.Message):
         rows_loaded: _builtins.int = ...,
         table: _builtins.str = ...,
         load_job: _builtins.str = ...,
+        not_loaded: _builtins.str = ...,
     ) -> None: ...
     _HasFieldArgType: _TypeAlias = _Never  # noqa: Y015
     def HasField(self, field_name: _HasFieldArgType) -> _builtins.bool: ...
-    _ClearFieldArgType: _TypeAlias = _typing.Literal["load_job", b"load_job", "rows_loaded", b"rows_loaded", "state", b"state", "table", b"table"]  # noqa: Y015
+    _ClearFieldArgType: _TypeAlias = _typing.Literal["load_job", b"load_job", "not_loaded", b"not_loaded", "rows_loaded", b"rows_loaded", "state", b"state", "table", b"table"]  # noqa: Y015
     def ClearField(self, field_name: _ClearFieldArgType) -> None: ...
     def WhichOneof(self, oneof_group: _Never) -> None: ...
 
