@@ -43,6 +43,14 @@ LOGICAL_B_PER_RIB_ROW, LOGICAL_B_PER_UPDATE_ROW = 433.0, 278.0
 #: total_physical_bytes)
 PHYSICAL_B_PER_RIB_ROW, PHYSICAL_B_PER_UPDATE_ROW = AVRO_B_PER_RIB_ROW, AVRO_B_PER_UPDATE_ROW
 
+#: RIB files a day (58 collectors x 12 dumps), beside UPDATE_FILES_PER_DAY
+RIB_FILES_PER_DAY = 58 * 12
+#: the load policy whose effect the bill shows (cloudz.load_policy; the deployment's default,
+#: and every other table here, loads every file): every update file, a RIB every 8 hours
+EXAMPLE_POLICY = "*/RIBS: every 8h"
+#: the conversion CPU of the backfill is taken as proportional to the rows converted
+BACKFILL_CORES = 47
+
 # --- prices (cloud.google.com/storage/pricing, /bigquery/pricing, /compute/all-pricing) -----
 GCS_STANDARD, GCS_NEARLINE, GCS_COLDLINE = 0.020, 0.010, 0.004  # $ per GiB-month, regional
 EGRESS_PER_GIB = 0.12  # internet egress, premium tier, first TiB band (0.11, 0.08 beyond)
@@ -203,7 +211,7 @@ def history() -> list[Line]:
     avro = rib * AVRO_B_PER_RIB_ROW + upd * AVRO_B_PER_UPDATE_ROW
     logical = rib * LOGICAL_B_PER_RIB_ROW + upd * LOGICAL_B_PER_UPDATE_ROW
     physical = rib * PHYSICAL_B_PER_RIB_ROW + upd * PHYSICAL_B_PER_UPDATE_ROW
-    cores, days = 47, 30
+    cores, days = BACKFILL_CORES, 30
     return [
         Line(
             "raw files of 25 years (Standard)",
@@ -260,6 +268,114 @@ def history() -> list[Line]:
     ]
 
 
+@dataclass(frozen=True)
+class Effect:
+    """One line the load policy changes: $ loading every file (before) and with the policy."""
+
+    item: str
+    before: float
+    after: float
+    formula: str
+    source: str
+
+
+def policy_shares(text: str = EXAMPLE_POLICY) -> tuple[float, float]:
+    """The fractions of RIB and update files the policy loads (the module's own arithmetic)."""
+    from cloudz.load_policy import LoadPolicy
+
+    policy = LoadPolicy.parse(text)
+    # a collector no rule names alone: the "*" rules, as they apply to every collector
+    return policy.share("(any collector)", "RIBS"), policy.share("(any collector)", "UPDATES")
+
+
+def policy_effect(text: str = EXAMPLE_POLICY) -> list[Effect]:
+    """What ``text`` saves against loading every file: the lines that scale with rows loaded.
+
+    A skipped file is still archived (raw bytes, catalog row, receiver and Airflow alike) and
+    verified, but neither converted (no Avro object, no conversion CPU) nor loaded (no
+    BigQuery storage, no load job, nothing to recount)."""
+    rs, us = policy_shares(text)
+    m = DAYS_PER_MONTH
+    rib, upd = RIB_ROWS_PER_DAY, UPDATE_ROWS_PER_DAY
+
+    def day(rib_b: float, upd_b: float, rib_share: float, upd_share: float) -> float:
+        return rib * rib_b * rib_share + upd * upd_b * upd_share
+
+    shares = f"RIB rows x {rs:g}, update rows x {us:g}"
+    h_rib, h_upd = HISTORY_ROWS * HISTORY_RIB_SHARE, HISTORY_ROWS * (1 - HISTORY_RIB_SHARE)
+
+    def hist(rib_b: float, upd_b: float, rib_share: float, upd_share: float) -> float:
+        return h_rib * rib_b * rib_share + h_upd * upd_b * upd_share
+
+    files = (RIB_FILES_PER_DAY * rs + UPDATE_FILES_PER_DAY * us, FILES_PER_DAY)
+    return [
+        Effect(
+            "BigQuery storage, one month added, physical",
+            gib(day(PHYSICAL_B_PER_RIB_ROW, PHYSICAL_B_PER_UPDATE_ROW, 1, 1)) * m
+            * BQ_ACTIVE_PHYSICAL,
+            gib(day(PHYSICAL_B_PER_RIB_ROW, PHYSICAL_B_PER_UPDATE_ROW, rs, us)) * m
+            * BQ_ACTIVE_PHYSICAL,
+            f"the month's line with {shares}",
+            "cloudz.load_policy share(); rows/day (capacity.md)",
+        ),
+        Effect(
+            "GCS Avro objects, one month added (Standard)",
+            gib(day(AVRO_B_PER_RIB_ROW, AVRO_B_PER_UPDATE_ROW, 1, 1)) * m * GCS_STANDARD,
+            gib(day(AVRO_B_PER_RIB_ROW, AVRO_B_PER_UPDATE_ROW, rs, us)) * m * GCS_STANDARD,
+            f"the month's line with {shares} (a skipped file is not converted)",
+            "cloudz/file_pipeline/convert_step.py not_loaded_report",
+        ),
+        Effect(
+            "reconcile recount, hourly",
+            (rib + upd) * RECOUNT_B_PER_ROW * 2 / TIB * m * BQ_PER_TIB_SCANNED,
+            day(RECOUNT_B_PER_ROW, RECOUNT_B_PER_ROW, rs, us) * 2 / TIB * m * BQ_PER_TIB_SCANNED,
+            f"the month's line with {shares} (only loaded files are recounted)",
+            "cloudz/reconcile/recount.py candidates",
+        ),
+        Effect(
+            "load jobs (partition modifications a day, free)",
+            0.0,
+            0.0,
+            f"{files[1]:,} -> {files[0]:,.0f} of {PARTITION_MODS_PER_DAY:,} a day",
+            "BigQuery quotas page",
+        ),
+        Effect(
+            "BigQuery storage of 25 years, physical, long-term (per month)",
+            gib(hist(PHYSICAL_B_PER_RIB_ROW, PHYSICAL_B_PER_UPDATE_ROW, 1, 1)) * BQ_LONG_PHYSICAL,
+            gib(hist(PHYSICAL_B_PER_RIB_ROW, PHYSICAL_B_PER_UPDATE_ROW, rs, us))
+            * BQ_LONG_PHYSICAL,
+            f"the history's line with {shares} (RIB share of rows {HISTORY_RIB_SHARE:.2f})",
+            "capacity.md history; cloudz.load_policy share()",
+        ),
+        Effect(
+            "Avro objects of 25 years, Coldline (per month)",
+            gib(hist(AVRO_B_PER_RIB_ROW, AVRO_B_PER_UPDATE_ROW, 1, 1)) * GCS_COLDLINE,
+            gib(hist(AVRO_B_PER_RIB_ROW, AVRO_B_PER_UPDATE_ROW, rs, us)) * GCS_COLDLINE,
+            f"the history's line with {shares}",
+            "history x Avro bytes/row",
+        ),
+        Effect(
+            "backfill of 25 years, once: conversion workers",
+            BACKFILL_CORES / 4 * 30 * 24 * VM_4_CORE_HOUR,
+            BACKFILL_CORES * (HISTORY_RIB_SHARE * rs + (1 - HISTORY_RIB_SHARE) * us)
+            / 4 * 30 * 24 * VM_4_CORE_HOUR,
+            f"{BACKFILL_CORES} cores x the share of rows converted "
+            f"({HISTORY_RIB_SHARE * rs + (1 - HISTORY_RIB_SHARE) * us:.2f}) for 30 days",
+            "docs/capacity.md (c), CPU taken as proportional to rows",
+        ),
+    ]  # fmt: skip
+
+
+def _effect_table(effects: list[Effect]) -> list[str]:
+    out = [
+        "| item | load every file (before) | with the policy (after) | formula | source |",
+        "|---|---:|---:|---|---|",
+    ]
+    for e in effects:
+        out.append(f"| {e.item} | {e.before:,.0f} | {e.after:,.0f} | {e.formula} | {e.source} |")
+    return out
+
+
 def _table(lines: list[Line], unit: str = "$ / month") -> list[str]:
     out = [f"| item | {unit} | formula | source |", "|---|---:|---|---|"]
     for line in lines:
@@ -275,6 +391,13 @@ def render() -> str:
     month, hist = monthly(), history()
     per_month = [x for x in hist if "once" not in x.item]
     once = [x for x in hist if "once" in x.item]
+    effects = policy_effect()
+    live = [e for e in effects if "25 years" not in e.item]
+    saved_month = sum(e.before - e.after for e in live)
+    monthly_before, monthly_after = _total(month), _total(month) - saved_month
+    stored = [e for e in effects if "25 years" in e.item and "once" not in e.item]
+    history_before = _total(per_month)
+    history_after = history_before - sum(e.before - e.after for e in stored)
     text = [
         "# Costs: the bill per month and per year of history",
         "",
@@ -336,8 +459,25 @@ def render() -> str:
         "  Standard for their first year (the public downloads them).",
         "- **Runs in Airflow's DB**: 30 days kept (`mrt_maintenance`), so the metadata DB stays",
         "  small (bench/README.md, the year of runs).",
-        "- Not done: a load policy per collector and kind (RIB rows are ~93 % of all rows and",
-        "  of BigQuery storage: loading every other RIB would halve that line).",
+        "- **A load policy per collector and kind** (`cloudz.load_policy`; the Airflow Variable",
+        "  `cloudz_load_policy` or `CLOUDZ_LOAD_POLICY`): RIB rows are "
+        f"~{RIB_ROWS_PER_DAY / (RIB_ROWS_PER_DAY + UPDATE_ROWS_PER_DAY):.0%} of all rows,",
+        "  so loading a RIB every few hours cuts what scales with rows loaded. The default",
+        "  still loads every file (the tables above); every file is archived and verified",
+        "  whatever the policy, and `cloudz-backfill --ignore-load-policy` loads the rest",
+        '  later (at the "before" cost of what it loads). Below.',
+        "",
+        f"## The load policy's effect: `{EXAMPLE_POLICY}`",
+        "",
+        "Every update file and the RIB named in the first 2 hours of each 8-hour UTC block",
+        f"(RIB files x {policy_shares()[0]:g}, by `LoadPolicy.share`); $ per month unless",
+        "marked once. Lines not listed (raw files, catalog, egress, Airflow, receivers) do",
+        "not change: a skipped file is still archived, verified and catalogued.",
+        "",
+        *_effect_table(effects),
+        "",
+        f"**A month of live files: ${monthly_before:,.0f} -> ${monthly_after:,.0f}**; "
+        f"**the history's storage: ${history_before:,.0f} -> ${history_after:,.0f} a month**.",
         "",
     ]
     return "\n".join(text)

@@ -33,3 +33,32 @@ def test_each_line_has_a_formula_and_a_source_and_the_totals_add_up() -> None:
     bounded = next(x for x in month if x.item.startswith("reconcile recount, hourly"))
     days = next(x for x in month if x.item.startswith("(reconcile recount by whole"))
     assert bounded.dollars < days.dollars
+
+
+def test_the_load_policy_cuts_what_scales_with_rows_loaded_and_nothing_else() -> None:
+    sys.path.insert(0, str(SCRIPT.parent))
+    try:
+        import bill
+    finally:
+        sys.path.remove(str(SCRIPT.parent))
+    assert bill.policy_shares("*/RIBS: every 8h") == (0.25, 1.0)
+    assert bill.policy_shares("") == (1.0, 1.0)
+    effects = bill.policy_effect("*/RIBS: every 8h")
+    assert all(e.formula and e.source and 0 <= e.after <= e.before for e in effects)
+    assert any(e.after < e.before for e in effects)
+    # "before" is the bill's own line: the default policy loads every file
+    month = {line.item: line.dollars for line in bill.monthly()}
+    storage = next(e for e in effects if e.item.startswith("BigQuery storage, one month"))
+    assert storage.before == month["BigQuery storage, one month added, physical billing"]
+    # RIB rows are ~93 % of the rows: a RIB in four keeps 0.07 + 0.93 / 4 of the storage
+    share = (
+        bill.UPDATE_ROWS_PER_DAY
+        * bill.PHYSICAL_B_PER_UPDATE_ROW
+        / (
+            bill.UPDATE_ROWS_PER_DAY * bill.PHYSICAL_B_PER_UPDATE_ROW
+            + bill.RIB_ROWS_PER_DAY * bill.PHYSICAL_B_PER_RIB_ROW
+        )
+    )
+    assert abs(storage.after / storage.before - (share + (1 - share) / 4)) < 1e-9
+    # loading every file changes nothing
+    assert all(e.after == e.before for e in bill.policy_effect(""))
