@@ -1,10 +1,13 @@
 """The coverage page in Airflow's UI (Browse > Coverage).
 
-Per collector and day: files expected by the collector's cadence, archived, loaded, partial,
-failed (``cloudz.warehouse.coverage_report``), with silent and unknown collectors marked; below, the
-failed files with their stage and reason, a link to their run and a Re-run button that clears the
-run's ``convert`` task and what follows it with the same REST call as the UI's "Clear" dialog.
-docs/operations-ui.md describes it.
+First a summary (collectors with files missing, failed, partial, silent, unknown; on the last
+day and over the window), then the failed files worst first, each with its tries, its stage and
+reason, a link to its run and Re-run (clears the run's ``convert`` and what follows, the UI's
+"Clear" call) or Run (starts the file's own run after a batch failure) where a retry can help,
+else why not; then the picture, collectors x days shaded by the files there out of those
+expected, each tile opening that collector-day's files (``/files``); then the files whose names
+give no day. Queries: ``cloudz.warehouse.coverage_report``; summary and picture:
+``cloudz.warehouse.coverage_summary``. docs/operations-ui.md describes it.
 
 Airflow imports every module of the plugins folder in each of its processes, task processes
 included (they look for listeners), and in a task process the imports of the page (FastAPI,
@@ -33,7 +36,7 @@ def build_app() -> "FastAPI":
     """The page's app; every endpoint needs a user allowed to read the per-file DAG's runs."""
     import datetime as dt
     from typing import Annotated
-    from urllib.parse import quote
+    from urllib.parse import quote, urlencode
 
     import jinja2
     from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
@@ -42,10 +45,11 @@ def build_app() -> "FastAPI":
     from fastapi.responses import HTMLResponse
 
     from cloudz import pipeline_contract as contract
+    from cloudz.file_pipeline.failure_kinds import offer
     from cloudz.settings import Settings
-    from cloudz.warehouse import coverage_report
+    from cloudz.warehouse import coverage_report, coverage_summary
     from cloudz.warehouse.clients import bigquery_client
-    from cloudz.warehouse.coverage_report import CoverageCell, DayRange
+    from cloudz.warehouse.coverage_report import DayRange
 
     settings = Settings.from_env()
     client = functools.cache(lambda: bigquery_client(settings))
@@ -62,56 +66,86 @@ def build_app() -> "FastAPI":
         root = str(request.scope.get("root_path", ""))
         return root[: -len(URL_PREFIX)] if root.endswith(URL_PREFIX) else root
 
-    def day_range(end: dt.date | None, days: int) -> DayRange:
-        return DayRange.ending(end or dt.datetime.now(dt.UTC).date(), days)
-
-    def by_collector(cells: list[CoverageCell]) -> list[dict[str, Any]]:
-        groups: dict[str, list[CoverageCell]] = {}
-        for cell in cells:
-            groups.setdefault(cell.collector, []).append(cell)
-        return [
-            {
-                "name": name,
-                "cells": rows,
-                "unknown": any(c.known is False for c in rows),
-                "silent": sorted({c.kind for c in rows if c.silent}),
-            }
-            for name, rows in groups.items()
-        ]
+    def common(request: Request) -> dict[str, Any]:
+        base = airflow_base(request)
+        return {
+            "page_url": f"{base}{URL_PREFIX}/",
+            "files_url": f"{base}{URL_PREFIX}/files",
+            "run_url": lambda run_id: (
+                f"{base}/dags/{contract.DAG_ID}/runs/{quote(run_id, safe='')}"
+            ),
+            "clear_url": f"{base}/api/v2/dags/{contract.DAG_ID}/clearTaskInstances",
+            "trigger_url": f"{base}/api/v2/dags/{contract.DAG_ID}/dagRuns",
+            "rerun_task": contract.TASK_CONVERT,
+            "files_ref": settings.files_ref,
+            "coverage_ref": settings.coverage_ref,
+            "action": offer,
+            "query": urlencode,
+        }
 
     @app.get("/", response_class=HTMLResponse)
     def page(
         request: Request,
-        days: Annotated[int, Query(ge=1, le=coverage_report.MAX_DAYS)] = 7,
+        days: Annotated[int, Query(ge=1, le=coverage_report.MAX_DAYS)] = 14,
         end: Annotated[dt.date | None, Query(description="last UTC day (default today)")] = None,
         collector: Annotated[str | None, Query(max_length=200)] = None,
     ) -> HTMLResponse:
-        """The page: the grid per collector, then the failed files."""
+        """Summary, failed files (worst first), the picture, files whose names give no day."""
         collector = (collector or "").strip() or None
-        window = day_range(end, days)
-        base = airflow_base(request)
+        now = dt.datetime.now(dt.UTC)
+        window = DayRange.ending(end or now.date(), days)
         error = None
+        cells: list[coverage_report.CoverageCell] = []
+        failed = odd = coverage_report.Listed([], 0)
         try:
-            cells = coverage_report.grid(
-                client(), settings.files_ref, settings.coverage_ref, window, collector
-            )
-            failed = coverage_report.failed_files(client(), settings.files_ref, window, collector)
+            ref, bq = settings.files_ref, client()
+            cells = coverage_report.grid(bq, ref, settings.coverage_ref, window, collector, now)
+            failed = coverage_report.failed_files(bq, ref, window, collector, now=now)
+            odd = coverage_report.odd_files(bq, ref, window, collector, now=now)
         except Exception as exc:  # the warehouse's answer, shown to the operator
-            cells, failed, error = [], [], f"{type(exc).__name__}: {exc}"
+            error = f"{type(exc).__name__}: {exc}"
         html = templates.get_template("coverage.html").render(
+            **common(request),
             window=window,
             days=days,
             collector=collector or "",
-            collectors=by_collector(cells),
+            now=now,
+            summary=coverage_summary.summary(cells, window, odd.files, odd.total),
+            rows=coverage_summary.picture(cells, window),
             failed=failed,
+            odd=odd,
             error=error,
-            page_url=f"{base}{URL_PREFIX}/",
-            run_url=lambda run_id: f"{base}/dags/{contract.DAG_ID}/runs/{quote(run_id, safe='')}",
-            clear_url=f"{base}/api/v2/dags/{contract.DAG_ID}/clearTaskInstances",
-            trigger_url=f"{base}/api/v2/dags/{contract.DAG_ID}/dagRuns",
-            rerun_task=contract.TASK_CONVERT,
-            files_ref=settings.files_ref,
-            coverage_ref=settings.coverage_ref,
+        )
+        return HTMLResponse(html, status_code=502 if error else 200)
+
+    @app.get("/files", response_class=HTMLResponse)
+    def files(
+        request: Request,
+        collector: Annotated[str, Query(min_length=1, max_length=200)],
+        day: Annotated[dt.date, Query(description="the UTC day of the files' names")],
+    ) -> HTMLResponse:
+        """One collector-day (a tile of the picture): its counts and every file."""
+        now = dt.datetime.now(dt.UTC)
+        window = DayRange(day, day)
+        error = None
+        cells: list[coverage_report.CoverageCell] = []
+        listed = coverage_report.Listed([], 0)
+        try:
+            bq = client()
+            cells = coverage_report.grid(
+                bq, settings.files_ref, settings.coverage_ref, window, collector, now
+            )
+            listed = coverage_report.day_files(bq, settings.files_ref, collector, day)
+        except Exception as exc:  # the warehouse's answer, shown to the operator
+            error = f"{type(exc).__name__}: {exc}"
+        html = templates.get_template("coverage_files.html").render(
+            **common(request),
+            collector=collector,
+            day=day,
+            now=now,
+            cells=cells,
+            listed=listed,
+            error=error,
         )
         return HTMLResponse(html, status_code=502 if error else 200)
 

@@ -4,7 +4,11 @@ Each archived file of the window falls in one class:
 
 - **loaded**: its newest catalog row says loaded or partial;
 - **failed**: its newest row says failed (with stage, reason and run): reported, not
-  retried here. Its run already retried; the coverage page re-runs it after a look;
+  retried here. Its run already retried; the coverage page re-runs it after a look. The
+  catalog's failed files of the window that the scan cannot classify (a name the archive's
+  rules refuse now is a stray to the scan: no date, a date outside its folder) are reported
+  too (:func:`add_catalog_failures`, from the coverage page's own query), so every file the
+  catalog holds as failed is in the report of a window, whatever its name;
 - **in flight**: no row yet, and its per-file run is queued or running, or it was archived
   less than the settle time ago: its own run is on it;
 - **to heal**: no row, no run on it, archived long enough ago: no run will ever load it
@@ -29,6 +33,7 @@ from cloudz.archive import paths
 from cloudz.reconcile.airflow_api import ActiveRun
 from cloudz.reconcile.bucket_scan import BucketScan
 from cloudz.warehouse import file_catalog
+from cloudz.warehouse.coverage_report import CatalogFile
 
 #: entries of each list kept in the report (the counts are always whole)
 REPORT_LIMIT = 200
@@ -119,3 +124,22 @@ def classify(
         run.to_dict() for run in active if run.since is not None and now - run.since > stuck_after
     ]
     return found
+
+
+def add_catalog_failures(found: Findings, failed: Iterable[CatalogFile]) -> None:
+    """Add the catalog's failed files of the window that the scan did not report (see the
+    module's docstring), after those it did."""
+    seen = {(f["archive_path"], f["sha256"]) for f in found.failed}
+    for f in failed:
+        if (f.archive_path, f.sha256) in seen:
+            continue
+        seen.add((f.archive_path, f.sha256))
+        found.failed.append(
+            {
+                "archive_path": f.archive_path,
+                "sha256": f.sha256,
+                "stage": f.stage,
+                "reason": f.reason,
+                "run_id": f.run_id,
+            }
+        )

@@ -21,17 +21,20 @@ from cloudz.archive import paths
 from cloudz.file_pipeline import load_policy_source
 from cloudz.metrics import task_metrics
 from cloudz.reconcile import adopt, airflow_api, bucket_scan, freshness, recount
-from cloudz.reconcile.findings import REPORT_LIMIT, classify
+from cloudz.reconcile.findings import REPORT_LIMIT, add_catalog_failures, classify
 from cloudz.settings import Settings
 from cloudz.sources import load_collectors
 from cloudz.sources.collectors import DEFAULT_PATH
-from cloudz.warehouse import coverage_table
+from cloudz.warehouse import coverage_report, coverage_table
 
 log = logging.getLogger(__name__)
 
 
 #: how far back the newest file of a collector silent for longer than the window is looked up
 SEEN_BEFORE_DAYS = 90
+#: failed catalog files read for the report (its lists keep REPORT_LIMIT; the count is whole
+#: up to this)
+CATALOG_FAILED_LIMIT = 10_000
 #: a run's window at most: its listings, catalog rows and recount list stay one month's
 MAX_WINDOW_DAYS = 31
 
@@ -149,6 +152,15 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
         settle=window.settle,
         stuck_after=dt.timedelta(minutes=settings.reconcile_stuck_minutes),
     )
+    # the failed files whatever their names, as the coverage page lists them
+    catalog_failed = coverage_report.failed_files(
+        client,
+        settings.files_ref,
+        coverage_report.DayRange(window.first, window.last),
+        window.collectors or None,
+        CATALOG_FAILED_LIMIT,
+    )
+    add_catalog_failures(findings, catalog_failed.files)
     days = bucket_scan.days_between(window.first, window.last)
     seen_before = (
         coverage_table.last_seen(

@@ -11,19 +11,27 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import hashlib
-import os
+import re
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Frame, Page, sync_playwright
+from coverage_browser import (
+    GUARD_SECONDS,
+    Airflow,
+    browser_page,
+    coverage_frame,
+    screenshot_dir,
+    show_days,
+    wait_for,
+)
+from playwright.sync_api import Frame
 from reconcile_run import reconcile
 from stack_session import Stack, upload_cli
 
@@ -38,67 +46,10 @@ from cloudz.warehouse.coverage_report import DayRange
 
 pytestmark = pytest.mark.stack
 
-CHROMIUM = "/usr/bin/chromium"
-#: hang guards only: nothing here is a performance expectation
-GUARD_SECONDS = 600.0
 #: a listed collector and a day no other test uses
 COLLECTOR = "route-views.bknix"
 DAY = dt.date(2025, 4, 15)
 ARCHIVE_PATH = f"{COLLECTOR}/bgpdata/2025.04/UPDATES/updates.20250415.1200.bz2"
-
-
-def screenshot_dir(tmp_path: Path) -> Path:
-    """``CLOUDZ_SCREENSHOT_DIR`` if set (docs/images/coverage-page.png is one of these)."""
-    where = os.environ.get("CLOUDZ_SCREENSHOT_DIR")
-    directory = Path(where) if where else tmp_path / "screenshots"
-    directory.mkdir(parents=True, exist_ok=True)
-    return directory
-
-
-def _wait_for(what: str, done: Callable[[], bool]) -> None:
-    deadline = time.monotonic() + GUARD_SECONDS
-    while not done():
-        if time.monotonic() > deadline:
-            pytest.fail(f"hang guard: {what} not within {GUARD_SECONDS:.0f} s")
-        time.sleep(0.5)
-
-
-class Airflow:
-    """The REST API as the admin."""
-
-    def __init__(self, client: httpx.Client) -> None:
-        self.client = client
-
-    def task_state(self, run_id: str, task_id: str) -> str | None:
-        reply = self.client.get(
-            f"/api/v2/dags/{contract.DAG_ID}/dagRuns/{run_id}/taskInstances/{task_id}"
-        )
-        if reply.status_code == 404:  # the run is not there yet
-            return None
-        reply.raise_for_status()
-        return reply.json()["state"]  # type: ignore[no-any-return]
-
-    def run_state(self, run_id: str) -> str | None:
-        reply = self.client.get(f"/api/v2/dags/{contract.DAG_ID}/dagRuns/{run_id}")
-        if reply.status_code == 404:
-            return None
-        reply.raise_for_status()
-        return reply.json()["state"]  # type: ignore[no-any-return]
-
-    def pool_slots(self, pool: str, slots: int) -> None:
-        """Set the pool's slots (the patch body must name the pool and its deferred rule)."""
-        current = self.client.get(f"/api/v2/pools/{pool}")
-        current.raise_for_status()
-        body = {
-            "pool": pool,
-            "slots": slots,
-            "include_deferred": current.json()["include_deferred"],
-        }
-        reply = self.client.patch(
-            f"/api/v2/pools/{pool}", params={"update_mask": "slots"}, json=body
-        )
-        assert reply.status_code == 200, reply.text
-        assert reply.json()["slots"] == slots
 
 
 @pytest.fixture
@@ -170,61 +121,23 @@ def _good_load_jobs(stack: Stack, archive_path: str, sha256: str) -> list[Any]:
 
 
 # --- the page in the browser -------------------------------------------------------------
-def _log_in(stack: Stack) -> str:
-    """The JWT the UI's login puts in the ``_token`` cookie."""
-    reply = httpx.post(
-        f"{stack.settings.airflow_url}/auth/token",
-        json={"username": "admin", "password": stack.settings.airflow_admin_password},
-        timeout=30,
-    )
-    assert reply.status_code == 201, reply.text
-    return str(reply.json()["access_token"])
-
-
-@contextlib.contextmanager
-def browser_page(stack: Stack) -> Iterator[Page]:
-    """A logged-in page of headless Chromium."""
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"],
-        )
-        try:
-            context = browser.new_context(viewport={"width": 1440, "height": 900})
-            context.add_cookies(
-                [{"name": "_token", "value": _log_in(stack), "url": stack.settings.airflow_url}]
-            )
-            page = context.new_page()
-            page.set_default_timeout(GUARD_SECONDS * 1000)
-            yield page
-        finally:
-            browser.close()
-
-
-def _coverage_frame(page: Page) -> Frame:
-    """The UI's iframe that holds the page (Browse > Coverage)."""
-    handle = page.locator("iframe").element_handle()
-    frame = handle.content_frame()
-    assert frame is not None
-    frame.wait_for_load_state()
-    return frame
-
-
 def _show_day(coverage: Frame, day: dt.date) -> None:
-    """Fill the page's own form (the week ending ``day``) and submit it, as an operator does;
-    returns once the frame holds the new page."""
-    coverage.locator("input[name=end]").fill(day.isoformat())
-    coverage.locator("input[name=days]").fill("7")
-    with coverage.expect_navigation():
-        coverage.locator("button[type=submit]").click()
+    """The week ending ``day``, asked for in the page's own form."""
+    show_days(coverage, day.isoformat(), 7)
 
 
-def _grid_row(coverage: Frame, day: dt.date, kind: str) -> dict[str, str]:
-    section = coverage.locator(f'section[data-collector="{COLLECTOR}"]')
-    row = section.locator(f'tr[data-day="{day.isoformat()}"][data-kind="{kind}"]')
+def _day_counts(stack: Stack, airflow: Airflow, day: dt.date, kind: str) -> dict[str, str]:
+    """The counts of the collector-day's page (a tile opened) for ``kind``."""
+    reply = airflow.client.get(
+        f"{stack.settings.airflow_url}/coverage/files",
+        params={"collector": COLLECTOR, "day": day.isoformat()},
+    )
+    assert reply.status_code == 200, reply.text
+    row = re.search(rf'<tr data-kind="{kind}">(.*?)</tr>', reply.text, re.S)
+    assert row, reply.text
+    cells = dict(re.findall(r'<td class="(\w+)[^"]*">([^<]*)</td>', row.group(1)))
     columns = ("expected", "archived", "missing", "loaded", "partial", "failed", "unaccounted")
-    return {c: row.locator(f"td.{c}").inner_text().strip() for c in columns}
+    return {c: cells[c] for c in columns}
 
 
 def test_a_failed_file_is_rerun_from_the_coverage_page(
@@ -247,7 +160,7 @@ def test_a_failed_file_is_rerun_from_the_coverage_page(
     with ThreadPoolExecutor(1) as pool:
         with loads_held(airflow, stack):
             upload = pool.submit(upload_cli, stack, mrt, ARCHIVE_PATH, wait=900)
-            _wait_for(
+            wait_for(
                 "convert done",
                 lambda: upload.done() or airflow.task_state(run_id, "convert") == "success",
             )
@@ -276,7 +189,7 @@ def test_a_failed_file_is_rerun_from_the_coverage_page(
     # ... and inside the Airflow UI shows the file with its reason; Re-run
     with browser_page(stack) as page:
         page.goto(f"{stack.settings.airflow_url}/plugin/coverage")
-        coverage = _coverage_frame(page)
+        coverage = coverage_frame(page)
         _show_day(coverage, DAY)
         failed = coverage.locator(f'tr[data-archive-path="{ARCHIVE_PATH}"]')
         failed.wait_for()
@@ -284,15 +197,17 @@ def test_a_failed_file_is_rerun_from_the_coverage_page(
         assert failed.locator("td.reason").inner_text().strip() == failed_row["reason"].strip()
         link = failed.locator("a").get_attribute("href")
         assert link == f"/dags/{contract.DAG_ID}/runs/{run_id.replace(':', '%3A')}"
-        assert _grid_row(coverage, DAY, "UPDATES") == {
+        assert failed.locator("td.tries").inner_text() == "1"
+        tile = coverage.locator(f'tr[data-collector="{COLLECTOR}"] a.tile[data-day="{DAY}"]')
+        assert (tile.get_attribute("data-there"), tile.get_attribute("data-failed")) == ("0", "1")
+        assert _day_counts(stack, airflow, DAY, "UPDATES") == {
             "expected": "96", "archived": "1", "missing": "95", "loaded": "0", "partial": "0",
             "failed": "1", "unaccounted": "0",
         }  # fmt: skip
         # a listed collector (no "unknown" badge); silence is judged only by a check whose
         # window reaches today, not by this one of a past day
-        assert coverage.locator(f'section[data-collector="{COLLECTOR}"] h2').inner_text() == (
-            COLLECTOR
-        )
+        name = coverage.locator(f'tr[data-collector="{COLLECTOR}"] td.name')
+        assert name.inner_text().strip() == COLLECTOR
         page.screenshot(path=shots / "coverage-page.png")
 
         failed.locator("button.rerun").click()
@@ -301,12 +216,14 @@ def test_a_failed_file_is_rerun_from_the_coverage_page(
         assert status.inner_text() == "re-run queued: cleared convert, load"
         page.screenshot(path=shots / "coverage-page-rerun.png")
 
-        _wait_for("the re-run ends", lambda: airflow.run_state(run_id) in ("success", "failed"))
+        wait_for("the re-run ends", lambda: airflow.run_state(run_id) in ("success", "failed"))
         assert airflow.run_state(run_id) == "success"
 
         _show_day(coverage, DAY)
-        assert _grid_row(coverage, DAY, "UPDATES")["loaded"] == "1"
-        assert _grid_row(coverage, DAY, "UPDATES")["failed"] == "0"
+        counts = _day_counts(stack, airflow, DAY, "UPDATES")
+        assert (counts["loaded"], counts["failed"]) == ("1", "0")
+        tile = coverage.locator(f'tr[data-collector="{COLLECTOR}"] a.tile[data-day="{DAY}"]')
+        assert (tile.get_attribute("data-there"), tile.get_attribute("data-failed")) == ("1", "0")
         assert coverage.locator(f'tr[data-archive-path="{ARCHIVE_PATH}"]').count() == 0
         page.screenshot(path=shots / "coverage-page-after.png")
 
@@ -317,7 +234,7 @@ def test_a_failed_file_is_rerun_from_the_coverage_page(
     assert _newest_catalog_row(stack, ARCHIVE_PATH)["state"] == "loaded"
     window = DayRange.ending(DAY, 7)
     files_ref = stack.settings.files_ref
-    assert coverage_report.failed_files(client, files_ref, window, COLLECTOR) == []
+    assert coverage_report.failed_files(client, files_ref, window, COLLECTOR).files == []
 
 
 def test_the_plugin_module_is_cheap_to_import() -> None:
