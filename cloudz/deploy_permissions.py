@@ -9,8 +9,8 @@ Resources: ``project`` (BigQuery jobs run in the project), ``bucket:archive`` (p
 anyone), ``bucket:work`` (private: ``_incoming/``, ``_claims/``, ``_loads/``), a bucket with a
 condition (``bucket:archive/*.avro``: objects whose name ends in ``.avro``; ``bucket:work/_loads/``:
 objects under the prefix), ``bucket:logs`` (Airflow's remote logs), ``table:routes``,
-``table:files``, ``table:coverage``, and ``secret:receiver``, ``secret:airflow`` (Secret Manager
-secrets of that group).
+``table:files``, ``table:coverage``, ``table:quarantine``, and ``secret:receiver``,
+``secret:airflow`` (Secret Manager secrets of that group).
 """
 
 from __future__ import annotations
@@ -188,6 +188,46 @@ _RECEIVER_SECRETS = _needs(
 _RECEIVER_CATALOG = _needs(
     ("project", "bigquery.jobs.create", "catalog_answer: file_catalog.stored_rows' query"),
     ("table:files", "bigquery.tables.getData", "catalog_answer: file_catalog.stored_rows"),
+    (
+        "bucket:work",
+        "storage.objects.get",
+        "service: ArchiveStore.in_work_bucket: are the upload's bytes quarantined",
+    ),
+)
+
+#: the operator's ``cloudz-quarantine`` (``cloudz.quarantine``): moves a bad file version's raw
+#: object and Avro parts to the working bucket's ``_quarantine/``, deletes its rows, writes the
+#: catalog and the audit. Run with the operator's credentials impersonating ``cloudz-operator``
+_QUARANTINE = _needs(
+    (
+        "bucket:archive",
+        "storage.objects.get",
+        "replace.quarantine: get_blob(path); rewrite's source",
+    ),
+    ("bucket:archive", "storage.objects.list", "replace.quarantine: list_blobs(<path>.avro)"),
+    (
+        "bucket:archive",
+        "storage.objects.delete",
+        "objects.delete_generation: the raw file and its parts (if_generation_match)",
+    ),
+    (
+        "bucket:work",
+        "storage.objects.list",
+        "replace: list_blobs(_quarantine/<path>/<sha256>/) (a list takes no prefix condition)",
+    ),
+    (
+        "bucket:work/_quarantine/",
+        "storage.objects.create",
+        "objects.copy: rewrite to _quarantine/..., if_generation_match=0",
+    ),
+    ("bucket:work/_quarantine/", "storage.objects.get", "objects.copy: get_blob, read back"),
+    ("project", "bigquery.jobs.create", "audit/file_catalog queries; route_rows' DELETE"),
+    ("table:routes", "bigquery.tables.getData", "route_rows.delete_version: the DELETE reads"),
+    ("table:routes", "bigquery.tables.updateData", "route_rows.delete_version: the DELETE"),
+    ("table:files", "bigquery.tables.getData", "file_catalog.stored_rows"),
+    ("table:files", "bigquery.tables.updateData", "file_catalog.record: the quarantined row"),
+    ("table:quarantine", "bigquery.tables.getData", "audit.rows_of"),
+    ("table:quarantine", "bigquery.tables.updateData", "audit.record: insert_rows_json"),
 )
 
 #: Airflow's own processes (scheduler, dag-processor, triggerer, api-server, workers): the
@@ -215,6 +255,7 @@ CALLS: dict[str, tuple[Need, ...]] = {
     "mirror/backfill": _STORE + _MIRROR,
     "coverage page": _COVERAGE_PAGE,
     "provision": _PROVISION,
+    "quarantine": _QUARANTINE,
 }
 
 #: one service account per component (the Terraform resource name of each); an account's grants
@@ -228,6 +269,7 @@ ACCOUNTS: dict[str, tuple[str, ...]] = {
     "mirror": ("mirror/backfill", "convert", "load"),
     "api_server": ("coverage page",),
     "provision": ("provision",),
+    "operator": ("quarantine",),
 }
 
 

@@ -44,6 +44,8 @@ class Settings:
     #: per collector, day and kind: files expected, archived, the newest, flags
     #: (``cloudz.warehouse.coverage_table``, written by the reconcile DAG)
     coverage_table: str = "coverage"
+    #: the audit of ``cloudz-quarantine`` (``cloudz.quarantine.audit``): operations, private
+    quarantine_table: str = "quarantine"
     #: the days of file names each reconcile run looks at (today and the days before)
     reconcile_lookback_days: int = 3
     #: an archived file younger than this is left to its own run by the reconcile
@@ -210,6 +212,11 @@ class Settings:
     def coverage_ref(self) -> str:
         """``project.dataset.coverage``: what each collector sent, per day and kind."""
         return f"{self.gcp_project}.{self.dataset}.{self.coverage_table}"
+
+    @property
+    def quarantine_ref(self) -> str:
+        """``project.dataset.quarantine``: who quarantined which file version, when and why."""
+        return f"{self.gcp_project}.{self.dataset}.{self.quarantine_table}"
 
     @property
     def table_ref(self) -> str:

@@ -7,7 +7,9 @@ catalog row and answers with it (loaded or partial with the rows and the load jo
 with the stage and reason), and starts no new run, so no row is appended again.
 
 One query of the catalog's month partition (``file_catalog.stored_rows``), made only for a
-file archived before and without a run: a new file never has a catalog row.
+file archived before and without a run: a new file never has a catalog row. The same query
+tells a status call for a path where nothing is archived whether an operator quarantined the
+file that was there (``cloudz-quarantine``): the reply then says so, and which version.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ _OUTCOME = {
     file_catalog.STATE_LOADED: pb.OUTCOME_SUCCEEDED,
     file_catalog.STATE_PARTIAL: pb.OUTCOME_PARTIAL,
     file_catalog.STATE_FAILED: pb.OUTCOME_FAILED,
+    # an operator moved the version out of the archive (``cloudz-quarantine``): not archived
+    file_catalog.STATE_QUARANTINED: pb.OUTCOME_REJECTED,
     file_catalog.STATE_NOT_LOADED_BY_POLICY: pb.OUTCOME_SUCCEEDED,
 }
 #: the run's state a reply from the catalog carries (the run itself is gone)
@@ -70,8 +74,22 @@ def apply_row(status: pb.FileStatus, row: dict[str, Any], table_ref: str) -> Non
         status.verify = pb.STAGE_STATE_SUCCEEDED
         file_status.not_loaded(status, str(row.get("reason") or "load policy"), table_ref)
         return
+    if state == file_catalog.STATE_QUARANTINED:
+        status.archive.result = pb.ARCHIVE_RESULT_UNSPECIFIED  # no longer at its path
     status.failure.stage = str(row.get("stage") or "run")
     status.failure.reason = str(row.get("reason") or "the file's run failed")
+
+
+def quarantine_note(rows: list[dict[str, Any]]) -> str | None:
+    """The newest quarantine among a path's catalog rows, in words; None when none."""
+    quarantined = [r for r in rows if r.get("state") == file_catalog.STATE_QUARANTINED]
+    if not quarantined:
+        return None
+    row = quarantined[-1]
+    return (
+        f"the version with sha256 {row['sha256']} was quarantined at {row.get('recorded_at')}: "
+        f"{row.get('reason') or ''}. Upload the correct file to this path."
+    )
 
 
 class CatalogAnswers:
@@ -101,6 +119,16 @@ class CatalogAnswers:
             log.warning("files catalog not read for %s: %s", file.archive_path, exc)
             return None
         return newest_row(rows, file.sha256)
+
+    def quarantined(self, archive_path: str) -> str | None:
+        """Why nothing is archived at ``archive_path`` when an operator quarantined what was
+        there (its newest *quarantined* catalog row), else None."""
+        try:
+            rows = file_catalog.stored_rows(self._get_client(), self.files_ref, archive_path)
+        except Exception as exc:  # the catalog unreachable: the plain "nothing archived"
+            log.warning("files catalog not read for %s: %s", archive_path, exc)
+            return None
+        return quarantine_note(rows)
 
     def answer(self, status: pb.FileStatus, file: ArchivedFile) -> bool:
         """Fill ``status`` from the catalog; False when the catalog has no row of the file."""

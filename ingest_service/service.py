@@ -31,6 +31,7 @@ from cloudz.archive.store import (
 )
 from cloudz.ingest.v1 import ingest_pb2 as pb
 from cloudz.ingest.v1 import ingest_pb2_grpc as pb_grpc
+from cloudz.quarantine import objects as quarantine
 from ingest_service import metrics
 from ingest_service.admission import Admission
 from ingest_service.airflow_runs import (
@@ -149,6 +150,15 @@ class IngestService(pb_grpc.IngestServiceServicer):
             path = self._parse_path(request.archive_path, field="archive_path")
             self._authorize(path, "GetStatus")
             obj = self._store.stat(path.path)
+            if obj is None and self._catalog is not None:
+                note = self._catalog.quarantined(path.path)
+                if note is not None:  # an operator moved the bad bytes out (cloudz-quarantine)
+                    raise RpcError(
+                        grpc.StatusCode.NOT_FOUND,
+                        f"nothing is archived at {path.path}: {note}",
+                        reason="QUARANTINED",
+                        metadata={"archive_path": path.path},
+                    )
             if obj is None or not obj.sha256:  # nothing, or not written by a receiver
                 raise RpcError(
                     grpc.StatusCode.NOT_FOUND,
@@ -220,6 +230,14 @@ class IngestService(pb_grpc.IngestServiceServicer):
 
         # Same path archived already: answer without reading the bytes again.
         outcome = self._store.existing(path.path, sha256)
+        if outcome is None and self._store.in_work_bucket(quarantine.raw_name(path.path, sha256)):
+            raise RpcError(
+                grpc.StatusCode.FAILED_PRECONDITION,
+                f"an operator quarantined these bytes (sha256 {sha256}) at {path.path}: "
+                "they are not archived again. Upload the correct file.",
+                reason="QUARANTINED",
+                metadata={"archive_path": path.path, "sha256": sha256},
+            )
         if outcome is None:
             outcome = self._receive(path, sha256, header.size, requests, context)
         status.archive.CopyFrom(

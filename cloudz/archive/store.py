@@ -173,6 +173,11 @@ class ArchiveStore:
             if not blob.name.endswith(DERIVED_SUFFIXES)
         }
 
+    def in_work_bucket(self, name: str) -> bool:
+        """Is object ``name`` in the working bucket (a quarantined version's raw file,
+        ``cloudz.quarantine.objects.raw_name``)? One metadata read."""
+        return self._work.get_blob(name) is not None
+
     def existing(self, path: str, sha256: str) -> StoreOutcome | None:
         """``ALREADY_ARCHIVED`` or ``CONFLICT`` if something is at ``path``, else ``None``."""
         return self._classify(path, sha256)

@@ -42,6 +42,7 @@ def provision(settings: Settings) -> None:
     from google.api_core.exceptions import Conflict
     from google.cloud import bigquery
 
+    from cloudz.quarantine import audit as quarantine_audit
     from cloudz.warehouse import coverage_table, file_catalog
     from cloudz.warehouse import schema as routes
     from cloudz.warehouse.clients import bigquery_client, storage_client
@@ -69,6 +70,7 @@ def provision(settings: Settings) -> None:
         )
     file_catalog.ensure_tables(bq, settings.files_ref)
     coverage_table.ensure_tables(bq, settings.coverage_ref)
+    quarantine_audit.ensure_tables(bq, settings.quarantine_ref)
 
 
 def main() -> None:

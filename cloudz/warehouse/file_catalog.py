@@ -30,6 +30,8 @@ log = logging.getLogger(__name__)
 STATE_LOADED = "loaded"
 STATE_PARTIAL = "partial"
 STATE_FAILED = "failed"
+#: an operator moved the version out of the archive (``cloudz-quarantine``): its rows are deleted
+STATE_QUARANTINED = "quarantined"
 #: archived and verified, not converted or loaded: the load policy skips it (the backfill
 #: loads it on request; the reconcile does not heal it)
 STATE_NOT_LOADED_BY_POLICY = load_policy.STATE_NOT_LOADED_BY_POLICY

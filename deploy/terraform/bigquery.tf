@@ -1,10 +1,11 @@
 # The dataset: the routes table and the files catalog readable by any Google account (queries
 # run, and are billed, in the querying project: BigQuery bills the project that runs a job);
-# the coverage table (operations) private.
+# the coverage and quarantine tables (operations) private.
 #
 # Table layouts come from the project's code: the routes table's from
 # include/schemas/routes_table.json (generated from cloudz/warehouse/schema.py), the others'
-# from schemas/*.json (cloudz/warehouse/file_catalog.py and coverage_table.py's COLUMNS);
+# from schemas/*.json (cloudz/warehouse/file_catalog.py, coverage_table.py and
+# cloudz/quarantine/audit.py's COLUMNS);
 # tests/unit/test_terraform_tables.py compares them. Terraform creates each table once;
 # a later schema change is made by the project's migration code (cloudz-migrate-routes,
 # cloudz.stack.provision), never by `terraform apply`: schema, partitioning and clustering
@@ -72,6 +73,23 @@ resource "google_bigquery_table" "coverage" {
     field = "day"
   }
   clustering = ["collector", "kind"]
+  lifecycle {
+    prevent_destroy = true
+    ignore_changes  = [schema, time_partitioning, clustering]
+  }
+}
+
+resource "google_bigquery_table" "quarantine" {
+  # checkov:skip=CKV_GCP_80: Google-managed encryption: operational records
+  dataset_id          = google_bigquery_dataset.routeviews.dataset_id
+  table_id            = var.quarantine_table
+  deletion_protection = true
+  schema              = file("${path.module}/schemas/quarantine.json")
+  time_partitioning {
+    type  = "MONTH"
+    field = "month"
+  }
+  clustering = ["collector"]
   lifecycle {
     prevent_destroy = true
     ignore_changes  = [schema, time_partitioning, clustering]

@@ -38,6 +38,20 @@ resource "google_service_account" "provision" {
   display_name = "cloudz python -m cloudz.stack.provision, once"
 }
 
+resource "google_service_account" "operator" {
+  account_id   = "cloudz-operator"
+  display_name = "cloudz operator commands (cloudz-quarantine), impersonated by var.operators"
+}
+
+# The operators act as cloudz-operator by impersonation (gcloud
+# --impersonate-service-account, or ADC made with it): no key file, and each call is logged
+# with the human who made it. A binding, not a member: the account is the project's own.
+resource "google_service_account_iam_binding" "operator_impersonation" {
+  service_account_id = google_service_account.operator.name
+  role               = "roles/iam.serviceAccountTokenCreator"
+  members            = var.operators
+}
+
 resource "google_project_iam_custom_role" "receiver_archive" {
   role_id     = "cloudzReceiverArchive"
   title       = "cloudz receiver on bucket:archive"
@@ -675,4 +689,118 @@ resource "google_project_iam_member" "provision_project" {
   project = var.project_id
   role   = google_project_iam_custom_role.provision_project.name
   member = "serviceAccount:${google_service_account.provision.email}"
+}
+
+resource "google_project_iam_custom_role" "operator_archive" {
+  role_id     = "cloudzOperatorArchive"
+  title       = "cloudz operator on bucket:archive"
+  permissions = [
+    "storage.objects.delete",
+    "storage.objects.get",
+    "storage.objects.list",
+  ]
+}
+
+resource "google_storage_bucket_iam_member" "operator_archive" {
+  bucket = google_storage_bucket.archive.name
+  role   = google_project_iam_custom_role.operator_archive.name
+  member = "serviceAccount:${google_service_account.operator.email}"
+}
+
+resource "google_project_iam_custom_role" "operator_work" {
+  role_id     = "cloudzOperatorWork"
+  title       = "cloudz operator on bucket:work"
+  permissions = [
+    "storage.objects.list",
+  ]
+}
+
+resource "google_storage_bucket_iam_member" "operator_work" {
+  bucket = google_storage_bucket.work.name
+  role   = google_project_iam_custom_role.operator_work.name
+  member = "serviceAccount:${google_service_account.operator.email}"
+}
+
+resource "google_project_iam_custom_role" "operator_work_quarantine" {
+  role_id     = "cloudzOperatorWorkQuarantine"
+  title       = "cloudz operator on bucket:work/_quarantine/"
+  permissions = [
+    "storage.objects.create",
+    "storage.objects.get",
+  ]
+}
+
+resource "google_storage_bucket_iam_member" "operator_work_quarantine" {
+  bucket = google_storage_bucket.work.name
+  role   = google_project_iam_custom_role.operator_work_quarantine.name
+  member = "serviceAccount:${google_service_account.operator.email}"
+  condition {
+    title      = "_quarantine/"
+    expression = "resource.name.startsWith(\"projects/_/buckets/${google_storage_bucket.work.name}/objects/_quarantine/\")"
+  }
+}
+
+resource "google_project_iam_custom_role" "operator_project" {
+  role_id     = "cloudzOperatorProject"
+  title       = "cloudz operator on project"
+  permissions = [
+    "bigquery.jobs.create",
+  ]
+}
+
+resource "google_project_iam_member" "operator_project" {
+  project = var.project_id
+  role   = google_project_iam_custom_role.operator_project.name
+  member = "serviceAccount:${google_service_account.operator.email}"
+}
+
+resource "google_project_iam_custom_role" "operator_routes" {
+  role_id     = "cloudzOperatorRoutes"
+  title       = "cloudz operator on table:routes"
+  permissions = [
+    "bigquery.tables.getData",
+    "bigquery.tables.updateData",
+  ]
+}
+
+resource "google_bigquery_table_iam_member" "operator_routes" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.routeviews.dataset_id
+  table_id   = google_bigquery_table.routes.table_id
+  role   = google_project_iam_custom_role.operator_routes.name
+  member = "serviceAccount:${google_service_account.operator.email}"
+}
+
+resource "google_project_iam_custom_role" "operator_files" {
+  role_id     = "cloudzOperatorFiles"
+  title       = "cloudz operator on table:files"
+  permissions = [
+    "bigquery.tables.getData",
+    "bigquery.tables.updateData",
+  ]
+}
+
+resource "google_bigquery_table_iam_member" "operator_files" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.routeviews.dataset_id
+  table_id   = google_bigquery_table.files.table_id
+  role   = google_project_iam_custom_role.operator_files.name
+  member = "serviceAccount:${google_service_account.operator.email}"
+}
+
+resource "google_project_iam_custom_role" "operator_quarantine" {
+  role_id     = "cloudzOperatorQuarantine"
+  title       = "cloudz operator on table:quarantine"
+  permissions = [
+    "bigquery.tables.getData",
+    "bigquery.tables.updateData",
+  ]
+}
+
+resource "google_bigquery_table_iam_member" "operator_quarantine" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.routeviews.dataset_id
+  table_id   = google_bigquery_table.quarantine.table_id
+  role   = google_project_iam_custom_role.operator_quarantine.name
+  member = "serviceAccount:${google_service_account.operator.email}"
 }

@@ -48,6 +48,18 @@ variable "coverage_table" {
   default     = "coverage"
 }
 
+variable "quarantine_table" {
+  description = "CLOUDZ_QUARANTINE_TABLE: the audit of cloudz-quarantine (operations: private)"
+  type        = string
+  default     = "quarantine"
+}
+
+variable "operators" {
+  description = "Who may act as cloudz-operator (cloudz-quarantine), e.g. [\"group:cloudz-oncall@example.org\"]."
+  type        = list(string)
+  default     = []
+}
+
 variable "cold_after_days" {
   description = "Archive objects older than this move to Coldline (the pipeline reads old raw files only on a repair or a backfill of their range)."
   type        = number

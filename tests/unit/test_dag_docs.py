@@ -141,12 +141,13 @@ def test_every_alert_has_a_runbook_section_with_a_command() -> None:
 
 
 def _commands() -> dict[str, click.Command]:
-    from cloudz.cli import backfill, credentials, upload
+    from cloudz.cli import backfill, credentials, quarantine, upload
     from cloudz.stack import cli as stack_cli
 
     return {
         "cloudz-backfill": backfill.main,
         "cloudz-credentials": credentials.main,
+        "cloudz-quarantine": quarantine.main,
         "upload-to-cloudz": upload.main,
         "cloudz-stack": stack_cli.main,
     }

@@ -13,6 +13,7 @@ import hcl2
 import pytest
 from terraform_hcl import TERRAFORM, resources, text
 
+from cloudz.quarantine import audit as quarantine_audit
 from cloudz.warehouse import coverage_table, file_catalog
 from cloudz.warehouse import schema as routes
 
@@ -69,7 +70,11 @@ def test_the_routes_table_is_the_code_layout(tables: dict[str, dict[str, Any]]) 
 
 @pytest.mark.parametrize(
     ("name", "ensure"),
-    [("files", file_catalog.ensure_tables), ("coverage", coverage_table.ensure_tables)],
+    [
+        ("files", file_catalog.ensure_tables),
+        ("coverage", coverage_table.ensure_tables),
+        ("quarantine", quarantine_audit.ensure_tables),
+    ],
 )
 def test_the_bookkeeping_tables_are_the_code_layout(
     tables: dict[str, dict[str, Any]], name: str, ensure: Any
@@ -84,7 +89,7 @@ def test_the_bookkeeping_tables_are_the_code_layout(
     assert [text(c) for c in body["clustering"]] == code["clustering"]
 
 
-@pytest.mark.parametrize("name", ["routes", "files", "coverage"])
+@pytest.mark.parametrize("name", ["routes", "files", "coverage", "quarantine"])
 def test_apply_never_drops_a_table(tables: dict[str, dict[str, Any]], name: str) -> None:
     body = tables[name]
     assert body["deletion_protection"] is True
