@@ -13,8 +13,9 @@ does then):
    parts there are this version's.
 4. the version's rows deleted from the routes table, one DML per monthly partition
    (:mod:`cloudz.quarantine.route_rows`), filtered on path *and* sha256. Left: rows gone, the
-   path still held (a collector's new upload still gets CONFLICT, so no new rows can mix in);
-   again: 0 rows deleted.
+   path still held (a collector's new upload still gets CONFLICT, so no new rows can mix in:
+   the per-file checks count a path's rows without its sha256, ``cloudz.warehouse.file_rows``,
+   so the old rows must be gone before the path opens); again: 0 rows deleted.
 5. the raw object deleted at the generation that was copied: from here the path is open and
    the collector's correct upload is STORED. A writer that replaced the object meanwhile is
    never deleted (the move stops). Again: the path is empty or holds the replacement; the
