@@ -23,7 +23,7 @@ import logging
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from google.api_core import exceptions as gexc
@@ -73,13 +73,25 @@ def version_window(
     lo = datetime.fromtimestamp(kept[0] / 1e6, UTC)
     hi = datetime.fromtimestamp(kept[1] / 1e6, UTC)
     for first, last in records:
-        if first:
-            day = datetime.fromisoformat(first).astimezone(UTC).date()
-            lo = min(lo, datetime.combine(day, datetime.min.time(), UTC))
-        if last:
-            day = datetime.fromisoformat(last).astimezone(UTC).date() + timedelta(days=1)
-            hi = max(hi, datetime.combine(day, datetime.min.time(), UTC))
+        first_day, last_day = _day(first), _day(last)
+        if first_day is not None:
+            lo = min(lo, datetime.combine(first_day, datetime.min.time(), UTC))
+        if last_day is not None:
+            after = last_day + timedelta(days=1)
+            hi = max(hi, datetime.combine(after, datetime.min.time(), UTC))
     return TimeWindow(lo, hi)
+
+
+def _day(text: str | None) -> date | None:
+    """The UTC day of a catalog time as text (``CAST(t AS STRING)``: ``2024-03-12
+    00:00:05+00``; None when absent or unreadable: the name's window still holds the rows)."""
+    if not text:
+        return None
+    try:
+        return datetime.fromisoformat(text.replace(" UTC", "+00:00")).astimezone(UTC).date()
+    except ValueError:
+        log.warning("catalog time %r not read", text)
+        return None
 
 
 def per_partition(window: TimeWindow) -> Iterator[TimeWindow]:

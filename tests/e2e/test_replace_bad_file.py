@@ -65,11 +65,15 @@ def test_a_bad_file_is_quarantined_and_the_correct_one_loads(stack: Stack, tmp_p
     assert refused["archive"]["result"] == "ARCHIVE_RESULT_CONFLICT", refused
     assert _rows_by_version(stack) == {bad_sha: bad_rows.rows}
 
+    # as if an earlier run had crashed right after copying the raw file: the copy is kept
+    gcs = storage_client(stack.settings)
+    raw = gcs.bucket(stack.settings.bucket).get_blob(PATH)
+    work = gcs.bucket(stack.settings.working_bucket)
+    objects.copy(raw, work, objects.raw_name(PATH, bad_sha))
     out = _quarantine(stack, bad_sha)
     assert out["action"] == "quarantined", out
     assert out["rows_deleted"] == bad_rows.rows and out["avro_objects"] >= 1, out
     assert _rows_by_version(stack) == {}
-    work = storage_client(stack.settings).bucket(stack.settings.working_bucket)
     kept = work.blob(objects.raw_name(PATH, bad_sha)).download_as_bytes()
     assert hashlib.sha256(kept).hexdigest() == bad_sha  # the quarantined bytes, still readable
 
@@ -108,3 +112,24 @@ def test_a_bad_file_is_quarantined_and_the_correct_one_loads(stack: Stack, tmp_p
         (audit.STATE_REPLACED, bad_sha, good_sha),
     ]
     assert {r["operator"] for r in records} == {"e2e-operator"}
+
+
+def test_a_move_never_deletes_what_another_writer_wrote(stack: Stack) -> None:
+    """The preconditions a move relies on, on the stack's object store: the delete names the
+    generation copied, so an object rewritten since stays; a copy never replaces other bytes."""
+    gcs = storage_client(stack.settings)
+    archive = gcs.bucket(stack.settings.bucket)
+    work = gcs.bucket(stack.settings.working_bucket)
+    name = "route-views4/bgpdata/2024.03/UPDATES/updates.20240313.0000.bz2"
+    archive.blob(name).upload_from_string(b"BZh first writer")
+    first = archive.get_blob(name)
+    archive.blob(name).upload_from_string(b"BZh second writer")
+    with pytest.raises(objects.ObjectChanged):
+        objects.delete_generation(first)
+    assert archive.blob(name).download_as_bytes() == b"BZh second writer"
+    destination = objects.raw_name(name, "cd" * 32)
+    objects.copy(archive.get_blob(name), work, destination)
+    archive.blob(name).upload_from_string(b"BZh third writer")
+    with pytest.raises(objects.ObjectChanged):
+        objects.copy(archive.get_blob(name), work, destination)
+    assert work.blob(destination).download_as_bytes() == b"BZh second writer"

@@ -55,6 +55,13 @@ def test_the_catalog_records_widen_the_window_to_their_days() -> None:
         paths.parse(PATH), [("2024-02-20T03:00:00+00:00", "2024-03-05T01:00:00+00:00")]
     )
     assert (window.lo, window.hi) == (_t("2024-02-20 00:00"), _t("2024-03-06 00:00"))
+    as_bigquery_casts = route_rows.version_window(
+        paths.parse(PATH), [("2024-02-27 23:59:59.5+00", "2024-03-03 00:00:00 UTC"), (None, "?")]
+    )
+    assert (as_bigquery_casts.lo, as_bigquery_casts.hi) == (
+        _t("2024-02-27 00:00"),
+        _t("2024-03-04 00:00"),
+    )
 
 
 class _Job:
