@@ -154,6 +154,23 @@ _MIRROR = _needs(
     ("project", "bigquery.jobs.create", "batch.plan's query"),
 )
 
+#: the maintenance DAG's run retention (``cloudz.reconcile.run_retention``, on the default queue):
+#: which ended runs the files catalog already answers for, before ``db clean`` removes them
+_RETENTION = _needs(
+    ("project", "bigquery.jobs.create", "run_retention.catalogued_runs: client.query"),
+    ("table:files", "bigquery.tables.getData", "catalogued_runs: SELECT DISTINCT run_id"),
+)
+
+#: the ``prefix_origins`` DAG (``cloudz.warehouse.prefix_origins.rebuild_day``, default queue):
+#: a day's DELETE and ``INSERT … SELECT`` from the routes table
+_PREFIX_ORIGINS = _needs(
+    ("project", "bigquery.jobs.create", "rebuild_day: the DELETE and the INSERT … SELECT"),
+    ("table:prefix_origins", "bigquery.tables.get", "ensure_table: get_table (Terraform made it)"),
+    ("table:prefix_origins", "bigquery.tables.getData", "rebuild_day: the DELETE reads the day"),
+    ("table:prefix_origins", "bigquery.tables.updateData", "rebuild_day: DELETE, INSERT"),
+    ("table:routes", "bigquery.tables.getData", "rebuild_day: the INSERT's SELECT of the day"),
+)
+
 #: the coverage page, served by Airflow's api-server (``plugins/cloudz_coverage.py``)
 _COVERAGE_PAGE = _needs(
     ("project", "bigquery.jobs.create", "coverage_report.grid / failed_files: client.query"),
@@ -252,6 +269,8 @@ CALLS: dict[str, tuple[Need, ...]] = {
     "convert": _CONVERT,
     "load": _LOAD,
     "reconcile": _RECONCILE,
+    "retention": _RETENTION,
+    "prefix origins": _PREFIX_ORIGINS,
     "mirror/backfill": _STORE + _MIRROR,
     "coverage page": _COVERAGE_PAGE,
     "provision": _PROVISION,
@@ -264,7 +283,7 @@ CALLS: dict[str, tuple[Need, ...]] = {
 ACCOUNTS: dict[str, tuple[str, ...]] = {
     "receiver": ("receiver",),
     "airflow": ("airflow",),
-    "worker": ("convert", "load"),
+    "worker": ("convert", "load", "retention", "prefix origins"),
     "reconcile": ("reconcile", "convert", "load"),
     "mirror": ("mirror/backfill", "convert", "load"),
     "api_server": ("coverage page",),

@@ -113,3 +113,81 @@ resource "google_bigquery_table_iam_member" "files_public" {
   role       = "roles/bigquery.dataViewer"
   member     = "allAuthenticatedUsers"
 }
+
+# prefix_origins (cloudz/warehouse/prefix_origins.py): one row per day, prefix and origin AS,
+# rebuilt after the loads by the DAG prefix_origins (as cloudz-worker@); public, as the routes
+# table it is derived from. Its layout is the code's COLUMNS (schemas/prefix_origins.json,
+# compared by tests/unit/test_terraform_research_tables.py), protected as the other tables.
+resource "google_bigquery_table" "prefix_origins" {
+  # checkov:skip=CKV_GCP_80: Google-managed encryption: derived from the public routes table
+  dataset_id          = google_bigquery_dataset.routeviews.dataset_id
+  table_id            = "prefix_origins"
+  deletion_protection = true
+  schema              = file("${path.module}/schemas/prefix_origins.json")
+  time_partitioning {
+    type  = "MONTH"
+    field = "day"
+  }
+  clustering = ["prefix", "origin_asn"]
+  lifecycle {
+    prevent_destroy = true
+    ignore_changes  = [schema, time_partitioning, clustering]
+  }
+}
+
+# The files catalog's newest row per file version, and BGPKIT broker's view of it
+# (cloudz/warehouse/file_broker.py, `cloudz-files`): views, their SQL the code's
+# (schemas/*.sql, compared by tests/unit/test_terraform_research_tables.py). A view holds no data: a
+# change of its SQL replaces it in place. Public as the catalog (a view is read with the
+# reader's own access to what it selects from: files_broker -> files_latest -> files).
+resource "google_bigquery_table" "files_latest" {
+  # checkov:skip=CKV_GCP_80: a view holds no data to encrypt; the files table's key applies
+  # checkov:skip=CKV_GCP_121: a view holds no data: dropping it loses nothing, provision recreates it
+  dataset_id          = google_bigquery_dataset.routeviews.dataset_id
+  table_id            = "${google_bigquery_table.files.table_id}_latest"
+  deletion_protection = false
+  view {
+    query          = templatefile("${path.module}/schemas/files_latest.sql", { files = "${var.project_id}.${google_bigquery_dataset.routeviews.dataset_id}.${google_bigquery_table.files.table_id}" })
+    use_legacy_sql = false
+  }
+}
+
+resource "google_bigquery_table" "files_broker" {
+  # checkov:skip=CKV_GCP_80: a view holds no data to encrypt; the files table's key applies
+  # checkov:skip=CKV_GCP_121: a view holds no data: dropping it loses nothing, `cloudz-files` recreates it
+  dataset_id          = google_bigquery_dataset.routeviews.dataset_id
+  table_id            = "files_broker"
+  deletion_protection = false
+  view {
+    query          = templatefile("${path.module}/schemas/files_broker.sql", { files = "${var.project_id}.${google_bigquery_dataset.routeviews.dataset_id}.${google_bigquery_table.files.table_id}", bucket = google_storage_bucket.archive.name })
+    use_legacy_sql = false
+  }
+  depends_on = [google_bigquery_table.files_latest]
+}
+
+resource "google_bigquery_table_iam_member" "prefix_origins_public" {
+  # checkov:skip=CKV_GCP_100: readable by any Google account by design (issue 24): researchers query it, billed to their own project
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.routeviews.dataset_id
+  table_id   = google_bigquery_table.prefix_origins.table_id
+  role       = "roles/bigquery.dataViewer"
+  member     = "allAuthenticatedUsers"
+}
+
+resource "google_bigquery_table_iam_member" "files_latest_public" {
+  # checkov:skip=CKV_GCP_100: readable by any Google account by design (issue 24): files_broker reads it with the reader's access
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.routeviews.dataset_id
+  table_id   = google_bigquery_table.files_latest.table_id
+  role       = "roles/bigquery.dataViewer"
+  member     = "allAuthenticatedUsers"
+}
+
+resource "google_bigquery_table_iam_member" "files_broker_public" {
+  # checkov:skip=CKV_GCP_100: readable by any Google account by design (issue 24): BGPKIT broker's clients and cloudz-files read it
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.routeviews.dataset_id
+  table_id   = google_bigquery_table.files_broker.table_id
+  role       = "roles/bigquery.dataViewer"
+  member     = "allAuthenticatedUsers"
+}

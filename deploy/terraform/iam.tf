@@ -295,6 +295,7 @@ resource "google_project_iam_custom_role" "worker_files" {
   role_id     = "cloudzWorkerFiles"
   title       = "cloudz worker on table:files"
   permissions = [
+    "bigquery.tables.getData",
     "bigquery.tables.updateData",
   ]
 }
@@ -305,6 +306,24 @@ resource "google_bigquery_table_iam_member" "worker_files" {
   table_id   = google_bigquery_table.files.table_id
   role   = google_project_iam_custom_role.worker_files.name
   member = "serviceAccount:${google_service_account.worker.email}"
+}
+
+resource "google_project_iam_custom_role" "worker_prefix_origins" {
+  role_id     = "cloudzWorkerPrefixOrigins"
+  title       = "cloudz worker on table:prefix_origins"
+  permissions = [
+    "bigquery.tables.get",
+    "bigquery.tables.getData",
+    "bigquery.tables.updateData",
+  ]
+}
+
+resource "google_bigquery_table_iam_member" "worker_prefix_origins" {
+  project    = var.project_id
+  dataset_id = google_bigquery_dataset.routeviews.dataset_id
+  table_id   = google_bigquery_table.prefix_origins.table_id
+  role       = google_project_iam_custom_role.worker_prefix_origins.name
+  member     = "serviceAccount:${google_service_account.worker.email}"
 }
 
 resource "google_project_iam_custom_role" "worker_routes" {

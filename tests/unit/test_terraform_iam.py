@@ -1,7 +1,8 @@
 """Least privilege, proven offline: deploy/terraform's grants to each component's service account
 are exactly what cloudz/deploy_permissions.py says its calls need, no permission missing and
 none extra; grants are custom roles (their permissions listed, so checkable here), bound on the
-narrowest resource; the public sees only the archive bucket and the routes and files tables."""
+narrowest resource; the public sees only the archive bucket, the routes and files tables and
+what researchers query beside them (prefix_origins, files_broker and the files_latest it reads)."""
 
 from __future__ import annotations
 
@@ -36,6 +37,17 @@ PUBLIC_BINDINGS = {
         "table:files",
         "roles/bigquery.dataViewer",
         "allAuthenticatedUsers",
+    ),
+    # what researchers query beside them (issue 24): the derived prefix_origins table and the
+    # broker's view, with the view it reads (a view is read with the reader's own access)
+    *(
+        (
+            "google_bigquery_table_iam_member",
+            f"table:{name}",
+            "roles/bigquery.dataViewer",
+            "allAuthenticatedUsers",
+        )
+        for name in ("prefix_origins", "files_latest", "files_broker")
     ),
 }
 
@@ -166,3 +178,49 @@ def test_docs_deploy_shows_the_table_of_grants() -> None:
         "docs/deploy.md's IAM table differs from cloudz.deploy_permissions.markdown_table():\n"
         + deploy_permissions.markdown_table()
     )
+
+
+def test_the_worker_runs_prefix_origins_and_retention_and_a_dropped_grant_is_caught(
+    found: Resources,
+) -> None:
+    """Issue 24's gap: the prefix_origins DAG (default queue, so cloudz-worker@) rebuilds a day
+    of the table Terraform made; issue 23's: the maintenance DAG's retention reads the files
+    catalog. Both need exactly their rows, and dropping the table's grant is reported."""
+    from cloudz.warehouse import prefix_origins
+
+    need = deploy_permissions.needed("worker")
+    assert {
+        ("table:prefix_origins", "bigquery.tables.get"),
+        ("table:prefix_origins", "bigquery.tables.getData"),
+        ("table:prefix_origins", "bigquery.tables.updateData"),
+        ("table:routes", "bigquery.tables.getData"),
+        ("table:files", "bigquery.tables.getData"),
+        ("project", "bigquery.jobs.create"),
+    } <= need
+    assert (
+        text(found[("google_bigquery_table", "prefix_origins")]["table_id"]) == prefix_origins.TABLE
+    )
+    dropped = {
+        k: v
+        for k, v in found.items()
+        if k != ("google_bigquery_table_iam_member", "worker_prefix_origins")
+    }
+    assert differences(dropped) == {
+        "worker": (
+            {
+                ("table:prefix_origins", "bigquery.tables.get"),
+                ("table:prefix_origins", "bigquery.tables.getData"),
+                ("table:prefix_origins", "bigquery.tables.updateData"),
+            },
+            set(),
+        )
+    }
+    narrowed = dict(found)
+    key = ("google_project_iam_custom_role", "worker_files")
+    narrowed[key] = {
+        **found[key],
+        "permissions": [p for p in found[key]["permissions"] if "getData" not in p],
+    }
+    assert differences(narrowed) == {
+        "worker": ({("table:files", "bigquery.tables.getData")}, set())
+    }
