@@ -21,8 +21,10 @@ RESEARCH_COLUMNS: Final = (
     "ip_version",
 )
 
-# bgpdump's text without its confederation segments, "(…)" and "[…]"
-_PATH: Final = r"TRIM(REGEXP_REPLACE(as_path, r'\([^)]*\)|\[[^\]]*\]', ''))"
+# bgpdump's text without its confederation segments, "(…)" and "[…]", and without empty AS_SETs
+# ("{}": a segment of no AS, which the converter skips when it looks for the origin, so a path
+# "1 2 {}" has the origin 2, as "1 2" has; bgpdump prints the empty set, and so does as_path)
+_PATH: Final = r"TRIM(REGEXP_REPLACE(as_path, r'\([^)]*\)|\[[^\]]*\]|\{\}', ''))"
 
 #: each research column as SQL over the row's own columns: what the converter writes
 EXPRESSIONS: Final = {

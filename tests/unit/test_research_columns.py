@@ -24,9 +24,9 @@ AGGREGATOR_DIFFERS = {"openbgpd_rib_table"}
 
 
 def research_of_text(as_path: str, aggregator: str, prefix: str) -> dict[str, Any]:
-    """The research columns from bgpdump's text: confederation segments dropped, a trailing
-    ``{…}`` gives its members as origins, else the last number."""
-    path = re.sub(r"\([^)]*\)|\[[^\]]*\]", "", as_path).strip()
+    """The research columns from bgpdump's text: confederation segments and empty AS_SETs
+    (``{}``) dropped, a trailing ``{…}`` gives its members as origins, else the last number."""
+    path = re.sub(r"\([^)]*\)|\[[^\]]*\]|\{\}", "", as_path).strip()
     if path.endswith("}"):
         origins = [int(a) for a in re.findall(r"[0-9]+", path[path.rindex("{") :])]
     else:

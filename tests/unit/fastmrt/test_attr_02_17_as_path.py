@@ -55,3 +55,33 @@ def test_an_unknown_segment_type_is_handed_back(convert_both: ConvertBoth) -> No
     bad = encode_attr(0x40, 2, bytes([9, 1]) + (64500).to_bytes(4, "big"))
     out = convert_both([bgp4mp_update(ORIGIN_IGP + bad + NH, ANNOUNCED)])
     assert_c_decoded(out, len(out.reference), handed_back=1)
+
+
+@pytest.mark.parametrize(
+    ("segments", "text", "path_asns", "origins"),
+    [
+        ([(2, (64500, 64501)), (1, ())], "64500 64501 {}", [64500, 64501], [64501]),
+        (
+            [(2, (64500,)), (1, (64502, 64503)), (1, ())],
+            "64500 {64502,64503} {}",
+            [64500, 64502, 64503],
+            [64502, 64503],
+        ),
+        ([(1, ())], "{}", [], []),
+    ],
+)
+def test_an_empty_as_set_is_no_origin(
+    convert_both: ConvertBoth,
+    segments: list[tuple[int, tuple[int, ...]]],
+    text: str,
+    path_asns: list[int],
+    origins: list[int],
+) -> None:
+    """An empty AS_SET (``{}`` in bgpdump's text) holds no AS: ``origin_asns`` is that of the
+    last segment with one, in both engines; the migration's SQL says the same
+    (tests/stack/test_research_sql.py)."""
+    attrs = ORIGIN_IGP + encode_attr(0x40, 2, as_path_payload(segments, 4)) + NH
+    out = convert_both([bgp4mp_update(attrs, ANNOUNCED)])
+    assert_c_decoded(out, 1)
+    row = out.fast[0]
+    assert (row["as_path"], row["as_path_asns"], row["origin_asns"]) == (text, path_asns, origins)
