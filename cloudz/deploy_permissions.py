@@ -9,8 +9,8 @@ Resources: ``project`` (BigQuery jobs run in the project), ``bucket:archive`` (p
 anyone), ``bucket:work`` (private: ``_incoming/``, ``_claims/``, ``_loads/``), a bucket with a
 condition (``bucket:archive/*.avro``: objects whose name ends in ``.avro``; ``bucket:work/_loads/``:
 objects under the prefix), ``bucket:logs`` (Airflow's remote logs), ``table:routes``,
-``table:files``, ``table:coverage``, ``table:quarantine``, and ``secret:receiver``,
-``secret:airflow`` (Secret Manager secrets of that group).
+``table:files``, ``table:coverage``, ``table:quarantine``, ``table:prefix_origins``, and
+``secret:receiver``, ``secret:airflow`` (Secret Manager secrets of that group).
 """
 
 from __future__ import annotations
