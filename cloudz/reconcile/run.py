@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,6 +19,7 @@ import httpx
 from cloudz import load_policy
 from cloudz import pipeline_contract as contract
 from cloudz.archive import paths
+from cloudz.archive.archived_file import ArchivedFile
 from cloudz.file_pipeline import load_policy_source
 from cloudz.metrics import task_metrics
 from cloudz.reconcile import adopt, airflow_api, bucket_scan, freshness, recount
@@ -25,7 +27,7 @@ from cloudz.reconcile.findings import REPORT_LIMIT, add_catalog_failures, classi
 from cloudz.settings import Settings
 from cloudz.sources import load_collectors
 from cloudz.sources.collectors import DEFAULT_PATH
-from cloudz.warehouse import coverage_report, coverage_table
+from cloudz.warehouse import coverage_report, coverage_table, file_catalog
 
 log = logging.getLogger(__name__)
 
@@ -95,12 +97,36 @@ def _day(value: Any) -> dt.date | None:
 
 def skip_by_policy(
     to_heal: list[dict[str, Any]], policy: load_policy.LoadPolicy
-) -> tuple[list[dict[str, Any]], int]:
-    """The unloaded files the load policy loads, and how many it leaves: those are not
-    missing rows but archived on purpose (``cloudz-backfill --ignore-load-policy`` loads
-    them), so healing them would undo the policy."""
-    kept = [i for i in to_heal if policy.decide(paths.parse(i["archive_path"])).load]
-    return kept, len(to_heal) - len(kept)
+) -> tuple[list[dict[str, Any]], list[tuple[dict[str, Any], str]]]:
+    """The unloaded files the load policy loads, and those it leaves with its reason: those
+    are not missing rows but archived on purpose (``cloudz-backfill --ignore-load-policy``
+    loads them), so healing them would undo the policy."""
+    kept, left = [], []
+    for item in to_heal:
+        decision = policy.decide(paths.parse(item["archive_path"]))
+        if decision.load:
+            kept.append(item)
+        else:
+            left.append((item, decision.reason))
+    return kept, left
+
+
+def not_loaded_rows(
+    left: list[tuple[dict[str, Any], str]],
+    catalog: Mapping[tuple[str, str], Any],
+    run_id: str | None,
+) -> list[file_catalog.CatalogRow]:
+    """Catalog rows for the files the policy leaves that have none yet (archived while no run
+    could start, e.g. Airflow down): the catalog then says why they hold no rows."""
+    return [
+        file_catalog.not_loaded_row(
+            ArchivedFile.of(item["archive_path"], item["sha256"], int(item.get("size") or 0)),
+            reason,
+            run_id=run_id,
+        )
+        for item, reason in left
+        if (item["archive_path"], item["sha256"]) not in catalog
+    ]
 
 
 def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]:
@@ -201,12 +227,16 @@ def scan(gcp_conn_id: str, settings: Settings, window: Window) -> dict[str, Any]
     ]
     work = GCSHook(gcp_conn_id=gcp_conn_id).get_conn().bucket(settings.working_bucket)
     unloaded, by_policy = skip_by_policy(findings.to_heal, load_policy_source.current(settings))
+    policy_rows = not_loaded_rows(by_policy, catalog, None)
+    if policy_rows:
+        ids = [f"{r.state}/{r.archive_path}/{r.sha256}" for r in policy_rows]
+        file_catalog.record_many(client, settings.files_ref, policy_rows, ids)
     to_heal, adopted = adopt.adopt_loaded(
         gcp_conn_id, client, work, settings.table_ref, settings.files_ref, unloaded
     )
     report = findings.report()
     report["to_heal"] = len(to_heal)
-    report["not_loaded_by_policy"] = by_policy
+    report["not_loaded_by_policy"] = len(by_policy)
     report["adopted"] = adopted[:REPORT_LIMIT]
     report["adopted_count"] = len(adopted)
     report["flagged_count"] = len(flagged)

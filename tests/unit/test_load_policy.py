@@ -18,7 +18,7 @@ from cloudz.load_policy import (
     LoadPolicyError,
     of,
 )
-from cloudz.reconcile.run import skip_by_policy
+from cloudz.reconcile.run import not_loaded_rows, skip_by_policy
 from cloudz.settings import Settings
 from cloudz.warehouse import file_catalog
 from ingest_service.airflow_runs import RunSnapshot, TaskState
@@ -116,16 +116,27 @@ def test_outside_a_task_the_setting_is_the_policy() -> None:
 def test_the_reconcile_does_not_heal_a_file_the_policy_skips() -> None:
     policy = of("*/RIBS: every 8h")
     items = [
-        {"archive_path": _path("rrc00", kind, datetime(2024, 3, 10, h, tzinfo=UTC)).path}
-        for kind, h in (("RIBS", 0), ("RIBS", 2), ("UPDATES", 2))
-    ]
-    kept, skipped = skip_by_policy(items, policy)
+        {"archive_path": _path("rrc00", kind, datetime(2024, 3, 10, h, tzinfo=UTC)).path,
+         "sha256": f"{h:064x}", "size": 10}
+        for kind, h in (("RIBS", 0), ("RIBS", 2), ("UPDATES", 2), ("RIBS", 4))
+    ]  # fmt: skip
+    kept, left = skip_by_policy(items, policy)
     assert [i["archive_path"].split("/")[-1] for i in kept] == [
         "rib.20240310.0000.bz2",
         "updates.20240310.0200.bz2",
     ]
-    assert skipped == 1
-    assert skip_by_policy(items, LOAD_EVERY_FILE) == (items, 0)
+    assert [(i["archive_path"].split("/")[-1], why) for i, why in left] == [
+        ("rib.20240310.0200.bz2", "load policy: */RIBS: every 8h"),
+        ("rib.20240310.0400.bz2", "load policy: */RIBS: every 8h"),
+    ]
+    assert skip_by_policy(items, LOAD_EVERY_FILE) == (items, [])
+    # a skipped file without a catalog row (archived while no run could start) gets one; a
+    # file with one (its run's not_loaded_by_policy row) gets no second
+    with_row = {(str(items[1]["archive_path"]), str(items[1]["sha256"])): {"state": "x"}}
+    rows = not_loaded_rows(left, with_row, None)
+    assert [(r.archive_path, r.state, r.reason, r.size) for r in rows] == [
+        (items[3]["archive_path"], STATE_NOT_LOADED_BY_POLICY, "load policy: */RIBS: every 8h", 10)
+    ]
 
 
 def _file() -> ArchivedFile:
