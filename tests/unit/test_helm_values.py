@@ -46,6 +46,7 @@ HELM_ONLY = {
     "AIRFLOW__LOGGING__REMOTE_BASE_LOG_FOLDER": "the logs bucket (deploy/terraform)",
     "AIRFLOW__LOGGING__REMOTE_LOG_CONN_ID": "the GCS connection the logs are written with",
     "AIRFLOW__CELERY__WORKER_CONCURRENCY": "the stack passes --concurrency per worker instead",
+    "AIRFLOW__LOGGING__DELETE_LOCAL_LOGS": "no log volume: the local copy goes once uploaded",
 }
 
 #: the Terraform account each chart component runs as (workload identity)
@@ -113,12 +114,24 @@ def schema_errors(schema: dict[str, Any], values: dict[str, Any]) -> list[str]:
     )
 
 
+def _without_nulls(values: dict[str, Any]) -> dict[str, Any]:
+    """The chart's ``removeNilFields``: a ``null`` in ``workers.celery`` leaves the parent's."""
+    return {
+        k: _without_nulls(v) if isinstance(v, dict) else v
+        for k, v in values.items()
+        if v is not None
+    }
+
+
 def _worker_sets(merged: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    """Each worker set as the chart renders it: the set's keys over ``workers.celery``'s."""
+    """Each worker set as the chart renders it (``workersMergeValues``): ``workers``, then
+    ``workers.celery`` without its nulls, then the set's own keys."""
+    root = {k: v for k, v in merged["workers"].items() if k not in ("celery", "kubernetes")}
     celery = {k: v for k, v in merged["workers"]["celery"].items() if k != "sets"}
-    sets = {"default": celery} if celery.get("enableDefault", True) else {}
+    base = helm_merge(root, _without_nulls(celery))
+    sets = {"default": base} if celery.get("enableDefault", True) else {}
     for item in merged["workers"]["celery"]["sets"]:
-        sets[item["name"]] = helm_merge(celery, {k: v for k, v in item.items() if k != "name"})
+        sets[item["name"]] = helm_merge(base, {k: v for k, v in item.items() if k != "name"})
     return sets
 
 
@@ -392,3 +405,38 @@ def test_the_create_user_job_makes_the_fab_users_and_every_pool(
     assert Settings().airflow_user == "receiver"
     pools = {c[2]: int(c[3]) for c in calls if c[:2] == ["pools", "set"]}
     assert pools == {"routes_table_writes": 16, "backfill": 2, "ribs": 4}
+
+
+def test_the_probes_are_the_images_own(merged: dict[str, Any]) -> None:
+    """The chart's default probes exec ``/entrypoint`` (the apache/airflow image's), which the
+    project's image lacks: every probe is given docker-compose.yaml's health check instead."""
+    compose = yaml.safe_load((PROJECT_ROOT / "docker-compose.yaml").read_text())
+    checks = {
+        name: service["healthcheck"]["test"][1:]
+        for name, service in compose["services"].items()
+        if "healthcheck" in service and service["healthcheck"]["test"][0] == "CMD"
+    }
+    assert "/entrypoint" not in (PROJECT_ROOT / "Dockerfile").read_text()
+    for component, probe, service in (
+        ("scheduler", "livenessProbe", "airflow-scheduler"),
+        ("scheduler", "startupProbe", "airflow-scheduler"),
+        ("triggerer", "livenessProbe", "airflow-triggerer"),
+        ("dagProcessor", "livenessProbe", "airflow-dag-processor"),
+    ):
+        assert merged[component][probe]["command"] == checks[service], (component, probe)
+    worker = compose["x-worker"]["healthcheck"]["test"]
+    assert merged["workers"]["celery"]["livenessProbe"]["command"] == worker[1:]
+
+
+def test_no_log_volume_and_no_log_groomer(merged: dict[str, Any]) -> None:
+    """Task logs go to GCS and their local copy is deleted, so no worker keeps a volume (the
+    chart's default makes workers a StatefulSet with a 100 Gi claim each) and no log-groomer
+    sidecar runs (the chart's runs ``/clean-logs``, not in the project's image)."""
+    assert merged["config"]["logging"]["remote_logging"] == "True"
+    assert merged["config"]["logging"]["delete_local_logs"] == "True"
+    for name, worker_set in _worker_sets(merged).items():
+        assert worker_set["persistence"]["enabled"] is False, name
+        assert worker_set["logGroomerSidecar"]["enabled"] is False, name
+    for component in ("scheduler", "triggerer", "dagProcessor"):
+        assert merged[component]["logGroomerSidecar"]["enabled"] is False, component
+    assert merged["logs"]["persistence"]["enabled"] is False
