@@ -371,6 +371,8 @@ def test_the_create_user_job_makes_the_fab_users_and_every_pool(
     """Its script with a stand-in ``airflow`` (logging its arguments) and the passwords as the
     Secret's mounted files: the users get them as written, quotes and backslashes included."""
     job = merged["createUserJob"]
+    # the chart runs it unless webserver.defaultUser (Airflow 2's) says otherwise
+    assert job["enabled"] is True and not merged["webserver"].get("defaultUser")
     assert job["command"] is None and job["args"][:2] == ["bash", "-c"]
     mount = {m["name"]: m["mountPath"] for m in job["extraVolumeMounts"]}["users"]
     assert {"name": "CLOUDZ_USERS_DIR", "value": mount} in job["env"]
