@@ -35,6 +35,7 @@ TEMPLATES = Path(__file__).resolve().parent / "templates"
 def build_app() -> "FastAPI":
     """The page's app; every endpoint needs a user allowed to read the per-file DAG's runs."""
     import datetime as dt
+    from concurrent.futures import ThreadPoolExecutor
     from typing import Annotated
     from urllib.parse import quote, urlencode
 
@@ -99,9 +100,18 @@ def build_app() -> "FastAPI":
         failed = odd = coverage_report.Listed([], 0)
         try:
             ref, bq = settings.files_ref, client()
-            cells = coverage_report.grid(bq, ref, settings.coverage_ref, window, collector, now)
-            failed = coverage_report.failed_files(bq, ref, window, collector, now=now)
-            odd = coverage_report.odd_files(bq, ref, window, collector, now=now)
+            # three independent queries: BigQuery runs them side by side
+            with ThreadPoolExecutor(3) as pool:
+                grid = pool.submit(
+                    coverage_report.grid, bq, ref, settings.coverage_ref, window, collector, now
+                )
+                failing = pool.submit(
+                    coverage_report.failed_files, bq, ref, window, collector, now=now
+                )
+                odd_names = pool.submit(
+                    coverage_report.odd_files, bq, ref, window, collector, now=now
+                )
+                cells, failed, odd = grid.result(), failing.result(), odd_names.result()
         except Exception as exc:  # the warehouse's answer, shown to the operator
             error = f"{type(exc).__name__}: {exc}"
         html = templates.get_template("coverage.html").render(

@@ -70,18 +70,16 @@ _ODD_OF_WINDOW = (
     f"(month BETWEEN @own_first_month AND @own_last_month OR month > @this_month) AND {ODD_NAME}"
 )
 
-#: the newest catalog row of each file version among ``{where}``, with the version's tries
-#: (its failed rows) and first failure; ``{columns}`` are kept besides
+#: the newest catalog row of each file version among ``{where}``; ``{columns}`` are kept
+#: besides, and ``{tries}`` adds the version's tries (its failed rows) and first failure
+#: (the grid does without: two more windows over every row)
 _NEWEST = """
   SELECT * FROM (
     SELECT {columns},
       ROW_NUMBER() OVER (
         PARTITION BY archive_path, sha256
         ORDER BY CASE state WHEN '{quarantined}' THEN 2 WHEN 'loaded' THEN 1
-          WHEN 'partial' THEN 1 ELSE 0 END DESC, recorded_at DESC) AS newest,
-      COUNTIF(state = 'failed') OVER (PARTITION BY archive_path, sha256) AS tries,
-      MIN(IF(state = 'failed', recorded_at, NULL))
-        OVER (PARTITION BY archive_path, sha256) AS first_failed
+          WHEN 'partial' THEN 1 ELSE 0 END DESC, recorded_at DESC) AS newest{tries}
     FROM `{files}`
     WHERE ({where}){and_collector}
   )
@@ -125,6 +123,11 @@ FULL OUTER JOIN states AS s
   ON c.day = s.day AND c.collector = s.collector AND c.kind = s.kind
 ORDER BY collector, day DESC, kind
 """
+
+_TRIES = """,
+      COUNTIF(state = 'failed') OVER (PARTITION BY archive_path, sha256) AS tries,
+      MIN(IF(state = 'failed', recorded_at, NULL))
+        OVER (PARTITION BY archive_path, sha256) AS first_failed"""
 
 _FILE_COLUMNS = (
     "archive_path, sha256, collector, kind, dump_time, CAST(month AS STRING) AS folder, "
@@ -322,6 +325,7 @@ def _sql(
     collectors: Sequence[str],
     *,
     columns: str = _FILE_COLUMNS,
+    tries: bool = True,
     coverage_ref: str = "",
     order: str = "",
 ) -> str:
@@ -333,6 +337,7 @@ def _sql(
         where=where,
         and_collector=and_collector,
         quarantined=STATE_QUARANTINED,
+        tries=_TRIES if tries else "",
     )
     return template.format(
         newest=newest,
@@ -377,6 +382,7 @@ def grid(
         files_ref,
         names,
         columns="dump_time, collector, kind, state, recorded_at",
+        tries=False,
         coverage_ref=coverage_ref,
     )
     rows = client.query(sql, job_config=_config(days, names, now)).result()
