@@ -15,8 +15,10 @@ A move is a copy then a delete, each with a precondition, so a concurrent writer
   destination only if absent (``if_generation_match=0``); it is then read back and compared
   (size and crc32c), because the local object store ignores ``if_generation_match=0`` on a
   rewrite (FIELD-NOTES §12);
-- the delete names the generation that was copied (``if_generation_match``): an object
-  replaced in between is left alone and the move stops with :class:`ObjectChanged`.
+- the delete names the generation that was copied (``if_generation_match``, and a read of
+  the generation just before, since the local object store ignores the precondition on a
+  delete too): an object replaced in between is left alone and the move stops with
+  :class:`ObjectChanged`.
 
 A destination that exists already is taken as done when it holds the same bytes (a move
 interrupted after its copy), and refused otherwise.
@@ -104,7 +106,8 @@ def copy(source: Any, work_bucket: Any, destination: str) -> Any:
             )
             if token is None:
                 break
-    except gexc.PreconditionFailed as exc:
+    except (gexc.PreconditionFailed, gexc.NotFound) as exc:
+        # NotFound: the generation read is gone (a bucket without versioning, as the local one)
         raise ObjectChanged(
             f"{source.name} changed (or {destination} appeared) during the copy: {exc}"
         ) from exc
@@ -116,7 +119,20 @@ def copy(source: Any, work_bucket: Any, destination: str) -> Any:
 
 def delete_generation(blob: Any) -> bool:
     """Delete exactly the generation ``blob`` was read at; False when it is gone already.
-    Raises :class:`ObjectChanged` when another generation is there now."""
+    Raises :class:`ObjectChanged` when another generation is there now.
+
+    GCS refuses the delete of another generation (``if_generation_match``); the local object
+    store ignores that precondition on a delete (measured: fake-gcs-server 1.54 deleted the
+    newer object), so the generation is also read just before: there, only a write between
+    that read and the delete could be lost; on GCS none."""
+    current = blob.bucket.get_blob(blob.name)
+    if current is None:
+        return False
+    if int(current.generation or 0) != int(blob.generation or 0):
+        raise ObjectChanged(
+            f"{blob.name} is generation {current.generation}, not {blob.generation}: a writer "
+            "replaced it, left as it is"
+        )
     try:
         blob.bucket.blob(blob.name).delete(if_generation_match=blob.generation)
     except gexc.NotFound:
