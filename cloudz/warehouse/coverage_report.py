@@ -36,6 +36,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from cloudz.archive import paths
+from cloudz.warehouse import file_catalog
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
@@ -46,13 +47,13 @@ MAX_DAYS = 92
 MAX_FAILED = 500
 #: odd-named files listed at most
 MAX_ODD = 200
-#: the catalog state of a file archived and verified but left out of the routes table on
-#: purpose (``cloudz.load_policy.STATE_NOT_LOADED_BY_POLICY``): neither missing nor failed
-STATE_NOT_LOADED_BY_POLICY = "not_loaded_by_policy"
+#: a file archived and verified but left out of the routes table on purpose by the load
+#: policy: neither missing nor failed
+STATE_NOT_LOADED_BY_POLICY = file_catalog.STATE_NOT_LOADED_BY_POLICY
 
-#: the catalog state of a version an operator moved out of the archive (``cloudz-quarantine``):
-#: its rows are gone, so it wins over an earlier loaded row
-STATE_QUARANTINED = "quarantined"
+#: a version an operator moved out of the archive (``cloudz-quarantine``): its rows are gone,
+#: so it wins over an earlier loaded row
+STATE_QUARANTINED = file_catalog.STATE_QUARANTINED
 #: a name that gives no day of its folder's month: none, more than a day outside the month
 #: (``paths.MONTH_EDGE``), or after now
 ODD_NAME = (
