@@ -139,6 +139,11 @@ _RECONCILE = _needs(
         "coverage_table: the earlier checks (seen_before)",
     ),
     ("table:coverage", "bigquery.tables.updateData", "coverage_table.record: insert_rows_json"),
+    (
+        "table:files",
+        "bigquery.tables.updateData",
+        "recount's and adopt's catalog rows; run: not_loaded_by_policy rows (record_many)",
+    ),
     ("project", "bigquery.jobs.create", "its queries"),
 )
 
@@ -290,6 +295,37 @@ ACCOUNTS: dict[str, tuple[str, ...]] = {
     "provision": ("provision",),
     "operator": ("quarantine",),
 }
+
+
+#: what each DAG's tasks do, as components of ``CALLS`` (dags/; the bench's ``per_file_floor``
+#: is never deployed). ``tests/unit/test_helm_values.py`` follows each task through the cluster
+#: policy to its queue, the Helm worker sets serving it and their accounts, and checks the
+#: account needs all of these; ``tests/unit/test_terraform_iam.py`` that every DAG task is here
+TASKS: dict[str, dict[str, tuple[str, ...]]] = {
+    "mrt_file": {"convert": ("convert",), "load": ("load",)},
+    "mrt_reconcile": {
+        "scan": ("reconcile",),
+        "convert": ("convert",),
+        "load": ("load",),
+        "recount": ("reconcile",),
+        "report": ("reconcile",),
+    },
+    **{
+        dag_id: {"plan": ("mirror/backfill",), "convert": ("convert",), "load": ("load",)}
+        for dag_id in ("mrt_mirror", "mrt_backfill")
+    },
+    "mrt_maintenance": {"clean_runs": ("retention",)},
+    "prefix_origins": {"rebuild": ("prefix origins",)},
+}
+
+
+def task_needs(dag_id: str, task_id: str) -> set[tuple[str, str]]:
+    """(resource, permission) pairs one DAG task's calls need."""
+    return {
+        (need.resource, need.permission)
+        for component in TASKS[dag_id][task_id]
+        for need in CALLS[component]
+    }
 
 
 def needed(account: str) -> set[tuple[str, str]]:

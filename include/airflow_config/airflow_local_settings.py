@@ -37,6 +37,16 @@ if len(sys.argv) > 1 and sys.argv[1] in _FORKS_TASKS:
         preload()
 
 
+#: the DAGs whose tasks run as a Google account of their own (docs/deploy.md "Service
+#: accounts"), each with the variable naming its queue: a worker set serving only that queue
+#: runs as the account Terraform gives their grants. Unset or empty: the default queue (the
+#: embedded stack: its LocalExecutor ignores queues, its Celery workers serve default and ribs)
+DAG_QUEUES = {
+    "mrt_reconcile": "CLOUDZ_RECONCILE_QUEUE",
+    "mrt_mirror": "CLOUDZ_MIRROR_QUEUE",
+    "mrt_backfill": "CLOUDZ_MIRROR_QUEUE",
+}
+
 #: priority of a RIB's tasks: below an update file's (the DAG's 100), so when a slot frees
 #: the update files of the same minutes go first, above the batch DAGs' (1)
 RIB_PRIORITY = 50
@@ -44,7 +54,8 @@ RIB_PRIORITY = 50
 
 def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None:
     """Cluster policy: a RIB's conversion and load get a queue and a pool of their own and a
-    lower priority; batch conversions (the ``backfill`` pool) a queue of their own if set.
+    lower priority; batch conversions (the ``backfill`` pool) a queue of their own if set;
+    the reconcile's and the mirror's other tasks their DAG's queue (``DAG_QUEUES``) if set.
 
     Every two hours ~60 RIBs of minutes of CPU each arrive at once. On their own queue,
     served by the workers sized for them, they cannot take the slots the update files of the
@@ -63,6 +74,11 @@ def task_instance_mutation_hook(task_instance: Any, dag_run: Any = None) -> None
         backfill_pool = os.environ.get("CLOUDZ_BACKFILL_POOL", "backfill")
         if backfill_queue and task_instance.pool == backfill_pool:
             task_instance.queue = backfill_queue
+            return
+        dag_queue = os.environ.get(DAG_QUEUES.get(task_instance.dag_id, ""), "")
+        if dag_queue:
+            # every task of the DAG runs as the account its grants belong to
+            task_instance.queue = dag_queue
             return
         if dag_run is None:
             return

@@ -21,20 +21,26 @@ commit); without them the tests skip, naming the path.
 from __future__ import annotations
 
 import copy
+import importlib
 import json
+import os
 import re
 import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import fields
 from pathlib import Path
+from types import ModuleType, SimpleNamespace
 from typing import Any
 
 import pytest
 import yaml
 from test_compose import BEHAVIOURAL_CLOUDZ, DEPLOYMENT_SPECIFIC
 
-from cloudz import deploy_permissions
+from cloudz import deploy_permissions, pipeline_contract
 from cloudz.settings import PROJECT_ROOT, Settings
-from cloudz.stack.airflow_env import airflow_env
+from cloudz.stack.airflow_env import AIRFLOW_CONFIG_DIR, airflow_env
 
 VALUES = PROJECT_ROOT / "deploy" / "helm" / "airflow-values.yaml"
 CHART = PROJECT_ROOT.parent / "shared" / "airflow-chart"
@@ -58,7 +64,17 @@ ACCOUNTS = {
     "createUserJob": "airflow",
     "apiServer": "api_server",
 }
-WORKER_ACCOUNTS = {"default": "worker", "ribs": "worker", "backfill": "mirror"}
+WORKER_ACCOUNTS = {
+    "default": "worker",
+    "ribs": "worker",
+    "reconcile": "reconcile",
+    "mirror": "mirror",
+    "backfill": "mirror",
+}
+#: the bench's DAG, never deployed: the image's build context leaves it out (.dockerignore)
+BENCH_DAG = "per_file_floor"
+RIB = "route-views2/bgpdata/2026.11/RIBS/rib.20261101.0000.bz2"
+UPDATES = "route-views2/bgpdata/2026.11/UPDATES/updates.20261101.0015.bz2"
 
 
 def _chart_file(name: str) -> Path:
@@ -278,7 +294,13 @@ def _concurrency(merged: dict[str, Any], worker_set: dict[str, Any]) -> int:
 def test_a_worker_set_per_queue_and_the_rib_pool_has_its_slots(merged: dict[str, Any]) -> None:
     sets = _worker_sets(merged)
     queues = {name: s["queue"] for name, s in sets.items()}
-    assert queues == {"default": "default", "ribs": "default,ribs", "backfill": "backfill"}
+    assert queues == {
+        "default": "default",
+        "ribs": "default,ribs",
+        "reconcile": "reconcile",
+        "mirror": "mirror",
+        "backfill": "backfill",
+    }
     env = {e["name"]: e["value"] for e in merged["env"]}
     assert env["CLOUDZ_RIB_QUEUE"] == Settings().rib_queue == "ribs"
     assert merged["config"]["operators"]["default_queue"] == "default"
@@ -442,3 +464,193 @@ def test_no_log_volume_and_no_log_groomer(merged: dict[str, Any]) -> None:
     for component in ("scheduler", "triggerer", "dagProcessor"):
         assert merged[component]["logGroomerSidecar"]["enabled"] is False, component
     assert merged["logs"]["persistence"]["enabled"] is False
+
+
+def dag_tasks(env: dict[str, str]) -> dict[str, dict[str, dict[str, str]]]:
+    """Every deployed DAG's tasks, each with the queue and pool its DAG file gives it, as
+    Airflow's DagBag parses them in a fresh interpreter with ``env``'s settings."""
+    code = (
+        "import json, sys\n"
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        "bag = DagBag(dag_folder=sys.argv[1])\n"
+        "assert not bag.import_errors, bag.import_errors\n"
+        "print(json.dumps({d: {t.task_id: {'queue': t.queue, 'pool': t.pool} for t in dag.tasks}"
+        " for d, dag in bag.dags.items()}))\n"
+    )
+    with tempfile.TemporaryDirectory() as home:
+        done = subprocess.run(
+            [sys.executable, "-c", code, str(PROJECT_ROOT / "dags")],
+            env={
+                **os.environ,
+                **env,
+                "AIRFLOW_HOME": home,
+                "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+            },
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
+        )
+    assert done.returncode == 0, done.stderr
+    found = dict(json.loads(done.stdout.splitlines()[-1]))
+    found.pop(BENCH_DAG)
+    return found
+
+
+@pytest.fixture(scope="module")
+def values_env(merged: dict[str, Any]) -> dict[str, str]:
+    """The ``CLOUDZ_*`` settings every Airflow container of the chart gets."""
+    return {e["name"]: e["value"] for e in merged["env"] if e["name"].startswith("CLOUDZ_")}
+
+
+@pytest.fixture(scope="module")
+def tasks(values_env: dict[str, str]) -> dict[str, dict[str, dict[str, str]]]:
+    return dag_tasks(values_env)
+
+
+@pytest.fixture(scope="module")
+def policy() -> Iterator[ModuleType]:
+    """``airflow_local_settings`` as Airflow imports it (the scheduler's cluster policy)."""
+    with pytest.MonkeyPatch.context() as patch:
+        patch.syspath_prepend(str(AIRFLOW_CONFIG_DIR))
+        patch.setattr("sys.argv", ["airflow", "api-server"])  # no preload
+        yield importlib.import_module("airflow_local_settings")
+
+
+def _queues(
+    policy: ModuleType, env: dict[str, str], dag_id: str, task_id: str, task: dict[str, str]
+) -> set[str]:
+    """The queues the cluster policy gives the task, over the runs that route differently (a
+    RIB's and an update file's; a scheduled run's empty conf; no run yet)."""
+    runs: list[SimpleNamespace | None] = [SimpleNamespace(conf={}), None]
+    if dag_id == pipeline_contract.DAG_ID:
+        runs += [SimpleNamespace(conf={"archive_path": p}) for p in (RIB, UPDATES)]
+    found = set()
+    with pytest.MonkeyPatch.context() as patch:
+        for name in policy.DAG_QUEUES.values():
+            patch.delenv(name, raising=False)
+        for name, value in env.items():
+            patch.setenv(name, value)
+        for run in runs:
+            ti = SimpleNamespace(dag_id=dag_id, task_id=task_id, priority_weight=1, **task)
+            policy.task_instance_mutation_hook(ti, run)
+            found.add(ti.queue)
+    return found
+
+
+def task_routes(
+    merged: dict[str, Any],
+    tasks: dict[str, dict[str, dict[str, str]]],
+    policy: ModuleType,
+    env: dict[str, str],
+) -> dict[tuple[str, str], set[tuple[str, str, str]]]:
+    """(DAG, task) -> every (queue, worker set, account) it can run on with ``env``: the
+    cluster policy's queue, each worker set serving it, that set's Google account."""
+    sets = _worker_sets(merged)
+
+    def account(worker_set: dict[str, Any]) -> str:
+        email = worker_set["serviceAccount"]["annotations"]["iam.gke.io/gcp-service-account"]
+        return str(email.split("@")[0].removeprefix("cloudz-").replace("-", "_"))
+
+    routes: dict[tuple[str, str], set[tuple[str, str, str]]] = {}
+    for dag_id, dag in tasks.items():
+        for task_id, task in dag.items():
+            where = routes.setdefault((dag_id, task_id), set())
+            for queue in _queues(policy, env, dag_id, task_id, task):
+                serving = {
+                    (queue, name, account(worker_set))
+                    for name, worker_set in sets.items()
+                    if queue in worker_set["queue"].split(",")
+                }
+                where |= serving or {(queue, "", "")}  # no worker set: never runs
+    return routes
+
+
+def lacking(
+    routes: dict[tuple[str, str], set[tuple[str, str, str]]],
+) -> dict[tuple[str, str], dict[str, set[tuple[str, str]]]]:
+    """(DAG, task) -> {worker set: the permissions its calls need (deploy_permissions.TASKS)
+    that the set's account is not granted}; a queue no set serves lacks everything."""
+    out: dict[tuple[str, str], dict[str, set[tuple[str, str]]]] = {}
+    for (dag_id, task_id), where in routes.items():
+        need = deploy_permissions.task_needs(dag_id, task_id)
+        for queue, worker_set, account in where:
+            have = deploy_permissions.needed(account) if account else set()
+            if need - have:
+                out.setdefault((dag_id, task_id), {})[worker_set or f"(none: {queue})"] = (
+                    need - have
+                )
+    return out
+
+
+#: the backfill queue as the values leave it (off) and as a big backfill sets it
+BACKFILL_QUEUES = ("", "backfill")
+
+
+@pytest.mark.parametrize("backfill_queue", BACKFILL_QUEUES)
+def test_every_dags_tasks_run_as_an_account_granted_their_calls(
+    merged: dict[str, Any],
+    tasks: dict[str, dict[str, dict[str, str]]],
+    policy: ModuleType,
+    values_env: dict[str, str],
+    backfill_queue: str,
+) -> None:
+    """DAG task -> the cluster policy's queue -> the worker sets serving it -> their Google
+    accounts -> each grants every permission the task's calls need. (An account's grants are
+    exactly its components' needs: test_terraform_iam.py proves Terraform gives that.)"""
+    # every deployed task says what it calls, and no task is named that the DAGs lack
+    assert {d: set(t) for d, t in tasks.items()} == {
+        d: set(t) for d, t in deploy_permissions.TASKS.items()
+    }
+    env = {**values_env, "CLOUDZ_BACKFILL_QUEUE": backfill_queue}
+    routes = task_routes(merged, tasks, policy, env)
+    assert lacking(routes) == {}
+    accounts = {key: {a for _q, _s, a in where} for key, where in routes.items()}
+    # each component's tasks on its own account, not merely on one that happens to be wider
+    for task in ("scan", "recount", "report"):
+        assert accounts[("mrt_reconcile", task)] == {"reconcile"}, task
+    for dag_id in ("mrt_mirror", "mrt_backfill"):
+        assert {a for t in ("plan", "convert", "load") for a in accounts[(dag_id, t)]} == {"mirror"}
+    for dag_id in ("mrt_file", "mrt_maintenance", "prefix_origins"):
+        assert {a for key, found in accounts.items() if key[0] == dag_id for a in found} == {
+            "worker"
+        }
+    if backfill_queue:  # the backfill pool's conversions, the reconcile's heals among them
+        assert routes[("mrt_reconcile", "convert")] == {("backfill", "backfill", "mirror")}
+
+
+def test_a_task_on_an_account_without_its_grants_is_caught(
+    merged: dict[str, Any],
+    tasks: dict[str, dict[str, dict[str, str]]],
+    policy: ModuleType,
+    values_env: dict[str, str],
+) -> None:
+    """Issue 22's finding: without its queue the reconcile ran on "default" as cloudz-worker@,
+    which may not write the coverage table; a mirror set given cloudz-worker@ lacks the store's
+    claims and staging deletes; a queue no set serves is reported too."""
+    unrouted = {k: v for k, v in values_env.items() if k != "CLOUDZ_RECONCILE_QUEUE"}
+    found = lacking(task_routes(merged, tasks, policy, unrouted))
+    assert set(found) == {("mrt_reconcile", t) for t in ("scan", "recount", "report")}
+    assert ("table:coverage", "bigquery.tables.updateData") in found[("mrt_reconcile", "report")][
+        "default"
+    ]
+    assert set(found[("mrt_reconcile", "report")]) == {"default", "ribs"}
+
+    wrong = copy.deepcopy(merged)
+    mirror = next(s for s in wrong["workers"]["celery"]["sets"] if s["name"] == "mirror")
+    mirror["serviceAccount"]["annotations"]["iam.gke.io/gcp-service-account"] = (
+        "cloudz-worker@PROJECT.iam.gserviceaccount.com"
+    )
+    found = lacking(task_routes(wrong, tasks, policy, values_env))
+    assert set(found) == {("mrt_mirror", "plan"), ("mrt_backfill", "plan")}
+    assert {
+        ("bucket:work/_claims/", "storage.objects.delete"),
+        ("bucket:work/_incoming/", "storage.objects.delete"),
+    } <= found[("mrt_mirror", "plan")]["mirror"]
+
+    nowhere = {**values_env, "CLOUDZ_MIRROR_QUEUE": "mirrors"}
+    found = lacking(task_routes(merged, tasks, policy, nowhere))
+    assert set(found) == {
+        (d, t) for d in ("mrt_mirror", "mrt_backfill") for t in ("plan", "convert", "load")
+    }
+    assert set(found[("mrt_mirror", "load")]) == {"(none: mirrors)"}

@@ -224,3 +224,36 @@ def test_the_worker_runs_prefix_origins_and_retention_and_a_dropped_grant_is_cau
     assert differences(narrowed) == {
         "worker": ({("table:files", "bigquery.tables.getData")}, set())
     }
+
+
+def test_each_dag_task_has_an_account_whose_grants_cover_it_and_worker_lacks_two(
+    found: Resources,
+) -> None:
+    """deploy_permissions.TASKS names each DAG task's components (test_helm_values.py checks
+    it against the DAG files and follows each task to the account its worker set runs as).
+    Here: every component is a real one, the reconcile's and the mirror's own tasks are
+    covered by their accounts' Terraform grants, and cloudz-worker@'s are not enough for
+    them (so they must not run on its queues: issue 22's finding)."""
+    grants = granted(found)
+    own = {
+        ("mrt_reconcile", "scan"): "reconcile",
+        ("mrt_reconcile", "recount"): "reconcile",
+        ("mrt_reconcile", "report"): "reconcile",
+        ("mrt_mirror", "plan"): "mirror",
+        ("mrt_backfill", "plan"): "mirror",
+    }
+    for dag_id, dag in deploy_permissions.TASKS.items():
+        for task_id, components in dag.items():
+            assert set(components) <= set(deploy_permissions.CALLS), (dag_id, task_id)
+            need = deploy_permissions.task_needs(dag_id, task_id)
+            account = own.get((dag_id, task_id), "worker")
+            assert need <= grants[account], (dag_id, task_id, need - grants[account])
+    for dag_id, task_id in own:
+        assert deploy_permissions.task_needs(dag_id, task_id) - grants["worker"], (dag_id, task_id)
+    assert ("table:coverage", "bigquery.tables.updateData") in deploy_permissions.task_needs(
+        "mrt_reconcile", "report"
+    ) - grants["worker"]
+    assert {
+        ("bucket:work/_claims/", "storage.objects.delete"),
+        ("bucket:work/_incoming/", "storage.objects.delete"),
+    } <= deploy_permissions.task_needs("mrt_mirror", "plan") - grants["worker"]
