@@ -157,6 +157,11 @@ _MIRROR = _needs(
     ),
     ("table:files", "bigquery.tables.getData", "batch.plan: the catalog's states of the range"),
     ("project", "bigquery.jobs.create", "batch.plan's query"),
+    (
+        "bucket:work",
+        "storage.objects.get",
+        "mirror.archived_copy: ArchiveStore.in_work_bucket: are the fetched bytes quarantined",
+    ),
 )
 
 #: the maintenance DAG's run retention (``cloudz.reconcile.run_retention``, on the default queue):

@@ -20,6 +20,7 @@ from datetime import date, datetime, timedelta
 
 from cloudz.archive import paths
 from cloudz.archive.store import ArchiveStore, StoreResult
+from cloudz.quarantine import objects as quarantine
 from cloudz.sources import ArchiveSource, Collector, FetchedFile, SourceError, SourceFile
 from cloudz.sources.files import RefusedFile, SkippedFile, check_not_future
 
@@ -75,10 +76,18 @@ def archived_copy(
     archived without reading them back from the bucket. A path that holds other bytes is
     a CONFLICT: the archived file stays, and is what gets converted (by a later plan). A copy
     whose first bytes are not what its name's suffix says raises ``RefusedFile``, nothing
-    stored (the receiver's rule).
+    stored (the receiver's rule), and so do bytes an operator quarantined at that path.
     """
     with source.fetch_to_temp(f) as copy:
         copy.check_content()
+        if store.in_work_bucket(quarantine.raw_name(f.archive_path, copy.sha256)):
+            # the source serves the bytes an operator quarantined (cloudz-quarantine): the
+            # path stays open for the correct file, as the receiver keeps it
+            raise RefusedFile(
+                f"{f.archive_path}: an operator quarantined these bytes (sha256 "
+                f"{copy.sha256}); not archived again",
+                rule="quarantined",
+            )
         outcome = store.store(f.archive_path, copy.sha256, copy.size, copy.chunks())
         if outcome.result is StoreResult.CONFLICT:
             log.error(
