@@ -55,8 +55,17 @@ BEHAVIOURAL_CLOUDZ = (
     "CLOUDZ_BACKFILL_POOL",
     "CLOUDZ_BACKFILL_SLOTS",
     "CLOUDZ_BACKFILL_QUEUE",
+    "CLOUDZ_RECONCILE_QUEUE",
+    "CLOUDZ_MIRROR_QUEUE",
     "CLOUDZ_TASK_TIMEOUT_SECONDS",
 )
+#: the workers running as a Google account of their own (their key's variable), not the
+#: shared one: the reconcile's and the mirror's (docs/deploy.md "Service accounts")
+ACCOUNT_WORKERS = {
+    "worker-reconcile": "RECONCILE_GOOGLE_APPLICATION_CREDENTIALS",
+    "worker-mirror": "MIRROR_GOOGLE_APPLICATION_CREDENTIALS",
+    "worker-backfill": "MIRROR_GOOGLE_APPLICATION_CREDENTIALS",
+}
 #: services that must never publish a port at all (secrets or no auth behind them)
 NEVER_PUBLISHED = {"broker", "postgres", "statsd", "receiver"}
 
@@ -275,10 +284,18 @@ def test_workers_serve_the_queues_the_cluster_policy_uses() -> None:
         "worker-ribs": "default,ribs",
         # only with CLOUDZ_BACKFILL_QUEUE set (its profile, for a big backfill)
         "worker-backfill": "${CLOUDZ_BACKFILL_QUEUE:-backfill}",
+        # only with their DAG's queue set (profile "accounts": a key of their own each)
+        "worker-reconcile": "${CLOUDZ_RECONCILE_QUEUE:-reconcile}",
+        "worker-mirror": "${CLOUDZ_MIRROR_QUEUE:-mirror}",
     }
     assert services["worker-backfill"]["profiles"] == ["backfill"]
+    assert services["worker-reconcile"]["profiles"] == ["accounts"]
+    assert services["worker-mirror"]["profiles"] == ["accounts"]
     env = _raw()["x-airflow-env"]
     assert env["CLOUDZ_RIB_QUEUE"] == Settings().rib_queue
+    # off by default: one account on one host, every task on "default" as before
+    assert env["CLOUDZ_RECONCILE_QUEUE"] == "${CLOUDZ_RECONCILE_QUEUE:-}"
+    assert env["CLOUDZ_MIRROR_QUEUE"] == "${CLOUDZ_MIRROR_QUEUE:-}"
     for name in queues:
         assert "--skip-serve-logs" in services[name]["command"]
         # tasks use the api-server's execution API
@@ -566,5 +583,51 @@ def test_every_airflow_container_gets_the_shared_settings(tmp_path: Path) -> Non
             env = service["environment"]
             if "<<" in env:
                 env = {**env["<<"], **env}
+            own = ACCOUNT_WORKERS.get(name)
             for key, value in anchor.items():
+                if own and key == "GOOGLE_APPLICATION_CREDENTIALS":
+                    value = f"${{{own}:-{value}}}"  # its own key, else the shared one
                 assert str(env.get(key)) == value, f"{name}: {key}"
+
+
+def test_the_account_workers_take_their_own_key(tmp_path: Path) -> None:
+    """With the profile "accounts" and a key named for each, the reconcile's and the mirror's
+    workers run as their own Google accounts, the others as the shared one; unnamed, all
+    share it."""
+    config = _config(
+        tmp_path,
+        "--profile",
+        "accounts",
+        "--profile",
+        "backfill",
+        GOOGLE_APPLICATION_CREDENTIALS="/run/gcp/worker-key.json",
+        RECONCILE_GOOGLE_APPLICATION_CREDENTIALS="/run/gcp/reconcile-key.json",
+        MIRROR_GOOGLE_APPLICATION_CREDENTIALS="/run/gcp/mirror-key.json",
+        CLOUDZ_RECONCILE_QUEUE="reconcile",
+        CLOUDZ_MIRROR_QUEUE="mirror",
+    )
+    keys = {
+        name: service["environment"]["GOOGLE_APPLICATION_CREDENTIALS"]
+        for name, service in config["services"].items()
+        if name.startswith("worker-")
+    }
+    assert keys == {
+        "worker-default": "/run/gcp/worker-key.json",
+        "worker-ribs": "/run/gcp/worker-key.json",
+        "worker-reconcile": "/run/gcp/reconcile-key.json",
+        "worker-mirror": "/run/gcp/mirror-key.json",
+        "worker-backfill": "/run/gcp/mirror-key.json",
+    }
+    scheduler = config["services"]["airflow-scheduler"]["environment"]
+    assert (scheduler["CLOUDZ_RECONCILE_QUEUE"], scheduler["CLOUDZ_MIRROR_QUEUE"]) == (
+        "reconcile",
+        "mirror",
+    )
+    shared = _config(
+        tmp_path, "--profile", "accounts", GOOGLE_APPLICATION_CREDENTIALS="/run/gcp/k.json"
+    )
+    assert {
+        s["environment"]["GOOGLE_APPLICATION_CREDENTIALS"]
+        for name, s in shared["services"].items()
+        if name.startswith("worker-")
+    } == {"/run/gcp/k.json"}
