@@ -15,7 +15,8 @@ own first: ``cloudz-stack up`` with a private state dir and ports). It
    the DB holds each number of ``--runs`` (30 days, two months, a year...) and times the same
    at each: the first number at 30 days' worth is the DB that retention keeps;
 4. with ``--retention-days``, cleans the copies older than that as the maintenance DAG does
-   (``airflow db clean`` for ``mrt_file``, archive tables kept) and times the same a third time.
+   (``cloudz.reconcile.run_retention``: ``db clean`` for ``mrt_file``, archive tables kept)
+   and times the same a third time.
 
 Each figure is the median of ``--repeat`` calls; the ratio to the empty DB is what to read (the
 machine is shared). Results go to ``bench/results/year_of_runs.json``.
@@ -26,6 +27,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import hashlib
+import json
 import os
 import statistics
 import subprocess
@@ -221,26 +223,21 @@ class Bench:
 
 
 def clean(settings: Settings, days: float) -> dict[str, Any]:
-    """What the maintenance DAG runs: ``airflow db clean`` of ``mrt_file`` runs older than
-    ``days`` (their task instances and XComs go with them), archive tables kept."""
+    """What the maintenance DAG runs (``python -m cloudz.reconcile.run_retention``: Airflow's
+    ``db clean`` of ``mrt_file`` runs older than ``days``, their task instances and XComs with
+    them, archive tables kept, its default batch size), without the files-catalog check (the
+    seeded copies have no catalog rows: the check would hold every one of them back)."""
     from cloudz.stack import airflow_env
 
-    before = dt.datetime.now(dt.UTC) - dt.timedelta(days=days)
     t0 = time.monotonic()
     proc = subprocess.run(
         [
-            str(BIN / "airflow"),
-            "db",
-            "clean",
-            "--clean-before-timestamp",
-            before.isoformat(),
-            "--dag-ids",
-            DAG_ID,
-            "--tables",
-            "dag_run,task_instance,xcom,log,task_instance_history",
-            "--batch-size",
-            "20000",
-            "--yes",
+            str(BIN / "python"),
+            "-m",
+            "cloudz.reconcile.run_retention",
+            "--days",
+            f"{days:g}",
+            "--no-catalog-check",
         ],
         env={**os.environ, **airflow_env.airflow_env(settings)},
         capture_output=True,
@@ -248,8 +245,9 @@ def clean(settings: Settings, days: float) -> dict[str, Any]:
         check=False,
     )
     if proc.returncode != 0:
-        raise SystemExit(f"airflow db clean failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
-    return {"seconds": round(time.monotonic() - t0, 1), "before": before.isoformat()}
+        raise SystemExit(f"run_retention failed:\n{proc.stdout[-2000:]}\n{proc.stderr[-2000:]}")
+    plan: dict[str, Any] = json.loads(proc.stdout.strip().splitlines()[-1])
+    return {"seconds": round(time.monotonic() - t0, 1), **plan}
 
 
 def main() -> None:
@@ -287,22 +285,26 @@ def main() -> None:
         results["phases"] = [] if args.existing else [bench.calls("empty")]
         done = args.existing
         for n in checkpoints:
+            steps: dict[str, float] = {}
             t0 = time.monotonic()
+            seed_load = loadavg()
             added = (
                 seed(
                     conninfo, dag_id=DAG_ID, template_run_id=bench.template, count=n - done,
-                    first=done + 1, per_day=args.per_day,
+                    first=done + 1, per_day=args.per_day, timings=steps,
                 )
                 if n > done
                 else {}
             )  # fmt: skip
+            seed_seconds = round(time.monotonic() - t0, 1)
             done = n
             phase = bench.calls(f"{n} runs ({n / args.per_day:.0f} days)")
-            phase["seeded"], phase["seed_seconds"] = added, round(time.monotonic() - t0, 1)
+            phase["seeded"], phase["seed_seconds"] = added, seed_seconds
+            phase["seed_steps_s"], phase["seed_loadavg"] = steps, seed_load
             results["phases"].append(phase)
             write_json(args.out, results)
         if args.retention_days:
-            results["clean"] = clean(settings, args.retention_days)
+            results["clean"] = {"loadavg": loadavg(), **clean(settings, args.retention_days)}
             results["phases"].append(bench.calls(f"retention {args.retention_days:g} days"))
         write_json(args.out, results)
     print(f"results in {args.out}")
