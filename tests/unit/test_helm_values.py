@@ -619,6 +619,40 @@ def test_every_dags_tasks_run_as_an_account_granted_their_calls(
         assert routes[("mrt_reconcile", "convert")] == {("backfill", "backfill", "mirror")}
 
 
+def routes_table(routes: dict[tuple[str, str], set[tuple[str, str, str]]]) -> str:
+    """docs/deploy.md's table of where each DAG's tasks run: per DAG and queue, its tasks,
+    the worker sets serving the queue and their accounts."""
+    rows: dict[tuple[str, str], tuple[list[str], set[str], set[str]]] = {}
+    for (dag_id, task_id), where in routes.items():
+        for queue, worker_set, account in where:
+            tasks_of, sets, accounts = rows.setdefault((dag_id, queue), ([], set(), set()))
+            if task_id not in tasks_of:
+                tasks_of.append(task_id)
+            sets.add(worker_set)
+            accounts.add(account)
+    lines = [
+        "| DAG | tasks | queue | worker sets | account |",
+        "|---|---|---|---|---|",
+    ]
+    for (dag_id, queue), (tasks_of, sets, accounts) in sorted(rows.items()):
+        tasks_of.sort(key=list(deploy_permissions.TASKS[dag_id]).index)
+        set_names = ", ".join(f"`{name}`" for name in sorted(sets))
+        emails = ", ".join("`cloudz-" + a.replace("_", "-") + "@`" for a in sorted(accounts))
+        lines.append(f"| `{dag_id}` | {', '.join(tasks_of)} | `{queue}` | {set_names} | {emails} |")
+    return "\n".join(lines) + "\n"
+
+
+def test_docs_deploy_shows_where_each_dags_tasks_run(
+    merged: dict[str, Any],
+    tasks: dict[str, dict[str, dict[str, str]]],
+    policy: ModuleType,
+    values_env: dict[str, str],
+) -> None:
+    table = routes_table(task_routes(merged, tasks, policy, values_env))
+    doc = (PROJECT_ROOT / "docs" / "deploy.md").read_text()
+    assert table in doc, f"docs/deploy.md's table of task routes differs from:\n{table}"
+
+
 def test_a_task_on_an_account_without_its_grants_is_caught(
     merged: dict[str, Any],
     tasks: dict[str, dict[str, dict[str, str]]],
