@@ -24,6 +24,7 @@ from pathlib import Path
 import coverage_catalog as cat
 import pytest
 from coverage_browser import (
+    GUARD_SECONDS,
     Airflow,
     browser_page,
     coverage_frame,
@@ -123,6 +124,7 @@ def _day_cells(
     reply = airflow.client.get(
         f"{stack.settings.airflow_url}/coverage/files",
         params={"collector": collector, "day": day.isoformat()},
+        timeout=GUARD_SECONDS,
     )
     assert reply.status_code == 200, reply.text
     return {
@@ -137,7 +139,9 @@ def test_58_collectors_x_14_days_summary_failures_picture_run(
     shots = screenshot_dir(tmp_path)
     url = stack.settings.airflow_url
     started = time.monotonic()
-    reply = airflow.client.get(f"{url}/coverage/", params={"end": cat.LAST.isoformat()})
+    reply = airflow.client.get(
+        f"{url}/coverage/", params={"end": cat.LAST.isoformat()}, timeout=GUARD_SECONDS
+    )
     took = time.monotonic() - started
     print(f"the page of 58 x 14 answered in {took:.1f} s, {len(reply.content)} bytes")
     assert reply.status_code == 200, reply.text[:2000]

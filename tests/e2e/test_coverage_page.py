@@ -131,6 +131,7 @@ def _day_counts(stack: Stack, airflow: Airflow, day: dt.date, kind: str) -> dict
     reply = airflow.client.get(
         f"{stack.settings.airflow_url}/coverage/files",
         params={"collector": COLLECTOR, "day": day.isoformat()},
+        timeout=GUARD_SECONDS,
     )
     assert reply.status_code == 200, reply.text
     row = re.search(rf'<tr data-kind="{kind}">(.*?)</tr>', reply.text, re.S)
@@ -184,7 +185,8 @@ def test_a_failed_file_is_rerun_from_the_coverage_page(
     # 3. the page answers only a logged-in user ...
     page_url = f"{stack.settings.airflow_url}/coverage/"
     assert httpx.get(page_url, timeout=30).status_code in (401, 403)
-    assert airflow.client.get(page_url, params={"end": DAY.isoformat()}).status_code == 200
+    shown = airflow.client.get(page_url, params={"end": DAY.isoformat()}, timeout=GUARD_SECONDS)
+    assert shown.status_code == 200
 
     # ... and inside the Airflow UI shows the file with its reason; Re-run
     with browser_page(stack) as page:
