@@ -165,6 +165,20 @@ def put_back(cur: psycopg.Cursor[tuple[object, ...]], aside: SetAside) -> None:
             cur.execute(f'ALTER TABLE "{table}" ADD CONSTRAINT "{name}" {definition}')
 
 
+def cancel_older_queries(cur: psycopg.Cursor[tuple[object, ...]]) -> int:
+    """Cancel the other sessions' statements running since before now: planned while the
+    indexes were set aside (and on the statistics of the empty tables), they can scan for
+    hours; a scheduler's query did (19 minutes, the scheduler stalled, until cancelled). The
+    session retries on its next loop with a plan that uses the indexes. How many."""
+    cur.execute(
+        "SELECT count(pg_cancel_backend(pid)) FROM pg_stat_activity WHERE datname = "
+        "current_database() AND pid <> pg_backend_pid() AND state = 'active' "
+        "AND backend_type = 'client backend' AND query_start < now()"
+    )
+    row = cur.fetchone()
+    return int(row[0]) if row else 0  # type: ignore[call-overload]
+
+
 def seed(
     conninfo: str,
     *,
@@ -227,6 +241,8 @@ def seed(
         for table in order:
             cur.execute(f'ANALYZE "{table}"')
         spent["analyze"] = round(time.monotonic() - t0, 1)
+        if bulk:
+            spent["cancelled"] = cancel_older_queries(cur)
         progress(f"seeded {count} copies: seconds {spent}")
     return added
 

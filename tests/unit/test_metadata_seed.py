@@ -11,6 +11,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -144,12 +145,31 @@ def test_the_bulk_seed_writes_the_plain_seed_s_rows_and_keeps_the_tables(server:
     kw = {"dag_id": DAG, "template_run_id": TEMPLATE, "progress": lambda _: None}
     added = metadata_seed.seed(plain, count=5, bulk=False, **kw)  # type: ignore[arg-type]
     timings: dict[str, float] = {}
+    # a statement of another session running through the copy (planned without the indexes)
+    errors: list[BaseException] = []
+    started = threading.Event()
+
+    def long_query() -> None:
+        with psycopg.connect(bulk) as conn:
+            started.set()
+            try:
+                conn.execute("SELECT pg_sleep(120)")
+            except psycopg.Error as exc:
+                errors.append(exc)
+
+    other = threading.Thread(target=long_query)
+    other.start()
+    started.wait(10)
+    time.sleep(0.5)
     assert metadata_seed.seed(bulk, count=3, bulk=True, timings=timings, **kw) == {  # type: ignore[arg-type]
         "dag_run": 3,
         "log": 6,
         "task_instance": 6,
         "xcom": 9,
     }
+    other.join(30)
+    assert [type(e) for e in errors] == [psycopg.errors.QueryCanceled]
+    assert timings["cancelled"] == 1
     metadata_seed.seed(bulk, count=2, first=4, bulk=True, **kw)  # type: ignore[arg-type]
     assert added == {"dag_run": 5, "log": 10, "task_instance": 10, "xcom": 15}
     assert _rows(bulk) == _rows(plain)
