@@ -269,10 +269,12 @@ def _insert(cur: psycopg.Cursor[tuple[object, ...]], table: str, step: str) -> s
 
 
 def table_sizes(conninfo: str, tables: list[str]) -> dict[str, dict[str, int]]:
-    """Rows (estimate after ANALYZE) and bytes with indexes, per table."""
+    """Rows (estimate after ANALYZE) and bytes with indexes, per table. Analyzed here: after
+    ``db clean`` the statistics still counted the deleted rows (599,980 runs for 188,903)."""
     out = {}
-    with psycopg.connect(conninfo) as conn, conn.cursor() as cur:
+    with psycopg.connect(conninfo, autocommit=True) as conn, conn.cursor() as cur:
         for table in tables:
+            cur.execute(f'ANALYZE "{table}"')
             cur.execute(
                 "SELECT reltuples::bigint, pg_total_relation_size(oid) FROM pg_class "
                 "WHERE relname = %s AND relkind = 'r'",

@@ -15,6 +15,7 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -129,6 +130,14 @@ def _database(settings: Settings, name: str) -> str:
     return conninfo
 
 
+def _seed(conninfo: str, **options: Any) -> dict[str, int]:
+    """The seed of the template run, quietly."""
+    added: dict[str, int] = metadata_seed.seed(
+        conninfo, dag_id=DAG, template_run_id=TEMPLATE, progress=lambda _: None, **options
+    )
+    return added
+
+
 def _rows(conninfo: str) -> dict[str, list[tuple[object, ...]]]:
     with psycopg.connect(conninfo) as conn:
         return {t: sorted(conn.execute(q).fetchall(), key=repr) for t, q in ROWS.items()}
@@ -142,8 +151,7 @@ def _structure(conninfo: str) -> metadata_seed.SetAside:
 def test_the_bulk_seed_writes_the_plain_seed_s_rows_and_keeps_the_tables(server: Settings) -> None:
     plain, bulk = _database(server, "plain"), _database(server, "bulk")
     before = _structure(bulk)
-    kw = {"dag_id": DAG, "template_run_id": TEMPLATE, "progress": lambda _: None}
-    added = metadata_seed.seed(plain, count=5, bulk=False, **kw)  # type: ignore[arg-type]
+    added = _seed(plain, count=5, bulk=False)
     timings: dict[str, float] = {}
     # a statement of another session running through the copy (planned without the indexes)
     errors: list[BaseException] = []
@@ -161,7 +169,7 @@ def test_the_bulk_seed_writes_the_plain_seed_s_rows_and_keeps_the_tables(server:
     other.start()
     started.wait(10)
     time.sleep(0.5)
-    assert metadata_seed.seed(bulk, count=3, bulk=True, timings=timings, **kw) == {  # type: ignore[arg-type]
+    assert _seed(bulk, count=3, bulk=True, timings=timings) == {
         "dag_run": 3,
         "log": 6,
         "task_instance": 6,
@@ -170,7 +178,7 @@ def test_the_bulk_seed_writes_the_plain_seed_s_rows_and_keeps_the_tables(server:
     other.join(30)
     assert [type(e) for e in errors] == [psycopg.errors.QueryCanceled]
     assert timings["cancelled"] == 1
-    metadata_seed.seed(bulk, count=2, first=4, bulk=True, **kw)  # type: ignore[arg-type]
+    _seed(bulk, count=2, first=4, bulk=True)
     assert added == {"dag_run": 5, "log": 10, "task_instance": 10, "xcom": 15}
     assert _rows(bulk) == _rows(plain)
     assert _structure(bulk) == before == _structure(plain)
@@ -188,10 +196,20 @@ def test_the_bulk_seed_writes_the_plain_seed_s_rows_and_keeps_the_tables(server:
 
 def test_a_failed_bulk_copy_puts_the_indexes_and_foreign_keys_back(server: Settings) -> None:
     conninfo = _database(server, "failed")
-    kw = {"dag_id": DAG, "template_run_id": TEMPLATE, "progress": lambda _: None}
-    metadata_seed.seed(conninfo, count=2, **kw)  # type: ignore[arg-type]
+    _seed(conninfo, count=2)
     before, rows = _structure(conninfo), _rows(conninfo)
     with pytest.raises(psycopg.errors.UniqueViolation):  # copy 2 is there already
-        metadata_seed.seed(conninfo, count=3, first=2, **kw)  # type: ignore[arg-type]
+        _seed(conninfo, count=3, first=2)
     assert _structure(conninfo) == before
     assert _rows(conninfo) == rows
+
+
+def test_table_sizes_count_the_rows_left_after_a_delete(server: Settings) -> None:
+    """As after ``db clean``: the statistics the seed's ANALYZE left count deleted rows."""
+    conninfo = _database(server, "sizes")
+    _seed(conninfo, count=9)
+    assert metadata_seed.table_sizes(conninfo, ["dag_run"])["dag_run"]["rows"] == 10
+    with psycopg.connect(conninfo) as conn:
+        conn.execute("DELETE FROM dag_run WHERE run_id <> %s", (TEMPLATE,))
+    sizes = metadata_seed.table_sizes(conninfo, ["dag_run", "xcom"])
+    assert (sizes["dag_run"]["rows"], sizes["xcom"]["rows"]) == (1, 3)
