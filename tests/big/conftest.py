@@ -1,4 +1,8 @@
-"""``big`` tests run only when selected (``pytest -m big``): they take minutes."""
+"""``big`` tests run only when selected (``pytest -m big``): they take minutes.
+
+``make test`` selects them with the rest (``-m "not celery or big"``), so the 5M-row RIB of
+``tests/e2e/test_real_size.py`` runs on the end-to-end tests' stack instead of a second one.
+"""
 
 from __future__ import annotations
 
