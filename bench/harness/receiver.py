@@ -1,7 +1,7 @@
 """Uploads through the receiver's gRPC API, as collectors make them, timed upload -> reply.
 
 Each collector has its own channel and its own connection (so the kernel spreads them over the
-receiver replicas); an upload is retried on UNAVAILABLE as ``upload-to-cloudz`` retries it.
+receiver replicas); an upload is retried on UNAVAILABLE and RESOURCE_EXHAUSTED as ``upload-to-cloudz`` retries it.
 """
 
 from __future__ import annotations
@@ -123,7 +123,8 @@ class Channel:
 def upload_one(
     stub: pb_grpc.IngestServiceStub, up: Upload, wait: float, token: str | None
 ) -> Reply:
-    """Upload as ``upload-to-cloudz`` does (UNAVAILABLE retried), timing upload -> reply."""
+    """Upload as ``upload-to-cloudz`` does (UNAVAILABLE and RESOURCE_EXHAUSTED retried with
+    backoff within the wait), timing upload -> reply."""
     reply = Reply(up.archive_path)
     header = pb.FileHeader(archive_path=up.archive_path, sha256=up.sha256, size=up.size)
     reply.started = time.time()
@@ -146,7 +147,7 @@ def upload_one(
             reply.grpc_code = err.code().name
             reply.grpc_message = str(err.details())
             if (
-                err.code() == grpc.StatusCode.UNAVAILABLE
+                err.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
                 and attempt < UNAVAILABLE_ATTEMPTS
                 and time.time() + 2**attempt < deadline
             ):
