@@ -1,7 +1,8 @@
 """Uploads through the receiver's gRPC API, as collectors make them, timed upload -> reply.
 
 Each collector has its own channel and its own connection (so the kernel spreads them over the
-receiver replicas); an upload is retried on UNAVAILABLE and RESOURCE_EXHAUSTED as ``upload-to-cloudz`` retries it.
+receiver replicas); an upload is retried on UNAVAILABLE and RESOURCE_EXHAUSTED as
+``upload-to-cloudz`` retries it.
 """
 
 from __future__ import annotations
