@@ -12,6 +12,10 @@ before the oldest run that could still lose an answer:
 - a run not ended (queued, running): its outcome is not in the catalog yet;
 - an ended run with no row in the catalog (its catalog step never ran): until it is re-run.
 
+After a clean the cleaned tables are vacuumed and analyzed: ``db clean`` only deletes, and until
+autovacuum comes by the API's counts (every list returns ``total_entries``) read every dead row
+and plan on stale statistics (bench/README.md, "A year of runs").
+
 Run as ``python -m cloudz.reconcile.run_retention`` in Airflow's environment (it reads the
 metadata DB through Airflow's ORM, as ``airflow db clean`` does); the maintenance DAG
 ``mrt_maintenance`` runs it daily.
@@ -145,12 +149,33 @@ def clean(before: dt.datetime, *, skip_archive: bool, batch_size: int, dry_run: 
     )
 
 
+def vacuum(tables: Sequence[str] = TABLES) -> dict[str, float]:
+    """``VACUUM (ANALYZE)`` of ``tables`` on PostgreSQL (each in autocommit: VACUUM cannot run
+    in a transaction); the seconds each took. Other databases: nothing."""
+    import time
+
+    from airflow import settings
+    from sqlalchemy import text
+
+    engine = settings.engine
+    if engine is None or engine.dialect.name != "postgresql":
+        return {}
+    took: dict[str, float] = {}
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        for table in tables:
+            t0 = time.monotonic()
+            conn.execute(text(f"VACUUM (ANALYZE) {table}"))
+            took[table] = round(time.monotonic() - t0, 2)
+    return took
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=float, default=None, help=f"default: {RETENTION_ENV}")
     ap.add_argument("--skip-archive", action="store_true", help="no _airflow_deleted__ tables")
     ap.add_argument("--batch-size", type=int, default=10_000)
     ap.add_argument("--dry-run", action="store_true", help="print the plan, clean nothing")
+    ap.add_argument("--no-vacuum", action="store_true", help="leave the tables to autovacuum")
     ap.add_argument(
         "--no-catalog-check",
         action="store_true",
@@ -178,6 +203,8 @@ def main(argv: list[str] | None = None) -> None:
             batch_size=args.batch_size,
             dry_run=args.dry_run,
         )
+        if not (args.dry_run or args.no_vacuum):
+            result["vacuum_s"] = vacuum()
     print(json.dumps(result))
 
 

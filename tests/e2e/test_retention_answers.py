@@ -4,21 +4,25 @@ Load a file, clean its run (the maintenance DAG removes it with ``airflow db cle
 run alone is deleted, as the clean deletes it, so the other tests' runs stay), upload the same
 bytes again and ask its status: ALREADY_ARCHIVED, succeeded with the rows and the load job,
 no new run, no row appended again. Then the maintenance DAG runs for real and finds nothing
-to clean (nothing in a test stack is 30 days old).
+to clean (nothing in a test stack is 30 days old), and vacuums the cleaned tables.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import json
 import time
 from pathlib import Path
 from urllib.parse import quote
 
+import psycopg
 import pytest
 from stack_session import BIN, Stack, upload_cli
 
 from cloudz.mrtgen import UpdatesSpec, generate_updates, write_file
+from cloudz.reconcile import run_retention
+from cloudz.stack import postgres
 from cloudz.warehouse.clients import bigquery_client, count_file_rows
 
 pytestmark = pytest.mark.stack
@@ -72,6 +76,7 @@ def test_a_cleaned_run_is_answered_from_the_catalog(stack: Stack, tmp_path: Path
 
 
 def test_the_maintenance_dag_runs_and_keeps_recent_runs(stack: Stack) -> None:
+    started = dt.datetime.now(dt.UTC)
     with contextlib.closing(stack.airflow()) as api:
         dag = "mrt_maintenance"
         for _ in range(60):
@@ -96,5 +101,16 @@ def test_the_maintenance_dag_runs_and_keeps_recent_runs(stack: Stack) -> None:
             params={"deserialize": True},
         ).json()["value"]
         assert xcom["older_than_setting"] == 0 and xcom["held_not_in_catalog_count"] == 0, xcom
+        # the cleaned tables were vacuumed and analyzed by the clean itself (not autovacuum)
+        assert set(xcom["vacuum_s"]) == set(run_retention.TABLES), xcom
+        with psycopg.connect(postgres.conninfo(stack.settings)) as conn:
+            vacuumed: dict[str, bool] = dict(
+                conn.execute(
+                    "SELECT relname, last_vacuum >= %s AND last_analyze >= %s"
+                    " FROM pg_stat_user_tables WHERE relname = ANY(%s)",
+                    (started, started, list(run_retention.TABLES)),
+                ).fetchall()
+            )
+        assert vacuumed == dict.fromkeys(run_retention.TABLES, True), vacuumed
         after = api.get("/api/v2/dags/mrt_file/dagRuns", params={"limit": 1}).json()
         assert after["total_entries"] >= before["total_entries"]
