@@ -10,6 +10,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+import tomllib
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -43,3 +44,17 @@ def test_a_new_upward_import_breaks_the_contract(tmp_path: Path) -> None:
     done = lint_imports(copy, env={"PYTHONPATH": str(copy), "PATH": "/usr/bin:/bin"})
     assert done.returncode != 0, done.stdout
     assert "cloudz.archive is not allowed to import cloudz.warehouse" in done.stdout, done.stdout
+
+
+def test_every_room_of_cloudz_has_its_layer() -> None:
+    """A module or package added under ``cloudz/`` without a layer would escape the contract:
+    import-linter checks only the modules the layers name."""
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
+    layers = next(c for c in config["contracts"] if c["type"] == "layers")["layers"]
+    named = {m.strip() for layer in layers for m in layer.split("|")}
+    rooms = {
+        f"cloudz.{p.stem}"
+        for p in (ROOT / "cloudz").iterdir()
+        if (p.suffix == ".py" and p.stem != "__init__") or (p / "__init__.py").exists()
+    }
+    assert rooms - named == set(), sorted(rooms - named)
