@@ -182,7 +182,11 @@ def test_the_bulk_seed_writes_the_plain_seed_s_rows_and_keeps_the_tables(server:
     assert added == {"dag_run": 5, "log": 10, "task_instance": 10, "xcom": 15}
     assert _rows(bulk) == _rows(plain)
     assert _structure(bulk) == before == _structure(plain)
-    assert len(before.indexes) == 6 and len(before.foreign_keys) == 2
+    # set aside: neither the partial index nor one the scheduler's loop filters by
+    assert [name for name, _ in before.indexes] == [
+        "idx_dag_run_run_after", "idx_log_dttm", "idx_xcom_key", "ti_dag_run",
+    ]  # fmt: skip
+    assert len(before.foreign_keys) == 2
     assert {"set_aside", "put_back", "xcom"} <= timings.keys()
     with psycopg.connect(bulk) as conn:
         runs = conn.execute(
