@@ -50,30 +50,19 @@ def tail(path: Path, lines: int) -> list[str]:
         return []
 
 
-def format_table(status: dict[str, Any], live: dict[str, bool] | None = None) -> str:
+def format_table(status: dict[str, Any]) -> str:
     """One line per component: pid, ports, state, start-to-ready time, restarts."""
     rows = [("COMPONENT", "PID", "PORTS", "STATE", "READY IN", "RESTARTS")]
-    for comp in status.get("components", []):
-        state = comp["state"]
-        if live is not None:
-            state = "ready" if live.get(comp["name"]) else f"NOT READY ({state})"
-        ready_in = comp.get("ready_seconds")
-        rows.append(
-            (
-                comp["name"],
-                str(comp.get("pid") or "-"),
-                ",".join(str(p) for p in comp.get("ports", [])) or "-",
-                state,
-                "-" if ready_in is None else f"{ready_in:.1f} s",
-                str(comp.get("restarts", 0)),
-            )
-        )
+    for comp in status["components"]:
+        ports = ",".join(str(p) for p in comp["ports"]) or "-"
+        ready_in = "-" if comp["ready_seconds"] is None else f"{comp['ready_seconds']:.1f} s"
+        pid, restarts = str(comp["pid"] or "-"), str(comp["restarts"])
+        rows.append((comp["name"], pid, ports, comp["state"], ready_in, restarts))
     widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows]
-    steps = status.get("steps") or {}
-    if steps:
+    if steps := status["steps"]:
         lines.append("steps: " + ", ".join(f"{k} {v:.1f} s" for k, v in steps.items()))
-    if status.get("ready_seconds") is not None:
+    if status["ready_seconds"] is not None:
         lines.append(f"stack ready in {status['ready_seconds']:.1f} s")
     return "\n".join(line.rstrip() for line in lines)
 
@@ -145,12 +134,9 @@ _timeout_option = click.option(
 @_timeout_option
 def run(without: tuple[str, ...], dags_folder: Path | None, timeout: float) -> None:
     """Start the stack in the foreground; Ctrl-C stops everything."""
-    logging.basicConfig(
-        level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr
-    )
-    settings = _settings()
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     supervisor = Supervisor(
-        settings,
+        _settings(),
         groups=_groups(without),
         dags_folder=dags_folder.resolve() if dags_folder else None,
         startup_timeout=timeout,
@@ -172,13 +158,10 @@ def up(without: tuple[str, ...], dags_folder: Path | None, timeout: float) -> No
     """Start the stack in the background and wait until it is ready."""
     settings = _settings()
     layout = Layout.of(settings)
-    groups = _groups(without)
-    problems = leftovers(settings, groups)
-    if problems:
+    if problems := leftovers(settings, _groups(without)):
         hint = "run `cloudz-stack down` (or stop what holds the port) first"
         raise click.ClickException("refusing to start:\n  " + "\n  ".join(problems) + f"\n{hint}")
     layout.make_dirs()
-    layout.run.mkdir(exist_ok=True)
     layout.status_file.unlink(missing_ok=True)
     command = [sys.executable, "-m", "cloudz.stack.cli", "run", "--timeout", str(timeout)]
     for group in without:
@@ -197,17 +180,14 @@ def up(without: tuple[str, ...], dags_folder: Path | None, timeout: float) -> No
         )
     click.echo(f"supervisor started (pid {proc.pid}), logs in {layout.logs}")
     deadline = time.monotonic() + timeout + 60
-    status: dict[str, Any] | None = None
-    while time.monotonic() < deadline:
-        status = read_status(layout)
-        if status and status.get("supervisor_pid") == proc.pid:
-            if status["phase"] == "ready":
-                click.echo(format_table(status))
-                return
-            if status["phase"] == "failed":
-                break
-        if proc.poll() is not None:
-            break
+    while proc.poll() is None and time.monotonic() < deadline:
+        status = read_status(layout) or {}
+        phase = status.get("phase") if status.get("supervisor_pid") == proc.pid else None
+        if phase == "ready":
+            click.echo(format_table(status))
+            return
+        if phase == "failed":
+            break  # it stops what it started by itself
         time.sleep(0.25)
     else:
         proc.send_signal(signal.SIGTERM)
@@ -215,8 +195,7 @@ def up(without: tuple[str, ...], dags_folder: Path | None, timeout: float) -> No
         proc.wait(timeout=STOP_TIMEOUT)
     except subprocess.TimeoutExpired:
         proc.kill()
-    status = read_status(layout)
-    _print_failure(layout, status)
+    _print_failure(layout, read_status(layout))
     raise click.ClickException("the stack did not get ready (stopped again)")
 
 
@@ -224,8 +203,7 @@ def up(without: tuple[str, ...], dags_folder: Path | None, timeout: float) -> No
 @click.option("--timeout", type=float, default=STOP_TIMEOUT, show_default=True)
 def down(timeout: float) -> None:
     """Stop the stack cleanly (receivers first, Postgres last) and wait for it."""
-    settings = _settings()
-    layout = Layout.of(settings)
+    layout = Layout.of(_settings())
     pid = running_supervisor(layout)
     if pid is not None:
         click.echo(f"stopping supervisor (pid {pid}) ...")
@@ -236,14 +214,11 @@ def down(timeout: float) -> None:
         except psutil.TimeoutExpired:
             click.echo("supervisor did not stop in time: SIGKILL", err=True)
             proc.kill()
-    swept = terminate_owned(layout.state_dir) if owned_processes(layout.state_dir) else []
-    forget_pid_files(layout)
+    swept = terminate_owned(layout.state_dir)
+    forget_pid_files(layout, pid)
     if swept:
         click.echo(f"stopped {len(swept)} leftover processes: {swept}")
-    if pid is None and not swept:
-        click.echo("nothing is running")
-        return
-    click.echo("stack stopped")
+    click.echo("stack stopped" if pid is not None or swept else "nothing is running")
 
 
 @main.command()
@@ -260,13 +235,15 @@ def status() -> None:
             message += f" ({len(others)} leftover processes: run `cloudz-stack down`)"
         click.echo(message)
         sys.exit(1)
-    live: dict[str, bool] = {}
-    for comp in current["components"]:
-        alive = comp.get("pid") is not None and psutil.pid_exists(comp["pid"])
-        live[comp["name"]] = alive and processes.probe(settings, comp["name"])()
+    ready = current["phase"] == "ready" and bool(current["components"])
+    for comp in current["components"]:  # probed now: the state last written may be stale
+        alive = comp["pid"] is not None and psutil.pid_exists(comp["pid"])
+        live = alive and processes.probe(settings, comp["name"])()
+        comp["state"] = "ready" if live else f"NOT READY ({comp['state']})"
+        ready = ready and live
     click.echo(f"supervisor pid {pid}, phase {current['phase']}, state dir {layout.state_dir}")
-    click.echo(format_table(current, live))
-    sys.exit(0 if live and all(live.values()) and current["phase"] == "ready" else 1)
+    click.echo(format_table(current))
+    sys.exit(0 if ready else 1)
 
 
 @main.command()
@@ -274,29 +251,18 @@ def status() -> None:
 @click.option("-n", "--lines", type=int, default=50, show_default=True)
 @click.option("-f", "--follow", is_flag=True, help="Keep printing new lines (one component).")
 def logs(component: str | None, lines: int, follow: bool) -> None:
-    """Print the end of a component's log (all logs without a component)."""
+    """Print the end of a component's log (all logs without a component), with ``tail``."""
     layout = Layout.of(_settings())
-    if component is None:
-        if follow:
-            raise click.UsageError("--follow needs a component")
-        for path in sorted(layout.logs.glob("*.log")):
-            click.echo(f"==> {path} <==")
-            click.echo("".join(tail(path, lines)).rstrip("\n"))
-        return
-    path = layout.log(component)
-    if not path.exists():
-        known = ", ".join(p.stem for p in sorted(layout.logs.glob("*.log")))
-        raise click.ClickException(f"no log for {component!r}; known: {known or 'none'}")
-    click.echo("".join(tail(path, lines)).rstrip("\n"))
-    if follow:
-        with path.open(errors="replace") as f:
-            f.seek(0, os.SEEK_END)
-            while True:
-                line = f.readline()
-                if line:
-                    click.echo(line.rstrip("\n"))
-                else:
-                    time.sleep(0.5)
+    paths = sorted(layout.logs.glob("*.log"))
+    if component is not None:
+        if layout.log(component) not in paths:
+            known = ", ".join(p.stem for p in paths)
+            raise click.ClickException(f"no log for {component!r}; known: {known or 'none'}")
+        paths = [layout.log(component)]
+    elif follow:
+        raise click.UsageError("--follow needs a component")
+    if paths:
+        os.execvp("tail", ["tail", "-n", str(lines), *(["-f"] if follow else []), *map(str, paths)])
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ import shlex
 import signal
 import sys
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from cloudz.settings import Settings
@@ -21,7 +21,13 @@ from cloudz.stack.layout import Layout
 #: component groups in start order; the stop order is the reverse
 #: (the broker and workers are there only with ``executor=celery``)
 GROUPS = ("postgres", "gcs", "bigquery", "metrics", "broker", "airflow", "workers", "receiver")
-AIRFLOW_PROCESSES = ("api-server", "scheduler", "dag-processor", "triggerer")
+#: Airflow's processes, each with the entry of ``/api/v2/monitor/health`` that says it runs
+AIRFLOW_PROCESSES = {
+    "api-server": "metadatabase",
+    "scheduler": "scheduler",
+    "dag-processor": "dag_processor",
+    "triggerer": "triggerer",
+}
 
 
 @dataclass(frozen=True)
@@ -33,9 +39,12 @@ class ProcessSpec:
     command: list[str]
     #: the complete environment of the process (not merged with ``os.environ`` later)
     env: dict[str, str]
-    ready: Callable[[], bool]
-    #: what it listens on (TCP, and UDP for the StatsD bridge), for the status table
+    #: "does it serve now?"; ``build_specs`` sets ``probe``'s; a one-shot's is never asked
+    ready: Callable[[], bool] = lambda: False
+    #: the TCP ports it listens on: shown by ``status``, refused by ``up`` when already taken
     ports: tuple[int, ...] = ()
+    #: the same for UDP (the StatsD bridge's, on ``statsd_host``)
+    udp_ports: tuple[int, ...] = ()
     cwd: Path | None = None
     #: sent on a clean stop, and by the kernel when the supervisor dies (PR_SET_PDEATHSIG)
     stop_signal: signal.Signals = signal.SIGTERM
@@ -57,7 +66,8 @@ def gcs_binary() -> Path:
 
 
 def probe(settings: Settings, name: str) -> Callable[[], bool]:
-    """The readiness probe of the process called ``name``."""
+    """The readiness probe of the process called ``name``: by name, because ``cloudz-stack
+    status`` runs it in another process, without building the specs (their side effects)."""
     if name == "postgres":
         return lambda: postgres.is_ready(settings)
     if name == "gcs":
@@ -67,13 +77,8 @@ def probe(settings: Settings, name: str) -> Callable[[], bool]:
     if name == "statsd-bridge":
         return lambda: readiness.statsd_bridge_ready(settings)
     if name.startswith("airflow-"):
-        part = {
-            "api-server": "metadatabase",
-            "scheduler": "scheduler",
-            "dag-processor": "dag_processor",
-            "triggerer": "triggerer",
-        }[name.removeprefix("airflow-")]
-        return lambda: readiness.airflow_part_healthy(settings, part)
+        part = AIRFLOW_PROCESSES[name.removeprefix("airflow-")]
+        return lambda: readiness.airflow_ready(settings, (part,))
     if name == "broker":
         password = _broker_password(settings)
         return lambda: celery.broker_ready(settings, password)
@@ -94,7 +99,6 @@ def _postgres(settings: Settings) -> ProcessSpec:
         group="postgres",
         command=postgres.server_command(settings),
         env={**os.environ, "LC_ALL": "C"},
-        ready=probe(settings, "postgres"),
         cwd=Layout.of(settings).state_dir,
         # SIGINT = fast shutdown; SIGTERM would wait for Airflow's pooled connections
         stop_signal=signal.SIGINT,
@@ -113,31 +117,21 @@ GCS_GO_RUNTIME = {"GOMEMLIMIT": "256MiB", "GOGC": "50"}
 
 
 def _gcs(settings: Settings) -> ProcessSpec:
-    port = str(settings.gcs_port)
-    command = [
-        str(gcs_binary()),
-        "-scheme",
-        "http",
-        "-host",
-        "127.0.0.1",
-        "-port",
-        port,
-        "-backend",
-        "filesystem",
-        "-filesystem-root",
-        str(Layout.of(settings).gcs),
-        "-external-url",
-        settings.gcs_url,
+    flags = {
+        "-scheme": "http",
+        "-host": "127.0.0.1",
+        "-port": str(settings.gcs_port),
+        "-backend": "filesystem",
+        "-filesystem-root": str(Layout.of(settings).gcs),
+        "-external-url": settings.gcs_url,
         # without it the BigQuery emulator's gs:// reads get 404
-        "-public-host",
-        "127.0.0.1",
-    ]
+        "-public-host": "127.0.0.1",
+    }
     return ProcessSpec(
         name="gcs",
         group="gcs",
-        command=command,
+        command=[str(gcs_binary()), *(part for flag in flags.items() for part in flag)],
         env=dict(os.environ) | GCS_GO_RUNTIME,
-        ready=probe(settings, "gcs"),
         ports=(settings.gcs_port,),
     )
 
@@ -148,7 +142,6 @@ def _bigquery(settings: Settings) -> ProcessSpec:
         group="bigquery",
         command=bigquery_emulator.command(settings),
         env=bigquery_emulator.environment(settings),
-        ready=probe(settings, "bigquery"),
         ports=(settings.bigquery_port, settings.bigquery_grpc_port),
         cwd=Layout.of(settings).bigquery,
     )
@@ -164,31 +157,26 @@ def _statsd_bridge(settings: Settings) -> ProcessSpec:
         group="metrics",
         command=[sys.executable, "-m", "cloudz.metrics.statsd_bridge"],
         env=env,
-        ready=probe(settings, "statsd-bridge"),
-        ports=(settings.statsd_metrics_port, settings.statsd_port),
+        ports=(settings.statsd_metrics_port,),
+        udp_ports=(settings.statsd_port,),
     )
-
-
-def airflow_command(process: str, settings: Settings) -> list[str]:
-    base = [str(airflow_bin()), process]
-    if process == "api-server":
-        return [*base, "--host", "127.0.0.1", "--port", str(settings.airflow_port)]
-    if process in ("scheduler", "triggerer"):
-        # else each serves task logs on 0.0.0.0:8793/8794
-        return [*base, "--skip-serve-logs"]
-    return base
 
 
 def _airflow(settings: Settings, dags_folder: Path | None) -> list[ProcessSpec]:
     env = {**os.environ, **airflow_env.airflow_env(settings, dags_folder)}
     home = Layout.of(settings).airflow_home
+    arguments = {
+        "api-server": ["--host", "127.0.0.1", "--port", str(settings.airflow_port)],
+        # else each serves task logs on 0.0.0.0:8793/8794
+        "scheduler": ["--skip-serve-logs"],
+        "triggerer": ["--skip-serve-logs"],
+    }
     return [
         ProcessSpec(
             name=f"airflow-{process}",
             group="airflow",
-            command=airflow_command(process, settings),
+            command=[str(airflow_bin()), process, *arguments.get(process, [])],
             env=env,
-            ready=probe(settings, f"airflow-{process}"),
             ports=(settings.airflow_port,) if process == "api-server" else (),
             cwd=home,
             # the triggerer takes ~10 s to stop
@@ -213,7 +201,6 @@ def _broker(settings: Settings) -> ProcessSpec:
         group="broker",
         command=[str(celery.broker_binary()), str(config)],
         env=dict(os.environ),
-        ready=probe(settings, "broker"),
         ports=(settings.broker_port,),
         cwd=celery.broker_dir(settings),
     )
@@ -227,7 +214,6 @@ def _workers(settings: Settings, dags_folder: Path | None) -> list[ProcessSpec]:
             group="workers",
             command=celery.worker_command(airflow_bin(), worker),
             env={**env, celery.WORKER_NAME_VAR: worker.name},
-            ready=probe(settings, f"celery-{worker.name}"),
             cwd=Layout.of(settings).airflow_home,
             # a warm stop lets running tasks finish; past this the supervisor kills it and
             # the scheduler retries what it ran (no heartbeat)
@@ -251,7 +237,6 @@ def _receivers(settings: Settings) -> list[ProcessSpec]:
             group="receiver",
             command=[sys.executable, "-m", "ingest_service.server", "--replica", str(replica)],
             env=env,
-            ready=probe(settings, f"receiver-{replica}"),
             # all replicas share receiver_port (SO_REUSEPORT); metrics ports are their own
             ports=(settings.receiver_port, settings.receiver_metrics_port + replica),
         )
@@ -279,7 +264,8 @@ def build_specs(
         "workers": lambda: _workers(settings, dags_folder) if celery_ else [],
         "receiver": lambda: _receivers(settings),
     }
-    return [spec for group in GROUPS if group in selected for spec in builders[group]()]
+    specs = [spec for group in GROUPS if group in selected for spec in builders[group]()]
+    return [replace(spec, ready=probe(settings, spec.name)) for spec in specs]
 
 
 def one_shots(
@@ -303,10 +289,8 @@ def one_shots(
         specs.append(_one_shot("airflow-migrate", "airflow", ["sh", "-c", script], env, settings))
     if {"gcs", "bigquery"} <= selected:
         # a process of its own keeps the Google client libraries out of the supervisor
-        env = {**os.environ, **settings.to_env(), **airflow_env.emulator_env(settings)}
-        env["PYTHONPATH"] = airflow_env.python_path(os.environ.get("PYTHONPATH"))
         command = [sys.executable, "-m", "cloudz.stack.provision"]
-        specs.append(_one_shot("provision", "gcs", command, env, settings))
+        specs.append(_one_shot("provision", "gcs", command, receiver_env(settings), settings))
     return specs
 
 
@@ -314,33 +298,4 @@ def _one_shot(
     name: str, group: str, command: list[str], env: dict[str, str], settings: Settings
 ) -> ProcessSpec:
     cwd = Layout.of(settings).state_dir
-    return ProcessSpec(name, group, command, env, lambda: False, cwd=cwd, once=True)
-
-
-def all_ports(settings: Settings, groups: Iterable[str]) -> dict[int, str]:
-    """Every TCP port the selected groups listen on, without building their environments."""
-    selected = set(groups)
-    ports: dict[int, str] = {}
-    if "gcs" in selected:
-        ports[settings.gcs_port] = "gcs"
-    if "bigquery" in selected:
-        ports[settings.bigquery_port] = "bigquery"
-        ports[settings.bigquery_grpc_port] = "bigquery (gRPC)"
-    if "metrics" in selected:
-        ports[settings.statsd_metrics_port] = "statsd-bridge metrics"
-    if "broker" in selected and celery.uses_celery(settings):
-        ports[settings.broker_port] = "broker"
-    if "airflow" in selected:
-        ports[settings.airflow_port] = "airflow-api-server"
-    if "receiver" in selected:
-        ports[settings.receiver_port] = "receiver (shared)"
-        for replica in range(settings.receiver_replicas):
-            ports[settings.receiver_metrics_port + replica] = f"receiver-{replica} metrics"
-    return ports
-
-
-def udp_ports(settings: Settings, groups: Iterable[str]) -> dict[int, str]:
-    """Every UDP port the selected groups listen on."""
-    if "metrics" in set(groups):
-        return {settings.statsd_port: "statsd-bridge (StatsD)"}
-    return {}
+    return ProcessSpec(name, group, command, env, cwd=cwd, once=True)

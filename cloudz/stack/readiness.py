@@ -7,7 +7,7 @@ depends on it, and ``cloudz-stack status`` runs them live rather than trusting a
 from __future__ import annotations
 
 import socket
-from typing import Any
+from collections.abc import Iterable
 
 import grpc
 import httpx
@@ -40,32 +40,15 @@ def statsd_bridge_ready(settings: Settings) -> bool:
     return http_ok(f"http://127.0.0.1:{settings.statsd_metrics_port}/metrics")
 
 
-def airflow_health(settings: Settings) -> dict[str, Any] | None:
-    """The api-server's ``/api/v2/monitor/health`` JSON, or None while it does not answer."""
+def airflow_ready(settings: Settings, parts: Iterable[str] = AIRFLOW_HEALTH_KEYS) -> bool:
+    """The api-server's ``/api/v2/monitor/health`` reports each of ``parts`` healthy (their
+    heartbeats are kept in the DB); by default all of Airflow."""
     try:
         response = httpx.get(f"{settings.airflow_url}/api/v2/monitor/health", timeout=PROBE_TIMEOUT)
     except httpx.HTTPError:
-        return None
-    if response.status_code != 200:
-        return None
-    body: dict[str, Any] = response.json()
-    return body
-
-
-def airflow_part_healthy(settings: Settings, part: str) -> bool:
-    """One of ``AIRFLOW_HEALTH_KEYS`` reported healthy (heartbeats are kept in the DB)."""
-    health = airflow_health(settings)
-    if health is None:
         return False
-    entry = health.get(part) or {}
-    return bool(entry.get("status") == "healthy")
-
-
-def airflow_ready(settings: Settings) -> bool:
-    health = airflow_health(settings)
-    if health is None:
-        return False
-    return all((health.get(k) or {}).get("status") == "healthy" for k in AIRFLOW_HEALTH_KEYS)
+    health = response.json() if response.status_code == 200 else {}
+    return all((health.get(part) or {}).get("status") == "healthy" for part in parts)
 
 
 def receiver_channel(

@@ -141,14 +141,22 @@ def owned_processes(state_dir: Path) -> list[psutil.Process]:
     return found
 
 
-def forget_pid_files(layout: Layout) -> None:
-    """Remove ``run/*.pid`` once their processes are gone, so no reused pid is taken for ours."""
+def forget_pid_files(layout: Layout, supervisor_pid: int | None) -> None:
+    """Remove ``run/*.pid`` once their processes are gone, so no reused pid is taken for ours,
+    and ``supervisor.pid`` if it names ``supervisor_pid``."""
     for pid_file in layout.run.glob("*.pid"):
         pid_file.unlink(missing_ok=True)
+    with contextlib.suppress(FileNotFoundError):
+        if read_pid(layout.supervisor_pid) == supervisor_pid:
+            layout.supervisor_pid.unlink()
 
 
 def leftovers(settings: Settings, groups: Iterable[str]) -> list[str]:
-    """Why a new stack must not start here, one reason a line (empty: all clear)."""
+    """Why a new stack must not start here, one reason a line (empty: all clear).
+
+    The ports are those of the specs, looked at only once no process of this state dir is left:
+    building the specs writes the broker's config and Airflow's passwords file, which a running
+    stack's must keep."""
     layout, groups = Layout.of(settings), list(groups)
     problems = []
     if (pid := running_supervisor(layout)) is not None:
@@ -158,12 +166,16 @@ def leftovers(settings: Settings, groups: Iterable[str]) -> list[str]:
     if owned := owned_processes(layout.state_dir):
         pids = ", ".join(str(p.pid) for p in owned[:10])
         problems.append(f"{len(owned)} processes of an earlier stack still run (pids {pids})")
-    for port, what in processes.all_ports(settings, groups).items():
+    if problems:
+        return problems
+    specs = processes.build_specs(settings, groups)
+    # each port once, named after its first user (the receivers share one)
+    for port, name in {p: s.name for s in reversed(specs) for p in s.ports}.items():
         if readiness.port_in_use(port):
-            problems.append(f"port {port} ({what}) is already in use")
-    for port, what in processes.udp_ports(settings, groups).items():
+            problems.append(f"port {port} ({name}) is already in use")
+    for port, name in {p: s.name for s in specs for p in s.udp_ports}.items():
         if readiness.port_in_use(port, settings.statsd_host, socket.SOCK_DGRAM):
-            problems.append(f"UDP port {port} ({what}) is already in use")
+            problems.append(f"UDP port {port} ({name}) is already in use")
     other_host = "receiver" in groups and settings.receiver_host != "127.0.0.1"
     if other_host and readiness.port_in_use(settings.receiver_port, settings.receiver_host):
         problems.append(f"port {settings.receiver_endpoint} (receiver) is already in use")
@@ -204,24 +216,20 @@ class Child:
     state: str = "pending"  # starting, ready, restarting, failed, stopped; one-shots: done
     started_at: float = 0.0
     started_wall: str = ""
-    ready_seconds: float | None = None
     ready_since: float | None = None
     restarts: int = 0
     next_restart: float = 0.0
     last_exit: int | None = None
-
-    def running(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
 
     def to_json(self, layout: Layout) -> dict[str, Any]:
         return {
             "name": self.spec.name,
             "group": self.spec.group,
             "pid": None if self.popen is None else self.popen.pid,
-            "ports": list(self.spec.ports),
+            "ports": [*self.spec.ports, *self.spec.udp_ports],
             "state": self.state,
             "started_at": self.started_wall,
-            "ready_seconds": self.ready_seconds,
+            "ready_seconds": self.ready_since and round(self.ready_since - self.started_at, 1),
             "restarts": self.restarts,
             "last_exit": self.last_exit,
             "log": str(layout.log(self.spec.name)),
@@ -282,12 +290,9 @@ class Supervisor:
                 watchdog.wait(timeout=10)
             if swept := terminate_owned(layout.state_dir, timeout=10):
                 log.warning("killed leftover processes %s", swept)
-            forget_pid_files(layout)
             self.phase = "failed" if code else "stopped"
             self.write_status()
-            with contextlib.suppress(FileNotFoundError):
-                if read_pid(layout.supervisor_pid) == os.getpid():
-                    layout.supervisor_pid.unlink()
+            forget_pid_files(layout, os.getpid())
         return code
 
     def _start_watchdog(self) -> tuple[subprocess.Popen[bytes], int]:
@@ -354,10 +359,8 @@ class Supervisor:
             pending = [c.spec.name for c in stage if c.state not in ("ready", "done")]
             late = time.monotonic() > self._t0 + self.startup_timeout
             if self.phase == "starting" and pending and late:
-                names = ", ".join(pending)
-                raise StackError(
-                    f"not ready after {self.startup_timeout:.0f} s: {names}", pending[0]
-                )
+                message = f"not ready after {self.startup_timeout:.0f} s: {', '.join(pending)}"
+                raise StackError(message, pending[0])
             time.sleep(POLL_INTERVAL)
 
     def _begin(self, items: list[ProcessSpec | Step]) -> list[Child]:
@@ -395,7 +398,7 @@ class Supervisor:
             created = time.time()
         layout.pid_file(spec.name).write_text(f"{child.popen.pid} {created}\n")
         child.state, child.started_at, child.started_wall = "starting", time.monotonic(), _now_iso()
-        child.ready_seconds = child.ready_since = None
+        child.ready_since = None
         log.info("started %s (pid %d)", spec.name, child.popen.pid)
         self.write_status()
 
@@ -433,8 +436,7 @@ class Supervisor:
             self._launch(child)
         elif child.state == "starting" and not child.spec.once and child.spec.ready():
             child.state, child.ready_since = "ready", now
-            child.ready_seconds = round(now - child.started_at, 1)
-            log.info("%s ready in %.1f s", name, child.ready_seconds)
+            log.info("%s ready in %.1f s", name, now - child.started_at)
             self.write_status()
 
     @staticmethod
@@ -450,7 +452,7 @@ class Supervisor:
 
     def _stop_group(self, members: list[Child]) -> None:
         """Send each its stop signal, wait up to the longest stop timeout, then kill its group."""
-        running = [c for c in members if c.running()]
+        running = [c for c in members if c.popen is not None and c.popen.poll() is None]
         for child in running:
             log.info("stopping %s", child.spec.name)
             with contextlib.suppress(ProcessLookupError):

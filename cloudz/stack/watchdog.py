@@ -20,7 +20,7 @@ from pathlib import Path
 import psutil
 
 from cloudz.stack.layout import Layout
-from cloudz.stack.supervisor import forget_pid_files, owned_processes, read_pid
+from cloudz.stack.supervisor import forget_pid_files, owned_processes
 
 log = logging.getLogger("cloudz.stack.watchdog")
 
@@ -39,11 +39,7 @@ def main() -> None:
             log.warning("killing leftover pid %d (%s)", proc.pid, " ".join(proc.cmdline())[:120])
             proc.kill()
     psutil.wait_procs(procs, timeout=5)
-    layout = Layout(state_dir)
-    forget_pid_files(layout)
-    with contextlib.suppress(FileNotFoundError):
-        if read_pid(layout.supervisor_pid) == supervisor_pid:
-            layout.supervisor_pid.unlink()
+    forget_pid_files(Layout(state_dir), supervisor_pid)
     log.info("done")
 
 

@@ -34,15 +34,9 @@ def test_the_bridge_starts_before_airflow_and_stops_after_it(tmp_path: Path) -> 
     assert groups.index("metrics") < groups.index("airflow")
     (spec,) = processes.build_specs(settings, ["metrics"])
     assert (spec.name, spec.group) == ("statsd-bridge", "metrics")
-    assert spec.ports == (settings.statsd_metrics_port, settings.statsd_port)
+    assert spec.ports == (settings.statsd_metrics_port,)
+    assert spec.udp_ports == (settings.statsd_port,)
     assert spec.env["CLOUDZ_STATSD_PORT"] == str(settings.statsd_port)
-    assert processes.all_ports(settings, ["metrics"]) == {
-        settings.statsd_metrics_port: "statsd-bridge metrics"
-    }
-    assert processes.udp_ports(settings, ["metrics"]) == {
-        settings.statsd_port: "statsd-bridge (StatsD)"
-    }
-    assert processes.udp_ports(settings, ["airflow"]) == {}
 
 
 def test_airflow_sends_tagged_statsd_to_the_bridge(tmp_path: Path) -> None:
@@ -63,9 +57,7 @@ def test_up_refuses_a_busy_statsd_port(tmp_path: Path) -> None:
         busy.bind(("127.0.0.1", settings.statsd_port))
         assert readiness.port_in_use(settings.statsd_port, kind=socket.SOCK_DGRAM)
         problems = supervisor.leftovers(settings, ["metrics"])
-    assert problems == [
-        f"UDP port {settings.statsd_port} (statsd-bridge (StatsD)) is already in use"
-    ]
+    assert problems == [f"UDP port {settings.statsd_port} (statsd-bridge) is already in use"]
     assert supervisor.leftovers(settings, ["metrics"]) == []
 
 
