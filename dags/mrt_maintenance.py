@@ -5,9 +5,11 @@ Daily at 03:40 UTC. A year of files is ~2.3M `mrt_file` runs and ~4.6M task inst
 Airflow's metadata DB, and the api-server's listings and the UI's pages slow down with them
 (`bench/year_of_runs.py`). **`clean_runs`** removes the per-file runs that started more than
 `CLOUDZ_RUN_RETENTION_DAYS` ago, with their task instances and XComs, through Airflow's own
-`db clean` (the rows are kept in its `_airflow_deleted__*` archive tables), but never a run
-whose answer could be lost: the cut-off moves back before the oldest run not ended yet and
-before the oldest ended run with no row in the files catalog (its outcome is nowhere else).
+`db clean` (the rows are kept in its `_airflow_deleted__*` archive tables for
+`CLOUDZ_RUN_ARCHIVE_DAYS`, 7, then dropped), but never a run whose answer could be lost: the
+cut-off moves back before the oldest run not ended yet and before the oldest ended run with
+no row in the files catalog (its outcome is nowhere else). The cleaned tables are then
+vacuumed and analyzed (`db clean` only deletes).
 
 A cleaned file still has its answer: the receiver replies from the files catalog (state,
 rows, load job, stage and reason of a failure) for a file whose run is gone, and starts no

@@ -12,6 +12,10 @@ before the oldest run that could still lose an answer:
 - a run not ended (queued, running): its outcome is not in the catalog yet;
 - an ended run with no row in the catalog (its catalog step never ran): until it is re-run.
 
+Airflow's archive tables are kept ``CLOUDZ_RUN_ARCHIVE_DAYS`` (default 7: the window to get a
+wrongly cleaned row back), then dropped: ``db clean`` writes one per table and batch of 10,000
+rows (a year's backlog left ~2,000), and nothing else ever drops them.
+
 After a clean the cleaned tables are vacuumed and analyzed: ``db clean`` only deletes, and until
 autovacuum comes by the API's counts (every list returns ``total_entries``) read every dead row
 and plan on stale statistics (bench/README.md, "A year of runs").
@@ -28,6 +32,7 @@ import datetime as dt
 import json
 import logging
 import os
+import re
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -43,6 +48,10 @@ RETENTION_ENV = "CLOUDZ_RUN_RETENTION_DAYS"
 DEFAULT_DAYS = 30.0
 #: the tables ``db clean`` cleans for the per-file DAG (task instances go with their runs)
 TABLES = ("dag_run", "task_instance", "xcom", "log", "task_instance_history")
+ARCHIVE_ENV = "CLOUDZ_RUN_ARCHIVE_DAYS"
+DEFAULT_ARCHIVE_DAYS = 7.0
+#: ``db clean``'s archive tables: ``_airflow_deleted__<table>__<UTC time>[__b<batch>]``
+ARCHIVE_NAME = re.compile(r"^_airflow_deleted__(?P<table>.+)__(?P<at>\d{14})(?:__b\d+)?$")
 #: run ids looked up in the catalog per query
 CHUNK = 10_000
 ENDED = ("success", "failed")
@@ -52,6 +61,40 @@ def retention_days(environ: dict[str, str] | None = None) -> float:
     """The setting; 0 or less turns retention off."""
     env = os.environ if environ is None else environ
     return float(env.get(RETENTION_ENV) or DEFAULT_DAYS)
+
+
+def archive_days(environ: dict[str, str] | None = None) -> float:
+    """Days the archive tables of this clean's tables are kept."""
+    env = os.environ if environ is None else environ
+    return float(env.get(ARCHIVE_ENV) or DEFAULT_ARCHIVE_DAYS)
+
+
+def expired_archives(names: Iterable[str], now: dt.datetime, days: float) -> list[str]:
+    """The archive tables of ``TABLES`` written more than ``days`` before ``now``, sorted."""
+    before = now - dt.timedelta(days=days)
+    out = []
+    for name in names:
+        m = ARCHIVE_NAME.match(name)
+        if m and m["table"] in TABLES:
+            written = dt.datetime.strptime(m["at"], "%Y%m%d%H%M%S").replace(tzinfo=dt.UTC)
+            if written < before:
+                out.append(name)
+    return sorted(out)
+
+
+def drop_archives(now: dt.datetime, days: float) -> list[str]:
+    """Drop :func:`expired_archives` from the metadata DB; their names."""
+    from airflow import settings
+    from sqlalchemy import inspect, text
+
+    engine = settings.engine
+    if engine is None:
+        return []
+    names = expired_archives(inspect(engine).get_table_names(), now, days)
+    with engine.begin() as conn:
+        for name in names:
+            conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+    return names
 
 
 def cutoff(now: dt.datetime, days: float, held: Iterable[dt.datetime | None]) -> dt.datetime | None:
@@ -176,6 +219,7 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--batch-size", type=int, default=10_000)
     ap.add_argument("--dry-run", action="store_true", help="print the plan, clean nothing")
     ap.add_argument("--no-vacuum", action="store_true", help="leave the tables to autovacuum")
+    ap.add_argument("--archive-days", type=float, default=None, help=f"default: {ARCHIVE_ENV}")
     ap.add_argument(
         "--no-catalog-check",
         action="store_true",
@@ -203,6 +247,9 @@ def main(argv: list[str] | None = None) -> None:
             batch_size=args.batch_size,
             dry_run=args.dry_run,
         )
+        if not args.dry_run:
+            keep = archive_days() if args.archive_days is None else args.archive_days
+            result["archives_dropped"] = len(drop_archives(dt.datetime.now(dt.UTC), keep))
         if not (args.dry_run or args.no_vacuum):
             result["vacuum_s"] = vacuum()
     print(json.dumps(result))

@@ -4,7 +4,8 @@ Load a file, clean its run (the maintenance DAG removes it with ``airflow db cle
 run alone is deleted, as the clean deletes it, so the other tests' runs stay), upload the same
 bytes again and ask its status: ALREADY_ARCHIVED, succeeded with the rows and the load job,
 no new run, no row appended again. Then the maintenance DAG runs for real and finds nothing
-to clean (nothing in a test stack is 30 days old), and vacuums the cleaned tables.
+to clean (nothing in a test stack is 30 days old), drops archive tables older than a week and
+vacuums the cleaned tables.
 """
 
 from __future__ import annotations
@@ -77,6 +78,12 @@ def test_a_cleaned_run_is_answered_from_the_catalog(stack: Stack, tmp_path: Path
 
 def test_the_maintenance_dag_runs_and_keeps_recent_runs(stack: Stack) -> None:
     started = dt.datetime.now(dt.UTC)
+    # two archive tables of an earlier clean: one past CLOUDZ_RUN_ARCHIVE_DAYS, one of today
+    old = "_airflow_deleted__xcom__20200101000000__b1"
+    fresh = f"_airflow_deleted__xcom__{started:%Y%m%d%H%M%S}__b1"
+    with psycopg.connect(postgres.conninfo(stack.settings)) as conn:
+        for name in (old, fresh):
+            conn.execute(f'CREATE TABLE "{name}" (id integer)')
     with contextlib.closing(stack.airflow()) as api:
         dag = "mrt_maintenance"
         for _ in range(60):
@@ -112,5 +119,13 @@ def test_the_maintenance_dag_runs_and_keeps_recent_runs(stack: Stack) -> None:
                 ).fetchall()
             )
         assert vacuumed == dict.fromkeys(run_retention.TABLES, True), vacuumed
+        # archive tables past the setting are dropped, recent ones kept
+        assert xcom["archives_dropped"] >= 1, xcom
+        with psycopg.connect(postgres.conninfo(stack.settings)) as conn:
+            left = conn.execute(
+                "SELECT tablename FROM pg_tables WHERE tablename = ANY(%s)", ([old, fresh],)
+            ).fetchall()
+            conn.execute(f'DROP TABLE IF EXISTS "{fresh}"')
+        assert left == [(fresh,)], left
         after = api.get("/api/v2/dags/mrt_file/dagRuns", params={"limit": 1}).json()
         assert after["total_entries"] >= before["total_entries"]

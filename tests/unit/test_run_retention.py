@@ -37,3 +37,22 @@ def test_only_runs_missing_from_the_catalog_are_unanswered() -> None:
     ended = ["mrt:a:1", "mrt:b:2", "mrt:c:3"]
     assert run_retention.unanswered(ended, {"mrt:a:1", "mrt:c:3"}) == ["mrt:b:2"]
     assert run_retention.unanswered(ended, set(ended)) == []
+
+
+def test_archive_tables_of_the_cleaned_tables_expire() -> None:
+    """``db clean`` names an archive ``_airflow_deleted__<table>__<UTC time>[__b<batch>]``;
+    only those of the per-file DAG's tables older than the setting are dropped."""
+    names = [
+        "_airflow_deleted__xcom__20261120080000__b12",  # 17 days old
+        "_airflow_deleted__dag_run__20261130115959",  # 7 days and a second
+        "_airflow_deleted__task_instance__20261205000000__b1",  # 2 days
+        "_airflow_deleted__job__20260101000000",  # not a table this clean cleans
+        "xcom",
+        "_airflow_deleted__xcom__2026112008__b1",  # not a time
+    ]
+    assert run_retention.expired_archives(names, NOW, 7) == [
+        "_airflow_deleted__dag_run__20261130115959",
+        "_airflow_deleted__xcom__20261120080000__b12",
+    ]
+    assert run_retention.expired_archives(names, NOW, 30) == []
+    assert run_retention.archive_days({}) == run_retention.DEFAULT_ARCHIVE_DAYS
