@@ -14,11 +14,15 @@ before the oldest run that could still lose an answer:
 
 Airflow's archive tables are kept ``CLOUDZ_RUN_ARCHIVE_DAYS`` (default 7: the window to get a
 wrongly cleaned row back), then dropped: ``db clean`` writes one per table and batch of 10,000
-rows (a year's backlog left ~2,000), and nothing else ever drops them.
+rows (the clean of a year's backlog left ~3,800: 21M XComs), and nothing else drops them.
 
 After a clean the cleaned tables are vacuumed and analyzed: ``db clean`` only deletes, and until
 autovacuum comes by the API's counts (every list returns ``total_entries``) read every dead row
 and plan on stale statistics (bench/README.md, "A year of runs").
+
+One index Airflow does not ship is added (``INDEXES``, ``CREATE INDEX CONCURRENTLY IF NOT
+EXISTS``: no lock on the table's writers): the runs list sorted by start date (a column of the
+UI's runs list) otherwise joins and sorts every run kept, ~0.9 s at 30 days of runs.
 
 Run as ``python -m cloudz.reconcile.run_retention`` in Airflow's environment (it reads the
 metadata DB through Airflow's ORM, as ``airflow db clean`` does); the maintenance DAG
@@ -52,6 +56,8 @@ ARCHIVE_ENV = "CLOUDZ_RUN_ARCHIVE_DAYS"
 DEFAULT_ARCHIVE_DAYS = 7.0
 #: ``db clean``'s archive tables: ``_airflow_deleted__<table>__<UTC time>[__b<batch>]``
 ARCHIVE_NAME = re.compile(r"^_airflow_deleted__(?P<table>.+)__(?P<at>\d{14})(?:__b\d+)?$")
+#: indexes of the metadata DB Airflow does not create: name -> table and columns
+INDEXES = {"cloudz_dag_run_start_date": "dag_run (start_date)"}
 #: run ids looked up in the catalog per query
 CHUNK = 10_000
 ENDED = ("success", "failed")
@@ -85,15 +91,19 @@ def expired_archives(names: Iterable[str], now: dt.datetime, days: float) -> lis
 def drop_archives(now: dt.datetime, days: float) -> list[str]:
     """Drop :func:`expired_archives` from the metadata DB; their names."""
     from airflow import settings
-    from sqlalchemy import inspect, text
+    from sqlalchemy import text
 
-    engine = settings.engine
-    if engine is None:
-        return []
-    names = expired_archives(inspect(engine).get_table_names(), now, days)
-    with engine.begin() as conn:
+    if settings.engine is None:
+        raise RuntimeError("Airflow's metadata DB engine is not configured")
+    with settings.engine.begin() as conn:
+        tables = conn.execute(
+            text("SELECT tablename FROM pg_tables WHERE tablename LIKE :prefix"),
+            {"prefix": "\\_airflow\\_deleted\\_\\_%"},
+        ).scalars()
+        names = expired_archives(tables, now, days)
         for name in names:
             conn.execute(text(f'DROP TABLE IF EXISTS "{name}"'))
+    log.info("dropped %d archive tables older than %g days: %s", len(names), days, names[:20])
     return names
 
 
@@ -212,6 +222,25 @@ def vacuum(tables: Sequence[str] = TABLES) -> dict[str, float]:
     return took
 
 
+def ensure_indexes() -> list[str]:
+    """Create the missing ``INDEXES`` on PostgreSQL (concurrently: the scheduler keeps
+    writing); the names created."""
+    from airflow import settings
+    from sqlalchemy import text
+
+    engine = settings.engine
+    if engine is None or engine.dialect.name != "postgresql":
+        return []
+    created = []
+    with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+        have = set(conn.execute(text("SELECT indexname FROM pg_indexes")).scalars())
+        for name, on in INDEXES.items():
+            if name not in have:
+                conn.execute(text(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {on}"))
+                created.append(name)
+    return created
+
+
 def main(argv: list[str] | None = None) -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--days", type=float, default=None, help=f"default: {RETENTION_ENV}")
@@ -231,6 +260,7 @@ def main(argv: list[str] | None = None) -> None:
     from cloudz.warehouse.clients import bigquery_client
 
     settings = Settings.from_env()
+    created = [] if args.dry_run else ensure_indexes()
     days = retention_days() if args.days is None else args.days
     client = None if args.no_catalog_check else bigquery_client(settings)
     result = plan(dt.datetime.now(dt.UTC), days, client, settings.files_ref)
@@ -252,6 +282,7 @@ def main(argv: list[str] | None = None) -> None:
             result["archives_dropped"] = len(drop_archives(dt.datetime.now(dt.UTC), keep))
         if not (args.dry_run or args.no_vacuum):
             result["vacuum_s"] = vacuum()
+    result["indexes_created"] = created
     print(json.dumps(result))
 
 
