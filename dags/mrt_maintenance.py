@@ -9,7 +9,11 @@ Airflow's metadata DB, and the api-server's listings and the UI's pages slow dow
 `CLOUDZ_RUN_ARCHIVE_DAYS`, 7, then dropped), but never a run whose answer could be lost: the
 cut-off moves back before the oldest run not ended yet and before the oldest ended run with
 no row in the files catalog (its outcome is nowhere else). The cleaned tables are then
-vacuumed and analyzed (`db clean` only deletes).
+vacuumed and analyzed (`db clean` only deletes), and two indexes Airflow does not ship are
+made if missing (`dag_run` by start date, and by `dag_id, logical_date, id` for the grid's
+default order; `cloudz/reconcile/run_retention.py` says why). Turning retention on over a
+backlog leaves the tables their old size (VACUUM reuses the space, it does not return it): run
+`VACUUM FULL` on them once, in a quiet hour (it locks each table while it copies it).
 
 A cleaned file still has its answer: the receiver replies from the files catalog (state,
 rows, load job, stage and reason of a failure) for a file whose run is gone, and starts no
