@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from google.cloud import bigquery
+    from sqlalchemy.engine import Engine
 
 log = logging.getLogger(__name__)
 
@@ -94,14 +95,23 @@ def expired_archives(names: Iterable[str], now: dt.datetime, days: float) -> lis
     return sorted(out)
 
 
-def drop_archives(now: dt.datetime, days: float) -> list[str]:
-    """Drop :func:`expired_archives` from the metadata DB; their names."""
+def _postgres() -> Engine | None:
+    """Airflow's metadata DB engine when it is PostgreSQL (the maintenance below is), else
+    None; an engine not configured is an error, not a database to skip."""
     from airflow import settings
-    from sqlalchemy import text
 
     if settings.engine is None:
         raise RuntimeError("Airflow's metadata DB engine is not configured")
-    with settings.engine.begin() as conn:
+    return settings.engine if settings.engine.dialect.name == "postgresql" else None
+
+
+def drop_archives(now: dt.datetime, days: float) -> list[str]:
+    """Drop :func:`expired_archives` from the metadata DB; their names."""
+    from sqlalchemy import text
+
+    if (engine := _postgres()) is None:
+        return []
+    with engine.begin() as conn:
         tables = conn.execute(
             text("SELECT tablename FROM pg_tables WHERE tablename LIKE :prefix"),
             {"prefix": "\\_airflow\\_deleted\\_\\_%"},
@@ -213,11 +223,9 @@ def vacuum(tables: Sequence[str] = TABLES) -> dict[str, float]:
     in a transaction); the seconds each took. Other databases: nothing."""
     import time
 
-    from airflow import settings
     from sqlalchemy import text
 
-    engine = settings.engine
-    if engine is None or engine.dialect.name != "postgresql":
+    if (engine := _postgres()) is None:
         return {}
     took: dict[str, float] = {}
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
@@ -230,20 +238,30 @@ def vacuum(tables: Sequence[str] = TABLES) -> dict[str, float]:
 
 def ensure_indexes() -> list[str]:
     """Create the missing ``INDEXES`` on PostgreSQL (concurrently: the scheduler keeps
-    writing); the names created."""
-    from airflow import settings
+    writing); the names created. A concurrent build that failed leaves an invalid index of
+    that name, which ``IF NOT EXISTS`` would keep forever: it is dropped and built again."""
     from sqlalchemy import text
 
-    engine = settings.engine
-    if engine is None or engine.dialect.name != "postgresql":
+    if (engine := _postgres()) is None:
         return []
     created = []
     with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
-        have = set(conn.execute(text("SELECT indexname FROM pg_indexes")).scalars())
+        valid: dict[str, bool] = dict(
+            conn.execute(
+                text(
+                    "SELECT c.relname, i.indisvalid FROM pg_index i "
+                    "JOIN pg_class c ON c.oid = i.indexrelid WHERE c.relname = ANY(:names)"
+                ),
+                {"names": list(INDEXES)},
+            ).all()
+        )
         for name, on in INDEXES.items():
-            if name not in have:
-                conn.execute(text(f"CREATE INDEX CONCURRENTLY IF NOT EXISTS {name} ON {on}"))
-                created.append(name)
+            if valid.get(name):
+                continue
+            if name in valid:
+                conn.execute(text(f"DROP INDEX CONCURRENTLY IF EXISTS {name}"))
+            conn.execute(text(f"CREATE INDEX CONCURRENTLY {name} ON {on}"))
+            created.append(name)
     return created
 
 

@@ -21,13 +21,8 @@ from cloudz.stack.layout import Layout
 #: component groups in start order; the stop order is the reverse
 #: (the broker and workers are there only with ``executor=celery``)
 GROUPS = ("postgres", "gcs", "bigquery", "metrics", "broker", "airflow", "workers", "receiver")
-#: Airflow's processes, each with the entry of ``/api/v2/monitor/health`` that says it runs
-AIRFLOW_PROCESSES = {
-    "api-server": "metadatabase",
-    "scheduler": "scheduler",
-    "dag-processor": "dag_processor",
-    "triggerer": "triggerer",
-}
+#: Airflow's processes (the health entry of each in ``readiness.AIRFLOW_HEALTH``)
+AIRFLOW_PROCESSES = tuple(readiness.AIRFLOW_HEALTH)
 
 
 @dataclass(frozen=True)
@@ -77,7 +72,7 @@ def probe(settings: Settings, name: str) -> Callable[[], bool]:
     if name == "statsd-bridge":
         return lambda: readiness.statsd_bridge_ready(settings)
     if name.startswith("airflow-"):
-        part = AIRFLOW_PROCESSES[name.removeprefix("airflow-")]
+        part = readiness.AIRFLOW_HEALTH[name.removeprefix("airflow-")]
         return lambda: readiness.airflow_ready(settings, (part,))
     if name == "broker":
         password = _broker_password(settings)

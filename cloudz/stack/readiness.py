@@ -16,7 +16,14 @@ from grpc_health.v1 import health_pb2, health_pb2_grpc
 from cloudz.settings import Settings
 
 PROBE_TIMEOUT = 2.0
-AIRFLOW_HEALTH_KEYS = ("metadatabase", "scheduler", "dag_processor", "triggerer")
+#: Airflow's processes, each with the entry of ``/api/v2/monitor/health`` that says it runs
+AIRFLOW_HEALTH = {
+    "api-server": "metadatabase",
+    "scheduler": "scheduler",
+    "dag-processor": "dag_processor",
+    "triggerer": "triggerer",
+}
+AIRFLOW_HEALTH_KEYS = tuple(AIRFLOW_HEALTH.values())
 
 
 def http_ok(url: str, timeout: float = PROBE_TIMEOUT) -> bool:
